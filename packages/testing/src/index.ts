@@ -1,0 +1,1 @@
+export { serverUrl, postgresAvailable, requirePostgres, createTestDatabase, type TestDatabase } from './postgres.ts';
