@@ -1,0 +1,185 @@
+/**
+ * Public types of the event store. The store knows nothing about claims: streams are
+ * identified by strings, events are typed JSON documents with metadata.
+ *
+ * THIS FILE IS THE AGREED CONTRACT between the packages: other packages code against it.
+ * Additive changes are fine; renames/removals are not.
+ */
+import type { Kysely, Transaction } from 'kysely';
+
+export type JsonPrimitive = string | number | boolean | null;
+export type JsonValue = JsonPrimitive | JsonValue[] | { [key: string]: JsonValue };
+export type JsonObject = { [key: string]: JsonValue };
+
+/**
+ * `no_stream`: the stream must not exist yet; `stream_exists`: it must exist;
+ * `any`: no check; a number: the stream's current version must equal it exactly
+ * (version = number of events in the stream; the first event has version 1).
+ */
+export type ExpectedVersion = number | 'no_stream' | 'stream_exists' | 'any';
+
+export interface EventMetadata {
+  /** Who caused the event (user id, or a system name such as "seed"). */
+  actor: string;
+  correlationId?: string;
+  causationId?: string;
+  [key: string]: JsonValue | undefined;
+}
+
+export interface NewEvent<TType extends string = string, TData extends JsonObject = JsonObject> {
+  /** Event id (UUID). Re-appending the same ids is idempotent. Generated when absent. */
+  id?: string;
+  type: TType;
+  data: TData;
+  metadata: EventMetadata;
+}
+
+export interface RecordedEvent<TType extends string = string, TData extends JsonObject = JsonObject> {
+  id: string;
+  streamId: string;
+  /** 1-based, dense within the stream. */
+  version: number;
+  /**
+   * Global position: a positive integer, strictly increasing in the order events become
+   * visible. `null` only for events read by stream before the sequencer assigned one
+   * (see the package README); readAll/subscribe only ever return positioned events.
+   */
+  position: number | null;
+  type: TType;
+  data: TData;
+  metadata: EventMetadata;
+  recordedAt: Date;
+  /** Hex SHA-256 over the canonical content and `prevHash`. */
+  hash: string;
+  /** Hash of the previous event in the same stream; null for version 1. */
+  prevHash: string | null;
+}
+
+export interface PositionedEvent<TType extends string = string, TData extends JsonObject = JsonObject>
+  extends RecordedEvent<TType, TData> {
+  position: number;
+}
+
+export interface AppendOptions {
+  expectedVersion?: ExpectedVersion;
+  /** Join the caller's transaction (Kysely transaction from `store.transaction`). */
+  tx?: Transaction<any>;
+  /** Resolve only once the events have global positions (default false). */
+  awaitPosition?: boolean;
+}
+
+export interface AppendResult {
+  streamId: string;
+  /** The stream's version after the append (pass it as the next expectedVersion). */
+  nextExpectedVersion: number;
+  events: RecordedEvent[];
+  /** True when every event id had already been appended: nothing new was written. */
+  replayed: boolean;
+}
+
+export interface ReadStreamOptions {
+  /** Inclusive, 1-based. */
+  fromVersion?: number;
+  /** Inclusive. */
+  toVersion?: number;
+  /** Only events recorded at or before this instant. */
+  until?: Date;
+  limit?: number;
+}
+
+export interface ReadAllOptions {
+  /** Exclusive position; 0 = from the beginning. */
+  after?: number;
+  limit?: number;
+}
+
+export interface ReadAllResult {
+  events: PositionedEvent[];
+  /** Position to pass as `after` for the next page (== after when nothing new). */
+  next: number;
+}
+
+export interface SubscribeOptions {
+  /** Exclusive position to resume after; 0 = from the beginning; 'end' = only new events. */
+  after?: number | 'end';
+  /** Page size of the catch-up reads. */
+  batchSize?: number;
+}
+
+export type SubscriptionHandler = (event: PositionedEvent) => void | Promise<void>;
+
+export interface Subscription {
+  /** Last position delivered to the handler. */
+  readonly position: number;
+  /** Resolves when the catch-up from the store has reached the head once. */
+  readonly caughtUp: Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface BrokenEvent {
+  streamId: string;
+  version: number;
+  eventId: string;
+  position: number | null;
+  reason: 'hash_mismatch' | 'prev_hash_mismatch' | 'version_gap' | 'position_gap';
+}
+
+export interface VerifyResult {
+  ok: boolean;
+  /** Number of events checked. */
+  checked: number;
+  firstBroken?: BrokenEvent;
+}
+
+export interface VerifyOptions {
+  streamId?: string;
+  onProgress?: (checked: number) => void;
+}
+
+export interface EventStore {
+  readonly db: Kysely<any>;
+  append(streamId: string, events: NewEvent[], options?: AppendOptions): Promise<AppendResult>;
+  readStream(streamId: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
+  readAll(options?: ReadAllOptions): Promise<ReadAllResult>;
+  /** Async iteration over every positioned event after `after` (bounded memory). */
+  streamAll(options?: ReadAllOptions & { batchSize?: number }): AsyncIterable<PositionedEvent>;
+  subscribe(options: SubscribeOptions, handler: SubscriptionHandler): Subscription;
+  /** Current version of a stream, 0 when it does not exist. */
+  streamVersion(streamId: string, tx?: Transaction<any>): Promise<number>;
+  /** Highest assigned position (0 when empty). */
+  headPosition(): Promise<number>;
+  verify(options?: VerifyOptions): Promise<VerifyResult>;
+  /** Runs fn in a transaction; appends given `tx` join it. */
+  transaction<T>(fn: (tx: Transaction<any>) => Promise<T>): Promise<T>;
+  /** Stops the sequencer and listeners (does not close the database). */
+  close(): Promise<void>;
+}
+
+/** Where the events live: PostgreSQL through `pg`, or embedded PGlite in a data folder. */
+export interface DatabaseConfig {
+  /** postgres://… — when absent, PGlite is used. */
+  databaseUrl?: string;
+  /** PGlite data folder (default `.data/pglite`); `memory://` for an in-memory database. */
+  dataDir?: string;
+  /** Pool size on PostgreSQL (default 10). */
+  poolSize?: number;
+  /** Per-statement timeout on PostgreSQL in ms (default 30000). */
+  statementTimeoutMs?: number;
+  /** How long a request may wait for a pooled connection before failing (default 5000). */
+  connectionTimeoutMs?: number;
+}
+
+export interface Database {
+  readonly kind: 'postgres' | 'pglite';
+  readonly db: Kysely<any>;
+  /**
+   * Subscribe to a notification channel. PostgreSQL: LISTEN on a dedicated connection
+   * that is re-established when dropped (the handler is then called with `null` so the
+   * listener re-reads the store). PGlite: an in-process bus.
+   */
+  listen(channel: string, handler: (payload: string | null) => void): Promise<() => Promise<void>>;
+  notify(channel: string, payload: string): Promise<void>;
+  /** Throws when the database cannot be reached. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
