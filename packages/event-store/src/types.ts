@@ -151,6 +151,14 @@ export interface EventStore {
   verify(options?: VerifyOptions): Promise<VerifyResult>;
   /** Runs fn in a transaction; appends given `tx` join it. */
   transaction<T>(fn: (tx: Transaction<any>) => Promise<T>): Promise<T>;
+  /**
+   * Asks the sequencer to position newly committed events now. `transaction()` and
+   * autocommitted appends do it themselves; call it after committing a transaction of
+   * your own in which you appended (otherwise the poll picks the events up within ~100 ms).
+   */
+  wake(): void;
+  /** Resolves once every event committed before the call has a position (tests, tools). */
+  flush(): Promise<void>;
   /** Stops the sequencer and listeners (does not close the database). */
   close(): Promise<void>;
 }
@@ -167,6 +175,8 @@ export interface DatabaseConfig {
   statementTimeoutMs?: number;
   /** How long a request may wait for a pooled connection before failing (default 5000). */
   connectionTimeoutMs?: number;
+  /** Receives errors that must not crash the process (dropped pooled/listen connections). Default: console.warn. */
+  onError?: (error: Error) => void;
 }
 
 export interface Database {

@@ -1,0 +1,12 @@
+import type { Migration } from 'kysely';
+import { migration0001 } from './0001_event_store.ts';
+import { migration0002 } from './0002_claims.ts';
+
+/**
+ * Every migration, by name; names sort in execution order. To add one: create
+ * `NNNN_name.ts` exporting a `Migration`, import it here and add one line.
+ */
+export const migrations: Record<string, Migration> = {
+  '0001_event_store': migration0001,
+  '0002_claims': migration0002,
+};

@@ -1,0 +1,23 @@
+export {
+  toClaimReview,
+  shorten,
+  guessClaimantKind,
+  UnknownRatingError,
+  DEFAULT_MAX_CLAIM_LENGTH,
+  type RatingScale,
+  type ClaimantKind,
+  type ClaimantInput,
+  type AppearanceInput,
+  type VerdictInput,
+  type ClaimReviewSource,
+  type Organization,
+  type ClaimReviewOptions,
+  type ClaimReviewDocument,
+  type JsonLdCreativeWork,
+} from './claim-review.ts';
+export {
+  claimReviewFromView,
+  organizationFromEnv,
+  type ClaimReviewResult,
+  type ClaimReviewUnavailable,
+} from './from-view.ts';

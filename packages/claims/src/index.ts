@@ -1,0 +1,33 @@
+export { ClaimService, isClaimId, UUID_RE, type ExecuteInput, type ExecuteResult, type ClaimServiceOptions } from './service.ts';
+export { CommandError, isCommandError, type CommandErrorCode } from './errors.ts';
+export {
+  getClaim,
+  getClaimJson,
+  listClaims,
+  board,
+  boardJson,
+  claimStateAt,
+  encodeCursor,
+  decodeCursor,
+  type ListClaimsFilter,
+  type ClaimPage,
+  type Board,
+  type BoardColumn,
+  type StateAt,
+} from './queries.ts';
+export { writeClaimProjection, searchDocument, filterRating, SEARCH_CONFIG, SPELLING_VARIANTS } from './projection.ts';
+export { toEventRecord, claimIdOfStream, type EventRecordDto } from './events.ts';
+export { rebuildProjections, compareProjections, foldAllClaims, type RebuildResult, type ProjectionDiff } from './rebuild.ts';
+export {
+  TokenAuthenticator,
+  hashToken,
+  generateToken,
+  ensureUsers,
+  issueToken,
+  revokeToken,
+  createDemoTokens,
+  DEMO_USERS,
+  type UserRecord,
+  type DemoToken,
+} from './users.ts';
+export { canonicalJson, sha256Hex } from './canonical.ts';

@@ -1,0 +1,72 @@
+import { sql, type Kysely, type Transaction } from 'kysely';
+import type { ClaimState, ClaimView } from '@claimtrail/domain';
+
+/**
+ * The text search configuration. `english` stems ("crossing" finds "crossed"); names such
+ * as Tyotkino pass through unchanged. Both sides (document and query) use the same one.
+ */
+export const SEARCH_CONFIG = 'english';
+
+/**
+ * The village is spelled Tyotkino, Tetkino, Tjotkino (and Тёткино) across the reports:
+ * a document mentioning any spelling is indexed under all of them, so a search for one
+ * finds every claim. Index-time expansion keeps queries plain `websearch_to_tsquery`.
+ */
+export const SPELLING_VARIANTS: readonly (readonly string[])[] = [
+  ['tyotkino', 'tetkino', 'tjotkino', 'tyetkino', 'тёткино', 'теткино'],
+];
+
+export function searchDocument(view: ClaimView): { primary: string; secondary: string } {
+  const secondaryParts = [
+    view.claimant ?? '',
+    ...view.tags,
+    ...view.appearances.flatMap((a) => [a.outlet ?? '', a.title ?? '', a.excerpt ?? '']),
+    ...view.evidence.map((e) => e.summary),
+  ];
+  const primary = view.text;
+  let secondary = secondaryParts.filter((s) => s.length > 0).join(' \n ');
+  const haystack = `${primary} ${secondary}`.toLowerCase();
+  const aliases: string[] = [];
+  for (const group of SPELLING_VARIANTS) {
+    if (group.some((variant) => haystack.includes(variant))) aliases.push(...group);
+  }
+  if (aliases.length > 0) secondary = `${secondary} \n ${aliases.join(' ')}`;
+  return { primary, secondary };
+}
+
+/** The rating a `?rating=` filter matches: the published one, else the current draft's. */
+export function filterRating(view: ClaimView): string | null {
+  return view.publishedVerdict?.rating ?? view.verdictDraft?.rating ?? null;
+}
+
+/** Writes (insert or replace) the claim's projection row. Call inside the append's transaction. */
+export async function writeClaimProjection(
+  db: Kysely<any> | Transaction<any>,
+  streamId: string,
+  state: ClaimState,
+  view: ClaimView,
+): Promise<void> {
+  const { primary, secondary } = searchDocument(view);
+  const viewJson = JSON.stringify(view);
+  const snapshotJson = JSON.stringify(state);
+  await sql`
+    insert into claims (id, stream_id, state, assignee, tags, rating, version, created_at, updated_at, search, view, snapshot)
+    values (
+      ${view.id}, ${streamId}, ${view.state}, ${view.assignee}, ${sql.val(view.tags)}::text[], ${filterRating(view)},
+      ${view.version}, ${view.createdAt}, ${view.updatedAt},
+      setweight(to_tsvector(${SEARCH_CONFIG}::regconfig, ${primary}), 'A')
+        || setweight(to_tsvector(${SEARCH_CONFIG}::regconfig, ${secondary}), 'B'),
+      ${viewJson}::jsonb, ${snapshotJson}::jsonb
+    )
+    on conflict (id) do update set
+      state = excluded.state,
+      assignee = excluded.assignee,
+      tags = excluded.tags,
+      rating = excluded.rating,
+      version = excluded.version,
+      updated_at = excluded.updated_at,
+      search = excluded.search,
+      view = excluded.view,
+      snapshot = excluded.snapshot
+  `.execute(db);
+}

@@ -1,0 +1,146 @@
+import { sql, type Kysely, type RawBuilder } from 'kysely';
+import {
+  CLAIM_STATUSES,
+  claimStreamId,
+  foldClaim,
+  toClaimView,
+  toEnvelope,
+  type ClaimStatus,
+  type ClaimView,
+  type Rating,
+} from '@claimtrail/domain';
+import type { EventStore } from '@claimtrail/event-store';
+import { CommandError } from './errors.ts';
+import { SEARCH_CONFIG } from './projection.ts';
+import { isClaimId } from './service.ts';
+
+export interface ClaimRow {
+  view: ClaimView;
+  version: number;
+}
+
+/** The claim view, or null when there is no such claim (any malformed id included). */
+export async function getClaim(db: Kysely<any>, id: string): Promise<ClaimView | null> {
+  const raw = await getClaimJson(db, id);
+  return raw ? (JSON.parse(raw.json) as ClaimView) : null;
+}
+
+/** The claim view as JSON text straight from the projection (no parse/serialise round trip). */
+export async function getClaimJson(db: Kysely<any>, id: string): Promise<{ json: string; version: number } | null> {
+  if (!isClaimId(id)) return null;
+  const result = await sql<{ json: string; version: number }>`
+    select view::text as json, version from claims where id = ${id.toLowerCase()}`.execute(db);
+  const row = result.rows[0];
+  return row ? { json: row.json, version: Number(row.version) } : null;
+}
+
+export interface ListClaimsFilter {
+  state?: ClaimStatus;
+  assignee?: string;
+  tag?: string;
+  rating?: Rating;
+  /** Full text (web search syntax: words, "phrases", -exclusions, or). */
+  q?: string;
+  limit?: number;
+  cursor?: string;
+}
+
+export interface ClaimPage {
+  items: ClaimView[];
+  nextCursor: string | null;
+}
+
+/**
+ * Cursor = the last row's `seq` (insertion order of the projection), opaque to clients.
+ * Order is newest claim first and never changes when claims are updated, so paging does
+ * not skip or repeat claims while they move through the workflow.
+ */
+export function encodeCursor(seq: number | string): string {
+  return Buffer.from(JSON.stringify({ s: String(seq) }), 'utf8').toString('base64url');
+}
+
+export function decodeCursor(cursor: string): string {
+  try {
+    if (!/^[A-Za-z0-9_-]{1,400}$/.test(cursor)) throw new Error('bad');
+    const parsed: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    const s = (parsed as { s?: unknown }).s;
+    if (typeof s === 'string' && /^[1-9][0-9]{0,17}$/.test(s)) return s;
+  } catch {
+    // fall through
+  }
+  throw new CommandError('validation', 'cursor is not a cursor this server issued', { field: 'cursor' });
+}
+
+export async function listClaims(db: Kysely<any>, filter: ListClaimsFilter = {}): Promise<ClaimPage> {
+  const limit = Math.min(Math.max(filter.limit ?? 20, 1), 100);
+  const conditions: RawBuilder<unknown>[] = [];
+  if (filter.state) conditions.push(sql`state = ${filter.state}`);
+  if (filter.assignee) conditions.push(sql`assignee = ${filter.assignee}`);
+  if (filter.tag) conditions.push(sql`tags @> array[${filter.tag.trim().toLowerCase()}]::text[]`);
+  if (filter.rating) conditions.push(sql`rating = ${filter.rating}`);
+  const q = filter.q?.trim();
+  if (q) conditions.push(sql`search @@ websearch_to_tsquery(${SEARCH_CONFIG}::regconfig, ${q})`);
+  if (filter.cursor) conditions.push(sql`seq < ${decodeCursor(filter.cursor)}::bigint`);
+  const where = conditions.length > 0 ? sql`where ${sql.join(conditions, sql` and `)}` : sql``;
+  const result = await sql<{ seq: string; json: string }>`
+    select seq::text as seq, view::text as json from claims ${where}
+    order by seq desc limit ${limit + 1}`.execute(db);
+  const rows = result.rows;
+  const more = rows.length > limit;
+  const page = more ? rows.slice(0, limit) : rows;
+  return {
+    items: page.map((r) => JSON.parse(r.json) as ClaimView),
+    nextCursor: more && page.length > 0 ? encodeCursor(page[page.length - 1]!.seq) : null,
+  };
+}
+
+export interface BoardColumn {
+  state: ClaimStatus;
+  count: number;
+  claims: ClaimView[];
+}
+
+export interface Board {
+  states: BoardColumn[];
+}
+
+/** The board as JSON text, built by the database in one statement. */
+export async function boardJson(db: Kysely<any>, perState = 50): Promise<string> {
+  const limit = Math.min(Math.max(Math.trunc(perState), 0), 200);
+  const result = await sql<{ json: string }>`
+    select json_build_object('states', coalesce(json_agg(json_build_object(
+      'state', s.state,
+      'count', (select count(*) from claims c where c.state = s.state),
+      'claims', coalesce((
+        select json_agg(t.view order by t.updated_at desc, t.id desc)
+        from (select view, updated_at, id from claims c where c.state = s.state
+              order by updated_at desc, id desc limit ${limit}) t
+      ), '[]'::json)
+    ) order by s.ord), '[]'::json))::text as json
+    from unnest(${sql.val([...CLAIM_STATUSES])}::text[]) with ordinality as s(state, ord)`.execute(db);
+  return result.rows[0]?.json ?? '{"states":[]}';
+}
+
+export async function board(db: Kysely<any>, perState = 50): Promise<Board> {
+  return JSON.parse(await boardJson(db, perState)) as Board;
+}
+
+export type StateAt = { version: number } | { at: Date } | { latest: true };
+
+/**
+ * The claim as it was at a version or an instant: the stream prefix folded with the
+ * domain's evolve. Null when the claim did not exist then (or at all).
+ */
+export async function claimStateAt(store: EventStore, id: string, when: StateAt): Promise<ClaimView | null> {
+  if (!isClaimId(id)) return null;
+  const streamId = claimStreamId(id.toLowerCase());
+  if ('version' in when && when.version < 1) return null;
+  const events = await store.readStream(
+    streamId,
+    'version' in when ? { toVersion: when.version } : 'at' in when ? { until: when.at } : {},
+  );
+  if ('version' in when && events.length < when.version) return null;
+  const state = foldClaim(events.map((e) => toEnvelope(e)));
+  if (state.status === null) return null;
+  return toClaimView(state);
+}

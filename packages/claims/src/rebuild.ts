@@ -1,0 +1,460 @@
+import { CompiledQuery, type Kysely, type Transaction } from 'kysely';
+import { evolve, initialClaimState, toClaimView, toEnvelope, type ClaimState } from '@claimtrail/domain';
+import type { EventMetadata, EventStore, JsonObject, RecordedEvent } from '@claimtrail/event-store';
+import { claimIdOfStream } from './events.ts';
+import { writeClaimProjection } from './projection.ts';
+
+/**
+ * Rebuilding the projections from the events.
+ *
+ * Everything runs in ONE transaction: the projection is folded from the event log into a
+ * fresh copy of the table (`CREATE TABLE … (LIKE claims INCLUDING ALL)` in a scratch
+ * schema, written by the same `writeClaimProjection` the service uses, found through
+ * `search_path`), then
+ * - `compare`: writers are paused (SHARE lock), the copy is caught up with events
+ *   committed meanwhile, compared row by row with the live table, and the transaction is
+ *   rolled back: nothing changes;
+ * - `swap`: the live table is locked (ACCESS EXCLUSIVE), the copy caught up and moved in
+ *   place of the live one (SET SCHEMA), indexes renamed to their migration names, the old
+ *   table dropped. Readers and writers see either the old table or the new one, never a
+ *   half-built one; a writer blocked on the lock resolves `claims` again and continues on
+ *   the new table. Only the catch-up and the rename happen under the exclusive lock.
+ *
+ * The fold reads the event table by (stream_id, version), one stream after the other, so
+ * memory stays bounded by one page of events whatever the size of the log, and the
+ * reads go through the transaction's own connection (PGlite has only one).
+ */
+
+/** The projection tables the rebuild owns (all in the live schema). */
+export const PROJECTION_TABLES = ['claims'] as const;
+/** Columns compared between live and rebuilt rows: `seq` is a surrogate for paging and is carried over. */
+export const COMPARED_COLUMNS = [
+  'stream_id',
+  'state',
+  'assignee',
+  'tags',
+  'rating',
+  'version',
+  'created_at',
+  'updated_at',
+  'search',
+  'view',
+  'snapshot',
+] as const;
+
+const REBUILD_SCHEMA = 'claimtrail_rebuild';
+const RETIRED_SCHEMA = 'claimtrail_retired';
+const EVENTS_TABLE = 'events';
+// Serialises rebuilds (and compares) across processes: they share the scratch schema.
+const ADVISORY_KEY = 4242101;
+const EVENT_COLUMNS = 'id, stream_id, version, type, data, metadata, recorded_at, hash, prev_hash, position';
+
+export type RebuildMode = 'compare' | 'swap';
+
+export interface RebuildProgress {
+  phase: 'build' | 'catch-up' | 'compare' | 'swap' | 'done';
+  events: number;
+  claims: number;
+}
+
+export interface RebuildOptions {
+  /** `swap` (default) replaces the live projection; `compare` only reports differences. */
+  mode?: RebuildMode;
+  /** Events read per query (default 5000). */
+  batchSize?: number;
+  /** At most this many differences are listed (default 100); `differences` counts them all. */
+  maxDiffs?: number;
+  /** Called after each page of events and at each phase change. */
+  onProgress?: (progress: RebuildProgress) => void;
+  /** How long to wait for writers to drain before the swap or compare (default 15000 ms). */
+  lockTimeoutMs?: number;
+}
+
+export interface ProjectionDiff {
+  claimId: string;
+  streamId: string;
+  /** missing: no live row; extra: live row without events; different: columns differ. */
+  reason: 'missing' | 'extra' | 'different';
+  /** The columns that differ (for `different`). */
+  columns?: string[];
+  liveVersion: number | null;
+  rebuiltVersion: number | null;
+}
+
+export interface RebuildResult {
+  mode: RebuildMode;
+  /** Claims in the rebuilt projection. */
+  claims: number;
+  /** Events folded (the build pass plus the catch-up). */
+  events: number;
+  /** Number of rows that differ between live and rebuilt (before the swap, for `swap`). */
+  differences: number;
+  /** The first `maxDiffs` of them, by claim id. */
+  diffs: ProjectionDiff[];
+  /** True when the rebuilt table replaced the live one. */
+  swapped: boolean;
+  durationMs: number;
+}
+
+class CompareDone extends Error {
+  constructor(readonly result: RebuildResult) {
+    super('compare finished (rolled back on purpose)');
+  }
+}
+
+/**
+ * Rebuilds every projection from the events. `swap` (the default) replaces the live
+ * tables atomically; `compare` leaves them untouched and reports the differences.
+ */
+export async function rebuildProjections(store: EventStore, options: RebuildOptions = {}): Promise<RebuildResult> {
+  const mode = options.mode ?? 'swap';
+  const started = Date.now();
+  try {
+    return await store.db.transaction().execute(async (tx) => {
+      const result = await rebuildInTransaction(tx, mode, options, started);
+      // A compare must leave no trace: roll the scratch table back with everything else.
+      if (mode === 'compare') throw new CompareDone(result);
+      return result;
+    });
+  } catch (error) {
+    if (error instanceof CompareDone) return error.result;
+    throw error;
+  }
+}
+
+/** Compares the live projection with one rebuilt from the events. Empty = equal. */
+export async function compareProjections(store: EventStore, options: Omit<RebuildOptions, 'mode'> = {}): Promise<ProjectionDiff[]> {
+  return (await rebuildProjections(store, { ...options, mode: 'compare' })).diffs;
+}
+
+/** Folds every claim stream (bounded memory is not a goal here: tests and small logs). */
+export async function foldAllClaims(store: EventStore): Promise<Map<string, ClaimState>> {
+  const states = new Map<string, ClaimState>();
+  for await (const event of store.streamAll({ after: 0, batchSize: 1000 })) {
+    if (claimIdOfStream(event.streamId) === null) continue;
+    const state = states.get(event.streamId) ?? initialClaimState;
+    states.set(event.streamId, evolve(state, toEnvelope(event)));
+  }
+  return states;
+}
+
+export interface ClaimProjectionCheck {
+  ok: boolean;
+  diff?: ProjectionDiff;
+  /** The stream's last event (to name it in a report). */
+  lastEvent?: { id: string; version: number; position: number | null };
+}
+
+/**
+ * Compares one claim's live projection row with the fold of its stream, in one snapshot
+ * (REPEATABLE READ: the append and its projection commit together, so they agree there).
+ */
+export async function checkClaimProjection(store: EventStore, streamId: string): Promise<ClaimProjectionCheck> {
+  return store.db
+    .transaction()
+    .setIsolationLevel('repeatable read')
+    .execute(async (tx) => {
+      const schema = await liveSchema(tx);
+      const events = await readStreamRows(tx, schema, streamId, 0, Number.MAX_SAFE_INTEGER);
+      let state: ClaimState = initialClaimState;
+      for (const e of events) state = evolve(state, toEnvelope(e));
+      const last = events[events.length - 1];
+      const lastEvent = last ? { id: last.id, version: last.version, position: last.position } : undefined;
+      const claimId = claimIdOfStream(streamId) ?? streamId;
+      const liveRow = await tx.executeQuery<{ version: number; view: string; snapshot: string; state: string }>(
+        CompiledQuery.raw(
+          `select version, view::text as view, snapshot::text as snapshot, state from ${ident(schema)}.claims where stream_id = $1`,
+          [streamId],
+        ),
+      );
+      const live = liveRow.rows[0];
+      if (state.status === null) {
+        if (!live) return { ok: true, ...(lastEvent ? { lastEvent } : {}) };
+        return {
+          ok: false,
+          diff: { claimId, streamId, reason: 'extra', liveVersion: Number(live.version), rebuiltVersion: null },
+          ...(lastEvent ? { lastEvent } : {}),
+        };
+      }
+      if (!live) {
+        return {
+          ok: false,
+          diff: { claimId, streamId, reason: 'missing', liveVersion: null, rebuiltVersion: state.version },
+          ...(lastEvent ? { lastEvent } : {}),
+        };
+      }
+      // Compare in the database so jsonb/timestamptz/tsvector equality is the database's own:
+      // the service's writer fills a temporary `claims` (pg_temp comes first in search_path).
+      await tx.executeQuery(CompiledQuery.raw(`create temporary table claims (like ${ident(schema)}.claims including all) on commit drop`));
+      await writeClaimProjection(tx, streamId, state, toClaimView(state));
+      const diffRows = await tx.executeQuery<{ columns: string[] | string }>(
+        CompiledQuery.raw(
+          `select array_remove(array[${COMPARED_COLUMNS.map((c) => `case when l.${c} is distinct from r.${c} then '${c}' end`).join(', ')}], null) as columns
+             from ${ident(schema)}.claims l join pg_temp.claims r on r.stream_id = l.stream_id
+            where l.stream_id = $1`,
+          [streamId],
+        ),
+      );
+      await tx.executeQuery(CompiledQuery.raw('drop table pg_temp.claims'));
+      const columns = parseTextArray(diffRows.rows[0]?.columns ?? []);
+      if (columns.length === 0) return { ok: true, ...(lastEvent ? { lastEvent } : {}) };
+      return {
+        ok: false,
+        diff: { claimId, streamId, reason: 'different', columns, liveVersion: Number(live.version), rebuiltVersion: state.version },
+        ...(lastEvent ? { lastEvent } : {}),
+      };
+    });
+}
+
+// ------------------------------------------------------------------------------------------
+
+interface EventRow {
+  id: string;
+  stream_id: string;
+  version: number;
+  type: string;
+  data: JsonObject | string;
+  metadata: EventMetadata | string;
+  recorded_at: Date | string;
+  hash: string;
+  prev_hash: string | null;
+  position: string | number | null;
+}
+
+function toRecordedEvent(row: EventRow): RecordedEvent {
+  return {
+    id: row.id,
+    streamId: row.stream_id,
+    version: Number(row.version),
+    position: row.position === null ? null : Number(row.position),
+    type: row.type,
+    data: typeof row.data === 'string' ? (JSON.parse(row.data) as JsonObject) : row.data,
+    metadata: typeof row.metadata === 'string' ? (JSON.parse(row.metadata) as EventMetadata) : row.metadata,
+    recordedAt: row.recorded_at instanceof Date ? row.recorded_at : new Date(row.recorded_at),
+    hash: row.hash,
+    prevHash: row.prev_hash,
+  };
+}
+
+function ident(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+async function liveSchema(db: Kysely<any> | Transaction<any>): Promise<string> {
+  const { rows } = await db.executeQuery<{ schema: string | null }>(
+    CompiledQuery.raw(`select n.nspname as schema from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.oid = to_regclass('claims')`),
+  );
+  const schema = rows[0]?.schema;
+  if (!schema) throw new Error('the claims projection table does not exist (run the migrations)');
+  return schema;
+}
+
+async function readStreamRows(
+  tx: Transaction<any>,
+  schema: string,
+  streamId: string,
+  afterVersion: number,
+  upToVersion: number,
+): Promise<RecordedEvent[]> {
+  const { rows } = await tx.executeQuery<EventRow>(
+    CompiledQuery.raw(
+      `select ${EVENT_COLUMNS} from ${ident(schema)}.${EVENTS_TABLE}
+        where stream_id = $1 and version > $2 and version <= $3 order by version`,
+      [streamId, afterVersion, upToVersion],
+    ),
+  );
+  return rows.map(toRecordedEvent);
+}
+
+async function rebuildInTransaction(
+  tx: Transaction<any>,
+  mode: RebuildMode,
+  options: RebuildOptions,
+  started: number,
+): Promise<RebuildResult> {
+  const batchSize = options.batchSize ?? 5000;
+  const maxDiffs = options.maxDiffs ?? 100;
+  const progress = options.onProgress ?? (() => undefined);
+  const schema = await liveSchema(tx);
+  const live = `${ident(schema)}.claims`;
+  const scratch = `${ident(REBUILD_SCHEMA)}.claims`;
+  const run = (text: string, params: unknown[] = []) => tx.executeQuery(CompiledQuery.raw(text, params));
+
+  await run(`select pg_advisory_xact_lock(${ADVISORY_KEY})`);
+  // The build is one long transaction made of short statements: no statement timeout
+  // applies to the whole, each page read and write is small.
+  await run(`drop schema if exists ${ident(REBUILD_SCHEMA)} cascade`);
+  await run(`create schema ${ident(REBUILD_SCHEMA)}`);
+  await run(`create table ${scratch} (like ${live} including all)`);
+  // The service's projection writer names `claims` unqualified: point it at the copy.
+  await run(`set local search_path to ${ident(REBUILD_SCHEMA)}, ${ident(schema)}`);
+
+  let events = 0;
+  let claims = 0;
+  let state: ClaimState = initialClaimState;
+  let current: string | null = null;
+  const flushStream = async () => {
+    if (current !== null && state.status !== null) {
+      await writeClaimProjection(tx, current, state, toClaimView(state));
+      claims++;
+    }
+  };
+
+  // Phase 1: fold every claim stream, ordered by (stream_id, version) through the
+  // unique index, keyset-paged.
+  progress({ phase: 'build', events, claims });
+  // Collation-independent: keyset on (stream_id, version), claim streams filtered by LIKE.
+  let cursorStream = '';
+  let cursorVersion = 0;
+  for (;;) {
+    const { rows } = await run(
+      `select ${EVENT_COLUMNS} from ${ident(schema)}.${EVENTS_TABLE}
+        where (stream_id, version) > ($1, $2)
+        order by stream_id, version limit $3`,
+      [cursorStream, cursorVersion, batchSize],
+    );
+    const page = rows as EventRow[];
+    for (const row of page) {
+      if (!row.stream_id.startsWith('claim-')) continue;
+      if (row.stream_id !== current) {
+        await flushStream();
+        current = row.stream_id;
+        state = initialClaimState;
+      }
+      const event = toRecordedEvent(row);
+      // A gap or a repeat would be a broken log: verify reports it; the fold skips it.
+      if (event.version !== state.version + 1) continue;
+      state = evolve(state, toEnvelope(event));
+      events++;
+    }
+    progress({ phase: 'build', events, claims });
+    const last = page[page.length - 1];
+    if (!last || page.length < batchSize) break;
+    cursorStream = last.stream_id;
+    cursorVersion = Number(last.version);
+  }
+  await flushStream();
+
+  // Phase 2: pause writers, catch up with what was committed during the build.
+  const lockTimeout = Math.max(1, Math.round(options.lockTimeoutMs ?? 15_000));
+  await run(`set local lock_timeout = ${lockTimeout}`);
+  await run(`lock table ${live} in ${mode === 'swap' ? 'access exclusive' : 'share'} mode`);
+  await run(`set local lock_timeout = 0`);
+  progress({ phase: 'catch-up', events, claims });
+  const behind = await run(
+    `select h.stream_id, h.head, coalesce(r.version, 0) as version
+       from (select stream_id, max(version) as head from ${ident(schema)}.${EVENTS_TABLE}
+              where stream_id like 'claim-%' group by stream_id) h
+       left join ${scratch} r on r.stream_id = h.stream_id
+      where h.head > coalesce(r.version, 0)`,
+  );
+  for (const row of behind.rows as { stream_id: string; head: number; version: number }[]) {
+    const from = Number(row.version);
+    let streamState: ClaimState = initialClaimState;
+    if (from > 0) {
+      const snap = await run(`select snapshot::text as snapshot from ${scratch} where stream_id = $1`, [row.stream_id]);
+      streamState = JSON.parse((snap.rows[0] as { snapshot: string }).snapshot) as ClaimState;
+    }
+    const missing = await readStreamRows(tx, schema, row.stream_id, from, Number(row.head));
+    for (const event of missing) {
+      if (event.version !== streamState.version + 1) continue;
+      streamState = evolve(streamState, toEnvelope(event));
+      events++;
+    }
+    if (streamState.status !== null) {
+      if (from === 0) claims++;
+      await writeClaimProjection(tx, row.stream_id, streamState, toClaimView(streamState));
+    }
+  }
+
+  // Phase 3: compare live and rebuilt, in the database.
+  progress({ phase: 'compare', events, claims });
+  const differing = COMPARED_COLUMNS.map((c) => `case when l.${c} is distinct from r.${c} then '${c}' end`).join(', ');
+  const diffQuery = `
+    select coalesce(l.id, r.id)::text as id, coalesce(l.stream_id, r.stream_id) as stream_id,
+           l.version as live_version, r.version as rebuilt_version,
+           case when l.id is null then 'missing' when r.id is null then 'extra' else 'different' end as reason,
+           array_remove(array[${differing}], null) as columns
+      from ${live} l full join ${scratch} r on r.id = l.id
+     where l.id is null or r.id is null or (${COMPARED_COLUMNS.map((c) => `l.${c} is distinct from r.${c}`).join(' or ')})`;
+  const counted = await run(`select count(*)::int as n from (${diffQuery}) d`);
+  const differences = Number((counted.rows[0] as { n: number }).n);
+  const listed = differences === 0 ? [] : (await run(`${diffQuery} order by 1 limit ${Math.max(0, Math.floor(maxDiffs))}`)).rows;
+  const diffs: ProjectionDiff[] = (
+    listed as { id: string; stream_id: string; live_version: number | null; rebuilt_version: number | null; reason: ProjectionDiff['reason']; columns: string[] | string }[]
+  ).map((r) => ({
+    claimId: r.id,
+    streamId: r.stream_id,
+    reason: r.reason,
+    ...(r.reason === 'different' ? { columns: parseTextArray(r.columns) } : {}),
+    liveVersion: r.live_version === null ? null : Number(r.live_version),
+    rebuiltVersion: r.rebuilt_version === null ? null : Number(r.rebuilt_version),
+  }));
+
+  if (mode === 'compare') {
+    progress({ phase: 'done', events, claims });
+    return { mode, claims, events, differences, diffs, swapped: false, durationMs: Date.now() - started };
+  }
+
+  // Phase 4: swap. Keep `seq` (cursor pages stay valid), move the old table out and the
+  // new one in, restore the migration's index names and the sequence's owner.
+  progress({ phase: 'swap', events, claims });
+  await run(`update ${scratch} r set seq = l.seq from ${live} l where l.id = r.id and r.seq <> l.seq`);
+  const liveIndexes = await indexesOf(tx, schema, 'claims');
+  const sequences = await run(
+    `select s.relname as name from pg_depend d
+       join pg_class s on s.oid = d.objid and s.relkind = 'S'
+       join pg_class t on t.oid = d.refobjid
+       join pg_namespace n on n.oid = t.relnamespace
+      where n.nspname = $1 and t.relname = 'claims' and d.deptype in ('a', 'i')`,
+    [schema],
+  );
+  for (const s of sequences.rows as { name: string }[]) {
+    await run(`alter sequence ${ident(schema)}.${ident(s.name)} owned by none`);
+  }
+  await run(`drop schema if exists ${ident(RETIRED_SCHEMA)} cascade`);
+  await run(`create schema ${ident(RETIRED_SCHEMA)}`);
+  await run(`alter table ${live} set schema ${ident(RETIRED_SCHEMA)}`);
+  await run(`alter table ${scratch} set schema ${ident(schema)}`);
+  const newIndexes = await indexesOf(tx, schema, 'claims');
+  for (const index of newIndexes) {
+    const original = liveIndexes.find((o) => o.shape === index.shape);
+    if (original && original.name !== index.name && !newIndexes.some((n) => n.name === original.name)) {
+      await run(`alter index ${ident(schema)}.${ident(index.name)} rename to ${ident(original.name)}`);
+    }
+  }
+  for (const s of sequences.rows as { name: string }[]) {
+    const column = await run(
+      `select a.attname as column from pg_attrdef d
+         join pg_attribute a on a.attrelid = d.adrelid and a.attnum = d.adnum
+        where d.adrelid = to_regclass($1) and pg_get_expr(d.adbin, d.adrelid) like $2`,
+      [`${schema}.claims`, `%${s.name}%`],
+    );
+    const col = (column.rows[0] as { column: string } | undefined)?.column;
+    if (col) await run(`alter sequence ${ident(schema)}.${ident(s.name)} owned by ${live}.${ident(col)}`);
+  }
+  await run(`drop schema ${ident(RETIRED_SCHEMA)} cascade`);
+  await run(`drop schema ${ident(REBUILD_SCHEMA)} cascade`);
+  progress({ phase: 'done', events, claims });
+  return { mode, claims, events, differences, diffs, swapped: true, durationMs: Date.now() - started };
+}
+
+/** Index name and its definition with names stripped, to match a copy with its original. */
+async function indexesOf(tx: Transaction<any>, schema: string, table: string): Promise<{ name: string; shape: string }[]> {
+  const { rows } = await tx.executeQuery<{ name: string; def: string }>(
+    CompiledQuery.raw(
+      `select i.relname as name, pg_get_indexdef(i.oid) as def
+         from pg_index x join pg_class i on i.oid = x.indexrelid
+         join pg_class t on t.oid = x.indrelid join pg_namespace n on n.oid = t.relnamespace
+        where n.nspname = $1 and t.relname = $2`,
+      [schema, table],
+    ),
+  );
+  return rows.map((r) => ({ name: r.name, shape: r.def.replace(/INDEX \S+ ON \S+/, 'INDEX ON') }));
+}
+
+function parseTextArray(value: string[] | string): string[] {
+  if (Array.isArray(value)) return value;
+  const inner = value.replace(/^\{|\}$/g, '');
+  return inner === '' ? [] : inner.split(',');
+}

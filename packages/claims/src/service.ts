@@ -1,0 +1,229 @@
+import { sql, type Transaction } from 'kysely';
+import {
+  claimStreamId,
+  decide,
+  evolve,
+  foldClaim,
+  initialClaimState,
+  toClaimView,
+  toEnvelope,
+  type Actor,
+  type ClaimCommand,
+  type ClaimState,
+  type ClaimView,
+  type DecideContext,
+} from '@claimtrail/domain';
+import type { EventStore, JsonObject, NewEvent, RecordedEvent } from '@claimtrail/event-store';
+import { canonicalJson, sha256Hex } from './canonical.ts';
+import { CommandError } from './errors.ts';
+import { writeClaimProjection } from './projection.ts';
+
+export const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function isClaimId(value: unknown): value is string {
+  return typeof value === 'string' && UUID_RE.test(value);
+}
+
+export interface ExecuteInput {
+  /** Claim uuid (for submit_claim: the id the new claim gets). */
+  claimId: string;
+  command: ClaimCommand;
+  actor: Actor;
+  /** If-Match: the stream version the caller based the command on. Stale → precondition_failed. */
+  expectedVersion?: number;
+  /** Scoped per actor. Same key + same request → the first answer, nothing appended. */
+  idempotencyKey?: string;
+  /** Identifies "the same request" for the key; default: hash of claim id (except on create) + command. */
+  requestHash?: string;
+  /** Recorded in the events' metadata as correlationId. */
+  correlationId?: string;
+}
+
+export interface ExecuteResult {
+  view: ClaimView;
+  /** Events appended by this call (empty when replayed). */
+  events: RecordedEvent[];
+  /** True when the answer is the stored one of an earlier call with the same idempotency key. */
+  replayed: boolean;
+}
+
+export interface ClaimServiceOptions {
+  /** Attempts on a version race when the caller sent no If-Match (default 20). */
+  maxAttempts?: number;
+  /** Called after each commit that appended events. */
+  onAppended?: (result: ExecuteResult, command: ClaimCommand) => void;
+}
+
+interface Loaded {
+  state: ClaimState;
+  version: number;
+}
+
+function isConcurrencyConflict(error: unknown): error is Error & { actual?: number } {
+  if (typeof error !== 'object' || error === null) return false;
+  const code = (error as { code?: unknown }).code;
+  // concurrency_conflict: the store's ConcurrencyError; 23505/40001/40P01: two writers
+  // collided below the store's check (unique version, serialization, deadlock).
+  return code === 'concurrency_conflict' || code === '23505' || code === '40001' || code === '40P01';
+}
+
+/**
+ * The write pipeline: load → decide → append (expected version) → project, all in one
+ * transaction, with idempotency keys written alongside. Route handlers only translate
+ * HTTP to `execute` and back.
+ */
+export class ClaimService {
+  private readonly maxAttempts: number;
+
+  constructor(
+    readonly store: EventStore,
+    private readonly options: ClaimServiceOptions = {},
+  ) {
+    this.maxAttempts = options.maxAttempts ?? 20;
+  }
+
+  requestHash(input: Pick<ExecuteInput, 'claimId' | 'command'>): string {
+    const scope = input.command.type === 'submit_claim' ? null : input.claimId;
+    return sha256Hex(canonicalJson({ claim: scope, command: input.command }));
+  }
+
+  async execute(input: ExecuteInput): Promise<ExecuteResult> {
+    const { claimId, command, actor } = input;
+    if (!isClaimId(claimId)) {
+      if (command?.type === 'submit_claim') throw new CommandError('validation', 'claim id must be a uuid', { field: 'id' });
+      throw new CommandError('not_found', `claim ${String(claimId).slice(0, 100)} not found`);
+    }
+    const id = claimId.toLowerCase();
+    const streamId = claimStreamId(id);
+    const requestHash = input.requestHash ?? this.requestHash({ claimId: id, command });
+    let fromStream: Loaded | undefined;
+
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const result = await this.store.transaction((tx) =>
+          this.attempt(tx, { ...input, claimId: id }, streamId, requestHash, fromStream),
+        );
+        if (!result.replayed) this.options.onAppended?.(result, command);
+        return result;
+      } catch (error) {
+        if (!isConcurrencyConflict(error)) throw error;
+        if (input.expectedVersion !== undefined) {
+          const current = await this.store.streamVersion(streamId);
+          throw new CommandError('precondition_failed', `the claim is at version ${current}`, { currentVersion: current });
+        }
+        if (attempt >= this.maxAttempts) {
+          throw new CommandError('conflict_retries_exhausted', 'too many concurrent writes to this claim; retry');
+        }
+        // The projection row may lag the stream (a write outside this service, a rebuild):
+        // read the stream itself for the next attempt.
+        fromStream = await this.loadFromStream(streamId);
+      }
+    }
+  }
+
+  private async attempt(
+    tx: Transaction<any>,
+    input: ExecuteInput,
+    streamId: string,
+    requestHash: string,
+    fromStream: Loaded | undefined,
+  ): Promise<ExecuteResult> {
+    const { claimId, command, actor, idempotencyKey } = input;
+
+    if (idempotencyKey !== undefined) {
+      // Insert first: a concurrent request with the same key waits on the primary key
+      // until this transaction ends, then sees the committed answer.
+      const claimed = await sql`
+        insert into idempotency_keys (user_id, key, request_hash, claim_id, status_code, response)
+        values (${actor.id}, ${idempotencyKey}, ${requestHash}, ${claimId}, 0, 'null'::jsonb)
+        on conflict (user_id, key) do nothing
+        returning key`.execute(tx);
+      if (claimed.rows.length === 0) {
+        const existing = await sql<{ request_hash: string; response: ClaimView | string }>`
+          select request_hash, response from idempotency_keys
+          where user_id = ${actor.id} and key = ${idempotencyKey}`.execute(tx);
+        const row = existing.rows[0];
+        if (!row || row.request_hash !== requestHash) {
+          throw new CommandError(
+            'idempotency_key_reuse',
+            'this Idempotency-Key was already used for a different request',
+          );
+        }
+        const view = typeof row.response === 'string' ? (JSON.parse(row.response) as ClaimView) : row.response;
+        return { view, events: [], replayed: true };
+      }
+    }
+
+    const loaded = await this.loadForUpdate(tx, claimId, fromStream);
+    if (input.expectedVersion !== undefined && input.expectedVersion !== loaded.version) {
+      throw new CommandError('precondition_failed', `the claim is at version ${loaded.version}`, {
+        currentVersion: loaded.version,
+      });
+    }
+    if (command?.type !== 'submit_claim' && loaded.state.status === null) {
+      throw new CommandError('not_found', `claim ${claimId} not found`);
+    }
+
+    const context: DecideContext = { claimId };
+    if (command.type === 'merge') context.mergeTarget = await this.mergeTarget(tx, command.into);
+    const decision = decide(command, loaded.state, actor, context);
+    if (!decision.ok) {
+      const { code, message, field } = decision.refusal;
+      throw new CommandError(code, message, field === undefined ? {} : { field });
+    }
+
+    const metadata = {
+      actor: actor.id,
+      actorRole: actor.role,
+      ...(input.correlationId ? { correlationId: input.correlationId } : {}),
+    };
+    const newEvents: NewEvent[] = decision.events.map((event) => ({
+      type: event.type,
+      data: event.data as unknown as JsonObject,
+      metadata,
+    }));
+    const appended = await this.store.append(streamId, newEvents, {
+      expectedVersion: loaded.version === 0 ? 'no_stream' : loaded.version,
+      tx,
+    });
+
+    let state = loaded.state;
+    for (const recorded of appended.events) state = evolve(state, toEnvelope(recorded));
+    const view = toClaimView(state);
+    await writeClaimProjection(tx, streamId, state, view);
+
+    if (idempotencyKey !== undefined) {
+      await sql`
+        update idempotency_keys set status_code = ${command.type === 'submit_claim' ? 201 : 200},
+          version = ${view.version}, response = ${JSON.stringify(view)}::jsonb
+        where user_id = ${actor.id} and key = ${idempotencyKey}`.execute(tx);
+    }
+    return { view, events: appended.events, replayed: false };
+  }
+
+  private async loadForUpdate(tx: Transaction<any>, claimId: string, fromStream: Loaded | undefined): Promise<Loaded> {
+    // Row lock: concurrent writers to one claim queue here instead of racing to the
+    // append and retrying.
+    const result = await sql<{ snapshot: ClaimState | string; version: number }>`
+      select snapshot, version from claims where id = ${claimId} for update`.execute(tx);
+    const row = result.rows[0];
+    if (fromStream && (!row || row.version !== fromStream.version)) return fromStream;
+    if (!row) return { state: initialClaimState, version: 0 };
+    const state = typeof row.snapshot === 'string' ? (JSON.parse(row.snapshot) as ClaimState) : row.snapshot;
+    return { state, version: Number(row.version) };
+  }
+
+  private async loadFromStream(streamId: string): Promise<Loaded> {
+    const events = await this.store.readStream(streamId);
+    const state = foldClaim(events.map((e) => toEnvelope(e)));
+    return { state, version: state.version };
+  }
+
+  private async mergeTarget(tx: Transaction<any>, into: unknown): Promise<DecideContext['mergeTarget']> {
+    if (!isClaimId(into)) return null;
+    const result = await sql<{ id: string; state: string }>`
+      select id, state from claims where id = ${into.toLowerCase()}`.execute(tx);
+    const row = result.rows[0];
+    return row ? { id: into, status: row.state as ClaimState['status'] & string } : null;
+  }
+}

@@ -1,0 +1,280 @@
+import { ProblemError, problemFromResponse } from './errors.ts';
+import { LiveConnection, type WebSocketConstructor } from './live.ts';
+import type {
+  AssignBody,
+  Board,
+  ClaimEvents,
+  ClaimList,
+  ClaimReview,
+  ClaimView,
+  CorrectBody,
+  CreateClaimBody,
+  EventFeed,
+  EventRecord,
+  EvidenceBody,
+  ListClaimsQuery,
+  MergeBody,
+  NoteBody,
+  ReadOptions,
+  ReasonBody,
+  VerdictBody,
+  VerifyResult,
+  WriteOptions,
+} from './types.ts';
+
+export type FetchLike = (input: string, init?: RequestInit) => Promise<Response>;
+
+export interface ClientOptions {
+  /** Base URL of the API, e.g. `http://localhost:3000` (a path prefix is kept). */
+  baseUrl: string;
+  /** Bearer token; a function is read on every request (the board page's paste field). */
+  token?: string | (() => string | undefined | null);
+  /** Defaults to the global fetch (browser, Node ≥ 18). */
+  fetch?: FetchLike;
+  /** WebSocket implementation for `live`; defaults to the global one (browser). In Node
+   *  pass `WebSocket` from the `ws` package. */
+  WebSocket?: WebSocketConstructor;
+  /** Extra headers on every request. */
+  headers?: Record<string, string>;
+}
+
+
+/** Every route of PRODUCT.md's contract v1, typed, plus live subscriptions. */
+export class ClaimtrailClient {
+  private readonly baseUrl: string;
+  private readonly fetchImpl: FetchLike;
+  private liveConnection: LiveConnection<Board> | null = null;
+
+  constructor(private readonly options: ClientOptions) {
+    this.baseUrl = options.baseUrl.replace(/\/+$/, '');
+    const f = options.fetch ?? (globalThis.fetch as FetchLike | undefined);
+    if (!f) throw new Error('No fetch implementation available: pass one as the `fetch` option');
+    this.fetchImpl = (input, init) => f(input, init);
+  }
+
+  /** Live subscriptions over one shared websocket (created on first use). */
+  get live(): LiveConnection<Board> {
+    if (!this.liveConnection) {
+      const url = new URL(this.baseUrl + '/ws');
+      url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+      this.liveConnection = new LiveConnection<Board>({
+        url: url.toString(),
+        token: () => this.token(),
+        ...(this.options.WebSocket ? { WebSocket: this.options.WebSocket } : {}),
+      });
+    }
+    return this.liveConnection;
+  }
+
+  /** Closes the live connection, if any. */
+  close(): void {
+    this.liveConnection?.close();
+  }
+
+  // --- claims -------------------------------------------------------------------------
+
+  createClaim(body: CreateClaimBody, options: WriteOptions = {}): Promise<ClaimView> {
+    return this.request<ClaimView>('POST', '/claims', { body, ...options });
+  }
+
+  listClaims(query: ListClaimsQuery = {}, options: ReadOptions = {}): Promise<ClaimList> {
+    return this.request<ClaimList>('GET', '/claims' + queryString(query), options);
+  }
+
+  getClaim(id: string, options: ReadOptions = {}): Promise<ClaimView> {
+    return this.request<ClaimView>('GET', `/claims/${enc(id)}`, options);
+  }
+
+  // --- workflow steps (POST /claims/:id/<step>) ------------------------------------------
+
+  triage(id: string, options?: WriteOptions): Promise<ClaimView> {
+    return this.step(id, 'triage', {}, options);
+  }
+  reject(id: string, body: ReasonBody, options?: WriteOptions): Promise<ClaimView> {
+    return this.step(id, 'reject', body, options);
+  }
+  merge(id: string, body: MergeBody, options?: WriteOptions): Promise<ClaimView> {
+    return this.step(id, 'merge', body, options);
+  }
+  assign(id: string, body: AssignBody, options?: WriteOptions): Promise<ClaimView> {
+    return this.step(id, 'assign', body, options);
+  }
+  addEvidence(
+    id: string,
+    body: EvidenceBody,
+    options?: WriteOptions,
+  ): Promise<ClaimView> {
+    return this.step(id, 'evidence', body, options);
+  }
+  addNote(id: string, body: NoteBody, options?: WriteOptions): Promise<ClaimView> {
+    return this.step(id, 'notes', body, options);
+  }
+  draftVerdict(id: string, body: VerdictBody, options?: WriteOptions): Promise<ClaimView> {
+    return this.step(id, 'verdict', body, options);
+  }
+  submit(id: string, options?: WriteOptions): Promise<ClaimView> {
+    return this.step(id, 'submit', {}, options);
+  }
+  requestChanges(id: string, body: ReasonBody, options?: WriteOptions): Promise<ClaimView> {
+    return this.step(id, 'request-changes', body, options);
+  }
+  publish(id: string, options?: WriteOptions): Promise<ClaimView> {
+    return this.step(id, 'publish', {}, options);
+  }
+  reopen(id: string, body: ReasonBody, options?: WriteOptions): Promise<ClaimView> {
+    return this.step(id, 'reopen', body, options);
+  }
+  correct(
+    id: string,
+    body: CorrectBody,
+    options?: WriteOptions,
+  ): Promise<ClaimView> {
+    return this.step(id, 'correct', body, options);
+  }
+  retract(id: string, body: ReasonBody, options?: WriteOptions): Promise<ClaimView> {
+    return this.step(id, 'retract', body, options);
+  }
+
+  /** Any step by its route segment (`triage`, `request-changes`, …). */
+  step(id: string, step: StepSegment, body: object = {}, options: WriteOptions = {}): Promise<ClaimView> {
+    return this.request<ClaimView>('POST', `/claims/${enc(id)}/${step}`, { body, ...options });
+  }
+
+  // --- history, audit, integration ----------------------------------------------------
+
+  events(id: string, options: ReadOptions = {}): Promise<ClaimEvents> {
+    return this.request<ClaimEvents>('GET', `/claims/${enc(id)}/events`, options);
+  }
+
+  /** The view as it was at a version or an instant. */
+  state(id: string, at: { version: number } | { at: string | Date }, options: ReadOptions = {}): Promise<ClaimView> {
+    const query =
+      'version' in at
+        ? { version: at.version }
+        : { at: at.at instanceof Date ? at.at.toISOString() : at.at };
+    return this.request<ClaimView>('GET', `/claims/${enc(id)}/state` + queryString(query), options);
+  }
+
+  claimReview(id: string, options: ReadOptions = {}): Promise<ClaimReview> {
+    return this.request<ClaimReview>('GET', `/claims/${enc(id)}/claim-review`, options);
+  }
+
+  board(options: ReadOptions = {}): Promise<Board> {
+    return this.request<Board>('GET', '/board', options);
+  }
+
+  /** One page of the global feed. */
+  feed(query: { after?: number; limit?: number } = {}, options: ReadOptions = {}): Promise<EventFeed> {
+    return this.request<EventFeed>('GET', '/events' + queryString(query), options);
+  }
+
+  /** Every event after `after`, streamed as NDJSON (bounded memory). */
+  async *feedStream(query: { after?: number } = {}, options: ReadOptions = {}): AsyncGenerator<EventRecord> {
+    const response = await this.send('GET', '/events' + queryString(query), {
+      ...options,
+      accept: 'application/x-ndjson',
+    });
+    if (!response.body) return;
+    const decoder = new TextDecoder();
+    let rest = '';
+    const reader = response.body.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      rest += decoder.decode(value, { stream: true });
+      let newline: number;
+      while ((newline = rest.indexOf('\n')) >= 0) {
+        const line = rest.slice(0, newline).trim();
+        rest = rest.slice(newline + 1);
+        if (line) yield JSON.parse(line) as EventRecord;
+      }
+    }
+    if (rest.trim()) yield JSON.parse(rest) as EventRecord;
+  }
+
+  verify(query: { claimId?: string } = {}, options: ReadOptions = {}): Promise<VerifyResult> {
+    return this.request<VerifyResult>('GET', '/audit/verify' + queryString(query), options);
+  }
+
+  // --- plumbing ------------------------------------------------------------------------
+
+  private token(): string | undefined {
+    const t = typeof this.options.token === 'function' ? this.options.token() : this.options.token;
+    return t || undefined;
+  }
+
+  private async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
+    const response = await this.send(method, path, options);
+    if (response.status === 204) return undefined as T;
+    const text = await response.text();
+    return (text ? JSON.parse(text) : undefined) as T;
+  }
+
+  private async send(method: string, path: string, options: RequestOptions): Promise<Response> {
+    const headers: Record<string, string> = { accept: options.accept ?? 'application/json', ...this.options.headers };
+    const token = this.token();
+    if (token) headers.authorization = `Bearer ${token}`;
+    if (options.ifMatch !== undefined) headers['if-match'] = `"${String(options.ifMatch).replace(/"/g, '')}"`;
+    if (options.idempotencyKey !== undefined) headers['idempotency-key'] = options.idempotencyKey;
+    let body: string | undefined;
+    if (options.body !== undefined) {
+      headers['content-type'] = 'application/json';
+      body = JSON.stringify(options.body);
+    }
+    const response = await this.fetchImpl(this.baseUrl + path, {
+      method,
+      headers,
+      ...(body !== undefined ? { body } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    if (!response.ok) {
+      const text = await response.text().catch(() => '');
+      let parsed: unknown = text;
+      try {
+        parsed = text ? JSON.parse(text) : undefined;
+      } catch {
+        // not JSON: keep the text as the detail
+      }
+      throw new ProblemError(problemFromResponse(response.status, response.statusText, parsed));
+    }
+    return response;
+  }
+}
+
+export type StepSegment =
+  | 'triage'
+  | 'reject'
+  | 'merge'
+  | 'assign'
+  | 'evidence'
+  | 'notes'
+  | 'verdict'
+  | 'submit'
+  | 'request-changes'
+  | 'publish'
+  | 'reopen'
+  | 'correct'
+  | 'retract';
+
+interface RequestOptions extends WriteOptions {
+  body?: unknown;
+  accept?: string;
+}
+
+function enc(segment: string): string {
+  return encodeURIComponent(segment);
+}
+
+function queryString(query: object): string {
+  const params = new URLSearchParams();
+  for (const [key, value] of Object.entries(query)) {
+    if (value === undefined || value === null || value === '') continue;
+    params.set(key, String(value));
+  }
+  const s = params.toString();
+  return s ? `?${s}` : '';
+}
+
+export function createClient(options: ClientOptions): ClaimtrailClient {
+  return new ClaimtrailClient(options);
+}

@@ -1,0 +1,75 @@
+/**
+ * Request and response types of the HTTP API, from the contract's TypeBox schemas (type
+ * imports only: the browser bundle carries no schema code).
+ */
+import type {
+  AssignBody,
+  Board,
+  BoardColumn,
+  ClaimEvents,
+  ClaimList,
+  CorrectBody,
+  CreateClaimBody,
+  EventFeed,
+  EventRecord,
+  EvidenceBody,
+  ListClaimsQuery,
+  MergeBody,
+  NoteBody,
+  ReasonBody,
+  VerdictBody,
+} from '@claimtrail/contract';
+import type { ClaimStatus, ClaimView, Rating, Stance } from '@claimtrail/domain';
+
+export type {
+  AssignBody,
+  Board,
+  BoardColumn,
+  ClaimEvents,
+  ClaimList,
+  ClaimStatus,
+  ClaimView,
+  CorrectBody,
+  CreateClaimBody,
+  EventFeed,
+  EventRecord,
+  EvidenceBody,
+  ListClaimsQuery,
+  MergeBody,
+  NoteBody,
+  Rating,
+  ReasonBody,
+  Stance,
+  VerdictBody,
+};
+
+export interface VerifyResult {
+  ok: boolean;
+  checked: number;
+  firstBroken?: {
+    streamId: string;
+    version: number;
+    eventId: string;
+    position: number | null;
+    reason: string;
+  };
+}
+
+/** ClaimReview (schema.org) JSON-LD. */
+export interface ClaimReview {
+  '@context': unknown;
+  '@type': 'ClaimReview';
+  [k: string]: unknown;
+}
+
+export interface WriteOptions {
+  /** Expected version: sends `If-Match: "<version>"`; stale → ProblemError 412. */
+  ifMatch?: number | string;
+  /** Sends `Idempotency-Key`; a retry with the same key returns the first answer. */
+  idempotencyKey?: string;
+  signal?: AbortSignal;
+}
+
+export interface ReadOptions {
+  signal?: AbortSignal;
+}

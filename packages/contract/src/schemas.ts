@@ -1,0 +1,345 @@
+/**
+ * TypeBox schemas of the HTTP contract (PRODUCT.md "Contract v1"). The service uses them
+ * for validation and OpenAPI; the client uses the static types. Plain JSON Schema comes
+ * out, so any validator (Ajv in Fastify) can run them.
+ *
+ * Request schemas are strict (`additionalProperties: false`): a misspelt field is a 400
+ * naming it, never silently ignored. Response schemas are open: the server may add fields.
+ */
+import { Type, type Static, type TSchema } from 'typebox';
+import { CLAIM_STATUSES, LIMITS, RATING_NAMES, ROLES, STANCES } from '@claimtrail/domain';
+
+const strict = { additionalProperties: false } as const;
+const open = { additionalProperties: true } as const;
+
+/** Non-blank text: at least one non-whitespace character. */
+function Text(maxLength: number, description?: string) {
+  return Type.String({ minLength: 1, maxLength, pattern: '\\S', ...(description ? { description } : {}) });
+}
+function Nullable<T extends TSchema>(schema: T) {
+  return Type.Union([schema, Type.Null()]);
+}
+function OptionalText(maxLength: number, description?: string) {
+  return Type.Optional(Nullable(Type.String({ maxLength, ...(description ? { description } : {}) })));
+}
+
+export const ClaimStatusSchema = Type.Enum([...CLAIM_STATUSES], { description: 'Workflow state of a claim' });
+export const RatingSchema = Type.Enum([...RATING_NAMES], { description: 'Verdict rating (maps onto ClaimReview)' });
+export const StanceSchema = Type.Enum([...STANCES]);
+export const RoleSchema = Type.Enum([...ROLES]);
+
+export const UUID_PATTERN = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$';
+const HTTP_URL_PATTERN = '^[hH][tT][tT][pP][sS]?://\\S+$';
+const DATE_PATTERN = '^\\d{4}-\\d{2}-\\d{2}([T ]\\d{2}:\\d{2}(:\\d{2}(\\.\\d+)?)?(Z|[+-]\\d{2}:?\\d{2})?)?$';
+const LANGUAGE_PATTERN = '^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$';
+
+export const ClaimIdSchema = Type.String({ pattern: UUID_PATTERN, description: 'Claim id (uuid)' });
+
+// ---------------------------------------------------------------------------------------
+// Request bodies
+
+export const AppearanceInputSchema = Type.Object(
+  {
+    url: Type.Optional(Nullable(Type.String({ maxLength: LIMITS.url, pattern: HTTP_URL_PATTERN }))),
+    outlet: OptionalText(LIMITS.outlet),
+    title: OptionalText(LIMITS.title),
+    publishedAt: Type.Optional(
+      Nullable(Type.String({ maxLength: 40, pattern: DATE_PATTERN, description: 'ISO-8601 date or date-time' })),
+    ),
+    excerpt: OptionalText(LIMITS.excerpt, 'Short excerpt, never a whole article'),
+  },
+  strict,
+);
+
+export const CreateClaimBodySchema = Type.Object(
+  {
+    text: Text(LIMITS.text, 'The claim as stated'),
+    claimant: OptionalText(LIMITS.claimant, 'Who made the claim'),
+    language: Type.Optional(Nullable(Type.String({ maxLength: LIMITS.language, pattern: LANGUAGE_PATTERN }))),
+    tags: Type.Optional(Type.Array(Text(LIMITS.tag), { maxItems: LIMITS.tags })),
+    appearances: Type.Optional(Type.Array(AppearanceInputSchema, { maxItems: LIMITS.appearances })),
+  },
+  { ...strict, title: 'CreateClaimBody' },
+);
+
+/** Steps without input: the body may be absent or `{}`. */
+export const EmptyBodySchema = Type.Object({}, { ...strict, title: 'EmptyBody' });
+
+export const ReasonBodySchema = Type.Object({ reason: Text(LIMITS.reason) }, { ...strict, title: 'ReasonBody' });
+export const MergeBodySchema = Type.Object(
+  { into: Type.String({ pattern: UUID_PATTERN, description: 'Id of the claim this one duplicates' }) },
+  { ...strict, title: 'MergeBody' },
+);
+export const AssignBodySchema = Type.Object(
+  { assignee: Text(LIMITS.id, 'User id of the fact-checker') },
+  { ...strict, title: 'AssignBody' },
+);
+export const EvidenceBodySchema = Type.Object(
+  {
+    summary: Text(LIMITS.summary),
+    stance: StanceSchema,
+    url: Type.Optional(Nullable(Type.String({ maxLength: LIMITS.url, pattern: HTTP_URL_PATTERN }))),
+    appearance: Type.Optional(Nullable(Type.String({ maxLength: LIMITS.id, description: 'Appearance id' }))),
+  },
+  { ...strict, title: 'EvidenceBody' },
+);
+export const NoteBodySchema = Type.Object({ body: Text(LIMITS.note) }, { ...strict, title: 'NoteBody' });
+export const VerdictBodySchema = Type.Object(
+  { rating: RatingSchema, rationale: Text(LIMITS.rationale) },
+  { ...strict, title: 'VerdictBody' },
+);
+export const CorrectBodySchema = Type.Object(
+  {
+    note: Text(LIMITS.reason, 'What was corrected and why'),
+    rating: Type.Optional(Nullable(RatingSchema)),
+    rationale: Type.Optional(Nullable(Text(LIMITS.rationale))),
+  },
+  { ...strict, title: 'CorrectBody' },
+);
+
+// ---------------------------------------------------------------------------------------
+// Params, query strings, headers
+
+export const ClaimParamsSchema = Type.Object(
+  { id: Type.String({ maxLength: 200, description: 'Claim id (uuid)' }) },
+  strict,
+);
+
+export const DEFAULT_PAGE_SIZE = 20;
+export const MAX_PAGE_SIZE = 100;
+
+export const ListClaimsQuerySchema = Type.Object(
+  {
+    state: Type.Optional(ClaimStatusSchema),
+    assignee: Type.Optional(Type.String({ minLength: 1, maxLength: LIMITS.id })),
+    tag: Type.Optional(Type.String({ minLength: 1, maxLength: LIMITS.tag })),
+    rating: Type.Optional(RatingSchema),
+    q: Type.Optional(Type.String({ maxLength: 200, description: 'Full-text search over text, claimant, excerpts' })),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_PAGE_SIZE, default: DEFAULT_PAGE_SIZE })),
+    cursor: Type.Optional(Type.String({ maxLength: 500, description: 'Opaque; nextCursor of the previous page' })),
+  },
+  strict,
+);
+
+export const StateQuerySchema = Type.Object(
+  {
+    version: Type.Optional(Type.Integer({ minimum: 0, maximum: 2147483647, description: 'Stream version (1-based)' })),
+    at: Type.Optional(Type.String({ maxLength: 64, format: 'date-time', description: 'ISO-8601 instant' })),
+  },
+  strict,
+);
+
+export const EventsQuerySchema = Type.Object(
+  {
+    after: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, default: 0 })),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+  },
+  strict,
+);
+
+export const BoardQuerySchema = Type.Object(
+  { limit: Type.Optional(Type.Integer({ minimum: 0, maximum: 200, default: 50, description: 'Claims per state' })) },
+  strict,
+);
+
+export const WriteHeadersSchema = Type.Object(
+  {
+    'if-match': Type.Optional(Type.String({ maxLength: 100, description: 'ETag of the version the write is based on: "<version>"' })),
+    'idempotency-key': Type.Optional(
+      Type.String({ minLength: 1, maxLength: 255, description: 'Same key + same body → the first answer again' }),
+    ),
+  },
+  open,
+);
+
+// ---------------------------------------------------------------------------------------
+// Responses
+
+const AppearanceSchema = Type.Object(
+  {
+    id: Type.String(),
+    url: Nullable(Type.String()),
+    outlet: Nullable(Type.String()),
+    title: Nullable(Type.String()),
+    publishedAt: Nullable(Type.String()),
+    excerpt: Nullable(Type.String()),
+  },
+  open,
+);
+const EvidenceItemSchema = Type.Object(
+  {
+    id: Type.String(),
+    summary: Type.String(),
+    stance: StanceSchema,
+    url: Nullable(Type.String()),
+    appearance: Nullable(Type.String()),
+    addedBy: Type.String(),
+    addedAt: Type.String(),
+  },
+  open,
+);
+const NoteSchema = Type.Object(
+  { id: Type.String(), body: Type.String(), author: Type.String(), createdAt: Type.String() },
+  open,
+);
+const VerdictDraftSchema = Type.Object(
+  { rating: RatingSchema, rationale: Type.String(), author: Type.String(), draftedAt: Type.String() },
+  open,
+);
+const CorrectionSchema = Type.Object(
+  {
+    id: Type.String(),
+    note: Type.String(),
+    rating: RatingSchema,
+    rationale: Type.String(),
+    previousRating: RatingSchema,
+    previousRationale: Type.String(),
+    correctedBy: Type.String(),
+    correctedAt: Type.String(),
+  },
+  open,
+);
+const PublishedVerdictSchema = Type.Object(
+  {
+    rating: RatingSchema,
+    ratingLabel: Type.String(),
+    ratingValue: Type.Number(),
+    bestRating: Type.Number(),
+    worstRating: Type.Number(),
+    alternateName: Type.String(),
+    rationale: Type.String(),
+    author: Type.String(),
+    publishedAt: Type.String(),
+    publishedBy: Type.String(),
+    corrections: Type.Array(CorrectionSchema),
+  },
+  open,
+);
+const ReasonRecordSchema = Type.Object({ reason: Type.String(), by: Type.String(), at: Type.String() }, open);
+
+export const ClaimViewSchema = Type.Object(
+  {
+    id: Type.String({ description: 'Claim id (uuid)' }),
+    text: Type.String(),
+    claimant: Nullable(Type.String()),
+    language: Nullable(Type.String()),
+    tags: Type.Array(Type.String()),
+    appearances: Type.Array(AppearanceSchema),
+    state: ClaimStatusSchema,
+    assignee: Nullable(Type.String()),
+    evidence: Type.Array(EvidenceItemSchema),
+    notesCount: Type.Integer(),
+    notes: Type.Array(NoteSchema),
+    verdictDraft: Nullable(VerdictDraftSchema),
+    publishedVerdict: Nullable(PublishedVerdictSchema),
+    mergedInto: Nullable(Type.String()),
+    rejectionReason: Nullable(Type.String()),
+    retractionReason: Nullable(Type.String()),
+    changesRequestedReason: Nullable(Type.String()),
+    reopenReason: Nullable(Type.String()),
+    rejection: Nullable(ReasonRecordSchema),
+    retraction: Nullable(ReasonRecordSchema),
+    changesRequested: Nullable(ReasonRecordSchema),
+    reopened: Nullable(ReasonRecordSchema),
+    version: Type.Integer({ minimum: 1, description: 'Stream version; also the ETag' }),
+    createdAt: Type.String(),
+    updatedAt: Type.String(),
+    createdBy: Type.String(),
+  },
+  { ...open, title: 'ClaimView' },
+);
+
+export const ClaimListSchema = Type.Object(
+  {
+    items: Type.Array(ClaimViewSchema),
+    nextCursor: Nullable(Type.String({ description: 'Pass as ?cursor= for the next page; null on the last page' })),
+  },
+  { ...open, title: 'ClaimList' },
+);
+
+export const BoardColumnSchema = Type.Object(
+  {
+    state: ClaimStatusSchema,
+    count: Type.Integer({ minimum: 0 }),
+    claims: Type.Array(ClaimViewSchema, { description: 'Most recently changed first (up to ?limit= per state)' }),
+  },
+  open,
+);
+export const BoardSchema = Type.Object(
+  { states: Type.Array(BoardColumnSchema, { description: 'One entry per workflow state, in workflow order' }) },
+  { ...open, title: 'Board' },
+);
+
+export const EventRecordSchema = Type.Object(
+  {
+    id: Type.String(),
+    position: Nullable(Type.Integer({ minimum: 1, description: 'Global position (null until sequenced)' })),
+    version: Type.Integer({ minimum: 1 }),
+    streamId: Type.String(),
+    claimId: Nullable(Type.String()),
+    type: Type.String(),
+    data: Type.Object({}, open),
+    actor: Type.String({ description: 'User id of whoever caused the event' }),
+    actorRole: Nullable(Type.String()),
+    recordedAt: Type.String(),
+    hash: Type.String(),
+    prevHash: Nullable(Type.String()),
+  },
+  { ...open, title: 'EventRecord' },
+);
+
+export const ClaimEventsSchema = Type.Object({ events: Type.Array(EventRecordSchema) }, open);
+export const EventFeedSchema = Type.Object(
+  {
+    events: Type.Array(EventRecordSchema),
+    next: Type.Integer({ minimum: 0, description: 'Pass as ?after= for the next page' }),
+  },
+  open,
+);
+
+export const FieldErrorSchema = Type.Object({ field: Type.String(), message: Type.String() }, open);
+
+/** RFC 9457 problem details, with a stable `code`. */
+export const ProblemSchema = Type.Object(
+  {
+    type: Type.String(),
+    title: Type.String(),
+    status: Type.Integer(),
+    detail: Type.String(),
+    code: Type.String({ description: 'Stable machine-readable error code' }),
+    instance: Type.Optional(Type.String()),
+    field: Type.Optional(Type.String({ description: 'The offending field for validation errors' })),
+    errors: Type.Optional(Type.Array(FieldErrorSchema)),
+    currentVersion: Type.Optional(Type.Integer({ description: 'On 412: the version to retry against' })),
+    requestId: Type.Optional(Type.String()),
+  },
+  { ...open, title: 'Problem' },
+);
+
+export const HealthSchema = Type.Object({ status: Type.String() }, open);
+
+// ---------------------------------------------------------------------------------------
+// Static types
+
+export type CreateClaimBody = Static<typeof CreateClaimBodySchema>;
+export type AppearanceInputBody = Static<typeof AppearanceInputSchema>;
+export type ReasonBody = Static<typeof ReasonBodySchema>;
+export type MergeBody = Static<typeof MergeBodySchema>;
+export type AssignBody = Static<typeof AssignBodySchema>;
+export type EvidenceBody = Static<typeof EvidenceBodySchema>;
+export type NoteBody = Static<typeof NoteBodySchema>;
+export type VerdictBody = Static<typeof VerdictBodySchema>;
+export type CorrectBody = Static<typeof CorrectBodySchema>;
+export type EmptyBody = Static<typeof EmptyBodySchema>;
+export type ListClaimsQuery = Static<typeof ListClaimsQuerySchema>;
+export type StateQuery = Static<typeof StateQuerySchema>;
+export type EventsQuery = Static<typeof EventsQuerySchema>;
+export type BoardQuery = Static<typeof BoardQuerySchema>;
+export type ClaimViewBody = Static<typeof ClaimViewSchema>;
+export type ClaimList = Static<typeof ClaimListSchema>;
+export type BoardColumn = Static<typeof BoardColumnSchema>;
+export type Board = Static<typeof BoardSchema>;
+export type EventRecord = Static<typeof EventRecordSchema>;
+export type ClaimEvents = Static<typeof ClaimEventsSchema>;
+export type EventFeed = Static<typeof EventFeedSchema>;
+export type Problem = Static<typeof ProblemSchema>;

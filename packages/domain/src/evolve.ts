@@ -1,0 +1,196 @@
+import { RATINGS } from './ratings.ts';
+import type { ClaimEventEnvelope, ClaimState, PublishedVerdict, Rating } from './types.ts';
+
+export const initialClaimState: ClaimState = Object.freeze({
+  id: null,
+  status: null,
+  text: '',
+  claimant: null,
+  language: null,
+  tags: [],
+  appearances: [],
+  assignee: null,
+  evidence: [],
+  notes: [],
+  verdictDraft: null,
+  publishedVerdict: null,
+  mergedInto: null,
+  rejection: null,
+  retraction: null,
+  changesRequested: null,
+  reopened: null,
+  version: 0,
+  createdAt: null,
+  updatedAt: null,
+  createdBy: null,
+}) as ClaimState;
+
+function iso(at: string | Date): string {
+  if (at instanceof Date) return at.toISOString();
+  const ms = Date.parse(at);
+  return Number.isNaN(ms) ? at : new Date(ms).toISOString();
+}
+
+function claimIdFromStream(streamId: string | undefined): string | null {
+  if (streamId === undefined) return null;
+  return streamId.startsWith('claim-') ? streamId.slice('claim-'.length) : streamId;
+}
+
+function ratingFields(rating: Rating) {
+  const info = RATINGS[rating];
+  return {
+    rating,
+    ratingLabel: info.label,
+    ratingValue: info.ratingValue,
+    bestRating: info.bestRating,
+    worstRating: info.worstRating,
+    alternateName: info.alternateName,
+  };
+}
+
+/**
+ * Apply one recorded event. Pure and total: never mutates `state`, and an event type it
+ * does not know (written by a newer version) only advances version and updatedAt.
+ */
+export function evolve(state: ClaimState, envelope: ClaimEventEnvelope): ClaimState {
+  const at = iso(envelope.recordedAt);
+  const by = envelope.actor;
+  const base: ClaimState = { ...state, version: envelope.version, updatedAt: at };
+  switch (envelope.type) {
+    case 'ClaimSubmitted': {
+      const d = envelope.data;
+      return {
+        ...base,
+        id: d.claimId ?? state.id ?? claimIdFromStream(envelope.streamId),
+        status: 'submitted',
+        text: d.text,
+        claimant: d.claimant,
+        language: d.language,
+        tags: [...d.tags],
+        appearances: d.appearances.map((a) => ({ ...a })),
+        createdAt: at,
+        createdBy: by,
+      };
+    }
+    case 'ClaimTriaged':
+      return { ...base, status: 'triaged' };
+    case 'ClaimRejected':
+      return { ...base, status: 'rejected', rejection: { reason: envelope.data.reason, by, at } };
+    case 'ClaimMerged':
+      return { ...base, status: 'merged', mergedInto: envelope.data.into };
+    case 'ClaimAssigned':
+      return { ...base, status: envelope.data.to, assignee: envelope.data.assignee };
+    case 'EvidenceAdded': {
+      const d = envelope.data;
+      return {
+        ...base,
+        evidence: [
+          ...state.evidence,
+          { id: d.evidenceId, summary: d.summary, stance: d.stance, url: d.url, appearance: d.appearance, addedBy: by, addedAt: at },
+        ],
+      };
+    }
+    case 'NoteAdded':
+      return {
+        ...base,
+        notes: [...state.notes, { id: envelope.data.noteId, body: envelope.data.body, author: by, createdAt: at }],
+      };
+    case 'VerdictDrafted':
+      return {
+        ...base,
+        verdictDraft: { rating: envelope.data.rating, rationale: envelope.data.rationale, author: by, draftedAt: at },
+      };
+    case 'ClaimSubmittedForReview':
+      return { ...base, status: 'in_review', changesRequested: null };
+    case 'ChangesRequested':
+      return { ...base, status: 'in_research', changesRequested: { reason: envelope.data.reason, by, at } };
+    case 'VerdictPublished': {
+      const d = envelope.data;
+      const published: PublishedVerdict = {
+        ...ratingFields(d.rating),
+        rationale: d.rationale,
+        author: d.draftedBy,
+        publishedAt: at,
+        publishedBy: by,
+        corrections: [],
+      };
+      // The draft became the published verdict; a reopen brings it back as the draft.
+      return { ...base, status: 'published', publishedVerdict: published, verdictDraft: null, reopened: null };
+    }
+    case 'ClaimReopened': {
+      const p = state.publishedVerdict;
+      return {
+        ...base,
+        status: 'in_research',
+        reopened: { reason: envelope.data.reason, by, at },
+        // The last published verdict stays visible (publishedVerdict) until a new one is
+        // published; it comes back as the draft (same author, so four eyes still holds).
+        verdictDraft: p === null ? state.verdictDraft : { rating: p.rating, rationale: p.rationale, author: p.author, draftedAt: at },
+      };
+    }
+    case 'VerdictCorrected': {
+      const p = state.publishedVerdict;
+      if (p === null) return base;
+      const d = envelope.data;
+      return {
+        ...base,
+        publishedVerdict: {
+          ...p,
+          ...ratingFields(d.rating),
+          rationale: d.rationale,
+          corrections: [
+            ...p.corrections,
+            {
+              id: d.correctionId,
+              note: d.note,
+              rating: d.rating,
+              rationale: d.rationale,
+              previousRating: d.previousRating,
+              previousRationale: d.previousRationale,
+              correctedBy: by,
+              correctedAt: at,
+            },
+          ],
+        },
+      };
+    }
+    case 'ClaimRetracted':
+      return { ...base, status: 'retracted', retraction: { reason: envelope.data.reason, by, at } };
+    default:
+      return base;
+  }
+}
+
+/** Fold a stream (in version order) from the initial state. */
+export function foldClaim(envelopes: Iterable<ClaimEventEnvelope>, from: ClaimState = initialClaimState): ClaimState {
+  let state = from;
+  for (const envelope of envelopes) state = evolve(state, envelope);
+  return state;
+}
+
+/**
+ * Adapt an event as the event store records it (`metadata.actor`) to the envelope evolve
+ * takes. Structural, so the domain does not depend on the store.
+ */
+export function toEnvelope(recorded: {
+  type: string;
+  data: unknown;
+  version: number;
+  recordedAt: string | Date;
+  streamId?: string;
+  metadata: { actor: string };
+}): ClaimEventEnvelope {
+  const envelope = {
+    type: recorded.type,
+    data: recorded.data,
+    actor: recorded.metadata.actor,
+    recordedAt: recorded.recordedAt,
+    version: recorded.version,
+  } as ClaimEventEnvelope;
+  if (recorded.streamId !== undefined) envelope.streamId = recorded.streamId;
+  return envelope;
+}
+
+export function claimStreamId(claimId: string): string {
+  return `claim-${claimId}`;
+}

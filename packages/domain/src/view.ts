@@ -1,0 +1,41 @@
+import type { ClaimState, ClaimView } from './types.ts';
+
+/**
+ * The claim view (GET /claims/:id, projections, websocket payloads). Derived only from
+ * the state evolve builds, so every reader sees the same thing. Throws for a claim that
+ * does not exist (status null): callers answer 404 before asking for a view.
+ */
+export function toClaimView(state: ClaimState): ClaimView {
+  if (state.status === null) throw new Error('toClaimView: the claim does not exist');
+  return {
+    id: state.id ?? '',
+    text: state.text,
+    claimant: state.claimant,
+    language: state.language,
+    tags: [...state.tags],
+    appearances: state.appearances.map((a) => ({ ...a })),
+    state: state.status,
+    assignee: state.assignee,
+    evidence: state.evidence.map((e) => ({ ...e })),
+    notesCount: state.notes.length,
+    notes: state.notes.map((n) => ({ ...n })),
+    verdictDraft: state.verdictDraft === null ? null : { ...state.verdictDraft },
+    publishedVerdict:
+      state.publishedVerdict === null
+        ? null
+        : { ...state.publishedVerdict, corrections: state.publishedVerdict.corrections.map((c) => ({ ...c })) },
+    mergedInto: state.mergedInto,
+    rejectionReason: state.rejection?.reason ?? null,
+    retractionReason: state.retraction?.reason ?? null,
+    changesRequestedReason: state.changesRequested?.reason ?? null,
+    reopenReason: state.reopened?.reason ?? null,
+    rejection: state.rejection === null ? null : { ...state.rejection },
+    retraction: state.retraction === null ? null : { ...state.retraction },
+    changesRequested: state.changesRequested === null ? null : { ...state.changesRequested },
+    reopened: state.reopened === null ? null : { ...state.reopened },
+    version: state.version,
+    createdAt: state.createdAt ?? '',
+    updatedAt: state.updatedAt ?? state.createdAt ?? '',
+    createdBy: state.createdBy ?? '',
+  };
+}

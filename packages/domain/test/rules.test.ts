@@ -1,0 +1,294 @@
+import { describe, expect, it } from 'vitest';
+import {
+  RATINGS,
+  STEP_ROUTES,
+  can,
+  decide,
+  evolve,
+  foldClaim,
+  initialClaimState,
+  toClaimView,
+  toEnvelope,
+  type Actor,
+  type ClaimCommand,
+  type ClaimEventEnvelope,
+  type ClaimState,
+  type DecideContext,
+} from '../src/index.ts';
+
+const fc1: Actor = { id: 'fc-1', role: 'fact_checker' };
+const fc2: Actor = { id: 'fc-2', role: 'fact_checker' };
+const ed1: Actor = { id: 'ed-1', role: 'editor' };
+const ed2: Actor = { id: 'ed-2', role: 'editor' };
+const adm: Actor = { id: 'adm-1', role: 'admin' };
+const ID = '11111111-1111-4111-8111-111111111111';
+const TARGET = '22222222-2222-4222-8222-222222222222';
+
+class Claim {
+  state: ClaimState = initialClaimState;
+  log: ClaimEventEnvelope[] = [];
+  run(command: ClaimCommand, actor: Actor, context: DecideContext = {}) {
+    const result = decide(command, this.state, actor, { claimId: ID, ...context });
+    if (result.ok) {
+      for (const event of result.events) {
+        const envelope = { ...event, actor: actor.id, recordedAt: `2024-03-12T10:${String(this.log.length).padStart(2, '0')}:00Z`, version: this.state.version + 1 };
+        this.log.push(envelope);
+        this.state = evolve(this.state, envelope);
+      }
+    }
+    return result;
+  }
+  ok(command: ClaimCommand, actor: Actor, context: DecideContext = {}) {
+    const result = this.run(command, actor, context);
+    if (!result.ok) throw new Error(`${command.type} refused: ${result.refusal.code} ${result.refusal.message}`);
+    return this;
+  }
+}
+
+function inResearch(): Claim {
+  return new Claim()
+    .ok({ type: 'submit_claim', text: 'The Legion holds Tyotkino', appearances: [{ outlet: 'AFP', excerpt: 'x' }] }, fc1)
+    .ok({ type: 'triage' }, ed1)
+    .ok({ type: 'assign', assignee: fc1.id }, ed1);
+}
+
+function inReview(drafter: Actor = fc1): Claim {
+  return inResearch()
+    .ok({ type: 'add_evidence', summary: 'Governor denies', stance: 'refutes', appearance: 'a1' }, fc1)
+    .ok({ type: 'draft_verdict', rating: 'unverifiable', rationale: 'no confirmation' }, drafter)
+    .ok({ type: 'submit_for_review' }, fc1);
+}
+
+describe('ratings and routes', () => {
+  it('has the seven ClaimReview ratings, each self-consistent', () => {
+    expect(Object.keys(RATINGS).sort()).toEqual(
+      ['false', 'misleading', 'mixed', 'mostly_false', 'mostly_true', 'true', 'unverifiable'].sort(),
+    );
+    for (const info of Object.values(RATINGS)) {
+      expect(info.label.length).toBeGreaterThan(0);
+      expect(info.alternateName.length).toBeGreaterThan(0);
+      expect(info.ratingValue).toBeGreaterThanOrEqual(info.worstRating);
+      expect(info.ratingValue).toBeLessThanOrEqual(info.bestRating);
+    }
+    expect(RATINGS.true.ratingValue).toBeGreaterThan(RATINGS.false.ratingValue);
+  });
+
+  it('maps every PRODUCT.md route segment to one command', () => {
+    expect(STEP_ROUTES).toEqual({
+      triage: 'triage',
+      reject: 'reject',
+      merge: 'merge',
+      assign: 'assign',
+      evidence: 'add_evidence',
+      notes: 'add_note',
+      verdict: 'draft_verdict',
+      submit: 'submit_for_review',
+      'request-changes': 'request_changes',
+      publish: 'publish',
+      reopen: 'reopen',
+      correct: 'correct',
+      retract: 'retract',
+    });
+  });
+
+  it('can(): auditors write nothing, admins everything', () => {
+    for (const step of Object.values(STEP_ROUTES)) {
+      expect(can('auditor', step)).toBe(false);
+      expect(can('admin', step)).toBe(true);
+    }
+    expect(can('editor', 'draft_verdict')).toBe(false);
+    expect(can('fact_checker', 'publish')).toBe(false);
+    expect(can('editor', 'add_evidence')).toBe(true);
+  });
+});
+
+describe('four eyes', () => {
+  it('the draft author cannot publish it, even as admin', () => {
+    const claim = inReview(adm);
+    const refused = claim.run({ type: 'publish' }, adm);
+    expect(refused).toMatchObject({ ok: false, refusal: { code: 'four_eyes' } });
+    expect(claim.state.status).toBe('in_review');
+    claim.ok({ type: 'publish' }, ed2);
+    expect(claim.state.status).toBe('published');
+    expect(claim.state.publishedVerdict).toMatchObject({ author: adm.id, publishedBy: ed2.id, rating: 'unverifiable' });
+  });
+
+  it('still holds for a reopened verdict (the draft keeps its author)', () => {
+    const claim = inReview(fc2).ok({ type: 'publish' }, ed1).ok({ type: 'reopen', reason: 'new footage' }, ed1);
+    expect(claim.state.verdictDraft?.author).toBe(fc2.id);
+    claim.ok({ type: 'submit_for_review' }, fc1);
+    // fc2 cannot publish anyway (role); an admin who drafted would be refused: covered above.
+    claim.ok({ type: 'publish' }, ed2);
+    expect(claim.state.status).toBe('published');
+  });
+});
+
+describe('content preconditions', () => {
+  it('a verdict needs evidence', () => {
+    const claim = inResearch();
+    expect(claim.run({ type: 'draft_verdict', rating: 'false', rationale: 'r' }, fc1)).toMatchObject({
+      ok: false,
+      refusal: { code: 'missing_evidence' },
+    });
+  });
+
+  it('submit needs a verdict draft', () => {
+    const claim = inResearch().ok({ type: 'add_evidence', summary: 's', stance: 'context' }, fc1);
+    expect(claim.run({ type: 'submit_for_review' }, fc1)).toMatchObject({ ok: false, refusal: { code: 'missing_verdict' } });
+  });
+
+  it('request-changes sends it back with the reason, then it can be resubmitted', () => {
+    const claim = inReview().ok({ type: 'request_changes', reason: 'add the FSB figure' }, ed1);
+    expect(claim.state.status).toBe('in_research');
+    expect(toClaimView(claim.state).changesRequestedReason).toBe('add the FSB figure');
+    claim.ok({ type: 'draft_verdict', rating: 'mixed', rationale: 'better' }, fc1).ok({ type: 'submit_for_review' }, fc1);
+    expect(toClaimView(claim.state).changesRequestedReason).toBeNull();
+  });
+
+  it('correct changes the published verdict and records the correction; stays published', () => {
+    const claim = inReview().ok({ type: 'publish' }, ed1).ok({ type: 'correct', note: 'rating too soft', rating: 'false' }, ed2);
+    const view = toClaimView(claim.state);
+    expect(view.state).toBe('published');
+    expect(view.publishedVerdict).toMatchObject({ rating: 'false', ratingValue: RATINGS.false.ratingValue, rationale: 'no confirmation' });
+    expect(view.publishedVerdict?.corrections).toEqual([
+      expect.objectContaining({ note: 'rating too soft', rating: 'false', previousRating: 'unverifiable', correctedBy: ed2.id }),
+    ]);
+  });
+});
+
+describe('assign', () => {
+  it('moves triaged to in_research, re-assigns in in_research and in_review without moving', () => {
+    const claim = inReview();
+    claim.ok({ type: 'assign', assignee: fc2.id }, ed1);
+    expect(claim.state).toMatchObject({ status: 'in_review', assignee: fc2.id });
+    expect(claim.run({ type: 'assign', assignee: fc2.id }, ed1)).toMatchObject({
+      ok: false,
+      refusal: { code: 'validation', field: 'assignee' },
+    });
+  });
+});
+
+describe('merge', () => {
+  const submitted = () => new Claim().ok({ type: 'submit_claim', text: 'Tetkino was raided' }, fc1);
+  it('refuses itself, a missing target, a merged target; accepts a live one', () => {
+    expect(submitted().run({ type: 'merge', into: ID }, ed1, { mergeTarget: { id: ID, status: 'submitted' } })).toMatchObject({
+      ok: false,
+      refusal: { code: 'validation', field: 'into' },
+    });
+    expect(submitted().run({ type: 'merge', into: TARGET }, ed1, { mergeTarget: null })).toMatchObject({
+      ok: false,
+      refusal: { code: 'validation', field: 'into' },
+    });
+    expect(submitted().run({ type: 'merge', into: TARGET }, ed1)).toMatchObject({ ok: false, refusal: { code: 'validation' } });
+    expect(submitted().run({ type: 'merge', into: TARGET }, ed1, { mergeTarget: { id: TARGET, status: 'merged' } })).toMatchObject({
+      ok: false,
+      refusal: { code: 'validation', field: 'into' },
+    });
+    const claim = submitted().ok({ type: 'merge', into: TARGET }, ed1, { mergeTarget: { id: TARGET, status: 'published' } });
+    expect(toClaimView(claim.state)).toMatchObject({ state: 'merged', mergedInto: TARGET });
+  });
+});
+
+describe('validation', () => {
+  const cases: [string, ClaimCommand, string][] = [
+    ['empty text', { type: 'submit_claim', text: '   ' }, 'text'],
+    ['missing text', { type: 'submit_claim' } as unknown as ClaimCommand, 'text'],
+    ['long text', { type: 'submit_claim', text: 'x'.repeat(2001) }, 'text'],
+    ['long claimant', { type: 'submit_claim', text: 't', claimant: 'c'.repeat(201) }, 'claimant'],
+    ['bad language', { type: 'submit_claim', text: 't', language: 'english please' }, 'language'],
+    ['tags not strings', { type: 'submit_claim', text: 't', tags: [1] as unknown as string[] }, 'tags[0]'],
+    ['bad appearance url', { type: 'submit_claim', text: 't', appearances: [{ url: 'javascript:alert(1)' }] }, 'appearances[0].url'],
+    ['bad appearance date', { type: 'submit_claim', text: 't', appearances: [{ publishedAt: '12 March' }] }, 'appearances[0].publishedAt'],
+  ];
+  for (const [name, command, field] of cases) {
+    it(`refuses ${name}`, () => {
+      const result = decide(command, initialClaimState, fc1);
+      expect(result).toMatchObject({ ok: false, refusal: { code: 'validation', field } });
+    });
+  }
+
+  it('refuses an unknown rating, a bad stance, an unknown appearance, an empty reason', () => {
+    const claim = inResearch();
+    expect(claim.run({ type: 'add_evidence', summary: 's', stance: 'maybe' as never }, fc1)).toMatchObject({
+      refusal: { code: 'validation', field: 'stance' },
+    });
+    expect(claim.run({ type: 'add_evidence', summary: 's', stance: 'context', appearance: 'a9' }, fc1)).toMatchObject({
+      refusal: { code: 'validation', field: 'appearance' },
+    });
+    claim.ok({ type: 'add_evidence', summary: 's', stance: 'context' }, fc1);
+    expect(claim.run({ type: 'draft_verdict', rating: 'pants_on_fire' as never, rationale: 'r' }, fc1)).toMatchObject({
+      refusal: { code: 'validation', field: 'rating' },
+    });
+    expect(claim.run({ type: 'draft_verdict', rating: 'false', rationale: '' }, fc1)).toMatchObject({
+      refusal: { code: 'validation', field: 'rationale' },
+    });
+    expect(claim.run({ type: 'merge', into: '' }, ed1)).toMatchObject({ refusal: { code: 'validation', field: 'into' } });
+  });
+
+  it('refuses an unknown command type and garbage without throwing', () => {
+    expect(decide({ type: 'delete_everything' } as never, initialClaimState, adm)).toMatchObject({
+      refusal: { code: 'validation', field: 'type' },
+    });
+    expect(decide(null as never, initialClaimState, adm)).toMatchObject({ refusal: { code: 'validation' } });
+    expect(decide({ type: 'triage' }, initialClaimState, { id: 'x', role: 'root' as never })).toMatchObject({
+      refusal: { code: 'forbidden_role' },
+    });
+  });
+
+  it('normalises: trims strings, lower-cases tags and language, drops blank optionals', () => {
+    const result = decide(
+      { type: 'submit_claim', text: '  Tyotkino  ', claimant: '  ', language: 'EN', tags: ['Kursk', 'kursk ', 'Tyotkino'] },
+      initialClaimState,
+      fc1,
+      { claimId: ID },
+    );
+    expect(result).toMatchObject({
+      ok: true,
+      events: [{ type: 'ClaimSubmitted', data: { claimId: ID, text: 'Tyotkino', claimant: null, language: 'en', tags: ['kursk', 'tyotkino'] } }],
+    });
+  });
+});
+
+describe('events and view', () => {
+  it('event data is plain JSON and the view is rebuilt identically from stored events', () => {
+    const claim = inReview().ok({ type: 'add_note', body: 'n' }, ed1).ok({ type: 'publish' }, ed1);
+    for (const envelope of claim.log) expect(JSON.parse(JSON.stringify(envelope.data))).toEqual(envelope.data);
+    // as the store gives them back: jsonb data, Date recordedAt, metadata.actor
+    const stored = claim.log.map((e) => ({
+      type: e.type,
+      data: JSON.parse(JSON.stringify(e.data)),
+      version: e.version,
+      recordedAt: new Date(e.recordedAt),
+      streamId: `claim-${ID}`,
+      metadata: { actor: e.actor },
+    }));
+    const rebuilt = foldClaim(stored.map(toEnvelope));
+    expect(toClaimView(rebuilt)).toEqual(toClaimView(claim.state));
+    const view = toClaimView(rebuilt);
+    expect(view).toMatchObject({
+      id: ID,
+      state: 'published',
+      version: claim.log.length,
+      notesCount: 1,
+      createdBy: fc1.id,
+      assignee: fc1.id,
+      appearances: [{ id: 'a1', outlet: 'AFP' }],
+      evidence: [{ summary: 'Governor denies', stance: 'refutes', appearance: 'a1', addedBy: fc1.id }],
+      verdictDraft: null,
+      publishedVerdict: { rating: 'unverifiable', author: fc1.id, publishedBy: ed1.id, corrections: [] },
+    });
+    expect(view.evidence[0]!.id).toMatch(/^e\d+$/);
+  });
+
+  it('uses context.newId when given', () => {
+    let n = 0;
+    const result = decide({ type: 'submit_claim', text: 't', appearances: [{}, {}] }, initialClaimState, fc1, {
+      newId: () => `id-${++n}`,
+    });
+    expect(result).toMatchObject({ ok: true, events: [{ data: { appearances: [{ id: 'id-1' }, { id: 'id-2' }] } }] });
+  });
+
+  it('toClaimView refuses a claim that does not exist', () => {
+    expect(() => toClaimView(initialClaimState)).toThrow();
+  });
+});

@@ -1,0 +1,141 @@
+import { describe, expect, it } from 'vitest';
+import {
+  decide,
+  evolve,
+  initialClaimState,
+  type Actor,
+  type ClaimCommand,
+  type ClaimEvent,
+  type ClaimState,
+  type ClaimStatus,
+  type Role,
+} from '../src/index.ts';
+
+/*
+ * The expected transition table, written here independently of src/policy.ts on purpose:
+ * a change to the policy must be made twice to pass.
+ *
+ * Roles: F = fact_checker, E = editor, U = auditor, A = admin.
+ * States: '-' = the claim does not exist yet.
+ */
+type StateKey = '-' | ClaimStatus;
+const STATES: StateKey[] = ['-', 'submitted', 'triaged', 'in_research', 'in_review', 'published', 'rejected', 'merged', 'retracted'];
+const ROLE_CODES: Record<Role, string> = { fact_checker: 'F', editor: 'E', auditor: 'U', admin: 'A' };
+
+const EXPECTED: Record<ClaimCommand['type'], { roles: string; from: StateKey[]; to: StateKey | 'same' }> = {
+  submit_claim: { roles: 'FEA', from: ['-'], to: 'submitted' },
+  triage: { roles: 'EA', from: ['submitted'], to: 'triaged' },
+  reject: { roles: 'EA', from: ['submitted', 'triaged'], to: 'rejected' },
+  merge: { roles: 'EA', from: ['submitted', 'triaged', 'in_research'], to: 'merged' },
+  assign: { roles: 'EA', from: ['triaged', 'in_research', 'in_review'], to: 'in_research' },
+  add_evidence: { roles: 'FEA', from: ['submitted', 'triaged', 'in_research'], to: 'same' },
+  add_note: {
+    roles: 'FEA',
+    from: ['submitted', 'triaged', 'in_research', 'in_review', 'published', 'rejected', 'merged', 'retracted'],
+    to: 'same',
+  },
+  draft_verdict: { roles: 'FA', from: ['in_research'], to: 'same' },
+  submit_for_review: { roles: 'FA', from: ['in_research'], to: 'in_review' },
+  request_changes: { roles: 'EA', from: ['in_review'], to: 'in_research' },
+  publish: { roles: 'EA', from: ['in_review'], to: 'published' },
+  reopen: { roles: 'EA', from: ['published'], to: 'in_research' },
+  correct: { roles: 'EA', from: ['published'], to: 'same' },
+  retract: { roles: 'EA', from: ['published'], to: 'retracted' },
+};
+
+// assign keeps in_review (re-assignment does not reset the review): override of `to`.
+const ASSIGN_KEEPS: StateKey[] = ['in_review'];
+
+const CLAIM_ID = '11111111-1111-4111-8111-111111111111';
+const OTHER_ID = '22222222-2222-4222-8222-222222222222';
+const DRAFTER = 'drafter-1';
+
+const COMMANDS: Record<ClaimCommand['type'], ClaimCommand> = {
+  submit_claim: { type: 'submit_claim', text: 'The Legion holds Tyotkino.', appearances: [{ outlet: 'AFP' }] },
+  triage: { type: 'triage' },
+  reject: { type: 'reject', reason: 'opinion, not check-worthy' },
+  merge: { type: 'merge', into: OTHER_ID },
+  assign: { type: 'assign', assignee: 'checker-new' },
+  add_evidence: { type: 'add_evidence', summary: 'Governor: no breakthrough', stance: 'refutes' },
+  add_note: { type: 'add_note', body: 'spelling: Tetkino / Tjotkino' },
+  draft_verdict: { type: 'draft_verdict', rating: 'unverifiable', rationale: 'no independent confirmation' },
+  submit_for_review: { type: 'submit_for_review' },
+  request_changes: { type: 'request_changes', reason: 'cite the governor' },
+  publish: { type: 'publish' },
+  reopen: { type: 'reopen', reason: 'new footage' },
+  correct: { type: 'correct', note: 'typo in rationale' },
+  retract: { type: 'retract', reason: 'wrong claim' },
+};
+
+let version = 0;
+function apply(state: ClaimState, event: ClaimEvent, actor = 'setup'): ClaimState {
+  version = state.version + 1;
+  return evolve(state, { ...event, actor, recordedAt: '2024-03-12T10:00:00.000Z', version } as never);
+}
+
+/** Builds a claim in each state from hand-written events (not through decide). */
+function stateIn(status: StateKey): ClaimState {
+  if (status === '-') return initialClaimState;
+  let s = apply(initialClaimState, {
+    type: 'ClaimSubmitted',
+    data: {
+      claimId: CLAIM_ID,
+      text: 'The Legion holds Tyotkino.',
+      claimant: 'Freedom of Russia Legion',
+      language: 'en',
+      tags: [],
+      appearances: [{ id: 'a1', url: null, outlet: 'AFP', title: null, publishedAt: null, excerpt: null }],
+    },
+  });
+  s = apply(s, { type: 'EvidenceAdded', data: { evidenceId: 'e2', summary: 's', stance: 'context', url: null, appearance: null } });
+  if (status === 'submitted') return s;
+  if (status === 'rejected') return apply(s, { type: 'ClaimRejected', data: { reason: 'r', from: 'submitted' } });
+  if (status === 'merged') return apply(s, { type: 'ClaimMerged', data: { into: OTHER_ID, from: 'submitted' } });
+  s = apply(s, { type: 'ClaimTriaged', data: { from: 'submitted' } });
+  if (status === 'triaged') return s;
+  s = apply(s, { type: 'ClaimAssigned', data: { assignee: 'checker-1', previousAssignee: null, from: 'triaged', to: 'in_research' } });
+  s = apply(s, { type: 'VerdictDrafted', data: { rating: 'mixed', rationale: 'r' } }, DRAFTER);
+  if (status === 'in_research') return s;
+  s = apply(s, { type: 'ClaimSubmittedForReview', data: { rating: 'mixed', rationale: 'r', draftedBy: DRAFTER } }, DRAFTER);
+  if (status === 'in_review') return s;
+  s = apply(s, { type: 'VerdictPublished', data: { rating: 'mixed', rationale: 'r', draftedBy: DRAFTER } }, 'editor-x');
+  if (status === 'published') return s;
+  return apply(s, { type: 'ClaimRetracted', data: { reason: 'r' } }, 'editor-x');
+}
+
+const ROLES: Role[] = ['fact_checker', 'editor', 'auditor', 'admin'];
+
+describe('transition table: every step × every state × every role', () => {
+  for (const [step, expected] of Object.entries(EXPECTED) as [ClaimCommand['type'], (typeof EXPECTED)[keyof typeof EXPECTED]][]) {
+    for (const status of STATES) {
+      for (const role of ROLES) {
+        const roleAllowed = expected.roles.includes(ROLE_CODES[role]);
+        const stateAllowed = expected.from.includes(status);
+        const outcome = !roleAllowed ? 'forbidden_role' : !stateAllowed ? 'illegal_transition' : 'ok';
+        it(`${step} on ${status} as ${role} → ${outcome}`, () => {
+          const state = stateIn(status);
+          const actor: Actor = { id: `${role}-actor`, role };
+          const result = decide(COMMANDS[step], state, actor, {
+            claimId: CLAIM_ID,
+            mergeTarget: { id: OTHER_ID, status: 'triaged' },
+          });
+          if (outcome === 'ok') {
+            expect(result).toMatchObject({ ok: true });
+            if (!result.ok) return;
+            expect(result.events).toHaveLength(1);
+            const next = evolve(state, { ...result.events[0]!, actor: actor.id, recordedAt: new Date(), version: state.version + 1 });
+            const to = step === 'assign' && ASSIGN_KEEPS.includes(status) ? status : expected.to;
+            expect(next.status).toBe(to === 'same' ? state.status : to);
+            expect(next.version).toBe(state.version + 1);
+          } else {
+            expect(result.ok).toBe(false);
+            if (result.ok) return;
+            expect(result.refusal.code).toBe(outcome);
+            expect(result.refusal.message.length).toBeGreaterThan(0);
+            expect('events' in result).toBe(false);
+          }
+        });
+      }
+    }
+  }
+});

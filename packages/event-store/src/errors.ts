@@ -1,0 +1,57 @@
+import type { ExpectedVersion } from './types.ts';
+
+/** Base class of every error the store throws on purpose. */
+export class EventStoreError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** The stream's version did not match `expectedVersion`; nothing was written. */
+export class ConcurrencyError extends EventStoreError {
+  readonly streamId: string;
+  readonly expected: ExpectedVersion;
+  /** The stream's version as last committed (0 when it does not exist). */
+  readonly actual: number;
+  constructor(streamId: string, expected: ExpectedVersion, actual: number, options?: { cause?: unknown }) {
+    super(
+      'concurrency_conflict',
+      `stream ${streamId}: expected version ${String(expected)}, actual ${actual}`,
+      options,
+    );
+    this.streamId = streamId;
+    this.expected = expected;
+    this.actual = actual;
+  }
+}
+
+/**
+ * Some of the given event ids already exist but the append is not an exact replay
+ * (different stream, type or data, or only part of the batch exists).
+ */
+export class IdempotencyConflictError extends EventStoreError {
+  readonly streamId: string;
+  readonly eventIds: string[];
+  constructor(streamId: string, eventIds: string[], detail: string) {
+    super('idempotency_conflict', `stream ${streamId}: event ids already used: ${detail}`);
+    this.streamId = streamId;
+    this.eventIds = eventIds;
+  }
+}
+
+/** The append was malformed (no actor, bad id, empty type, non-object data, …). */
+export class InvalidEventError extends EventStoreError {
+  constructor(message: string) {
+    super('invalid_event', message);
+  }
+}
+
+/** The store (or its subscription) was closed. */
+export class StoreClosedError extends EventStoreError {
+  constructor(what = 'event store') {
+    super('closed', `${what} is closed`);
+  }
+}

@@ -1,0 +1,102 @@
+import { createHash } from 'node:crypto';
+
+/**
+ * Canonical JSON (RFC 8785 style): object keys sorted by UTF-16 code units, no
+ * whitespace, numbers and strings as `JSON.stringify` writes them, `undefined` members
+ * dropped, `toJSON` honoured. Equal JSON values always give the same string, so the
+ * hash does not depend on key order or on how PostgreSQL's jsonb re-orders keys.
+ */
+export function canonicalJson(value: unknown): string {
+  return write(value) ?? 'null';
+}
+
+function write(value: unknown): string | undefined {
+  if (value === null) return 'null';
+  switch (typeof value) {
+    case 'string':
+      return JSON.stringify(value);
+    case 'number':
+      if (!Number.isFinite(value)) throw new TypeError(`not JSON: ${value}`);
+      return JSON.stringify(value);
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'undefined':
+    case 'function':
+    case 'symbol':
+      return undefined;
+    case 'bigint':
+      throw new TypeError('not JSON: bigint');
+    default:
+      break;
+  }
+  const object = value as { toJSON?: () => unknown };
+  if (typeof object.toJSON === 'function') return write(object.toJSON());
+  if (Array.isArray(value)) {
+    let out = '[';
+    for (let i = 0; i < value.length; i++) {
+      if (i > 0) out += ',';
+      out += write(value[i]) ?? 'null';
+    }
+    return out + ']';
+  }
+  const record = value as Record<string, unknown>;
+  const keys = Object.keys(record).sort();
+  let out = '{';
+  let first = true;
+  for (const key of keys) {
+    const item = write(record[key]);
+    if (item === undefined) continue;
+    if (!first) out += ',';
+    first = false;
+    out += JSON.stringify(key) + ':' + item;
+  }
+  return out + '}';
+}
+
+export function sha256Hex(input: string | Uint8Array): string {
+  return createHash('sha256').update(input).digest('hex');
+}
+
+/** What an event's hash covers besides the previous hash. */
+export interface HashedContent {
+  id: string;
+  streamId: string;
+  version: number;
+  type: string;
+  /** Canonical JSON of the data. */
+  data: string;
+  /** Canonical JSON of the metadata. */
+  metadata: string;
+  /** ISO-8601 with milliseconds. */
+  recordedAt: string;
+}
+
+/**
+ * contentHash = SHA-256 of the canonical JSON of {id, streamId, version, type, data,
+ * metadata, recordedAt}; hash = SHA-256(prevHash bytes ‖ contentHash bytes), prevHash
+ * empty for version 1. Both hex.
+ */
+export function contentHash(content: HashedContent): string {
+  // Keys in sorted order, values already canonical: this IS the canonical JSON of the object.
+  const text =
+    '{"data":' + content.data +
+    ',"id":' + JSON.stringify(content.id) +
+    ',"metadata":' + content.metadata +
+    ',"recordedAt":' + JSON.stringify(content.recordedAt) +
+    ',"streamId":' + JSON.stringify(content.streamId) +
+    ',"type":' + JSON.stringify(content.type) +
+    ',"version":' + String(content.version) +
+    '}';
+  return sha256Hex(text);
+}
+
+export function chainHash(prevHash: string | null, content: string): string {
+  const hash = createHash('sha256');
+  if (prevHash !== null) hash.update(Buffer.from(prevHash, 'hex'));
+  hash.update(Buffer.from(content, 'hex'));
+  return hash.digest('hex');
+}
+
+export function eventHash(prevHash: string | null, content: HashedContent): string {
+  return chainHash(prevHash, contentHash(content));
+}

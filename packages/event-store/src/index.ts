@@ -1,0 +1,12 @@
+export * from './types.ts';
+export { openDatabase } from './database.ts';
+export { migrateToLatest } from './migrate.ts';
+export { createEventStore, type EventStoreOptions, type EventStoreInternals } from './store.ts';
+export {
+  EventStoreError,
+  ConcurrencyError,
+  IdempotencyConflictError,
+  InvalidEventError,
+  StoreClosedError,
+} from './errors.ts';
+export { canonicalJson, sha256Hex, contentHash, chainHash, eventHash, type HashedContent } from './hash.ts';

@@ -1,0 +1,117 @@
+/** Result of one pass of the `events_sequence` SQL function. */
+export interface PassResult {
+  busy: boolean;
+  sequenced: number;
+  head: number;
+}
+
+export interface SequencerOptions {
+  runPass: (batch: number) => Promise<PassResult>;
+  /** Called after a pass assigned positions, with the new head. */
+  onAdvance: (head: number) => void;
+  onError: (error: unknown) => void;
+  batchSize: number;
+  pollIntervalMs: number;
+  /** Delay before retrying when another instance holds the sequencing lock. */
+  busyRetryMs: number;
+  /**
+   * Minimum time between the starts of two passes. Every pass is a commit (a WAL flush):
+   * under load this batches many appends into one pass; when idle the pass runs at once.
+   */
+  minPassIntervalMs: number;
+}
+
+/**
+ * Drives sequencer passes in this process: woken after every local append commit, and by
+ * a poll timer that covers appends of other instances whose own sequencer died between
+ * their commit and their pass. Passes never overlap within a process; across processes
+ * they are serialized by the advisory lock inside the SQL function.
+ */
+export class Sequencer {
+  private dirty = false;
+  private running = false;
+  private closed = false;
+  private started = 0;
+  private readonly timer: NodeJS.Timeout;
+  private waiters: { after: number; resolve: () => void; reject: (error: unknown) => void }[] = [];
+  private idle: Promise<void> = Promise.resolve();
+  private failures = 0;
+  private lastStart = -Infinity;
+
+  constructor(private readonly options: SequencerOptions) {
+    this.timer = setInterval(() => this.wake(), options.pollIntervalMs);
+    this.timer.unref();
+  }
+
+  wake(): void {
+    if (this.closed) return;
+    this.dirty = true;
+    if (!this.running) this.idle = this.loop();
+  }
+
+  /** Resolves once a pass that started after this call has drained every visible unsequenced event. */
+  flush(): Promise<void> {
+    if (this.closed) return Promise.reject(new Error('sequencer is closed'));
+    return new Promise((resolve, reject) => {
+      this.waiters.push({ after: this.started, resolve, reject });
+      this.wake();
+    });
+  }
+
+  private async loop(): Promise<void> {
+    this.running = true;
+    try {
+      while (this.dirty && !this.closed) {
+        const wait = this.lastStart + this.options.minPassIntervalMs - performance.now();
+        if (wait > 0) await sleep(wait);
+        if (this.closed) break;
+        this.dirty = false;
+        this.lastStart = performance.now();
+        const pass = ++this.started;
+        let result: PassResult;
+        try {
+          result = await this.options.runPass(this.options.batchSize);
+          this.failures = 0;
+        } catch (error) {
+          if (this.closed) break;
+          this.options.onError(error);
+          this.failures++;
+          await sleep(Math.min(50 * 2 ** this.failures, 2000));
+          this.dirty = true;
+          continue;
+        }
+        if (result.busy) {
+          await sleep(this.options.busyRetryMs);
+          this.dirty = true;
+          continue;
+        }
+        if (result.sequenced > 0) this.options.onAdvance(result.head);
+        if (result.sequenced >= this.options.batchSize) {
+          this.dirty = true;
+          continue;
+        }
+        const ready = this.waiters.filter((waiter) => waiter.after < pass);
+        if (ready.length > 0) {
+          this.waiters = this.waiters.filter((waiter) => waiter.after >= pass);
+          for (const waiter of ready) waiter.resolve();
+        }
+      }
+    } finally {
+      this.running = false;
+    }
+    if (this.waiters.length > 0 && !this.closed) this.wake();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.timer);
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const waiter of waiters) waiter.reject(new Error('sequencer is closed'));
+    await this.idle.catch(() => undefined);
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,803 @@
+import { randomUUID } from 'node:crypto';
+import { CompiledQuery, type Kysely, type Transaction } from 'kysely';
+import {
+  ConcurrencyError,
+  EventStoreError,
+  IdempotencyConflictError,
+  InvalidEventError,
+  StoreClosedError,
+} from './errors.ts';
+import { canonicalJson, contentHash, chainHash } from './hash.ts';
+import { Sequencer, sleep, type PassResult } from './sequencer.ts';
+import type {
+  AppendOptions,
+  AppendResult,
+  Database,
+  EventMetadata,
+  EventStore,
+  ExpectedVersion,
+  JsonObject,
+  NewEvent,
+  PositionedEvent,
+  ReadAllOptions,
+  ReadAllResult,
+  ReadStreamOptions,
+  RecordedEvent,
+  SubscribeOptions,
+  Subscription,
+  SubscriptionHandler,
+  VerifyOptions,
+  VerifyResult,
+  BrokenEvent,
+} from './types.ts';
+
+export interface EventStoreOptions {
+  /** NOTIFY channel on which the sequencer announces a new head (default `events_head`). */
+  channel?: string;
+  /** Sequencer poll interval in ms (default 100 on PostgreSQL, 250 on PGlite). */
+  pollIntervalMs?: number;
+  /** Max events positioned per sequencer pass (default 5000). */
+  sequencerBatchSize?: number;
+  /** Minimum ms between sequencer passes (default 10 on PostgreSQL, 0 on PGlite); see README. */
+  minPassIntervalMs?: number;
+  /** Run the sequencer in this process (default true). */
+  sequencer?: boolean;
+  /** Subscriptions re-read at least this often even without a wake-up (default 1000 ms). */
+  subscriptionPollMs?: number;
+  /** Errors that are retried in the background (sequencer, subscriptions). Default console.warn. */
+  onError?: (error: unknown) => void;
+  /** Stream heads remembered to make appends one round trip (default 10000). */
+  headCacheSize?: number;
+}
+
+/** Extra methods of the store returned by createEventStore (beyond the agreed interface). */
+export interface EventStoreInternals {
+  /** Run a sequencer pass now: call after committing a transaction you opened yourself that appended. */
+  wake(): void;
+  /** Resolves once every event committed before the call has a position. */
+  flush(): Promise<void>;
+}
+
+const COLUMNS = 'position, id, stream_id, version, type, data, metadata, recorded_at, hash, prev_hash';
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const MAX_PARAMS_EVENTS = 5000;
+
+interface Row {
+  position: string | number | bigint | null;
+  id: string;
+  stream_id: string;
+  version: number;
+  type: string;
+  data: JsonObject;
+  metadata: EventMetadata;
+  recorded_at: Date | string;
+  hash: string;
+  prev_hash: string | null;
+}
+
+interface Head {
+  version: number;
+  hash: string | null;
+}
+
+interface Prepared {
+  id: string;
+  type: string;
+  data: JsonObject;
+  metadata: EventMetadata;
+  dataJson: string;
+  metadataJson: string;
+}
+
+export function toRecorded(row: Row): RecordedEvent {
+  return {
+    id: row.id,
+    streamId: row.stream_id,
+    version: row.version,
+    position: row.position === null ? null : Number(row.position),
+    type: row.type,
+    data: row.data,
+    metadata: row.metadata,
+    recordedAt: row.recorded_at instanceof Date ? row.recorded_at : new Date(row.recorded_at),
+    hash: row.hash,
+    prevHash: row.prev_hash,
+  };
+}
+
+function isUniqueViolation(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === '23505';
+}
+
+function q(text: string, params: unknown[] = []): CompiledQuery {
+  return CompiledQuery.raw(text, params);
+}
+
+export function createEventStore(database: Database, options: EventStoreOptions = {}): EventStore & EventStoreInternals {
+  return new PgEventStore(database, options);
+}
+
+class PgEventStore implements EventStore, EventStoreInternals {
+  readonly db: Kysely<any>;
+  private readonly channel: string;
+  private readonly sequencer: Sequencer | undefined;
+  private readonly heads = new Map<string, Head>();
+  private readonly headCacheSize: number;
+  private readonly onError: (error: unknown) => void;
+  private readonly subscriptions = new Set<SubscriptionImpl>();
+  private unlisten: Promise<() => Promise<void>> | undefined;
+  private closed = false;
+  readonly subscriptionPollMs: number;
+
+  constructor(
+    readonly database: Database,
+    options: EventStoreOptions,
+  ) {
+    this.db = database.db;
+    this.channel = options.channel ?? 'events_head';
+    this.headCacheSize = options.headCacheSize ?? 10_000;
+    this.subscriptionPollMs = options.subscriptionPollMs ?? 1000;
+    this.onError =
+      options.onError ??
+      ((error) => console.warn(`[event-store] ${error instanceof Error ? error.message : String(error)}`));
+    if (options.sequencer !== false) {
+      this.sequencer = new Sequencer({
+        runPass: (batch) => this.runPass(batch),
+        onAdvance: (head) => this.advanced(head),
+        onError: this.onError,
+        batchSize: options.sequencerBatchSize ?? 5000,
+        pollIntervalMs: options.pollIntervalMs ?? (database.kind === 'pglite' ? 250 : 100),
+        busyRetryMs: 5,
+        minPassIntervalMs: options.minPassIntervalMs ?? (database.kind === 'pglite' ? 0 : 10),
+      });
+    }
+  }
+
+  // ---------------------------------------------------------------- sequencer
+
+  private async runPass(batch: number): Promise<PassResult> {
+    // PGlite has no LISTEN connection: the in-process bus is fed by advanced().
+    const channel = this.database.kind === 'postgres' ? this.channel : null;
+    const { rows } = await this.db.executeQuery<{ busy: boolean; sequenced: number; head: string | number | null }>(
+      q('select busy, sequenced, head from events_sequence($1, $2)', [batch, channel]),
+    );
+    const row = rows[0];
+    if (!row) throw new EventStoreError('sequencer', 'events_sequence returned nothing');
+    return { busy: row.busy, sequenced: Number(row.sequenced), head: Number(row.head ?? 0) };
+  }
+
+  private advanced(head: number): void {
+    if (this.database.kind === 'pglite') {
+      // Other stores on the same PGlite database hear it through the bus (so do we).
+      this.database.notify(this.channel, String(head)).catch(this.onError);
+    } else {
+      for (const subscription of this.subscriptions) subscription.wake();
+    }
+  }
+
+  wake(): void {
+    this.sequencer?.wake();
+  }
+
+  async flush(): Promise<void> {
+    if (this.sequencer) {
+      await this.sequencer.flush();
+      return;
+    }
+    // No local sequencer: wait until none of the rows visible now is unpositioned.
+    for (;;) {
+      const { rows } = await this.db.executeQuery<{ n: number }>(
+        q('select count(*)::int as n from events where position is null'),
+      );
+      if ((rows[0]?.n ?? 0) === 0) return;
+      await sleep(20);
+    }
+  }
+
+  // ---------------------------------------------------------------- append
+
+  async append(streamId: string, events: NewEvent[], options: AppendOptions = {}): Promise<AppendResult> {
+    if (this.closed) throw new StoreClosedError();
+    if (typeof streamId !== 'string' || streamId.length === 0) throw new InvalidEventError('streamId must be a non-empty string');
+    if (!Array.isArray(events)) throw new InvalidEventError('events must be an array');
+    const expected = options.expectedVersion ?? 'any';
+    checkExpected(expected);
+    if (options.tx && options.awaitPosition) {
+      throw new InvalidEventError('awaitPosition cannot be used with tx: positions are assigned after the commit');
+    }
+    const prepared = prepareEvents(events);
+    if (prepared.length === 0) return this.appendNothing(streamId, expected, options.tx);
+    const suppliedIds = events.some((event) => event.id !== undefined);
+    const result = options.tx
+      ? await this.appendInTransaction(options.tx, streamId, prepared, expected, suppliedIds)
+      : await this.appendAutocommit(streamId, prepared, expected, suppliedIds);
+    if (result.replayed || options.tx) return result;
+    if (options.awaitPosition) {
+      await this.flush();
+      const { rows } = await this.db.executeQuery<{ id: string; position: string | number | null }>(
+        q('select id, position from events where id = any($1::uuid[])', [result.events.map((event) => event.id)]),
+      );
+      const positions = new Map(rows.map((row) => [row.id, row.position === null ? null : Number(row.position)]));
+      for (const event of result.events) event.position = positions.get(event.id) ?? null;
+    } else {
+      this.wake();
+    }
+    return result;
+  }
+
+  private async appendNothing(streamId: string, expected: ExpectedVersion, tx?: Transaction<any>): Promise<AppendResult> {
+    const version = await this.streamVersion(streamId, tx);
+    if (!matches(expected, version)) throw new ConcurrencyError(streamId, expected, version);
+    return { streamId, nextExpectedVersion: version, events: [], replayed: false };
+  }
+
+  /** One round trip when the stream head is known (cache, or `no_stream`). */
+  private async appendAutocommit(
+    streamId: string,
+    prepared: Prepared[],
+    expected: ExpectedVersion,
+    suppliedIds: boolean,
+  ): Promise<AppendResult> {
+    let refresh = false;
+    for (let attempt = 0; ; attempt++) {
+      const head = await this.headFor(this.db, streamId, expected, refresh);
+      if (!matches(expected, head.version)) {
+        if (suppliedIds) {
+          const replay = await this.replay(this.db, streamId, prepared);
+          if (replay) return replay;
+        }
+        throw new ConcurrencyError(streamId, expected, head.version);
+      }
+      const recordedAt = new Date();
+      const { events, query } = this.buildInsert(streamId, prepared, head, recordedAt);
+      try {
+        const result = await this.db.executeQuery(query);
+        if (Number(result.numAffectedRows ?? 0n) === prepared.length) {
+          const last = events[events.length - 1]!;
+          this.remember(streamId, { version: last.version, hash: last.hash });
+          return { streamId, nextExpectedVersion: last.version, events, replayed: false };
+        }
+        // The cached head was not in the table (other database, rolled back tx): re-read.
+        this.heads.delete(streamId);
+        refresh = true;
+      } catch (error) {
+        if (!isUniqueViolation(error)) throw error;
+        this.heads.delete(streamId);
+        refresh = true;
+        if (suppliedIds) {
+          const replay = await this.replay(this.db, streamId, prepared);
+          if (replay) return replay;
+        }
+        // An exact expectation lost the race: report it. 'any'/'stream_exists' retry on the new head.
+        if (typeof expected === 'number' || expected === 'no_stream' || attempt >= 20) {
+          const actual = await this.streamVersion(streamId);
+          throw new ConcurrencyError(streamId, expected, actual, { cause: error });
+        }
+      }
+    }
+  }
+
+  /**
+   * Joins the caller's transaction: reads ids and head inside it so an expectation
+   * failure does not abort the transaction. Positions are assigned after the commit
+   * (store.transaction wakes the sequencer; otherwise call wake()).
+   */
+  private async appendInTransaction(
+    tx: Transaction<any>,
+    streamId: string,
+    prepared: Prepared[],
+    expected: ExpectedVersion,
+    suppliedIds: boolean,
+  ): Promise<AppendResult> {
+    if (suppliedIds) {
+      const replay = await this.replay(tx, streamId, prepared);
+      if (replay) return replay;
+    }
+    const head = await this.readHead(tx, streamId);
+    if (!matches(expected, head.version)) throw new ConcurrencyError(streamId, expected, head.version);
+    const { events, query } = this.buildInsert(streamId, prepared, head, new Date());
+    try {
+      await tx.executeQuery(query);
+    } catch (error) {
+      if (!isUniqueViolation(error)) throw error;
+      // Another transaction committed this version first; ours is now aborted.
+      const actual = this.database.kind === 'postgres' ? await this.streamVersion(streamId).catch(() => head.version + 1) : head.version + 1;
+      throw new ConcurrencyError(streamId, expected, actual, { cause: error });
+    }
+    this.dirtyTransactions.add(tx);
+    const last = events[events.length - 1]!;
+    return { streamId, nextExpectedVersion: last.version, events, replayed: false };
+  }
+
+  private readonly dirtyTransactions = new WeakSet<Transaction<any>>();
+
+  private buildInsert(
+    streamId: string,
+    prepared: Prepared[],
+    head: Head,
+    recordedAtDate: Date,
+  ): { events: RecordedEvent[]; query: CompiledQuery } {
+    const recordedAt = recordedAtDate.toISOString();
+    const params: unknown[] = [streamId, recordedAt];
+    const values: string[] = [];
+    const events: RecordedEvent[] = [];
+    let prevHash = head.hash;
+    let version = head.version;
+    for (const event of prepared) {
+      version++;
+      const hash = chainHash(
+        prevHash,
+        contentHash({
+          id: event.id,
+          streamId,
+          version,
+          type: event.type,
+          data: event.dataJson,
+          metadata: event.metadataJson,
+          recordedAt,
+        }),
+      );
+      const n = params.length;
+      params.push(event.id, version, event.type, event.dataJson, event.metadataJson, hash, prevHash);
+      values.push(
+        `($${n + 1}::uuid,$1::text,$${n + 2}::int,$${n + 3}::text,$${n + 4}::jsonb,$${n + 5}::jsonb,$2::timestamptz,$${n + 6}::text,$${n + 7}::text)`,
+      );
+      events.push({
+        id: event.id,
+        streamId,
+        version,
+        position: null,
+        type: event.type,
+        data: event.data,
+        metadata: event.metadata,
+        recordedAt: recordedAtDate,
+        hash,
+        prevHash,
+      });
+      prevHash = hash;
+    }
+    const insert = 'insert into events (id, stream_id, version, type, data, metadata, recorded_at, hash, prev_hash) ';
+    let text: string;
+    if (head.version === 0) {
+      text = insert + 'values ' + values.join(',');
+    } else {
+      // The guard proves the head we chained to is real; the unique (stream_id, version)
+      // index proves nobody appended after it.
+      params.push(head.version, head.hash);
+      const v = params.length - 1;
+      text =
+        insert +
+        'select * from (values ' +
+        values.join(',') +
+        `) as t where exists (select 1 from events where stream_id = $1 and version = $${v}::int and hash = $${v + 1}::text)`;
+    }
+    return { events, query: q(text, params) };
+  }
+
+  private async headFor(db: Kysely<any>, streamId: string, expected: ExpectedVersion, refresh: boolean): Promise<Head> {
+    if (expected === 'no_stream' && !refresh) return { version: 0, hash: null };
+    if (!refresh) {
+      const cached = this.heads.get(streamId);
+      if (cached && (typeof expected !== 'number' || cached.version === expected)) return cached;
+    }
+    const head = await this.readHead(db, streamId);
+    if (head.version > 0) this.remember(streamId, head);
+    return head;
+  }
+
+  private async readHead(db: Kysely<any>, streamId: string): Promise<Head> {
+    const { rows } = await db.executeQuery<{ version: number; hash: string }>(
+      q('select version, hash from events where stream_id = $1 order by version desc limit 1', [streamId]),
+    );
+    const row = rows[0];
+    return row ? { version: row.version, hash: row.hash } : { version: 0, hash: null };
+  }
+
+  private remember(streamId: string, head: Head): void {
+    this.heads.delete(streamId);
+    this.heads.set(streamId, head);
+    if (this.heads.size > this.headCacheSize) {
+      const oldest = this.heads.keys().next();
+      if (!oldest.done) this.heads.delete(oldest.value);
+    }
+  }
+
+  /** The original result when every id exists as this exact batch; null when none exists. */
+  private async replay(db: Kysely<any>, streamId: string, prepared: Prepared[]): Promise<AppendResult | null> {
+    const ids = prepared.map((event) => event.id);
+    const { rows } = await db.executeQuery<Row>(
+      q(`select ${COLUMNS} from events where id = any($1::uuid[]) order by stream_id, version`, [ids]),
+    );
+    if (rows.length === 0) return null;
+    const found = new Map(rows.map((row) => [row.id, row]));
+    for (const event of prepared) {
+      const row = found.get(event.id);
+      if (!row) throw new IdempotencyConflictError(streamId, ids, `only ${rows.length} of ${ids.length} ids exist`);
+      if (row.stream_id !== streamId) throw new IdempotencyConflictError(streamId, ids, `${event.id} belongs to ${row.stream_id}`);
+      if (row.type !== event.type || canonicalJson(row.data) !== event.dataJson) {
+        throw new IdempotencyConflictError(streamId, ids, `${event.id} was appended with other content`);
+      }
+    }
+    const events = prepared.map((event) => toRecorded(found.get(event.id)!));
+    const nextExpectedVersion = Math.max(...events.map((event) => event.version));
+    return { streamId, nextExpectedVersion, events, replayed: true };
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
+    const params: unknown[] = [streamId];
+    let where = 'stream_id = $1';
+    if (options.fromVersion !== undefined) {
+      params.push(options.fromVersion);
+      where += ` and version >= $${params.length}`;
+    }
+    if (options.toVersion !== undefined) {
+      params.push(options.toVersion);
+      where += ` and version <= $${params.length}`;
+    }
+    if (options.until !== undefined) {
+      params.push(options.until.toISOString());
+      where += ` and recorded_at <= $${params.length}::timestamptz`;
+    }
+    let limit = '';
+    if (options.limit !== undefined) {
+      params.push(options.limit);
+      limit = ` limit $${params.length}`;
+    }
+    const { rows } = await this.db.executeQuery<Row>(
+      q(`select ${COLUMNS} from events where ${where} order by version${limit}`, params),
+    );
+    const events = rows.map(toRecorded);
+    const last = events[events.length - 1];
+    // A whole-stream read ends at the head: remember it so the next append is one round trip.
+    if (last && options.toVersion === undefined && options.until === undefined && options.limit === undefined) {
+      this.remember(streamId, { version: last.version, hash: last.hash });
+    }
+    return events;
+  }
+
+  async readAll(options: ReadAllOptions = {}): Promise<ReadAllResult> {
+    const after = options.after ?? 0;
+    const limit = Math.max(1, Math.min(options.limit ?? 1000, 10_000));
+    const { rows } = await this.db.executeQuery<Row>(
+      q(`select ${COLUMNS} from events where position > $1 order by position limit $2`, [after, limit]),
+    );
+    const events = rows.map(toRecorded) as PositionedEvent[];
+    const last = events[events.length - 1];
+    return { events, next: last ? last.position : after };
+  }
+
+  async *streamAll(options: ReadAllOptions & { batchSize?: number } = {}): AsyncIterable<PositionedEvent> {
+    let after = options.after ?? 0;
+    const batch = options.batchSize ?? 1000;
+    let remaining = options.limit ?? Number.POSITIVE_INFINITY;
+    while (remaining > 0) {
+      const page = await this.readAll({ after, limit: Math.min(batch, remaining) });
+      for (const event of page.events) yield event;
+      remaining -= page.events.length;
+      after = page.next;
+      if (page.events.length < Math.min(batch, remaining + page.events.length)) return;
+    }
+  }
+
+  async streamVersion(streamId: string, tx?: Transaction<any>): Promise<number> {
+    const { rows } = await (tx ?? this.db).executeQuery<{ version: number | null }>(
+      q('select max(version) as version from events where stream_id = $1', [streamId]),
+    );
+    return rows[0]?.version ?? 0;
+  }
+
+  async headPosition(): Promise<number> {
+    const { rows } = await this.db.executeQuery<{ head: string | number | null }>(
+      q('select max(position) as head from events where position is not null'),
+    );
+    return Number(rows[0]?.head ?? 0);
+  }
+
+  async transaction<T>(fn: (tx: Transaction<any>) => Promise<T>): Promise<T> {
+    let appended = false;
+    const result = await this.db.transaction().execute(async (tx) => {
+      const value = await fn(tx);
+      appended = this.dirtyTransactions.has(tx);
+      return value;
+    });
+    if (appended) this.wake();
+    return result;
+  }
+
+  // ---------------------------------------------------------------- subscriptions
+
+  subscribe(options: SubscribeOptions, handler: SubscriptionHandler): Subscription {
+    if (this.closed) throw new StoreClosedError();
+    const subscription = new SubscriptionImpl(this, options, handler, this.onError, () => {
+      this.subscriptions.delete(subscription);
+    });
+    this.subscriptions.add(subscription);
+    this.ensureListening();
+    subscription.start();
+    return subscription;
+  }
+
+  private ensureListening(): void {
+    this.unlisten ??= this.database.listen(this.channel, () => {
+      // Never trusted for data: any notification (or null after a reconnect) means "re-read".
+      for (const subscription of this.subscriptions) subscription.wake();
+    });
+    this.unlisten.catch(this.onError);
+  }
+
+  // ---------------------------------------------------------------- verify
+
+  async verify(options: VerifyOptions = {}): Promise<VerifyResult> {
+    const batch = 5000;
+    let checked = 0;
+    let lastStream: string | null = null;
+    let lastVersion = 0;
+    let prevHash: string | null = null;
+    let cursorStream = options.streamId ?? '';
+    let cursorVersion = 0;
+    for (;;) {
+      const params: unknown[] = [cursorStream, cursorVersion, batch];
+      const where = options.streamId
+        ? 'stream_id = $1 and version > $2'
+        : '(stream_id, version) > ($1, $2)';
+      const { rows } = await this.db.executeQuery<Row>(
+        q(`select ${COLUMNS} from events where ${where} order by stream_id, version limit $3`, params),
+      );
+      for (const row of rows) {
+        if (row.stream_id !== lastStream) {
+          lastStream = row.stream_id;
+          lastVersion = 0;
+          prevHash = null;
+        }
+        const broken = (reason: BrokenEvent['reason']): VerifyResult => ({
+          ok: false,
+          checked,
+          firstBroken: {
+            streamId: row.stream_id,
+            version: row.version,
+            eventId: row.id,
+            position: row.position === null ? null : Number(row.position),
+            reason,
+          },
+        });
+        checked++;
+        if (row.version !== lastVersion + 1) return broken('version_gap');
+        if (row.prev_hash !== prevHash) return broken('prev_hash_mismatch');
+        const recordedAt = (row.recorded_at instanceof Date ? row.recorded_at : new Date(row.recorded_at)).toISOString();
+        const expectedHash = chainHash(
+          prevHash,
+          contentHash({
+            id: row.id,
+            streamId: row.stream_id,
+            version: row.version,
+            type: row.type,
+            data: canonicalJson(row.data),
+            metadata: canonicalJson(row.metadata),
+            recordedAt,
+          }),
+        );
+        if (expectedHash !== row.hash) return broken('hash_mismatch');
+        lastVersion = row.version;
+        prevHash = row.hash;
+      }
+      options.onProgress?.(checked);
+      const last = rows[rows.length - 1];
+      if (!last || rows.length < batch) break;
+      cursorStream = last.stream_id;
+      cursorVersion = last.version;
+    }
+    if (!options.streamId) {
+      // Positions are dense (1..head): a missing one is a deleted event.
+      const { rows } = await this.db.executeQuery<Row>(
+        q(
+          `select ${COLUMNS} from (
+             select e.*, lag(e.position) over (order by e.position) as prev_position
+             from events e where e.position is not null
+           ) t where t.position - coalesce(t.prev_position, 0) <> 1 order by t.position limit 1`,
+        ),
+      );
+      const row = rows[0];
+      if (row) {
+        return {
+          ok: false,
+          checked,
+          firstBroken: {
+            streamId: row.stream_id,
+            version: row.version,
+            eventId: row.id,
+            position: Number(row.position),
+            reason: 'position_gap',
+          },
+        };
+      }
+    }
+    return { ok: true, checked };
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all([...this.subscriptions].map((subscription) => subscription.close()));
+    await this.sequencer?.close();
+    const unlisten = await this.unlisten?.catch(() => undefined);
+    await unlisten?.().catch(() => undefined);
+  }
+}
+
+/**
+ * Catch-up by pages of readAll, then wait for a wake-up (sequencer, notification,
+ * reconnect or poll) and read again from the last delivered position. Positions become
+ * visible only as a growing prefix, so "position > last delivered" never skips.
+ */
+class SubscriptionImpl implements Subscription {
+  position = 0;
+  readonly caughtUp: Promise<void>;
+  private resolveCaughtUp!: () => void;
+  private rejectCaughtUp!: (error: unknown) => void;
+  private closed = false;
+  private pending = false;
+  private wakeUp: (() => void) | undefined;
+  private loopDone: Promise<void> = Promise.resolve();
+  private readonly batchSize: number;
+
+  constructor(
+    private readonly store: PgEventStore,
+    private readonly options: SubscribeOptions,
+    private readonly handler: SubscriptionHandler,
+    private readonly onError: (error: unknown) => void,
+    private readonly onClose: () => void,
+  ) {
+    this.batchSize = Math.max(1, Math.min(options.batchSize ?? 1000, 10_000));
+    this.caughtUp = new Promise((resolve, reject) => {
+      this.resolveCaughtUp = resolve;
+      this.rejectCaughtUp = reject;
+    });
+    this.caughtUp.catch(() => undefined);
+    if (typeof options.after === 'number') this.position = options.after;
+  }
+
+  start(): void {
+    this.loopDone = this.loop();
+  }
+
+  wake(): void {
+    this.pending = true;
+    const wakeUp = this.wakeUp;
+    this.wakeUp = undefined;
+    wakeUp?.();
+  }
+
+  private async loop(): Promise<void> {
+    let failures = 0;
+    if (this.options.after === 'end') {
+      for (;;) {
+        if (this.closed) return;
+        try {
+          this.position = await this.store.headPosition();
+          break;
+        } catch (error) {
+          this.onError(error);
+          await this.pause(Math.min(100 * 2 ** ++failures, 5000));
+        }
+      }
+    }
+    while (!this.closed) {
+      this.pending = false;
+      let page: ReadAllResult;
+      try {
+        page = await this.store.readAll({ after: this.position, limit: this.batchSize });
+        failures = 0;
+      } catch (error) {
+        if (this.closed) return;
+        this.onError(error);
+        await this.pause(Math.min(100 * 2 ** ++failures, 5000));
+        continue;
+      }
+      for (const event of page.events) {
+        if (this.closed) return;
+        try {
+          await this.handler(event);
+        } catch (error) {
+          // A failing handler stops the subscription: skipping the event would break "exactly once".
+          this.onError(error);
+          this.rejectCaughtUp(error);
+          await this.close();
+          return;
+        }
+        this.position = event.position;
+      }
+      if (page.events.length === this.batchSize) continue;
+      this.resolveCaughtUp();
+      if (!this.pending) await this.pause(this.store.subscriptionPollMs);
+    }
+  }
+
+  /** Waits for a wake-up, the poll interval, or close. */
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.wakeUp = undefined;
+        resolve();
+      }, ms);
+      this.wakeUp = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.onClose();
+    this.rejectCaughtUp(new StoreClosedError('subscription'));
+    this.wake();
+    await this.loopDone.catch(() => undefined);
+  }
+}
+
+function checkExpected(expected: ExpectedVersion): void {
+  if (typeof expected === 'number') {
+    if (!Number.isInteger(expected) || expected < 0) throw new InvalidEventError(`invalid expectedVersion ${expected}`);
+    return;
+  }
+  if (expected !== 'no_stream' && expected !== 'stream_exists' && expected !== 'any') {
+    throw new InvalidEventError(`invalid expectedVersion ${String(expected)}`);
+  }
+}
+
+function matches(expected: ExpectedVersion, version: number): boolean {
+  if (expected === 'any') return true;
+  if (expected === 'no_stream') return version === 0;
+  if (expected === 'stream_exists') return version > 0;
+  return version === expected;
+}
+
+function prepareEvents(events: NewEvent[]): Prepared[] {
+  if (events.length > MAX_PARAMS_EVENTS) {
+    throw new InvalidEventError(`at most ${MAX_PARAMS_EVENTS} events per append`);
+  }
+  const seen = new Set<string>();
+  const firstId = events[0]?.id ?? randomUUID();
+  return events.map((event, index) => {
+    if (typeof event !== 'object' || event === null) throw new InvalidEventError(`event ${index} is not an object`);
+    const id = index === 0 ? firstId : (event.id ?? randomUUID());
+    if (typeof id !== 'string' || !UUID.test(id)) throw new InvalidEventError(`event ${index}: id must be a UUID`);
+    const lowerId = id.toLowerCase();
+    if (seen.has(lowerId)) throw new InvalidEventError(`event ${index}: duplicate id ${id}`);
+    seen.add(lowerId);
+    if (typeof event.type !== 'string' || event.type.length === 0) throw new InvalidEventError(`event ${index}: type must be a non-empty string`);
+    if (typeof event.data !== 'object' || event.data === null || Array.isArray(event.data)) {
+      throw new InvalidEventError(`event ${index}: data must be a JSON object`);
+    }
+    const given = event.metadata;
+    if (typeof given !== 'object' || given === null || typeof given.actor !== 'string' || given.actor.length === 0) {
+      throw new InvalidEventError(`event ${index}: metadata.actor is required`);
+    }
+    // Every event carries correlation and causation ids: a batch without them is its own cause.
+    const metadata: EventMetadata = {
+      ...given,
+      correlationId: given.correlationId ?? firstId.toLowerCase(),
+      causationId: given.causationId ?? given.correlationId ?? firstId.toLowerCase(),
+    };
+    let dataJson: string;
+    let metadataJson: string;
+    try {
+      dataJson = canonicalJson(event.data);
+      metadataJson = canonicalJson(metadata);
+    } catch (error) {
+      throw new InvalidEventError(`event ${index}: ${(error as Error).message}`);
+    }
+    if (dataJson.includes('\\u0000') || metadataJson.includes('\\u0000')) {
+      throw new InvalidEventError(`event ${index}: PostgreSQL JSON cannot hold \\u0000`);
+    }
+    return { id: lowerId, type: event.type, data: event.data, metadata, dataJson, metadataJson };
+  });
+}

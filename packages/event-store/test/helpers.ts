@@ -1,0 +1,49 @@
+import { createTestDatabase, type TestDatabase } from '@claimtrail/testing';
+import { migration0001 } from '../../../migrations/0001_event_store.ts';
+import { createEventStore, migrateToLatest, openDatabase, type Database, type EventStore, type EventStoreOptions } from '../src/index.ts';
+
+/** Only the store's own migration: the suite must not depend on other packages' schema. */
+export const storeMigrations = { '0001_event_store': migration0001 };
+
+export interface Backend {
+  readonly kind: 'postgres' | 'pglite';
+  readonly database: Database;
+  readonly url?: string;
+  store(options?: EventStoreOptions): EventStore;
+  cleanup(): Promise<void>;
+}
+
+export async function openBackend(kind: 'postgres' | 'pglite', poolSize = 10): Promise<Backend> {
+  let testDb: TestDatabase | undefined;
+  if (kind === 'postgres') testDb = await createTestDatabase('es');
+  const database = await openDatabase(testDb ? { databaseUrl: testDb.url, poolSize } : { dataDir: 'memory://' });
+  await migrateToLatest(database.db, storeMigrations);
+  const stores: EventStore[] = [];
+  return {
+    kind,
+    database,
+    url: testDb?.url,
+    store(options) {
+      const store = createEventStore(database, { onError: () => undefined, ...options });
+      stores.push(store);
+      return store;
+    },
+    async cleanup() {
+      for (const store of stores) await store.close();
+      await database.close();
+      await testDb?.drop();
+    },
+  };
+}
+
+export function event(type = 'Happened', data: Record<string, unknown> = {}, id?: string) {
+  return { ...(id ? { id } : {}), type, data: data as never, metadata: { actor: 'tester' } };
+}
+
+export async function waitFor(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}

@@ -1,0 +1,255 @@
+/**
+ * buildApp: opens the database (unless given one), migrates, wires the store and the
+ * command service, then registers plugins (parsers, validation, auth, errors, metrics,
+ * rate limit, OpenAPI, websockets) and routes. server.ts only listens.
+ */
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import rateLimit from '@fastify/rate-limit';
+import websocket from '@fastify/websocket';
+import { sql } from 'kysely';
+import type { Actor, Role } from '@claimtrail/domain';
+import {
+  createEventStore,
+  migrateToLatest,
+  openDatabase,
+  type Database,
+  type EventStore,
+  type EventStoreOptions,
+} from '@claimtrail/event-store';
+import { migrations } from '@claimtrail/migrations';
+import {
+  ClaimService,
+  TokenAuthenticator,
+  createDemoTokens,
+  ensureUsers,
+  hashToken,
+  isCommandError,
+} from '@claimtrail/claims';
+import { SEED_USERS, runSeed } from '@claimtrail/seeds';
+import { defaultConfig, type Config } from './config.ts';
+import { HttpProblem, sendProblem } from './errors.ts';
+import { registerAuth, bearerToken } from './plugins/auth.ts';
+import { registerJsonParser, registerTextGuards } from './plugins/body.ts';
+import { createMetrics, registerHttpMetrics, type Metrics } from './plugins/metrics.ts';
+import { registerValidators } from './plugins/validation.ts';
+import { registerRoutes } from './routes/index.ts';
+import { livePlugin, type LivePluginOptions } from './live/index.ts';
+import { boardPlugin } from './board/index.ts';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    store: EventStore;
+    database: Database;
+    claims: ClaimService;
+    authenticateToken(token: string): Promise<Actor | null>;
+    config: Config;
+    metrics: Metrics;
+    /** Role → token of the demo users created at this start (empty unless demo tokens are on). */
+    demoTokens: Partial<Record<Role, string>>;
+  }
+}
+
+export interface BuildAppOptions {
+  config?: Partial<Config>;
+  /** An open database to use (the app then does not close it). */
+  database?: Database;
+  /** Pino options, `false` to silence; default: JSON logs at config.logLevel. */
+  logger?: FastifyServerOptions['logger'];
+  /** Run migrations at start (default true). */
+  migrate?: boolean;
+  /** Seed the case when there are no claims yet (default config.seed). */
+  seed?: boolean;
+  /** Create demo users and fresh tokens (default config.demoTokens). */
+  demoTokens?: boolean;
+  store?: EventStoreOptions;
+  live?: LivePluginOptions;
+}
+
+export const API_VERSION = '1.0.0';
+
+/** `?token=…` in a logged URL becomes `?token=[redacted]`. */
+export function redactUrl(url: string): string {
+  return url.replace(/([?&](?:token|access_token)=)[^&#]*/gi, '$1[redacted]');
+}
+
+function loggerOptions(config: Config): FastifyServerOptions['logger'] {
+  return {
+    level: config.logLevel,
+    redact: {
+      paths: ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization', 'token'],
+      censor: '[redacted]',
+    },
+    serializers: {
+      req(request: { method: string; url: string; ip?: string; id?: string }) {
+        return { method: request.method, url: redactUrl(request.url), remoteAddress: request.ip };
+      },
+    },
+  };
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+
+export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyInstance> {
+  const config = defaultConfig(options.config);
+  const ownsDatabase = options.database === undefined;
+  const database =
+    options.database ??
+    (await openDatabase({
+      ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : { dataDir: config.dataDir }),
+      poolSize: config.poolSize,
+    }));
+
+  let store: (EventStore & { close(): Promise<void> }) | undefined;
+  try {
+    if (options.migrate !== false) await migrateToLatest(database.db, migrations);
+    store = createEventStore(database, options.store ?? {});
+  } catch (error) {
+    if (ownsDatabase) await database.close().catch(() => undefined);
+    throw error;
+  }
+
+  const metrics = createMetrics(database.db);
+  const claims = new ClaimService(store, {
+    onAppended(result, command) {
+      for (const event of result.events) metrics.eventsAppended.inc({ type: event.type });
+      metrics.commands.inc({ command: command.type, outcome: 'ok' });
+    },
+  });
+  const authenticator = new TokenAuthenticator(database.db);
+
+  const app = Fastify({
+    logger: options.logger ?? loggerOptions(config),
+    bodyLimit: config.bodyLimit,
+    requestIdHeader: false,
+    genReqId(request) {
+      const incoming = request.headers['x-request-id'];
+      return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    },
+    return503OnClosing: true,
+    // Path segments may carry anything a client sends; length caps keep them cheap.
+    routerOptions: { maxParamLength: 500, ignoreTrailingSlash: true },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.decorate('store', store);
+  app.decorate('database', database);
+  app.decorate('claims', claims);
+  app.decorate('authenticateToken', (token: string) => authenticator.authenticate(token));
+  app.decorate('config', config);
+  app.decorate('metrics', metrics);
+  app.decorate('demoTokens', {} as Partial<Record<Role, string>>);
+
+  app.setErrorHandler((error, request, reply) => {
+    if (isCommandError(error)) metrics.commands.inc({ command: commandOf(request.url), outcome: error.code });
+    return sendProblem(error, request, reply);
+  });
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(new HttpProblem('not_found', `no route ${request.method} ${redactUrl(request.url).split('?')[0]!.slice(0, 200)}`), request, reply),
+  );
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+
+  registerJsonParser(app);
+  registerValidators(app);
+  registerTextGuards(app);
+  registerAuth(app);
+  registerHttpMetrics(app, metrics);
+
+  if (config.rateLimitMax > 0) {
+    await app.register(rateLimit, {
+      global: true,
+      max: config.rateLimitMax,
+      timeWindow: 60_000,
+      allowList: (request) => ['/healthz', '/readyz'].includes(request.url),
+      keyGenerator(request) {
+        const token = bearerToken(request.headers.authorization);
+        return token ? `t:${hashToken(token)}` : `ip:${request.ip}`;
+      },
+      errorResponseBuilder(_request, context) {
+        return new HttpProblem(
+          'rate_limited',
+          `rate limit of ${context.max} requests per minute exceeded; retry in ${Math.ceil(context.ttl / 1000)} s`,
+          {},
+          { 'retry-after': String(Math.max(1, Math.ceil(context.ttl / 1000))) },
+        );
+      },
+    });
+  }
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'claimtrail',
+        version: API_VERSION,
+        description:
+          'Event-sourced fact-check workflow. Errors are application/problem+json (RFC 9457) with a stable `code`. ' +
+          'Writes return `ETag: "<version>"`, honour `If-Match` (412 when stale) and `Idempotency-Key`.',
+      },
+      components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearerAuth: [] }],
+      tags: [
+        { name: 'claims', description: 'Submit, read, list, search, board' },
+        { name: 'workflow', description: 'Workflow steps' },
+        { name: 'audit', description: 'History and time travel' },
+        { name: 'feed', description: 'Global event feed' },
+        { name: 'system', description: 'Health, readiness, metrics' },
+      ],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  app.get('/openapi.json', { schema: { hide: true }, config: { public: true } }, async () => app.swagger());
+
+  await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
+  await app.register(livePlugin, options.live ?? {});
+  await app.register(boardPlugin);
+  await app.register(registerRoutes);
+
+  app.addHook('onClose', async () => {
+    await store.close().catch((error: unknown) => app.log.warn({ err: error }, 'closing the event store'));
+    if (ownsDatabase) await database.close().catch((error: unknown) => app.log.warn({ err: error }, 'closing the database'));
+  });
+
+  try {
+    await prepareData(app, {
+      seed: options.seed ?? config.seed,
+      demoTokens: options.demoTokens ?? config.demoTokens,
+    });
+  } catch (error) {
+    await app.close().catch(() => undefined);
+    throw error;
+  }
+  return app;
+}
+
+function commandOf(url: string): string {
+  const path = url.split('?')[0]!;
+  const match = /^\/claims\/[^/]+\/([a-z-]+)$/.exec(path);
+  return match ? match[1]! : path === '/claims' ? 'submit_claim' : 'other';
+}
+
+/** Seed users always exist (the seed's events name them); the case itself only on an empty database. */
+async function prepareData(app: FastifyInstance, options: { seed: boolean; demoTokens: boolean }): Promise<void> {
+  const db = app.database.db;
+  await ensureUsers(db, Object.values(SEED_USERS));
+  if (options.seed) {
+    const existing = await sql<{ n: number }>`select count(*)::int as n from claims`.execute(db);
+    if ((existing.rows[0]?.n ?? 0) === 0) {
+      const started = Date.now();
+      try {
+        const result = await runSeed((input) => app.claims.execute(input));
+        app.log.info({ commands: result.commands, claims: result.claims.length, ms: Date.now() - started }, 'seeded the case');
+      } catch (error) {
+        // A broken seed must not keep the service from starting; it is loud in the log.
+        app.log.error({ err: error }, 'seeding failed');
+      }
+    }
+  }
+  if (options.demoTokens) {
+    for (const demo of await createDemoTokens(db)) app.demoTokens[demo.role] = demo.token;
+  }
+}

@@ -1,0 +1,134 @@
+import type { EventStore, PositionedEvent, Subscription } from '@claimtrail/event-store';
+import type { LiveChannel } from '@claimtrail/client';
+import { PreparedEvent } from './messages.ts';
+import { ClaimStates } from './views.ts';
+
+/** What the hub fans events out to: one subscription of one connection. */
+export interface HubListener {
+  readonly channel: LiveChannel;
+  /** For `claim`: the claim uuid. */
+  readonly claimId: string | null;
+  deliver(event: PreparedEvent): void;
+}
+
+export interface HubLogger {
+  error(obj: unknown, msg?: string): void;
+  warn(obj: unknown, msg?: string): void;
+}
+
+/**
+ * The process's single store subscription and its in-memory fan-out. Every event is
+ * turned into a claim view once and serialized once per channel; listeners get the
+ * shared strings. `position` is the last position fanned out: a listener registered now
+ * receives exactly the events after it.
+ */
+export class LiveHub {
+  private subscription: Subscription | null = null;
+  private starting: Promise<void> | null = null;
+  private positionValue = 0;
+  private readonly board = new Set<HubListener>();
+  private readonly feed = new Set<HubListener>();
+  private readonly claims = new Map<string, Set<HubListener>>();
+  private readonly states: ClaimStates;
+  /** Serializes handler runs even if the store does not await the handler. */
+  private queue: Promise<void> = Promise.resolve();
+  private stopped = false;
+  readonly stats = { events: 0, messages: 0, lastEventAt: 0 };
+
+  constructor(
+    private readonly store: EventStore,
+    private readonly log: HubLogger,
+  ) {
+    this.states = new ClaimStates(store);
+  }
+
+  get position(): number {
+    return this.positionValue;
+  }
+
+  get listenerCount(): number {
+    let n = this.board.size + this.feed.size;
+    for (const set of this.claims.values()) n += set.size;
+    return n;
+  }
+
+  /** Subscribes to the store from its head; idempotent. */
+  start(): Promise<void> {
+    this.starting ??= (async () => {
+      const head = await this.store.headPosition();
+      if (this.stopped) return;
+      this.positionValue = head;
+      this.subscription = this.store.subscribe({ after: head }, (event) => {
+        // Never reject: a failing handler would stop the store subscription for good.
+        const run = this.queue
+          .then(() => this.onEvent(event))
+          .catch((err: unknown) => this.log.error({ err, position: event.position }, 'live: fan-out failed'));
+        this.queue = run;
+        return run;
+      });
+    })();
+    return this.starting;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    const subscription = this.subscription;
+    this.subscription = null;
+    await subscription?.close();
+  }
+
+  add(listener: HubListener): void {
+    this.setFor(listener, true)?.add(listener);
+  }
+
+  remove(listener: HubListener): void {
+    const set = this.setFor(listener, false);
+    set?.delete(listener);
+    if (listener.channel === 'claim' && set && set.size === 0 && listener.claimId) this.claims.delete(listener.claimId);
+  }
+
+  private setFor(listener: HubListener, create: boolean): Set<HubListener> | undefined {
+    if (listener.channel === 'board') return this.board;
+    if (listener.channel === 'feed') return this.feed;
+    const id = listener.claimId ?? '';
+    let set = this.claims.get(id);
+    if (!set && create) {
+      set = new Set();
+      this.claims.set(id, set);
+    }
+    return set;
+  }
+
+  private async onEvent(event: PositionedEvent): Promise<void> {
+    if (event.position <= this.positionValue) return; // never twice
+    let claim = null;
+    try {
+      claim = await this.states.viewAfter(event);
+    } catch (err) {
+      // A view we cannot build must not stop the stream; watchers still get the event.
+      this.states.forget(event.streamId);
+      this.log.error({ err, position: event.position, streamId: event.streamId }, 'live: claim view failed');
+    }
+    const prepared = new PreparedEvent(event, claim);
+    // From here on synchronous: position and fan-out change together, so a listener that
+    // registers reads a position that matches exactly what it will be sent.
+    this.positionValue = event.position;
+    this.stats.events++;
+    this.stats.lastEventAt = Date.now();
+    const claimListeners = prepared.claimId ? this.claims.get(prepared.claimId) : undefined;
+    if (prepared.claimId) this.fanOut(this.board, prepared);
+    this.fanOut(this.feed, prepared);
+    if (claimListeners) this.fanOut(claimListeners, prepared);
+  }
+
+  private fanOut(listeners: Set<HubListener>, prepared: PreparedEvent): void {
+    for (const listener of listeners) {
+      try {
+        listener.deliver(prepared);
+        this.stats.messages++;
+      } catch (err) {
+        this.log.warn({ err }, 'live: delivery failed');
+      }
+    }
+  }
+}

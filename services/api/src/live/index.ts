@@ -1,0 +1,166 @@
+/**
+ * Live updates over websockets (`GET /ws`, PRODUCT.md "Websocket"): one store subscription
+ * per process feeding an in-memory fan-out (hub.ts), per-connection subscriptions with
+ * gap-free replay → live switch (session.ts).
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Actor } from '@claimtrail/domain';
+import type { EventStore } from '@claimtrail/event-store';
+import { CLOSE_GOING_AWAY } from '@claimtrail/client';
+import { boardJson } from '@claimtrail/claims';
+import { problemType } from '@claimtrail/contract';
+import type { Kysely } from 'kysely';
+import type { WebSocket } from 'ws';
+import type {} from '@fastify/websocket';
+import { LiveHub } from './hub.ts';
+import { DEFAULT_LIVE_CONFIG, Session, type LiveConfig, type LiveStats } from './session.ts';
+
+export { LiveHub } from './hub.ts';
+export { DEFAULT_LIVE_CONFIG, type LiveConfig, type LiveStats } from './session.ts';
+
+export interface LivePluginOptions extends Partial<LiveConfig> {
+  /**
+   * The board snapshot as JSON text; defaults to the query behind `GET /board` (default
+   * limit), so the snapshot is exactly what the HTTP route returns.
+   */
+  boardSnapshot?: () => Promise<string>;
+}
+
+/** What the live plugin needs from the app (decorated by buildApp). */
+interface LiveHost {
+  store: EventStore;
+  database?: { db: Kysely<any> };
+  authenticateToken(token: string): Promise<Actor | null>;
+}
+
+export interface LiveRuntime {
+  hub: LiveHub;
+  config: LiveConfig;
+  stats: LiveStats & { events: number; messages: number; position: number };
+  sessions(): number;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    live: LiveRuntime;
+  }
+}
+
+/** GET /board's default `limit`. */
+const BOARD_PER_STATE = 50;
+const READ_ROLES = new Set(['fact_checker', 'editor', 'auditor', 'admin']);
+
+export function tokenFrom(request: FastifyRequest): string | null {
+  const header = request.headers.authorization;
+  if (typeof header === 'string') {
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    if (match?.[1]) return match[1];
+  }
+  const query = request.query as Record<string, unknown> | undefined;
+  const token = query?.token;
+  return typeof token === 'string' && token.length > 0 ? token : null;
+}
+
+function problem(reply: FastifyReply, status: number, code: string, title: string, detail: string) {
+  return reply.code(status).type('application/problem+json').send({ type: problemType(code), title, status, detail, code });
+}
+
+async function livePluginImpl(app: FastifyInstance, options: LivePluginOptions): Promise<void> {
+  const host = app as unknown as LiveHost;
+  if (!host.store || typeof host.authenticateToken !== 'function') {
+    throw new Error('livePlugin needs app.store and app.authenticateToken (register it after them)');
+  }
+  if (!app.hasDecorator('websocketServer')) {
+    throw new Error('livePlugin needs @fastify/websocket to be registered first');
+  }
+  const { boardSnapshot: boardOption, ...rest } = options;
+  const config: LiveConfig = { ...DEFAULT_LIVE_CONFIG };
+  for (const [key, value] of Object.entries(rest)) {
+    if (key in DEFAULT_LIVE_CONFIG && typeof value === 'number' && value > 0) config[key as keyof LiveConfig] = value;
+  }
+
+  const hub = new LiveHub(host.store, app.log);
+  const sessions = new Set<Session>();
+  const stats: LiveStats = { connections: 0, overflowCloses: 0, heartbeatTerminations: 0 };
+  const boardSnapshot =
+    boardOption ??
+    (() => boardJson(host.database?.db ?? host.store.db, BOARD_PER_STATE));
+
+  app.decorate('live', {
+    hub,
+    config,
+    get stats() {
+      return { ...stats, events: hub.stats.events, messages: hub.stats.messages, position: hub.position };
+    },
+    sessions: () => sessions.size,
+  } satisfies LiveRuntime);
+
+  app.addHook('onReady', async () => {
+    await hub.start();
+  });
+
+  const heartbeat = setInterval(() => {
+    for (const session of sessions) session.heartbeat();
+  }, config.heartbeatIntervalMs);
+  heartbeat.unref();
+
+  app.addHook('onClose', async () => {
+    clearInterval(heartbeat);
+    for (const session of sessions) session.closeWith(CLOSE_GOING_AWAY, 'server shutting down');
+    sessions.clear();
+    await hub.stop();
+  });
+
+  app.route({
+    method: 'GET',
+    url: '/ws',
+    schema: { hide: true } as Record<string, unknown>,
+    // Refuse before the upgrade: a client without a valid token gets a plain 401.
+    preValidation: async (request, reply) => {
+      const token = tokenFrom(request);
+      if (!token) {
+        reply.header('www-authenticate', 'Bearer');
+        return problem(reply, 401, 'unauthorized', 'Authentication required', 'a token is required (?token= or Authorization: Bearer)');
+      }
+      const actor = await host.authenticateToken(token);
+      if (!actor) return problem(reply, 401, 'unauthorized', 'Authentication required', 'invalid token');
+      if (!READ_ROLES.has(actor.role)) return problem(reply, 403, 'forbidden_role', 'Your role may not do this', 'this role may not read');
+      (request as FastifyRequest & { liveActor?: Actor; liveToken?: string }).liveActor = actor;
+      (request as FastifyRequest & { liveActor?: Actor; liveToken?: string }).liveToken = token;
+    },
+    handler: (_request, reply) => {
+      return problem(reply, 426, 'upgrade_required', 'Upgrade Required', 'GET /ws is a websocket endpoint');
+    },
+    wsHandler: (socket: WebSocket, request: FastifyRequest) => {
+      const { liveActor, liveToken } = request as FastifyRequest & { liveActor?: Actor; liveToken?: string };
+      if (!liveActor || !liveToken) {
+        socket.close(1008, 'unauthorized');
+        return;
+      }
+      // @fastify/websocket's own shutdown closes sockets without a code; the protocol says
+      // 1001 ("going away") so clients know to reconnect elsewhere.
+      const close = socket.close.bind(socket);
+      socket.close = ((code?: number, reason?: string | Buffer) =>
+        code === undefined ? close(CLOSE_GOING_AWAY, 'server shutting down') : close(code, reason)) as WebSocket['close'];
+      stats.connections++;
+      const session = new Session(socket, liveActor, liveToken, {
+        hub,
+        store: host.store,
+        config,
+        log: app.log,
+        boardSnapshot,
+        stats,
+      });
+      sessions.add(session);
+      socket.on('close', () => sessions.delete(session));
+      socket.on('error', (err) => request.log.debug({ err }, 'live: socket error'));
+    },
+  });
+}
+
+// Not encapsulated: `app.live` is visible to the app (metrics, benchmarks, tests).
+(livePluginImpl as unknown as Record<symbol, boolean>)[Symbol.for('skip-override')] = true;
+(livePluginImpl as unknown as Record<symbol, string>)[Symbol.for('fastify.display-name')] = 'claimtrail-live';
+
+export const livePlugin = livePluginImpl;
+export default livePlugin;

@@ -1,0 +1,52 @@
+import type { ClaimView } from '@claimtrail/domain';
+import type { PositionedEvent } from '@claimtrail/event-store';
+import type { LiveChannel } from '@claimtrail/client';
+import { claimIdOf } from './views.ts';
+
+/**
+ * One event, serialized once. The JSON body (with the claim view, the expensive part) is
+ * built on first use and shared; each channel's message only prefixes its own
+ * `type`/`channel` fields to it, so N watchers of a channel cost one string, not N.
+ */
+export class PreparedEvent {
+  readonly position: number;
+  readonly streamId: string;
+  readonly claimId: string | null;
+  private body: string | null = null;
+  private readonly perChannel = new Map<LiveChannel, string>();
+
+  constructor(
+    private readonly event: PositionedEvent,
+    private readonly claim: ClaimView | null,
+  ) {
+    this.position = event.position;
+    this.streamId = event.streamId;
+    this.claimId = claimIdOf(event.streamId);
+  }
+
+  message(channel: LiveChannel): string {
+    let message = this.perChannel.get(channel);
+    if (message === undefined) {
+      this.body ??= JSON.stringify({
+        position: this.position,
+        claimId: this.claimId,
+        version: this.event.version,
+        streamId: this.streamId,
+        event: {
+          type: this.event.type,
+          data: this.event.data,
+          actor: this.event.metadata.actor,
+          recordedAt: toIso(this.event.recordedAt),
+        },
+        claim: this.claim,
+      });
+      message = `{"type":"event","channel":${JSON.stringify(channel)},${this.body.slice(1)}`;
+      this.perChannel.set(channel, message);
+    }
+    return message;
+  }
+}
+
+function toIso(value: Date | string): string {
+  return value instanceof Date ? value.toISOString() : new Date(value).toISOString();
+}

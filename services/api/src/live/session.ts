@@ -1,0 +1,389 @@
+import {
+  CLOSE_TRY_AGAIN_LATER,
+  LIVE_CHANNELS,
+  subscriptionKey,
+  type ErrorMessage,
+  type LiveChannel,
+  type LiveErrorCode,
+} from '@claimtrail/client';
+import { evolve, initialClaimState, toEnvelope, type Actor } from '@claimtrail/domain';
+import type { EventStore, PositionedEvent } from '@claimtrail/event-store';
+import type { WebSocket } from 'ws';
+import type { HubListener, HubLogger, LiveHub } from './hub.ts';
+import { PreparedEvent } from './messages.ts';
+import { ClaimStates, claimIdOf, viewOf } from './views.ts';
+
+export interface LiveConfig {
+  /** Ping every interval; a peer that has not answered the previous ping is terminated. */
+  heartbeatIntervalMs: number;
+  /** Bytes a socket may have queued (ws `bufferedAmount`) before it is closed with 1013. */
+  maxBufferedBytes: number;
+  /** Live events a subscription may hold back while it replays, before 1013. */
+  maxQueuedMessages: number;
+  /** Page size of replays from the store. */
+  replayBatchSize: number;
+  /** Subscriptions one connection may hold. */
+  maxSubscriptions: number;
+  /** After a 1013 close, how long the peer gets to read what is queued before it is cut. */
+  closeGraceMs: number;
+}
+
+export const DEFAULT_LIVE_CONFIG: LiveConfig = {
+  heartbeatIntervalMs: 30_000,
+  maxBufferedBytes: 4 * 1024 * 1024,
+  maxQueuedMessages: 10_000,
+  replayBatchSize: 500,
+  maxSubscriptions: 64,
+  closeGraceMs: 10_000,
+};
+
+export interface SessionDeps {
+  hub: LiveHub;
+  store: EventStore;
+  config: LiveConfig;
+  log: HubLogger;
+  /** The board as `GET /board` returns it, as JSON text. */
+  boardSnapshot(): Promise<string>;
+  stats: LiveStats;
+}
+
+export interface LiveStats {
+  connections: number;
+  overflowCloses: number;
+  heartbeatTerminations: number;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const MAX_MESSAGE_BYTES = 4096;
+const OPEN = 1;
+
+class ProtocolError extends Error {
+  constructor(
+    readonly code: LiveErrorCode,
+    detail: string,
+  ) {
+    super(detail);
+  }
+}
+
+/**
+ * One channel of one connection. Until its replay or snapshot is sent it holds back live
+ * events (`pending`); from then on it forwards them. Every forward is deduplicated by
+ * position, which is what makes the switch from replay to live gap-free and exact.
+ */
+class ChannelSubscription implements HubListener {
+  state: 'starting' | 'live' | 'closed' = 'starting';
+  lastSent = 0;
+  private pending: PreparedEvent[] = [];
+
+  constructor(
+    readonly session: Session,
+    readonly channel: LiveChannel,
+    readonly claimId: string | null,
+  ) {}
+
+  get key(): string {
+    return subscriptionKey(this.channel, this.claimId);
+  }
+
+  deliver(event: PreparedEvent): void {
+    if (this.state === 'live') this.forward(event);
+    else if (this.state === 'starting') {
+      this.pending.push(event);
+      if (this.pending.length > this.session.config.maxQueuedMessages) this.session.overflow();
+    }
+  }
+
+  forward(event: PreparedEvent): void {
+    if (event.position <= this.lastSent) return;
+    this.lastSent = event.position;
+    this.session.send(event.message(this.channel));
+  }
+
+  goLive(): void {
+    if (this.state !== 'starting') return;
+    this.state = 'live';
+    const pending = this.pending;
+    this.pending = [];
+    for (const event of pending) this.forward(event);
+  }
+
+  close(): void {
+    this.state = 'closed';
+    this.pending = [];
+  }
+
+  isClosed(): boolean {
+    return this.state === 'closed';
+  }
+}
+
+/** One websocket connection: its subscriptions, its send buffer, its heartbeat state. */
+export class Session {
+  alive = true;
+  private closed = false;
+  private readonly subscriptions = new Map<string, ChannelSubscription>();
+
+  constructor(
+    readonly socket: WebSocket,
+    readonly actor: Actor,
+    private readonly token: string,
+    private readonly deps: SessionDeps,
+  ) {
+    socket.on('pong', () => {
+      this.alive = true;
+    });
+    socket.on('message', (data, isBinary) => this.onMessage(data, isBinary));
+    socket.on('close', () => this.dispose());
+  }
+
+  get config(): LiveConfig {
+    return this.deps.config;
+  }
+
+  /** Heartbeat tick: terminate a peer that missed the last ping, then ping again. */
+  heartbeat(): void {
+    if (this.closed) return;
+    if (!this.alive) {
+      this.deps.stats.heartbeatTerminations++;
+      this.socket.terminate();
+      this.dispose();
+      return;
+    }
+    this.alive = false;
+    try {
+      this.socket.ping();
+    } catch {
+      // the socket is closing; the close handler disposes
+    }
+  }
+
+  send(message: string): void {
+    if (this.closed || this.socket.readyState !== OPEN) return;
+    if (this.socket.bufferedAmount > this.deps.config.maxBufferedBytes) {
+      this.overflow();
+      return;
+    }
+    this.socket.send(message);
+  }
+
+  sendJson(message: object): void {
+    this.send(JSON.stringify(message));
+  }
+
+  /** The peer fell too far behind: close with 1013 so it resumes with `after`. */
+  overflow(): void {
+    if (this.closed) return;
+    this.deps.stats.overflowCloses++;
+    this.closeWith(CLOSE_TRY_AGAIN_LATER, 'too far behind; resume with after');
+  }
+
+  closeWith(code: number, reason: string): void {
+    if (this.closed) return;
+    this.dispose();
+    try {
+      this.socket.close(code, reason);
+    } catch {
+      this.socket.terminate();
+    }
+    // The close frame queues behind everything unsent; a peer that never reads would
+    // hold the socket for ws's 30 s close timeout.
+    setTimeout(() => this.socket.terminate(), this.deps.config.closeGraceMs).unref();
+  }
+
+  /** Stops all subscriptions; idempotent. */
+  dispose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.deps.stats.connections--;
+    for (const sub of this.subscriptions.values()) {
+      sub.close();
+      this.deps.hub.remove(sub);
+    }
+    this.subscriptions.clear();
+  }
+
+  /** Resolves once the socket's queue is low enough to send more (or it closed). */
+  private async drained(): Promise<void> {
+    const low = Math.min(256 * 1024, this.deps.config.maxBufferedBytes / 2);
+    while (!this.closed && this.socket.readyState === OPEN && this.socket.bufferedAmount > low) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  }
+
+  private onMessage(data: unknown, isBinary: boolean): void {
+    if (this.closed) return;
+    let message: Record<string, unknown>;
+    try {
+      if (isBinary) throw new ProtocolError('bad_message', 'binary frames are not supported; send JSON text');
+      const text = Array.isArray(data)
+        ? Buffer.concat(data as Buffer[]).toString('utf8')
+        : Buffer.from(data as Buffer).toString('utf8');
+      if (text.length > MAX_MESSAGE_BYTES) throw new ProtocolError('bad_message', 'message too large');
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        throw new ProtocolError('bad_message', 'not valid JSON');
+      }
+      if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) {
+        throw new ProtocolError('bad_message', 'expected a JSON object');
+      }
+      message = parsed as Record<string, unknown>;
+      if (message.type === 'subscribe') {
+        void this.subscribe(message);
+      } else if (message.type === 'unsubscribe') {
+        this.unsubscribe(message);
+      } else {
+        throw new ProtocolError('bad_message', 'type must be "subscribe" or "unsubscribe"');
+      }
+    } catch (err) {
+      this.sendError(err);
+    }
+  }
+
+  private sendError(err: unknown, channel?: LiveChannel, claimId?: string | null): void {
+    const message: ErrorMessage =
+      err instanceof ProtocolError
+        ? { type: 'error', code: err.code, detail: err.message }
+        : { type: 'error', code: 'internal', detail: 'internal error' };
+    if (!(err instanceof ProtocolError)) this.deps.log.error({ err }, 'live: subscription failed');
+    if (channel) message.channel = channel;
+    if (claimId) message.claimId = claimId;
+    this.sendJson(message);
+  }
+
+  private target(message: Record<string, unknown>): { channel: LiveChannel; claimId: string | null } {
+    const channel = message.channel;
+    if (typeof channel !== 'string' || !(LIVE_CHANNELS as readonly string[]).includes(channel)) {
+      throw new ProtocolError('unknown_channel', 'channel must be "board", "claim" or "feed"');
+    }
+    let claimId: string | null = null;
+    if (channel === 'claim') {
+      if (typeof message.claimId !== 'string' || !UUID.test(message.claimId)) {
+        throw new ProtocolError('claim_id_required', 'the claim channel needs claimId (a uuid)');
+      }
+      claimId = message.claimId.toLowerCase();
+    }
+    return { channel: channel as LiveChannel, claimId };
+  }
+
+  private unsubscribe(message: Record<string, unknown>): void {
+    const { channel, claimId } = this.target(message);
+    const key = subscriptionKey(channel, claimId);
+    const sub = this.subscriptions.get(key);
+    if (!sub) throw new ProtocolError('not_subscribed', `not subscribed to ${key}`);
+    sub.close();
+    this.deps.hub.remove(sub);
+    this.subscriptions.delete(key);
+    this.sendJson({ type: 'unsubscribed', channel, ...(claimId ? { claimId } : {}) });
+  }
+
+  private async subscribe(message: Record<string, unknown>): Promise<void> {
+    const { channel, claimId } = this.target(message);
+    const after = message.after;
+    if (after !== undefined && (typeof after !== 'number' || !Number.isSafeInteger(after) || after < 0)) {
+      throw new ProtocolError('invalid_after', 'after must be a non-negative integer position');
+    }
+    const key = subscriptionKey(channel, claimId);
+    if (this.subscriptions.has(key)) throw new ProtocolError('already_subscribed', `already subscribed to ${key}`);
+    if (this.subscriptions.size >= this.deps.config.maxSubscriptions) {
+      throw new ProtocolError('bad_message', `at most ${this.deps.config.maxSubscriptions} subscriptions per connection`);
+    }
+    const sub = new ChannelSubscription(this, channel, claimId);
+    this.subscriptions.set(key, sub);
+    try {
+      await this.deps.hub.start();
+      if (sub.isClosed()) return;
+      // Read the hub's position and join its fan-out in one synchronous step: every event
+      // after `head` reaches `pending`, every event up to it is in the store.
+      const head = this.deps.hub.position;
+      this.deps.hub.add(sub);
+      if (after === undefined) await this.snapshot(sub, head);
+      else await this.replay(sub, after as number, head);
+      sub.goLive();
+    } catch (err) {
+      if (sub.isClosed()) return;
+      sub.close();
+      this.deps.hub.remove(sub);
+      this.subscriptions.delete(key);
+      this.sendError(
+        err instanceof ProtocolError ? err : new ProtocolError('replay_failed', 'could not read the store; subscribe again'),
+        channel,
+        claimId,
+      );
+      if (!(err instanceof ProtocolError)) this.deps.log.error({ err }, 'live: subscribe failed');
+    }
+  }
+
+  private async snapshot(sub: ChannelSubscription, head: number): Promise<void> {
+    sub.lastSent = head;
+    if (sub.channel === 'feed') {
+      this.sendJson({ type: 'snapshot', channel: 'feed', position: head });
+    } else if (sub.channel === 'board') {
+      const board = await this.deps.boardSnapshot();
+      if (sub.isClosed()) return;
+      this.send(`{"type":"snapshot","channel":"board","position":${head},"board":${board}}`);
+    } else {
+      // The claim exactly as of `head`: events after it follow as live events.
+      const events = await this.deps.store.readStream(`claim-${sub.claimId}`);
+      let state = initialClaimState;
+      for (const e of events) {
+        if (e.position === null || e.position > head) break;
+        state = evolve(state, toEnvelope(e));
+      }
+      if (sub.isClosed()) return;
+      this.sendJson({ type: 'snapshot', channel: 'claim', position: head, claimId: sub.claimId, claim: viewOf(state) });
+    }
+  }
+
+  private async replay(sub: ChannelSubscription, after: number, head: number): Promise<void> {
+    sub.lastSent = after;
+    const low = Math.min(256 * 1024, this.deps.config.maxBufferedBytes / 2);
+    const emit = async (event: PreparedEvent) => {
+      if (this.socket.bufferedAmount > low) await this.drained();
+      sub.forward(event);
+    };
+    let through = after;
+    if (sub.channel === 'claim') {
+      const events = await this.deps.store.readStream(`claim-${sub.claimId}`);
+      let state = initialClaimState;
+      for (const e of events) {
+        if (sub.isClosed()) return;
+        if (e.position === null) break;
+        state = evolve(state, toEnvelope(e));
+        if (e.position > after) await emit(new PreparedEvent(e as PositionedEvent, viewOf(state)));
+      }
+      through = Math.max(after, head);
+    } else {
+      const states = new ClaimStates(this.deps.store, 2_000);
+      while (through < head) {
+        const page = await this.deps.store.readAll({ after: through, limit: this.deps.config.replayBatchSize });
+        if (sub.isClosed()) return;
+        if (page.events.length === 0) break;
+        for (const e of page.events) {
+          if (sub.isClosed()) return;
+          if (sub.channel === 'board' && claimIdOf(e.streamId) === null) continue;
+          let view = null;
+          try {
+            view = await states.viewAfter(e);
+          } catch (err) {
+            states.forget(e.streamId);
+            this.deps.log.error({ err, position: e.position }, 'live: replay view failed');
+          }
+          await emit(new PreparedEvent(e, view));
+        }
+        through = page.next;
+      }
+    }
+    if (sub.isClosed()) return;
+    // Everything of this channel up to `through` has been read from the store and sent.
+    sub.lastSent = Math.max(sub.lastSent, through);
+    this.sendJson({
+      type: 'caught-up',
+      channel: sub.channel,
+      ...(sub.claimId ? { claimId: sub.claimId } : {}),
+      position: sub.lastSent,
+    });
+  }
+}

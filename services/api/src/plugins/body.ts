@@ -1,0 +1,92 @@
+import type { FastifyInstance } from 'fastify';
+import { HttpProblem } from '../errors.ts';
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+export function isStorableText(text: string): boolean {
+  return !text.includes('\u0000') && !LONE_SURROGATE.test(text);
+}
+
+/**
+ * A string PostgreSQL cannot store (NUL) or that is not valid Unicode (unpaired
+ * surrogate), or a prototype-polluting key. Returns the field path, null when clean.
+ * Iterative: a deeply nested body must not overflow the stack.
+ */
+export function findUnstorable(value: unknown): string | null {
+  const stack: [unknown, string][] = [[value, '']];
+  while (stack.length > 0) {
+    const [current, path] = stack.pop()!;
+    if (typeof current === 'string') {
+      if (!isStorableText(current)) return path || 'body';
+    } else if (Array.isArray(current)) {
+      for (let i = 0; i < current.length; i++) stack.push([current[i], `${path}[${i}]`]);
+    } else if (current !== null && typeof current === 'object') {
+      for (const key of Object.keys(current)) {
+        const keyPath = path ? `${path}.${key}` : key;
+        if (key === '__proto__' || !isStorableText(key)) return keyPath;
+        stack.push([(current as Record<string, unknown>)[key], keyPath]);
+      }
+    }
+  }
+  return null;
+}
+
+/**
+ * JSON bodies: strict UTF-8 (invalid bytes are a 400, not silently replaced), no NUL or
+ * unpaired surrogates anywhere (PostgreSQL would refuse them later with a 500), an empty
+ * body is "no body".
+ */
+export function registerJsonParser(app: FastifyInstance): void {
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_request, body, done) => {
+    const buffer = body as Buffer;
+    if (buffer.length === 0) return done(null, undefined);
+    let text: string;
+    try {
+      text = utf8.decode(buffer);
+    } catch {
+      return done(new HttpProblem('validation', 'the request body is not valid UTF-8', { field: 'body' }), undefined);
+    }
+    if (text.trim() === '') return done(null, undefined);
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch (error) {
+      const reason = error instanceof Error ? error.message.slice(0, 200) : 'syntax error';
+      return done(new HttpProblem('validation', `the request body is not valid JSON: ${reason}`, { field: 'body' }), undefined);
+    }
+    const bad = findUnstorable(value);
+    if (bad !== null) {
+      return done(
+        new HttpProblem('validation', `${bad} contains a NUL character, an unpaired surrogate or a forbidden key`, {
+          field: bad,
+          errors: [{ field: bad, message: 'not storable text' }],
+        }),
+        undefined,
+      );
+    }
+    done(null, value);
+  });
+}
+
+/** The same guard for query strings and path parameters (e.g. `?q=%00`). */
+export function registerTextGuards(app: FastifyInstance): void {
+  app.addHook('preValidation', async (request) => {
+    for (const [part, value] of [
+      ['querystring', request.query],
+      ['params', request.params],
+    ] as const) {
+      if (value && typeof value === 'object') {
+        const bad = findUnstorable(value);
+        if (bad !== null) {
+          throw new HttpProblem('validation', `${bad} contains a NUL character or invalid Unicode`, { field: bad, in: part });
+        }
+      }
+    }
+    // Bodiless steps (triage, submit, publish) may come without a body at all.
+    if (request.body === undefined && (request.method === 'POST' || request.method === 'PUT' || request.method === 'PATCH')) {
+      request.body = {};
+    }
+  });
+}

@@ -1,0 +1,82 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { sql, type Kysely } from 'kysely';
+import type { FastifyInstance } from 'fastify';
+
+export interface Metrics {
+  registry: Registry;
+  httpDuration: Histogram<'method' | 'route' | 'status_code'>;
+  eventsAppended: Counter<'type'>;
+  commands: Counter<'command' | 'outcome'>;
+}
+
+/**
+ * One registry per app (tests build many apps in one process). Projection lag is
+ * computed on scrape: claim events in the log minus events folded into the claims
+ * projection. The projection is written in the append's transaction, so anything but 0
+ * means events were written around the service (or a rebuild is due).
+ */
+export function createMetrics(db: Kysely<any>): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'claimtrail_' });
+  const httpDuration = new Histogram({
+    name: 'http_request_duration_seconds',
+    help: 'HTTP request duration by route template and status',
+    labelNames: ['method', 'route', 'status_code'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
+  const eventsAppended = new Counter({
+    name: 'claimtrail_events_appended_total',
+    help: 'Events appended through the command pipeline, by event type',
+    labelNames: ['type'] as const,
+    registers: [registry],
+  });
+  const commands = new Counter({
+    name: 'claimtrail_commands_total',
+    help: 'Commands handled, by command type and outcome (ok, replayed, or the refusal code)',
+    labelNames: ['command', 'outcome'] as const,
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'claimtrail_projection_lag_events',
+    help: 'Claim events not yet reflected in the claims projection',
+    registers: [registry],
+    async collect() {
+      try {
+        const result = await sql<{ lag: string }>`
+          select ((select count(*) from events where stream_id like 'claim-%')
+                - (select coalesce(sum(version), 0) from claims))::text as lag`.execute(db);
+        this.set(Number(result.rows[0]?.lag ?? 0));
+      } catch {
+        this.set(-1);
+      }
+    },
+  });
+  new Gauge({
+    name: 'claimtrail_events_unpositioned',
+    help: 'Committed events still waiting for a global position from the sequencer',
+    registers: [registry],
+    async collect() {
+      try {
+        const result = await sql<{ n: string }>`select count(*)::text as n from events where position is null`.execute(db);
+        this.set(Number(result.rows[0]?.n ?? 0));
+      } catch {
+        this.set(-1);
+      }
+    },
+  });
+  return { registry, httpDuration, eventsAppended, commands };
+}
+
+export function registerHttpMetrics(app: FastifyInstance, metrics: Metrics): void {
+  app.addHook('onResponse', async (request, reply) => {
+    metrics.httpDuration.observe(
+      {
+        method: request.method,
+        route: request.is404 ? 'unmatched' : (request.routeOptions.url ?? 'unmatched'),
+        status_code: String(reply.statusCode),
+      },
+      reply.elapsedTime / 1000,
+    );
+  });
+}

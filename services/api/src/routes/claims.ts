@@ -1,0 +1,73 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { randomUUID } from 'node:crypto';
+import {
+  ClaimListSchema,
+  ClaimParamsSchema,
+  ClaimViewSchema,
+  CreateClaimBodySchema,
+  ListClaimsQuerySchema,
+  ProblemSchema,
+  WriteHeadersSchema,
+} from '@claimtrail/contract';
+import { getClaimJson, listClaims } from '@claimtrail/claims';
+import { HttpProblem } from '../errors.ts';
+import { SECURED, claimIdParam, etag, runCommand } from './common.ts';
+
+const errors = { 400: ProblemSchema, 401: ProblemSchema, 403: ProblemSchema };
+
+export const claimRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  app.post(
+    '/claims',
+    {
+      schema: {
+        tags: ['claims'],
+        summary: 'Submit a claim',
+        security: SECURED,
+        body: CreateClaimBodySchema,
+        headers: WriteHeadersSchema,
+        response: { 201: ClaimViewSchema, ...errors, 409: ProblemSchema, 422: ProblemSchema },
+      },
+    },
+    async (request, reply) => runCommand(request, reply, randomUUID(), { type: 'submit_claim', ...request.body }, 201),
+  );
+
+  app.get(
+    '/claims',
+    {
+      schema: {
+        tags: ['claims'],
+        summary: 'List claims (filters, full-text q, keyset pagination; newest first)',
+        security: SECURED,
+        querystring: ListClaimsQuerySchema,
+        response: { 200: ClaimListSchema, ...errors },
+      },
+    },
+    async (request) => listClaims(app.store.db, request.query),
+  );
+
+  app.get(
+    '/claims/:id',
+    {
+      schema: {
+        tags: ['claims'],
+        summary: 'The claim view',
+        security: SECURED,
+        params: ClaimParamsSchema,
+        response: { 200: ClaimViewSchema, 304: { type: 'null', description: 'Not modified (If-None-Match)' }, ...errors, 404: ProblemSchema },
+      },
+    },
+    async (request, reply) => {
+      const id = claimIdParam(request.params.id);
+      const row = await getClaimJson(app.store.db, id);
+      if (!row) throw new HttpProblem('not_found', `claim ${id} not found`);
+      const tag = etag(row.version);
+      reply.header('etag', tag);
+      const inm = request.headers['if-none-match'];
+      if (inm !== undefined && inm.split(',').some((t) => t.trim().replace(/^W\//, '') === tag || t.trim() === '*')) {
+        return reply.code(304).send(null as never);
+      }
+      // Straight from the projection's jsonb text: no parse and re-serialise per read.
+      return reply.type('application/json; charset=utf-8').send(row.json as never);
+    },
+  );
+};

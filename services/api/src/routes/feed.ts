@@ -1,0 +1,25 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { EventFeedSchema, EventsQuerySchema, ProblemSchema } from '@claimtrail/contract';
+import { toEventRecord } from '@claimtrail/claims';
+import { SECURED } from './common.ts';
+
+/** The global feed: every event after a position, in position order. */
+export const feedRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  app.get(
+    '/events',
+    {
+      schema: {
+        tags: ['feed'],
+        summary: 'Every event after ?after= (a position), in position order',
+        security: SECURED,
+        querystring: EventsQuerySchema,
+        response: { 200: EventFeedSchema, 400: ProblemSchema, 401: ProblemSchema },
+      },
+    },
+    async (request) => {
+      const { after = 0, limit = 100 } = request.query;
+      const page = await app.store.readAll({ after, limit });
+      return { events: page.events.map(toEventRecord), next: page.next };
+    },
+  );
+};

@@ -1,0 +1,76 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import {
+  ClaimEventsSchema,
+  ClaimParamsSchema,
+  ClaimViewSchema,
+  ProblemSchema,
+  StateQuerySchema,
+} from '@claimtrail/contract';
+import { claimStateAt, toEventRecord, type StateAt } from '@claimtrail/claims';
+import { claimStreamId } from '@claimtrail/domain';
+import { HttpProblem } from '../errors.ts';
+import { SECURED, claimIdParam, etag } from './common.ts';
+
+const errors = { 400: ProblemSchema, 401: ProblemSchema, 403: ProblemSchema, 404: ProblemSchema };
+
+export const historyRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  app.get(
+    '/claims/:id/events',
+    {
+      schema: {
+        tags: ['audit'],
+        summary: "The claim's full history, in stream order",
+        security: SECURED,
+        params: ClaimParamsSchema,
+        response: { 200: ClaimEventsSchema, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const id = claimIdParam(request.params.id);
+      const events = await app.store.readStream(claimStreamId(id));
+      if (events.length === 0) throw new HttpProblem('not_found', `claim ${id} not found`);
+      reply.header('etag', etag(events[events.length - 1]!.version));
+      return { events: events.map(toEventRecord) };
+    },
+  );
+
+  app.get(
+    '/claims/:id/state',
+    {
+      schema: {
+        tags: ['audit'],
+        summary: 'The claim view as it was at a version (?version=N) or an instant (?at=ISO-8601)',
+        description: 'Folds the stream prefix. 404 when the claim did not exist yet at that point (or the version is beyond its history).',
+        security: SECURED,
+        params: ClaimParamsSchema,
+        querystring: StateQuerySchema,
+        response: { 200: ClaimViewSchema, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const id = claimIdParam(request.params.id);
+      const { version, at } = request.query;
+      if (version !== undefined && at !== undefined) {
+        throw new HttpProblem('validation', 'give either version or at, not both', { field: 'at' });
+      }
+      let when: StateAt = { latest: true };
+      if (version !== undefined) when = { version };
+      else if (at !== undefined) {
+        const instant = new Date(at);
+        if (Number.isNaN(instant.getTime())) throw new HttpProblem('validation', 'at must be an ISO-8601 instant', { field: 'at' });
+        when = { at: instant };
+      }
+      const view = await claimStateAt(app.store, id, when);
+      if (!view) {
+        throw new HttpProblem(
+          'not_found',
+          version !== undefined
+            ? `claim ${id} has no version ${version}`
+            : `claim ${id} did not exist${at !== undefined ? ` at ${at}` : ''}`,
+        );
+      }
+      reply.header('etag', etag(view.version));
+      return view;
+    },
+  );
+};

@@ -1,0 +1,17 @@
+import type { FastifyInstance } from 'fastify';
+import { boardRoutes } from './board.ts';
+import { claimRoutes } from './claims.ts';
+import { feedRoutes } from './feed.ts';
+import { historyRoutes } from './history.ts';
+import { stepRoutes } from './steps.ts';
+import { systemRoutes } from './system.ts';
+
+/** Every route file, one line each: add yours here. */
+export async function registerRoutes(app: FastifyInstance): Promise<void> {
+  await app.register(systemRoutes);
+  await app.register(claimRoutes);
+  await app.register(stepRoutes);
+  await app.register(historyRoutes);
+  await app.register(feedRoutes);
+  await app.register(boardRoutes);
+}

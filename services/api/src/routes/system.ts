@@ -1,0 +1,93 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { sql } from 'kysely';
+import { HealthSchema, ProblemSchema, RoleSchema } from '@claimtrail/contract';
+import { migrations } from '@claimtrail/migrations';
+import { PUBLIC, SECURED } from './common.ts';
+import { actorOf } from '../plugins/auth.ts';
+
+const ReadySchema = Type.Object(
+  {
+    status: Type.String(),
+    database: Type.String(),
+    migrations: Type.Object({ applied: Type.Integer(), expected: Type.Integer(), pending: Type.Array(Type.String()) }),
+  },
+  { additionalProperties: true },
+);
+
+export const systemRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  app.get(
+    '/healthz',
+    { schema: { tags: ['system'], summary: 'Liveness: the process answers', security: PUBLIC, response: { 200: HealthSchema } } },
+    async () => ({ status: 'ok' }),
+  );
+
+  app.get(
+    '/readyz',
+    {
+      schema: {
+        tags: ['system'],
+        summary: 'Readiness: database reachable and every migration applied (else 503)',
+        security: PUBLIC,
+        response: { 200: ReadySchema, 503: ReadySchema },
+      },
+    },
+    async (_request, reply) => {
+      const expected = Object.keys(migrations).sort();
+      try {
+        await app.database.ping();
+        const result = await sql<{ name: string }>`select name from kysely_migration`.execute(app.database.db);
+        const applied = new Set(result.rows.map((r) => r.name));
+        const pending = expected.filter((name) => !applied.has(name));
+        const body = {
+          status: pending.length === 0 ? 'ready' : 'migrations_pending',
+          database: app.database.kind,
+          migrations: { applied: applied.size, expected: expected.length, pending },
+        };
+        if (pending.length > 0) reply.code(503).header('retry-after', '5');
+        return body;
+      } catch (error) {
+        request_log(app, error);
+        reply.code(503).header('retry-after', '2');
+        return { status: 'database_unavailable', database: app.database.kind, migrations: { applied: 0, expected: expected.length, pending: expected } };
+      }
+    },
+  );
+
+  app.get(
+    '/metrics',
+    {
+      schema: {
+        tags: ['system'],
+        summary: 'Prometheus metrics (any authenticated role)',
+        security: SECURED,
+        produces: ['text/plain'],
+        response: { 200: Type.String(), 401: ProblemSchema },
+      },
+    },
+    async (_request, reply) => {
+      const text = await app.metrics.registry.metrics();
+      return reply.type(app.metrics.registry.contentType).send(text);
+    },
+  );
+
+  app.get(
+    '/me',
+    {
+      schema: {
+        tags: ['system'],
+        summary: 'Who the token belongs to',
+        security: SECURED,
+        response: {
+          200: Type.Object({ id: Type.String(), role: RoleSchema, name: Type.Optional(Type.String()) }, { additionalProperties: true }),
+          401: ProblemSchema,
+        },
+      },
+    },
+    async (request) => actorOf(request),
+  );
+};
+
+function request_log(app: { log: { warn(obj: unknown, msg: string): void } }, error: unknown): void {
+  app.log.warn({ err: error }, 'readiness check failed');
+}

@@ -1,0 +1,47 @@
+/**
+ * Entry point (`npm start`): read the configuration, build the app, listen, print where
+ * and (embedded default / DEMO_TOKENS=1) the demo tokens, close gracefully on signals.
+ */
+import closeWithGrace from 'close-with-grace';
+import { ConfigError, loadConfig, type Config } from './config.ts';
+import { buildApp } from './app.ts';
+
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+      process.exit(2);
+    }
+    throw error;
+  }
+
+  const app = await buildApp({ config });
+  closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
+    if (err) app.log.error({ err }, 'shutting down after an error');
+    else app.log.info({ signal }, 'shutting down');
+    await app.close();
+  });
+
+  const address = await app.listen({ port: config.port, host: config.host });
+  const url = address.replace('://0.0.0.0', '://127.0.0.1');
+  const lines = [
+    '',
+    `claimtrail listening on ${url}  (${app.database.kind === 'pglite' ? `embedded PGlite in ${config.dataDir}` : 'PostgreSQL'})`,
+    `  live board  ${url}/`,
+    `  API docs    ${url}/docs   (OpenAPI: ${url}/openapi.json)`,
+  ];
+  const tokens = Object.entries(app.demoTokens);
+  if (tokens.length > 0) {
+    lines.push('  demo tokens (Authorization: Bearer <token>):');
+    for (const [role, token] of tokens) lines.push(`    ${role.padEnd(13)} ${token}`);
+  }
+  console.log(lines.join('\n') + '\n');
+}
+
+main().catch((error: unknown) => {
+  console.error('claimtrail failed to start:', error instanceof Error ? (error.stack ?? error.message) : error);
+  process.exit(1);
+});
