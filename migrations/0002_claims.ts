@@ -35,14 +35,16 @@ export async function up(db: Kysely<any>): Promise<void> {
       claim_id uuid,
       status_code integer not null,
       version integer,
-      response jsonb not null,
+      -- Text, not jsonb: the replay is byte-for-byte the first answer.
+      response text not null,
       created_at timestamptz not null default now(),
       primary key (user_id, key)
     )`.execute(db);
   await sql`create index idempotency_keys_created_idx on idempotency_keys (created_at)`.execute(db);
 
-  // The claim view projection: the view as served (jsonb) plus columns to filter on, and
-  // the domain state so a write loads one row instead of folding the whole stream.
+  // The claim view projection: the view as served (json keeps the text as written, so a
+  // read is byte-identical to the write's answer) plus columns to filter on, and the
+  // domain state so a write loads one row instead of folding the whole stream.
   await sql`
     create table claims (
       id uuid primary key,
@@ -56,7 +58,7 @@ export async function up(db: Kysely<any>): Promise<void> {
       created_at timestamptz not null,
       updated_at timestamptz not null,
       search tsvector not null,
-      view jsonb not null,
+      view json not null,
       snapshot jsonb not null
     )`.execute(db);
   await sql`create index claims_board_idx on claims (state, updated_at desc, id desc)`.execute(db);

@@ -17,7 +17,20 @@ export {
 } from './queries.ts';
 export { writeClaimProjection, searchDocument, filterRating, SEARCH_CONFIG, SPELLING_VARIANTS } from './projection.ts';
 export { toEventRecord, claimIdOfStream, type EventRecordDto } from './events.ts';
-export { rebuildProjections, compareProjections, foldAllClaims, type RebuildResult, type ProjectionDiff } from './rebuild.ts';
+export {
+  rebuildProjections,
+  compareProjections,
+  foldAllClaims,
+  checkClaimProjection,
+  PROJECTION_TABLES,
+  UNCOMPARED_COLUMNS,
+  type RebuildResult,
+  type RebuildOptions,
+  type RebuildMode,
+  type RebuildProgress,
+  type ProjectionDiff,
+  type ClaimProjectionCheck,
+} from './rebuild.ts';
 export {
   TokenAuthenticator,
   hashToken,

@@ -56,7 +56,7 @@ export async function writeClaimProjection(
       ${view.version}, ${view.createdAt}, ${view.updatedAt},
       setweight(to_tsvector(${SEARCH_CONFIG}::regconfig, ${primary}), 'A')
         || setweight(to_tsvector(${SEARCH_CONFIG}::regconfig, ${secondary}), 'B'),
-      ${viewJson}::jsonb, ${snapshotJson}::jsonb
+      ${viewJson}::json, ${snapshotJson}::jsonb
     )
     on conflict (id) do update set
       state = excluded.state,

@@ -135,10 +135,16 @@ export async function claimStateAt(store: EventStore, id: string, when: StateAt)
   if (!isClaimId(id)) return null;
   const streamId = claimStreamId(id.toLowerCase());
   if ('version' in when && when.version < 1) return null;
-  const events = await store.readStream(
+  // recordedAt is shown with millisecond precision but stored with microseconds: an
+  // instant copied from an event must include that event, so compare at ms granularity.
+  let events = await store.readStream(
     streamId,
-    'version' in when ? { toVersion: when.version } : 'at' in when ? { until: when.at } : {},
+    'version' in when ? { toVersion: when.version } : 'at' in when ? { until: new Date(when.at.getTime() + 1) } : {},
   );
+  if ('at' in when) {
+    const limit = when.at.getTime();
+    events = events.filter((e) => new Date(e.recordedAt).getTime() <= limit);
+  }
   if ('version' in when && events.length < when.version) return null;
   const state = foldClaim(events.map((e) => toEnvelope(e)));
   if (state.status === null) return null;

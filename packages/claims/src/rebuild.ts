@@ -27,20 +27,12 @@ import { writeClaimProjection } from './projection.ts';
 
 /** The projection tables the rebuild owns (all in the live schema). */
 export const PROJECTION_TABLES = ['claims'] as const;
-/** Columns compared between live and rebuilt rows: `seq` is a surrogate for paging and is carried over. */
-export const COMPARED_COLUMNS = [
-  'stream_id',
-  'state',
-  'assignee',
-  'tags',
-  'rating',
-  'version',
-  'created_at',
-  'updated_at',
-  'search',
-  'view',
-  'snapshot',
-] as const;
+/**
+ * Columns NOT compared between live and rebuilt rows: `seq` is a surrogate for paging (the
+ * swap carries it over). Every other column of the live table is compared, so a column
+ * added by a later migration is covered without touching this file.
+ */
+export const UNCOMPARED_COLUMNS = ['seq'] as const;
 
 const REBUILD_SCHEMA = 'claimtrail_rebuild';
 const RETIRED_SCHEMA = 'claimtrail_retired';
@@ -155,7 +147,7 @@ export async function checkClaimProjection(store: EventStore, streamId: string):
     .setIsolationLevel('repeatable read')
     .execute(async (tx) => {
       const schema = await liveSchema(tx);
-      const events = await readStreamRows(tx, schema, streamId, 0, Number.MAX_SAFE_INTEGER);
+      const events = await readStreamRows(tx, schema, streamId, 0, 2_147_483_647);
       let state: ClaimState = initialClaimState;
       for (const e of events) state = evolve(state, toEnvelope(e));
       const last = events[events.length - 1];
@@ -189,7 +181,7 @@ export async function checkClaimProjection(store: EventStore, streamId: string):
       await writeClaimProjection(tx, streamId, state, toClaimView(state));
       const diffRows = await tx.executeQuery<{ columns: string[] | string }>(
         CompiledQuery.raw(
-          `select array_remove(array[${COMPARED_COLUMNS.map((c) => `case when l.${c} is distinct from r.${c} then '${c}' end`).join(', ')}], null) as columns
+          `select ${differingColumnsSql(await comparedColumns(tx, schema), 'l', 'r').list} as columns
              from ${ident(schema)}.claims l join pg_temp.claims r on r.stream_id = l.stream_id
             where l.stream_id = $1`,
           [streamId],
@@ -234,6 +226,43 @@ function toRecordedEvent(row: EventRow): RecordedEvent {
     hash: row.hash,
     prevHash: row.prev_hash,
   };
+}
+
+interface ComparedColumn {
+  name: string;
+  /** SQL expression of the column for alias `a` (json has no equality: compared as jsonb). */
+  expr(alias: string): string;
+}
+
+async function comparedColumns(db: Kysely<any> | Transaction<any>, schema: string): Promise<ComparedColumn[]> {
+  const { rows } = await db.executeQuery<{ name: string; type: string }>(
+    CompiledQuery.raw(
+      `select a.attname as name, format_type(a.atttypid, a.atttypmod) as type
+         from pg_attribute a
+        where a.attrelid = to_regclass($1) and a.attnum > 0 and not a.attisdropped
+        order by a.attnum`,
+      [`${ident(schema)}.claims`],
+    ),
+  );
+  return rows
+    .filter((r) => !(UNCOMPARED_COLUMNS as readonly string[]).includes(r.name))
+    .map((r) => ({
+      name: r.name,
+      expr: (alias: string) => (r.type === 'json' ? `(${alias}.${ident(r.name)})::jsonb` : `${alias}.${ident(r.name)}`),
+    }));
+}
+
+function differingColumnsSql(columns: ComparedColumn[], live: string, rebuilt: string): { list: string; any: string } {
+  return {
+    list: `array_remove(array[${columns
+      .map((c) => `case when ${c.expr(live)} is distinct from ${c.expr(rebuilt)} then ${quoteLiteral(c.name)} end`)
+      .join(', ')}]::text[], null)`,
+    any: columns.map((c) => `${c.expr(live)} is distinct from ${c.expr(rebuilt)}`).join(' or '),
+  };
+}
+
+function quoteLiteral(value: string): string {
+  return `'${value.replace(/'/g, "''")}'`;
 }
 
 function ident(name: string): string {
@@ -369,14 +398,14 @@ async function rebuildInTransaction(
 
   // Phase 3: compare live and rebuilt, in the database.
   progress({ phase: 'compare', events, claims });
-  const differing = COMPARED_COLUMNS.map((c) => `case when l.${c} is distinct from r.${c} then '${c}' end`).join(', ');
+  const differing = differingColumnsSql(await comparedColumns(tx, schema), 'l', 'r');
   const diffQuery = `
     select coalesce(l.id, r.id)::text as id, coalesce(l.stream_id, r.stream_id) as stream_id,
            l.version as live_version, r.version as rebuilt_version,
            case when l.id is null then 'missing' when r.id is null then 'extra' else 'different' end as reason,
-           array_remove(array[${differing}], null) as columns
+           ${differing.list} as columns
       from ${live} l full join ${scratch} r on r.id = l.id
-     where l.id is null or r.id is null or (${COMPARED_COLUMNS.map((c) => `l.${c} is distinct from r.${c}`).join(' or ')})`;
+     where l.id is null or r.id is null or (${differing.any})`;
   const counted = await run(`select count(*)::int as n from (${diffQuery}) d`);
   const differences = Number((counted.rows[0] as { n: number }).n);
   const listed = differences === 0 ? [] : (await run(`${diffQuery} order by 1 limit ${Math.max(0, Math.floor(maxDiffs))}`)).rows;

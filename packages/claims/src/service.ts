@@ -135,7 +135,7 @@ export class ClaimService {
       // until this transaction ends, then sees the committed answer.
       const claimed = await sql`
         insert into idempotency_keys (user_id, key, request_hash, claim_id, status_code, response)
-        values (${actor.id}, ${idempotencyKey}, ${requestHash}, ${claimId}, 0, 'null'::jsonb)
+        values (${actor.id}, ${idempotencyKey}, ${requestHash}, ${claimId}, 0, 'null')
         on conflict (user_id, key) do nothing
         returning key`.execute(tx);
       if (claimed.rows.length === 0) {
@@ -195,7 +195,7 @@ export class ClaimService {
     if (idempotencyKey !== undefined) {
       await sql`
         update idempotency_keys set status_code = ${command.type === 'submit_claim' ? 201 : 200},
-          version = ${view.version}, response = ${JSON.stringify(view)}::jsonb
+          version = ${view.version}, response = ${JSON.stringify(view)}
         where user_id = ${actor.id} and key = ${idempotencyKey}`.execute(tx);
     }
     return { view, events: appended.events, replayed: false };

@@ -21,6 +21,7 @@ export const ERROR_CATALOGUE = {
   missing_verdict: { status: 409, title: 'The claim needs a verdict draft' },
   precondition_failed: { status: 412, title: 'The claim changed since the version you sent (If-Match)' },
   payload_too_large: { status: 413, title: 'Request body too large' },
+  uri_too_long: { status: 414, title: 'URI too long' },
   unsupported_media_type: { status: 415, title: 'Unsupported media type' },
   idempotency_key_reuse: { status: 422, title: 'Idempotency-Key reused with a different request' },
   unknown_merge_target: { status: 422, title: 'The claim to merge into does not exist' },

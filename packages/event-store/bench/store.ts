@@ -79,8 +79,9 @@ async function main(): Promise<void> {
   await admin.query(`create database "${name}"`);
   const url = new URL(serverUrl);
   url.pathname = `/${name}`;
-  const database = await openDatabase({ databaseUrl: url.toString(), poolSize: 10 });
+  const database = await openDatabase({ databaseUrl: url.toString(), poolSize: 10, onError: () => undefined });
   const raw = new pg.Pool({ connectionString: url.toString(), max: 10 });
+  raw.on('error', () => undefined);
   let store: EventStore | undefined;
   try {
     await migrateToLatest(database.db, { '0001_event_store': migration0001 });

@@ -534,16 +534,22 @@ class PgEventStore implements EventStore, EventStoreInternals {
     let lastStream: string | null = null;
     let lastVersion = 0;
     let prevHash: string | null = null;
-    let cursorStream = options.streamId ?? '';
-    let cursorVersion = 0;
-    for (;;) {
-      const params: unknown[] = [cursorStream, cursorVersion, batch];
-      const where = options.streamId
-        ? 'stream_id = $1 and version > $2'
-        : '(stream_id, version) > ($1, $2)';
-      const { rows } = await this.db.executeQuery<Row>(
-        q(`select ${COLUMNS} from events where ${where} order by stream_id, version limit $3`, params),
+    const cursorStream = options.streamId ?? '';
+    const cursorVersion = 0;
+    const where = options.streamId ? 'stream_id = $1 and version > $2' : '(stream_id, version) > ($1, $2)';
+    const fetch = (stream: string, version: number) =>
+      this.db.executeQuery<Row>(
+        q(`select ${COLUMNS} from events where ${where} order by stream_id, version limit $3`, [stream, version, batch]),
       );
+    let next = fetch(cursorStream, cursorVersion);
+    for (;;) {
+      const { rows } = await next;
+      const tail = rows[rows.length - 1];
+      // Read the next page while this one is hashed: the database and the CPU work in parallel.
+      if (tail && rows.length === batch) {
+        next = fetch(tail.stream_id, tail.version);
+        next.catch(() => undefined);
+      }
       for (const row of rows) {
         if (row.stream_id !== lastStream) {
           lastStream = row.stream_id;
@@ -582,10 +588,7 @@ class PgEventStore implements EventStore, EventStoreInternals {
         prevHash = row.hash;
       }
       options.onProgress?.(checked);
-      const last = rows[rows.length - 1];
-      if (!last || rows.length < batch) break;
-      cursorStream = last.stream_id;
-      cursorVersion = last.version;
+      if (!tail || rows.length < batch) break;
     }
     if (!options.streamId) {
       // Positions are dense (1..head): a missing one is a deleted event.
@@ -688,17 +691,25 @@ class SubscriptionImpl implements Subscription {
         }
       }
     }
+    // During catch-up the next page is read while the handler works through this one.
+    let prefetched: Promise<ReadAllResult> | undefined;
     while (!this.closed) {
       this.pending = false;
       let page: ReadAllResult;
       try {
-        page = await this.store.readAll({ after: this.position, limit: this.batchSize });
+        page = await (prefetched ?? this.store.readAll({ after: this.position, limit: this.batchSize }));
+        prefetched = undefined;
         failures = 0;
       } catch (error) {
+        prefetched = undefined;
         if (this.closed) return;
         this.onError(error);
         await this.pause(Math.min(100 * 2 ** ++failures, 5000));
         continue;
+      }
+      if (page.events.length === this.batchSize) {
+        prefetched = this.store.readAll({ after: page.next, limit: this.batchSize });
+        prefetched.catch(() => undefined);
       }
       for (const event of page.events) {
         if (this.closed) return;

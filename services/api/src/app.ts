@@ -132,6 +132,10 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
     return503OnClosing: true,
     // Path segments may carry anything a client sends; length caps keep them cheap.
     routerOptions: { maxParamLength: 500, ignoreTrailingSlash: true },
+    // Errors raised before routing (bad URL encoding, too-long params) are problems too.
+    frameworkErrors: (error, request, reply) => {
+      sendProblem(error, request, reply);
+    },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.decorate('store', store);

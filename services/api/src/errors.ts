@@ -140,6 +140,8 @@ export function mapError(error: unknown): Mapped {
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
       return { ...base, code: 'validation', status: 400, detail: e.message, extra: { field: 'body' } };
+    case 'FST_ERR_BAD_URL':
+      return { ...base, code: 'validation', status: 400, detail: 'the URL is malformed (bad percent-encoding?)', extra: { field: 'url' } };
     case 'FST_ERR_RATE_LIMIT_EXCEEDED':
       return { ...base, code: 'rate_limited', status: 429, detail: 'rate limit exceeded; retry later' };
   }
@@ -169,6 +171,7 @@ export function mapError(error: unknown): Mapped {
       : status === 405 ? 'method_not_allowed'
       : status === 406 ? 'not_acceptable'
       : status === 413 ? 'payload_too_large'
+      : status === 414 ? 'uri_too_long'
       : status === 415 ? 'unsupported_media_type'
       : status === 429 ? 'rate_limited'
       : 'validation';

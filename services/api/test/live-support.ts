@@ -20,11 +20,15 @@ export interface Instance {
   close(): Promise<void>;
 }
 
-export async function startInstance(databaseUrl: string, live: LivePluginOptions = {}): Promise<Instance> {
+export async function startInstance(
+  databaseUrl: string,
+  live: LivePluginOptions = {},
+  options: { seed?: boolean } = {},
+): Promise<Instance> {
   const app = await buildApp({
     config: { databaseUrl, rateLimitMax: 0, logLevel: 'warn' },
     logger: false,
-    seed: false,
+    seed: options.seed ?? false,
     demoTokens: true,
     live,
   });

@@ -13,7 +13,7 @@ export class PreparedEvent {
   readonly streamId: string;
   readonly claimId: string | null;
   private body: string | null = null;
-  private readonly perChannel = new Map<LiveChannel, string>();
+  private readonly perChannel = new Map<LiveChannel, Buffer>();
 
   constructor(
     private readonly event: PositionedEvent,
@@ -24,7 +24,8 @@ export class PreparedEvent {
     this.claimId = claimIdOf(event.streamId);
   }
 
-  message(channel: LiveChannel): string {
+  /** The UTF-8 bytes of the event message on `channel` (encoded once, sent as a text frame). */
+  message(channel: LiveChannel): Buffer {
     let message = this.perChannel.get(channel);
     if (message === undefined) {
       this.body ??= JSON.stringify({
@@ -40,7 +41,7 @@ export class PreparedEvent {
         },
         claim: this.claim,
       });
-      message = `{"type":"event","channel":${JSON.stringify(channel)},${this.body.slice(1)}`;
+      message = Buffer.from(`{"type":"event","channel":${JSON.stringify(channel)},${this.body.slice(1)}`, 'utf8');
       this.perChannel.set(channel, message);
     }
     return message;

@@ -56,6 +56,8 @@ export interface LiveStats {
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const MAX_MESSAGE_BYTES = 4096;
 const OPEN = 1;
+/** Shared bytes go out as text frames (JSON), without per-socket re-encoding. */
+const TEXT_FRAME = { binary: false } as const;
 
 class ProtocolError extends Error {
   constructor(
@@ -158,13 +160,13 @@ export class Session {
     }
   }
 
-  send(message: string): void {
+  send(message: string | Buffer): void {
     if (this.closed || this.socket.readyState !== OPEN) return;
     if (this.socket.bufferedAmount > this.deps.config.maxBufferedBytes) {
       this.overflow();
       return;
     }
-    this.socket.send(message);
+    this.socket.send(message, TEXT_FRAME);
   }
 
   sendJson(message: object): void {
@@ -231,7 +233,7 @@ export class Session {
       }
       message = parsed as Record<string, unknown>;
       if (message.type === 'subscribe') {
-        void this.subscribe(message);
+        this.subscribe(message);
       } else if (message.type === 'unsubscribe') {
         this.unsubscribe(message);
       } else {
@@ -279,7 +281,8 @@ export class Session {
     this.sendJson({ type: 'unsubscribed', channel, ...(claimId ? { claimId } : {}) });
   }
 
-  private async subscribe(message: Record<string, unknown>): Promise<void> {
+  /** Validates synchronously (errors go back to the peer), then starts the subscription. */
+  private subscribe(message: Record<string, unknown>): void {
     const { channel, claimId } = this.target(message);
     const after = message.after;
     if (after !== undefined && (typeof after !== 'number' || !Number.isSafeInteger(after) || after < 0)) {
@@ -292,6 +295,11 @@ export class Session {
     }
     const sub = new ChannelSubscription(this, channel, claimId);
     this.subscriptions.set(key, sub);
+    void this.start(sub, after as number | undefined);
+  }
+
+  private async start(sub: ChannelSubscription, after: number | undefined): Promise<void> {
+    const { channel, claimId, key } = sub;
     try {
       await this.deps.hub.start();
       if (sub.isClosed()) return;
@@ -300,7 +308,7 @@ export class Session {
       const head = this.deps.hub.position;
       this.deps.hub.add(sub);
       if (after === undefined) await this.snapshot(sub, head);
-      else await this.replay(sub, after as number, head);
+      else await this.replay(sub, after, head);
       sub.goLive();
     } catch (err) {
       if (sub.isClosed()) return;

@@ -1,5 +1,7 @@
 import type { FastifyInstance } from 'fastify';
+import { auditRoutes } from './audit.ts';
 import { boardRoutes } from './board.ts';
+import { claimReviewRoutes } from './claim-review.ts';
 import { claimRoutes } from './claims.ts';
 import { feedRoutes } from './feed.ts';
 import { historyRoutes } from './history.ts';
@@ -14,4 +16,6 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
   await app.register(historyRoutes);
   await app.register(feedRoutes);
   await app.register(boardRoutes);
+  await app.register(auditRoutes);
+  await app.register(claimReviewRoutes);
 }

@@ -318,7 +318,7 @@ const tokenForm = $<HTMLFormElement>('#token-form');
 const tokenInput = $<HTMLInputElement>('#token');
 tokenInput.value = localStorage.getItem(TOKEN_KEY) ?? '';
 if (!tokenInput.value && config.demoToken) {
-  tokenInput.placeholder = `Demo ${config.demoRole ?? 'editor'} token in use — paste another`;
+  tokenInput.placeholder = `Using the demo ${config.demoRole ?? 'editor'} token`;
 }
 tokenForm.addEventListener('submit', (event) => {
   event.preventDefault();
