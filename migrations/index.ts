@@ -1,6 +1,7 @@
 import type { Migration } from 'kysely';
 import { migration0001 } from './0001_event_store.ts';
 import { migration0002 } from './0002_claims.ts';
+import { migration0003 } from './0003_claims_card.ts';
 
 /**
  * Every migration, by name; names sort in execution order. To add one: create
@@ -9,4 +10,5 @@ import { migration0002 } from './0002_claims.ts';
 export const migrations: Record<string, Migration> = {
   '0001_event_store': migration0001,
   '0002_claims': migration0002,
+  '0003_claims_card': migration0003,
 };

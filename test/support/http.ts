@@ -28,8 +28,8 @@ export interface CallOptions {
 export async function call(baseUrl: string, path: string, options: CallOptions = {}): Promise<CallResult> {
   const headers: Record<string, string> = { ...(options.headers ?? {}) };
   if (options.token) headers.authorization = `Bearer ${options.token}`;
-  let body: string | Uint8Array | undefined;
-  if (options.rawBody !== undefined) body = options.rawBody;
+  let body: string | Buffer | undefined;
+  if (options.rawBody !== undefined) body = typeof options.rawBody === 'string' ? options.rawBody : Buffer.from(options.rawBody);
   else if (options.body !== undefined) body = JSON.stringify(options.body);
   if (body !== undefined && !Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) {
     headers['content-type'] = 'application/json';
@@ -38,7 +38,7 @@ export async function call(baseUrl: string, path: string, options: CallOptions =
     const res = await fetch(baseUrl + path, {
       method: options.method ?? (body !== undefined ? 'POST' : 'GET'),
       headers,
-      ...(body !== undefined ? { body } : {}),
+      ...(body !== undefined ? { body: body as BodyInit } : {}),
       signal: AbortSignal.timeout(options.timeoutMs ?? 90_000),
     });
     const text = await res.text();

@@ -15,7 +15,7 @@ export {
   type BoardColumn,
   type StateAt,
 } from './queries.ts';
-export { writeClaimProjection, searchDocument, filterRating, SEARCH_CONFIG, SPELLING_VARIANTS } from './projection.ts';
+export { writeClaimProjection, toClaimCard, type ClaimCard, searchDocument, filterRating, SEARCH_CONFIG, SPELLING_VARIANTS } from './projection.ts';
 export { toEventRecord, claimIdOfStream, type EventRecordDto } from './events.ts';
 export {
   rebuildProjections,

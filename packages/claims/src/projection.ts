@@ -39,24 +39,51 @@ export function filterRating(view: ClaimView): string | null {
   return view.publishedVerdict?.rating ?? view.verdictDraft?.rating ?? null;
 }
 
-/** Writes (insert or replace) the claim's projection row. Call inside the append's transaction. */
+/** A board card: the view without its long lists (notes, evidence, appearances), with their counts. */
+export type ClaimCard = Omit<ClaimView, 'notes' | 'evidence' | 'appearances'> & {
+  evidenceCount: number;
+  appearancesCount: number;
+};
+
+export function toClaimCard(view: ClaimView): ClaimCard {
+  const { notes: _notes, evidence, appearances, ...rest } = view;
+  return { ...rest, evidenceCount: evidence.length, appearancesCount: appearances.length };
+}
+
+/**
+ * Writes (insert or replace) the claim's projection row. Call inside the append's
+ * transaction. With the previous view, the search vector is only recomputed when the
+ * searchable text changed (most steps, notes included, do not change it).
+ */
 export async function writeClaimProjection(
   db: Kysely<any> | Transaction<any>,
   streamId: string,
   state: ClaimState,
   view: ClaimView,
+  previous?: ClaimView | null,
 ): Promise<void> {
-  const { primary, secondary } = searchDocument(view);
+  const doc = searchDocument(view);
+  const before = previous ? searchDocument(previous) : null;
+  const searchUnchanged = before !== null && before.primary === doc.primary && before.secondary === doc.secondary;
   const viewJson = JSON.stringify(view);
+  const cardJson = JSON.stringify(toClaimCard(view));
   const snapshotJson = JSON.stringify(state);
+  const search = sql`setweight(to_tsvector(${SEARCH_CONFIG}::regconfig, ${doc.primary}), 'A')
+        || setweight(to_tsvector(${SEARCH_CONFIG}::regconfig, ${doc.secondary}), 'B')`;
+  if (searchUnchanged) {
+    await sql`
+      update claims set state = ${view.state}, assignee = ${view.assignee}, tags = ${sql.val(view.tags)}::text[],
+        rating = ${filterRating(view)}, version = ${view.version}, updated_at = ${view.updatedAt},
+        view = ${viewJson}::json, card = ${cardJson}::json, snapshot = ${snapshotJson}::json
+      where id = ${view.id}`.execute(db);
+    return;
+  }
   await sql`
-    insert into claims (id, stream_id, state, assignee, tags, rating, version, created_at, updated_at, search, view, snapshot)
+    insert into claims (id, stream_id, state, assignee, tags, rating, version, created_at, updated_at, search, view, card, snapshot)
     values (
       ${view.id}, ${streamId}, ${view.state}, ${view.assignee}, ${sql.val(view.tags)}::text[], ${filterRating(view)},
-      ${view.version}, ${view.createdAt}, ${view.updatedAt},
-      setweight(to_tsvector(${SEARCH_CONFIG}::regconfig, ${primary}), 'A')
-        || setweight(to_tsvector(${SEARCH_CONFIG}::regconfig, ${secondary}), 'B'),
-      ${viewJson}::json, ${snapshotJson}::jsonb
+      ${view.version}, ${view.createdAt}, ${view.updatedAt}, ${search},
+      ${viewJson}::json, ${cardJson}::json, ${snapshotJson}::json
     )
     on conflict (id) do update set
       state = excluded.state,
@@ -67,6 +94,7 @@ export async function writeClaimProjection(
       updated_at = excluded.updated_at,
       search = excluded.search,
       view = excluded.view,
+      card = excluded.card,
       snapshot = excluded.snapshot
   `.execute(db);
 }

@@ -11,7 +11,7 @@ import {
 } from '@claimtrail/domain';
 import type { EventStore } from '@claimtrail/event-store';
 import { CommandError } from './errors.ts';
-import { SEARCH_CONFIG } from './projection.ts';
+import { SEARCH_CONFIG, type ClaimCard } from './projection.ts';
 import { isClaimId } from './service.ts';
 
 export interface ClaimRow {
@@ -51,20 +51,27 @@ export interface ClaimPage {
 }
 
 /**
- * Cursor = the last row's `seq` (insertion order of the projection), opaque to clients.
- * Order is newest claim first and never changes when claims are updated, so paging does
- * not skip or repeat claims while they move through the workflow.
+ * Cursor = the last row's (createdAt, id), opaque to clients. Order is newest claim first
+ * by creation (from the events, so a rebuilt projection orders the same) and never changes
+ * when claims are updated: paging does not skip or repeat claims while they move through
+ * the workflow.
  */
-export function encodeCursor(seq: number | string): string {
-  return Buffer.from(JSON.stringify({ s: String(seq) }), 'utf8').toString('base64url');
+export function encodeCursor(createdAt: string, id: string): string {
+  return Buffer.from(JSON.stringify({ c: createdAt, i: id }), 'utf8').toString('base64url');
 }
 
-export function decodeCursor(cursor: string): string {
+export function decodeCursor(cursor: string): { createdAt: string; id: string } {
   try {
     if (!/^[A-Za-z0-9_-]{1,400}$/.test(cursor)) throw new Error('bad');
-    const parsed: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    const s = (parsed as { s?: unknown }).s;
-    if (typeof s === 'string' && /^[1-9][0-9]{0,17}$/.test(s)) return s;
+    const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { c?: unknown; i?: unknown };
+    if (
+      typeof parsed.c === 'string' &&
+      /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$/.test(parsed.c) &&
+      !Number.isNaN(Date.parse(parsed.c)) &&
+      isClaimId(parsed.i)
+    ) {
+      return { createdAt: parsed.c, id: parsed.i };
+    }
   } catch {
     // fall through
   }
@@ -80,24 +87,30 @@ export async function listClaims(db: Kysely<any>, filter: ListClaimsFilter = {})
   if (filter.rating) conditions.push(sql`rating = ${filter.rating}`);
   const q = filter.q?.trim();
   if (q) conditions.push(sql`search @@ websearch_to_tsquery(${SEARCH_CONFIG}::regconfig, ${q})`);
-  if (filter.cursor) conditions.push(sql`seq < ${decodeCursor(filter.cursor)}::bigint`);
+  if (filter.cursor) {
+    const after = decodeCursor(filter.cursor);
+    conditions.push(sql`(created_at, id) < (${after.createdAt}::timestamptz, ${after.id}::uuid)`);
+  }
   const where = conditions.length > 0 ? sql`where ${sql.join(conditions, sql` and `)}` : sql``;
-  const result = await sql<{ seq: string; json: string }>`
-    select seq::text as seq, view::text as json from claims ${where}
-    order by seq desc limit ${limit + 1}`.execute(db);
+  const result = await sql<{ cursor_at: string; cursor_id: string; json: string }>`
+    select to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as cursor_at, id::text as cursor_id,
+      view::text as json
+    from claims ${where}
+    order by created_at desc, id desc limit ${limit + 1}`.execute(db);
   const rows = result.rows;
   const more = rows.length > limit;
   const page = more ? rows.slice(0, limit) : rows;
   return {
     items: page.map((r) => JSON.parse(r.json) as ClaimView),
-    nextCursor: more && page.length > 0 ? encodeCursor(page[page.length - 1]!.seq) : null,
+    nextCursor: more && page.length > 0 ? encodeCursor(page[page.length - 1]!.cursor_at, page[page.length - 1]!.cursor_id) : null,
   };
 }
 
 export interface BoardColumn {
   state: ClaimStatus;
   count: number;
-  claims: ClaimView[];
+  /** Cards: the claim view without notes, evidence and appearances (with their counts). */
+  claims: ClaimCard[];
 }
 
 export interface Board {
@@ -112,8 +125,8 @@ export async function boardJson(db: Kysely<any>, perState = 50): Promise<string>
       'state', s.state,
       'count', (select count(*) from claims c where c.state = s.state),
       'claims', coalesce((
-        select json_agg(t.view order by t.updated_at desc, t.id desc)
-        from (select view, updated_at, id from claims c where c.state = s.state
+        select json_agg(t.card order by t.updated_at desc, t.id desc)
+        from (select card, updated_at, id from claims c where c.state = s.state
               order by updated_at desc, id desc limit ${limit}) t
       ), '[]'::json)
     ) order by s.ord), '[]'::json))::text as json

@@ -39,6 +39,7 @@ const RETIRED_SCHEMA = 'claimtrail_retired';
 const EVENTS_TABLE = 'events';
 // Serialises rebuilds (and compares) across processes: they share the scratch schema.
 const ADVISORY_KEY = 4242101;
+const WRITE_WINDOW = 64;
 const EVENT_COLUMNS = 'id, stream_id, version, type, data, metadata, recorded_at, hash, prev_hash, position';
 
 export type RebuildMode = 'compare' | 'swap';
@@ -58,6 +59,11 @@ export interface RebuildOptions {
   maxDiffs?: number;
   /** Called after each page of events and at each phase change. */
   onProgress?: (progress: RebuildProgress) => void;
+  /**
+   * Read the events on another pooled connection, one page ahead, while the transaction's
+   * connection writes (PostgreSQL only: PGlite has a single connection). Default false.
+   */
+  concurrentReads?: boolean;
   /** How long to wait for writers to drain before the swap or compare (default 15000 ms). */
   lockTimeoutMs?: number;
 }
@@ -103,7 +109,7 @@ export async function rebuildProjections(store: EventStore, options: RebuildOpti
   const started = Date.now();
   try {
     return await store.db.transaction().execute(async (tx) => {
-      const result = await rebuildInTransaction(tx, mode, options, started);
+      const result = await rebuildInTransaction(store, tx, mode, options, started);
       // A compare must leave no trace: roll the scratch table back with everything else.
       if (mode === 'compare') throw new CompareDone(result);
       return result;
@@ -296,6 +302,7 @@ async function readStreamRows(
 }
 
 async function rebuildInTransaction(
+  store: EventStore,
   tx: Transaction<any>,
   mode: RebuildMode,
   options: RebuildOptions,
@@ -322,27 +329,50 @@ async function rebuildInTransaction(
   let claims = 0;
   let state: ClaimState = initialClaimState;
   let current: string | null = null;
+  // Projection writes are queued on the transaction's connection without waiting for each
+  // one, so the database works on row N while this process folds row N+1. A bounded
+  // window keeps memory flat; the first failure is rethrown.
+  const pending: Promise<void>[] = [];
+  let writeError: unknown = null;
+  const drain = async (keep: number) => {
+    while (pending.length > keep) await pending.shift();
+    if (writeError !== null) throw writeError;
+  };
   const flushStream = async () => {
     if (current !== null && state.status !== null) {
-      await writeClaimProjection(tx, current, state, toClaimView(state));
+      pending.push(
+        writeClaimProjection(tx, current, state, toClaimView(state)).catch((error: unknown) => {
+          writeError ??= error;
+        }),
+      );
       claims++;
+      await drain(WRITE_WINDOW);
     }
   };
 
   // Phase 1: fold every claim stream, ordered by (stream_id, version) through the
-  // unique index, keyset-paged.
+  // unique index, keyset-paged. Collation-independent: keyset on (stream_id, version),
+  // claim streams filtered in code. With `concurrentReads` (PostgreSQL) pages come from
+  // another pooled connection, one page ahead, while the transaction's connection writes;
+  // what they miss (committed later) the catch-up adds under the lock.
   progress({ phase: 'build', events, claims });
-  // Collation-independent: keyset on (stream_id, version), claim streams filtered by LIKE.
-  let cursorStream = '';
-  let cursorVersion = 0;
-  for (;;) {
-    const { rows } = await run(
-      `select ${EVENT_COLUMNS} from ${ident(schema)}.${EVENTS_TABLE}
-        where (stream_id, version) > ($1, $2)
-        order by stream_id, version limit $3`,
-      [cursorStream, cursorVersion, batchSize],
+  const reader: Kysely<any> | Transaction<any> = options.concurrentReads ? store.db : tx;
+  const readPage = async (afterStream: string, afterVersion: number): Promise<EventRow[]> => {
+    const { rows } = await reader.executeQuery<EventRow>(
+      CompiledQuery.raw(
+        `select ${EVENT_COLUMNS} from ${ident(schema)}.${EVENTS_TABLE}
+          where (stream_id, version) > ($1, $2)
+          order by stream_id, version limit $3`,
+        [afterStream, afterVersion, batchSize],
+      ),
     );
-    const page = rows as EventRow[];
+    return rows;
+  };
+  let next: Promise<EventRow[]> | null = readPage('', 0);
+  while (next) {
+    const page: EventRow[] = await next;
+    const last = page[page.length - 1];
+    next = last && page.length >= batchSize ? readPage(last.stream_id, Number(last.version)) : null;
     for (const row of page) {
       if (!row.stream_id.startsWith('claim-')) continue;
       if (row.stream_id !== current) {
@@ -357,12 +387,9 @@ async function rebuildInTransaction(
       events++;
     }
     progress({ phase: 'build', events, claims });
-    const last = page[page.length - 1];
-    if (!last || page.length < batchSize) break;
-    cursorStream = last.stream_id;
-    cursorVersion = Number(last.version);
   }
   await flushStream();
+  await drain(0);
 
   // Phase 2: pause writers, catch up with what was committed during the build.
   const lockTimeout = Math.max(1, Math.round(options.lockTimeoutMs ?? 15_000));

@@ -57,6 +57,8 @@ export interface ClaimServiceOptions {
 interface Loaded {
   state: ClaimState;
   version: number;
+  /** The projection row exists and matches: an update may keep its search vector. */
+  fromProjection?: boolean;
 }
 
 function isConcurrencyConflict(error: unknown): error is Error & { actual?: number } {
@@ -190,7 +192,8 @@ export class ClaimService {
     let state = loaded.state;
     for (const recorded of appended.events) state = evolve(state, toEnvelope(recorded));
     const view = toClaimView(state);
-    await writeClaimProjection(tx, streamId, state, view);
+    const previous = loaded.fromProjection && loaded.state.status !== null ? toClaimView(loaded.state) : null;
+    await writeClaimProjection(tx, streamId, state, view, previous);
 
     if (idempotencyKey !== undefined) {
       await sql`
@@ -210,7 +213,7 @@ export class ClaimService {
     if (fromStream && (!row || row.version !== fromStream.version)) return fromStream;
     if (!row) return { state: initialClaimState, version: 0 };
     const state = typeof row.snapshot === 'string' ? (JSON.parse(row.snapshot) as ClaimState) : row.snapshot;
-    return { state, version: Number(row.version) };
+    return { state, version: Number(row.version), fromProjection: true };
   }
 
   private async loadFromStream(streamId: string): Promise<Loaded> {

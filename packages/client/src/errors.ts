@@ -28,6 +28,10 @@ export class ProblemError extends Error implements Problem {
     this.detail = problem.detail;
     this.code = problem.code;
     this.problem = problem;
+    // Extensions (`currentVersion` on 412, `errors`, `field`, …) as properties too.
+    for (const [key, value] of Object.entries(problem)) {
+      if (!(key in this) && key !== 'stack') this[key] = value;
+    }
   }
 }
 

@@ -257,11 +257,44 @@ export const ClaimListSchema = Type.Object(
   { ...open, title: 'ClaimList' },
 );
 
+/** A board card: the claim view without notes, evidence and appearances (their counts instead). */
+export const ClaimCardSchema = Type.Object(
+  {
+    id: Type.String(),
+    text: Type.String(),
+    claimant: Nullable(Type.String()),
+    language: Nullable(Type.String()),
+    tags: Type.Array(Type.String()),
+    state: ClaimStatusSchema,
+    assignee: Nullable(Type.String()),
+    notesCount: Type.Integer(),
+    // Always present; optional in the static type so that a full ClaimView is also a card.
+    evidenceCount: Type.Optional(Type.Integer()),
+    appearancesCount: Type.Optional(Type.Integer()),
+    verdictDraft: Nullable(VerdictDraftSchema),
+    publishedVerdict: Nullable(PublishedVerdictSchema),
+    mergedInto: Nullable(Type.String()),
+    rejectionReason: Nullable(Type.String()),
+    retractionReason: Nullable(Type.String()),
+    changesRequestedReason: Nullable(Type.String()),
+    reopenReason: Nullable(Type.String()),
+    rejection: Nullable(ReasonRecordSchema),
+    retraction: Nullable(ReasonRecordSchema),
+    changesRequested: Nullable(ReasonRecordSchema),
+    reopened: Nullable(ReasonRecordSchema),
+    version: Type.Integer({ minimum: 1 }),
+    createdAt: Type.String(),
+    updatedAt: Type.String(),
+    createdBy: Type.String(),
+  },
+  { ...open, title: 'ClaimCard' },
+);
+
 export const BoardColumnSchema = Type.Object(
   {
     state: ClaimStatusSchema,
     count: Type.Integer({ minimum: 0 }),
-    claims: Type.Array(ClaimViewSchema, { description: 'Most recently changed first (up to ?limit= per state)' }),
+    claims: Type.Array(ClaimCardSchema, { description: 'Most recently changed first (up to ?limit= per state)' }),
   },
   open,
 );
@@ -337,6 +370,7 @@ export type EventsQuery = Static<typeof EventsQuerySchema>;
 export type BoardQuery = Static<typeof BoardQuerySchema>;
 export type ClaimViewBody = Static<typeof ClaimViewSchema>;
 export type ClaimList = Static<typeof ClaimListSchema>;
+export type ClaimCard = Static<typeof ClaimCardSchema>;
 export type BoardColumn = Static<typeof BoardColumnSchema>;
 export type Board = Static<typeof BoardSchema>;
 export type EventRecord = Static<typeof EventRecordSchema>;

@@ -12,6 +12,17 @@ function checkChannel(channel: string): void {
   if (!CHANNEL.test(channel)) throw new TypeError(`invalid channel name: ${channel}`);
 }
 
+/**
+ * The pg pool behind a PostgreSQL Database (internal, not exported from index.ts): the
+ * store's append hot path uses it for named (prepared) statements, which Kysely's driver
+ * cannot send. Same pool and settings as `database.db`.
+ */
+const pools = new WeakMap<Database, pg.Pool>();
+
+export function pgPoolOf(database: Database): pg.Pool | undefined {
+  return pools.get(database);
+}
+
 function defaultOnError(error: Error): void {
   console.warn(`[event-store] database: ${error.message}`);
 }
@@ -38,10 +49,15 @@ async function openPostgres(config: DatabaseConfig, url: string): Promise<Databa
   });
   // An idle client losing its server emits 'error' on the pool; unhandled it would kill the process.
   pool.on('error', (error) => onError(error));
+  // pg-pool removes its idle 'error' listener while a client is checked out: a backend
+  // terminated between two statements of a transaction would then emit an unhandled
+  // 'error' and kill the process. The statement in progress (or the next one) still fails
+  // and the pool discards the broken client on release.
+  pool.on('connect', (client) => client.on('error', (error) => onError(error)));
   const db = new Kysely<any>({ dialect: new PostgresDialect({ pool }) });
   const listener = new PgListener(url, config.connectionTimeoutMs ?? 5000, onError);
   let closed = false;
-  return {
+  const database: Database = {
     kind: 'postgres',
     db,
     listen: (channel, handler) => listener.listen(channel, handler),
@@ -59,6 +75,8 @@ async function openPostgres(config: DatabaseConfig, url: string): Promise<Databa
       await db.destroy();
     },
   };
+  pools.set(database, pool);
+  return database;
 }
 
 type Handler = (payload: string | null) => void;

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash as oneShot } from 'node:crypto';
 
 /**
  * Canonical JSON (RFC 8785 style): object keys sorted by UTF-16 code units, no
@@ -53,8 +53,9 @@ function write(value: unknown): string | undefined {
   return out + '}';
 }
 
+// One-shot crypto.hash (Node ≥ 20.12): about half the cost of createHash() for short inputs.
 export function sha256Hex(input: string | Uint8Array): string {
-  return createHash('sha256').update(input).digest('hex');
+  return oneShot('sha256', input, 'hex');
 }
 
 /** What an event's hash covers besides the previous hash. */
@@ -91,10 +92,9 @@ export function contentHash(content: HashedContent): string {
 }
 
 export function chainHash(prevHash: string | null, content: string): string {
-  const hash = createHash('sha256');
-  if (prevHash !== null) hash.update(Buffer.from(prevHash, 'hex'));
-  hash.update(Buffer.from(content, 'hex'));
-  return hash.digest('hex');
+  // Same bytes as hashing prevHash then content incrementally (Buffer.from(hex) semantics kept).
+  const bytes = prevHash === null ? Buffer.from(content, 'hex') : Buffer.concat([Buffer.from(prevHash, 'hex'), Buffer.from(content, 'hex')]);
+  return oneShot('sha256', bytes, 'hex');
 }
 
 export function eventHash(prevHash: string | null, content: HashedContent): string {

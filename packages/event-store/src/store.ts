@@ -9,6 +9,8 @@ import {
 } from './errors.ts';
 import { canonicalJson, contentHash, chainHash } from './hash.ts';
 import { Sequencer, sleep, type PassResult } from './sequencer.ts';
+import { pgPoolOf } from './database.ts';
+import type pg from 'pg';
 import type {
   AppendOptions,
   AppendResult,
@@ -61,6 +63,8 @@ export interface EventStoreInternals {
 const COLUMNS = 'position, id, stream_id, version, type, data, metadata, recorded_at, hash, prev_hash';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const MAX_PARAMS_EVENTS = 5000;
+/** Appends of up to this many events use a named (prepared) statement per connection; see README. */
+const MAX_PREPARED_EVENTS = 100;
 
 interface Row {
   position: string | number | bigint | null;
@@ -127,12 +131,15 @@ class PgEventStore implements EventStore, EventStoreInternals {
   private unlisten: Promise<() => Promise<void>> | undefined;
   private closed = false;
   readonly subscriptionPollMs: number;
+  /** PostgreSQL only: the pool behind `db`, for named statements on the hot paths. */
+  private readonly pool: pg.Pool | undefined;
 
   constructor(
     readonly database: Database,
     options: EventStoreOptions,
   ) {
     this.db = database.db;
+    this.pool = pgPoolOf(database);
     this.channel = options.channel ?? 'events_head';
     this.headCacheSize = options.headCacheSize ?? 10_000;
     this.subscriptionPollMs = options.subscriptionPollMs ?? 1000;
@@ -157,12 +164,27 @@ class PgEventStore implements EventStore, EventStoreInternals {
   private async runPass(batch: number): Promise<PassResult> {
     // PGlite has no LISTEN connection: the in-process bus is fed by advanced().
     const channel = this.database.kind === 'postgres' ? this.channel : null;
-    const { rows } = await this.db.executeQuery<{ busy: boolean; sequenced: number; head: string | number | null }>(
-      q('select busy, sequenced, head from events_sequence($1, $2)', [batch, channel]),
+    const { rows } = await this.exec<{ busy: boolean; sequenced: number; head: string | number | null }>(
+      'es_sequence',
+      'select busy, sequenced, head from events_sequence($1, $2)',
+      [batch, channel],
     );
     const row = rows[0];
     if (!row) throw new EventStoreError('sequencer', 'events_sequence returned nothing');
     return { busy: row.busy, sequenced: Number(row.sequenced), head: Number(row.head ?? 0) };
+  }
+
+  /**
+   * Autocommit statement outside Kysely: on PostgreSQL a named statement straight on the
+   * pool (parsed and planned once per connection, no query compilation); PGlite via Kysely.
+   */
+  private async exec<R>(name: string | undefined, text: string, params: unknown[]): Promise<{ rows: R[]; rowCount: number }> {
+    if (this.pool) {
+      const result = await this.pool.query(name ? { name, text, values: params } : { text, values: params });
+      return { rows: result.rows as R[], rowCount: result.rowCount ?? 0 };
+    }
+    const result = await this.db.executeQuery<R>(q(text, params));
+    return { rows: result.rows, rowCount: Number(result.numAffectedRows ?? 0n) };
   }
 
   private advanced(head: number): void {
@@ -248,10 +270,10 @@ class PgEventStore implements EventStore, EventStoreInternals {
         throw new ConcurrencyError(streamId, expected, head.version);
       }
       const recordedAt = new Date();
-      const { events, query } = this.buildInsert(streamId, prepared, head, recordedAt);
+      const { events, query, name } = this.buildInsert(streamId, prepared, head, recordedAt);
       try {
-        const result = await this.db.executeQuery(query);
-        if (Number(result.numAffectedRows ?? 0n) === prepared.length) {
+        const result = await this.exec(name, query.sql, query.parameters as unknown[]);
+        if (result.rowCount === prepared.length) {
           const last = events[events.length - 1]!;
           this.remember(streamId, { version: last.version, hash: last.hash });
           return { streamId, nextExpectedVersion: last.version, events, replayed: false };
@@ -315,7 +337,7 @@ class PgEventStore implements EventStore, EventStoreInternals {
     prepared: Prepared[],
     head: Head,
     recordedAtDate: Date,
-  ): { events: RecordedEvent[]; query: CompiledQuery } {
+  ): { events: RecordedEvent[]; query: CompiledQuery; name: string | undefined } {
     const recordedAt = recordedAtDate.toISOString();
     const params: unknown[] = [streamId, recordedAt];
     const values: string[] = [];
@@ -370,7 +392,9 @@ class PgEventStore implements EventStore, EventStoreInternals {
         values.join(',') +
         `) as t where exists (select 1 from events where stream_id = $1 and version = $${v}::int and hash = $${v + 1}::text)`;
     }
-    return { events, query: q(text, params) };
+    // The text depends only on the event count and the guard: one prepared statement each.
+    const name = prepared.length <= MAX_PREPARED_EVENTS ? `es_append_${prepared.length}_${head.version === 0 ? 'new' : 'guarded'}` : undefined;
+    return { events, query: q(text, params), name };
   }
 
   private async headFor(db: Kysely<any>, streamId: string, expected: ExpectedVersion, refresh: boolean): Promise<Head> {

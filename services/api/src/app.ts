@@ -122,7 +122,11 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
   const authenticator = new TokenAuthenticator(database.db);
 
   const app = Fastify({
-    logger: options.logger ?? loggerOptions(config),
+    // Caller options (level, stream) are merged over ours: redaction always applies.
+    logger:
+      options.logger === false
+        ? false
+        : { ...(loggerOptions(config) as object), ...(typeof options.logger === 'object' ? options.logger : {}) },
     bodyLimit: config.bodyLimit,
     requestIdHeader: false,
     genReqId(request) {

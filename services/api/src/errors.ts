@@ -55,6 +55,9 @@ function isUnavailable(error: { code?: unknown; message?: unknown; name?: unknow
   const message = typeof error.message === 'string' ? error.message : '';
   if (/^(08|53|57P)/.test(code) || code === '57014') return true; // connection, resources, shutdown, statement timeout
   if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EPIPE', 'EAI_AGAIN', 'closed'].includes(code)) return true;
+  // FATAL ends the session: every such error is about the connection, not the request
+  // (e.g. 55000 "database … is not currently accepting connections" while connecting).
+  if ((error as { severity?: unknown }).severity === 'FATAL') return true;
   return /timeout exceeded when trying to connect|Connection terminated|connection error|not queryable|Cannot use a pool after calling end|PGlite is closed|driver has already been destroyed/i.test(
     message,
   );

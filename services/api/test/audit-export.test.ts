@@ -48,7 +48,7 @@ function exportOnce(url: string, token: string, options: { pauses?: boolean } = 
     let peak = baseline;
     const sampler = setInterval(() => {
       peak = Math.max(peak, memory());
-    }, 100);
+    }, 250);
     const request = http.get(url, { headers: { authorization: `Bearer ${token}`, accept: 'application/x-ndjson' } }, (response) => {
       let rest = '';
       let lines = 0;

@@ -156,7 +156,7 @@ describe.skipIf(!pg)('fuzz: never a 5xx, refused requests append nothing', () =>
           await checked(() => call(t.app, { method: 'POST', url, headers, payload: JSON.stringify(payload) ?? '' }));
         },
       ),
-      { numRuns: 250 },
+      { numRuns: 600 },
     );
   });
 
@@ -173,7 +173,7 @@ describe.skipIf(!pg)('fuzz: never a 5xx, refused requests append nothing', () =>
           await checked(() => call(t.app, { method: method as 'POST', url, headers, payload: Buffer.from(bytes) }));
         },
       ),
-      { numRuns: 150 },
+      { numRuns: 300 },
     );
   });
 
@@ -195,7 +195,7 @@ describe.skipIf(!pg)('fuzz: never a 5xx, refused requests append nothing', () =>
           await checked(() => call(t.app, { method: 'GET', url, headers: t.as.auditor }));
         },
       ),
-      { numRuns: 250 },
+      { numRuns: 600 },
     );
   });
 });

@@ -29,7 +29,7 @@ describe.skipIf(!pg)('live: slow consumers and heartbeats', () => {
     const claim = await api.createClaim({ text: 'The FSB claims 100 attackers were killed' });
     const slow = await Watcher.connect(instance.wsUrl, instance.tokens.editor);
     slow.send({ type: 'subscribe', channel: 'feed' });
-    await slow.until(() => slow.messages.some((m) => m.type === 'snapshot'));
+    await slow.until(() => slow.messages.some((m) => m.type === 'snapshot'), 30_000, 'snapshot');
     const start = (slow.messages[0] as { position: number }).position;
 
     // Stop reading: the kernel buffers fill, then ws's bufferedAmount passes the bound.
@@ -52,7 +52,7 @@ describe.skipIf(!pg)('live: slow consumers and heartbeats', () => {
     await api.addNote(claim.id, { body: 'written while the client was away' });
     const back = await Watcher.connect(instance.wsUrl, instance.tokens.editor);
     back.send({ type: 'subscribe', channel: 'feed', after: firstPart.at(-1) ?? start });
-    await back.until(() => back.messages.some((m) => m.type === 'caught-up'));
+    await back.until(() => back.messages.some((m) => m.type === 'caught-up'), 30_000, 'caught-up');
     await api.addNote(claim.id, { body: 'written after the resume' });
 
     const history = await api.events(claim.id);

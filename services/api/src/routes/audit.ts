@@ -23,7 +23,7 @@
  *
  * Nobody changes the log through HTTP: these routes only read.
  */
-import type { ServerResponse } from 'node:http';
+import type { Writable } from 'node:stream';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { ProblemSchema } from '@claimtrail/contract';
 import { checkClaimProjection, claimIdOfStream, isClaimId, rebuildProjections, toEventRecord } from '@claimtrail/claims';
@@ -123,7 +123,7 @@ export async function verifyClaim(store: EventStore, claimId: string): Promise<A
 /** Verifies the whole log: every chain, dense positions, then every projection against a rebuild. */
 export async function verifyAll(
   store: EventStore,
-  options: { onProgress?: (phase: string, done: number) => void } = {},
+  options: { onProgress?: (phase: string, done: number) => void; concurrentReads?: boolean } = {},
 ): Promise<AuditReport> {
   const started = Date.now();
   const chain = await store.verify({ onProgress: (n) => options.onProgress?.('chain', n) });
@@ -133,6 +133,7 @@ export async function verifyAll(
   const rebuilt = await rebuildProjections(store, {
     mode: 'compare',
     maxDiffs: 1,
+    concurrentReads: options.concurrentReads ?? false,
     onProgress: (p) => options.onProgress?.(`projections:${p.phase}`, p.events),
   });
   const report: AuditReport = {
@@ -161,11 +162,11 @@ export async function verifyAll(
 
 /**
  * Writes every event after `after` (up to `until`, at most `limit`) as NDJSON to a raw
- * response, waiting for 'drain' whenever the socket's buffer is full. Returns the count.
+ * response (or any writable: the CLI's stdout), waiting for 'drain' whenever the socket's buffer is full. Returns the count.
  * Stops early (and releases the store's cursor) when the client goes away.
  */
 export async function writeNdjson(
-  raw: ServerResponse,
+  raw: Writable,
   events: AsyncIterable<PositionedEvent>,
   options: { until?: number; limit?: number } = {},
 ): Promise<number> {
@@ -328,7 +329,7 @@ export const auditRoutes: FastifyPluginAsync = async (app) => {
         if (!report) throw new HttpProblem('not_found', `claim ${claimId} not found`);
         return report;
       }
-      return serialised(() => verifyAll(app.store));
+      return serialised(() => verifyAll(app.store, { concurrentReads: app.database.kind === 'postgres' }));
     },
   );
 

@@ -1,0 +1,205 @@
+/**
+ * `npm run bench:api`: the service on PostgreSQL (own database) under autocannon, against
+ * two baselines measured in the same run: raw `pg` single-row insert transactions from 8
+ * connections, and a bare Fastify route returning a constant JSON. Server and baseline
+ * server run as child processes; the load generator runs here. Prints a table and a final
+ * JSON line with the ratios.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import pg from 'pg';
+import { createTestDatabase } from '@claimtrail/testing';
+
+const DURATION = Number(process.env.BENCH_DURATION ?? 8);
+const root = fileURLToPath(new URL('../../../', import.meta.url));
+const tsx = fileURLToPath(new URL('../../../node_modules/.bin/tsx', import.meta.url));
+
+interface Row {
+  name: string;
+  connections: number;
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+}
+
+function start(script: string, env: Record<string, string>, ready: RegExp): Promise<{ child: ChildProcess; output: () => string }> {
+  const child = spawn(tsx, [script], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += String(d)));
+  child.stderr!.on('data', (d) => (out += String(d)));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${script} did not start:\n${out}`)), 90_000);
+    const check = () => {
+      if (ready.test(out)) {
+        clearTimeout(timer);
+        // Give the demo-token lines a moment to be flushed after the "listening" line.
+        setTimeout(() => resolve({ child, output: () => out }), 300);
+      }
+    };
+    child.stdout!.on('data', check);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${script} exited with ${code}:\n${out}`));
+    });
+  });
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  child.removeAllListeners('exit');
+  child.kill('SIGTERM');
+  await Promise.race([once(child, 'exit'), new Promise((r) => setTimeout(r, 15_000))]);
+  if (child.exitCode === null) child.kill('SIGKILL');
+}
+
+async function cannon(name: string, options: autocannon.Options): Promise<Row> {
+  // Short warm-up (JIT, pools, caches), then the measured run.
+  await autocannon({ ...options, duration: 1 });
+  const result = await autocannon({ ...options, duration: DURATION });
+  const row = {
+    name,
+    connections: options.connections ?? 10,
+    rps: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    errors: result.errors + result.non2xx + result.timeouts,
+  };
+  console.error(`  ${name}: ${row.rps.toFixed(0)} req/s, p50 ${row.p50} ms, p99 ${row.p99} ms, errors ${row.errors}`);
+  return row;
+}
+
+async function rawInserts(url: string, connections: number): Promise<Row> {
+  const pool = new pg.Pool({ connectionString: url, max: connections });
+  await pool.query('create table if not exists bench_raw (id bigserial primary key, payload jsonb not null, created_at timestamptz not null default now())');
+  const latencies: number[] = [];
+  let errors = 0;
+  const run = async (until: number, record: boolean) => {
+    const client = await pool.connect();
+    try {
+      while (Date.now() < until) {
+        const started = process.hrtime.bigint();
+        try {
+          await client.query('begin');
+          await client.query('insert into bench_raw (payload) values ($1)', [JSON.stringify({ body: 'a note of ordinary length for the baseline' })]);
+          await client.query('commit');
+        } catch {
+          errors++;
+          await client.query('rollback').catch(() => undefined);
+        }
+        if (record) latencies.push(Number(process.hrtime.bigint() - started) / 1e6);
+      }
+    } finally {
+      client.release();
+    }
+  };
+  await Promise.all(Array.from({ length: connections }, () => run(Date.now() + 1000, false)));
+  const began = Date.now();
+  await Promise.all(Array.from({ length: connections }, () => run(began + DURATION * 1000, true)));
+  const seconds = (Date.now() - began) / 1000;
+  await pool.end();
+  latencies.sort((a, b) => a - b);
+  const pct = (p: number) => Number((latencies[Math.min(latencies.length - 1, Math.floor((latencies.length * p) / 100))] ?? 0).toFixed(2));
+  const row = { name: 'baseline: raw pg insert tx', connections, rps: latencies.length / seconds, p50: pct(50), p99: pct(99), errors };
+  console.error(`  ${row.name}: ${row.rps.toFixed(0)} tx/s, p50 ${row.p50} ms, p99 ${row.p99} ms`);
+  return row;
+}
+
+async function main(): Promise<void> {
+  const database = await createTestDatabase('bench_api');
+  const children: ChildProcess[] = [];
+  try {
+    console.error(`database ${database.name}; ${DURATION}s per measurement`);
+    const rows: Row[] = [];
+
+    const bare = await start('services/api/bench/bare.ts', { PORT: '0' }, /listening on (http:\/\/\S+)/);
+    children.push(bare.child);
+    const bareUrl = /listening on (http:\/\/\S+)/.exec(bare.output())![1]!;
+    rows.push(await cannon('baseline: bare Fastify GET', { url: `${bareUrl}/bare`, connections: 32 }));
+    await stop(bare.child);
+
+    rows.push(await rawInserts(database.url, 8));
+
+    const api = await start(
+      'services/api/src/server.ts',
+      {
+        DATABASE_URL: database.url,
+        PORT: '0',
+        HOST: '127.0.0.1',
+        DEMO_TOKENS: '1',
+        SEED: '1',
+        RATE_LIMIT_MAX: '0',
+        LOG_LEVEL: 'warn',
+        DATABASE_POOL_SIZE: '16',
+      },
+      /listening on (http:\/\/\S+)/,
+    );
+    children.push(api.child);
+    const apiUrl = /listening on (http:\/\/\S+)/.exec(api.output())![1]!;
+    const token = (role: string) => new RegExp(`^\\s+${role}\\s+(\\S+)`, 'm').exec(api.output())![1]!;
+    const fc = { authorization: `Bearer ${token('fact_checker')}`, 'content-type': 'application/json' };
+    const auditor = { authorization: `Bearer ${token('auditor')}` };
+
+    // Claims to write notes to: many, so 32 writers rarely queue on one claim's row lock.
+    const ids: string[] = [];
+    for (let i = 0; i < 200; i++) {
+      const response = await fetch(`${apiUrl}/claims`, {
+        method: 'POST',
+        headers: fc,
+        body: JSON.stringify({ text: `Benchmark claim ${i} about Tyotkino`, tags: ['bench'] }),
+      });
+      ids.push(((await response.json()) as { id: string }).id);
+    }
+    let next = 0;
+    rows.push(
+      await cannon('POST /claims/:id/notes', {
+        url: apiUrl,
+        connections: 32,
+        requests: [
+          {
+            method: 'POST',
+            headers: fc,
+            body: JSON.stringify({ body: 'a note of ordinary length for the baseline' }),
+            setupRequest: (request) => ({ ...request, path: `/claims/${ids[next++ % ids.length]}/notes` }),
+          },
+        ],
+      }),
+    );
+    rows.push(await cannon('GET /claims/:id', { url: `${apiUrl}/claims/${ids[0]}`, connections: 32, headers: auditor }));
+    rows.push(await cannon('GET /board', { url: `${apiUrl}/board`, connections: 32, headers: auditor }));
+    rows.push(await cannon('GET /claims?q=Tyotkino', { url: `${apiUrl}/claims?q=Tyotkino`, connections: 32, headers: auditor }));
+    await stop(api.child);
+
+    const by = (name: string) => rows.find((r) => r.name === name)!;
+    console.log('\n| measurement | connections | req/s | p50 ms | p99 ms | errors |');
+    console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
+    for (const r of rows) console.log(`| ${r.name} | ${r.connections} | ${r.rps.toFixed(0)} | ${r.p50} | ${r.p99} | ${r.errors} |`);
+    const ratios = {
+      writesVsRawInsert: Number((by('POST /claims/:id/notes').rps / by('baseline: raw pg insert tx').rps).toFixed(3)),
+      getClaimVsBare: Number((by('GET /claims/:id').rps / by('baseline: bare Fastify GET').rps).toFixed(3)),
+      boardVsBare: Number((by('GET /board').rps / by('baseline: bare Fastify GET').rps).toFixed(3)),
+      searchVsBare: Number((by('GET /claims?q=Tyotkino').rps / by('baseline: bare Fastify GET').rps).toFixed(3)),
+    };
+    const targets = { writesVsRawInsert: 0.4, getClaimVsBare: 0.5 };
+    console.log(
+      '\n' +
+        JSON.stringify({
+          bench: 'api',
+          ratios,
+          targets,
+          met: ratios.writesVsRawInsert >= targets.writesVsRawInsert && ratios.getClaimVsBare >= targets.getClaimVsBare,
+          rows,
+        }),
+    );
+  } finally {
+    for (const child of children) await stop(child);
+    await database.drop();
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});

@@ -1,0 +1,321 @@
+/**
+ * `npm run bench:ws`: delivery latency of live board updates.
+ *
+ * This process runs the service (buildApp on PostgreSQL, its own fresh database) and the
+ * writers (HTTP, a steady rate). The watchers live in a SEPARATE process (forked from this
+ * file with --child) so their work does not share the service's event loop. Latency is
+ * measured per delivered message from the event's `recordedAt` (set by the store when it
+ * appends, just before the commit) to its arrival at the watcher: commit → sequencer →
+ * NOTIFY → store subscription → fan-out → socket → client, on one machine clock.
+ *
+ *   npm run bench:ws -- [--watchers=1000] [--rate=50] [--duration=20]
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { setFlagsFromString } from 'node:v8';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { runInNewContext } from 'node:vm';
+import { fileURLToPath } from 'node:url';
+import type { AddressInfo } from 'node:net';
+import WebSocket from 'ws';
+
+const args = new Map(
+  process.argv.slice(2).map((a) => {
+    const [k, v] = a.replace(/^--/, '').split('=');
+    return [k!, v ?? 'true'];
+  }),
+);
+const WATCHERS = Number(args.get('watchers') ?? 1000);
+const RATE = Number(args.get('rate') ?? 50);
+const DURATION_S = Number(args.get('duration') ?? 20);
+
+type ToChild = { type: 'start'; url: string; token: string; watchers: number } | { type: 'finish' };
+type FromChild =
+  | { type: 'progress'; connected: number }
+  | { type: 'ready'; connected: number; connectMs: number }
+  | {
+      type: 'result';
+      latencies: number[];
+      messages: number;
+      firstAt: number;
+      lastAt: number;
+      outOfOrder: number;
+      perWatcherMin: number;
+      perWatcherMax: number;
+      closes: Record<string, number>;
+    };
+
+if (args.has('child')) await child();
+else await main();
+
+// -------------------------------------------------------------------------------- watchers
+
+async function child(): Promise<void> {
+  const send = (m: FromChild) => process.send!(m);
+  const sockets: WebSocket[] = [];
+  // Latency samples (ms), one per delivered event message.
+  let samples = new Float64Array(1 << 20);
+  let n = 0;
+  let messages = 0;
+  let firstAt = 0;
+  let lastAt = 0;
+  let outOfOrder = 0;
+  const counts: number[] = [];
+  const closes: Record<string, number> = {};
+  const RECORDED = Buffer.from('"recordedAt":"');
+  const POSITION = Buffer.from('"position":');
+
+  process.on('message', async (m: ToChild) => {
+    if (m.type === 'start') {
+      const started = Date.now();
+      let ready = 0;
+      const connectOne = (i: number) =>
+        new Promise<void>((resolve, reject) => {
+          const ws = new WebSocket(`${m.url}?token=${m.token}`, { perMessageDeflate: false });
+          sockets.push(ws);
+          counts[i] = 0;
+          let last = 0;
+          ws.on('message', (data: Buffer) => {
+            // Cheap parsing: find the fields in the bytes instead of JSON.parse per message.
+            if (data[9] === 0x73 /* "type":"s(napshot)" */) {
+              ready++;
+              resolve();
+              return;
+            }
+            const at = data.indexOf(RECORDED);
+            if (at < 0) return;
+            const now = Date.now();
+            const recordedAt = Date.parse(data.toString('latin1', at + RECORDED.length, at + RECORDED.length + 24));
+            const p = data.indexOf(POSITION);
+            const position = Number(data.toString('latin1', p + POSITION.length, data.indexOf(0x2c, p)));
+            if (position <= last) outOfOrder++;
+            last = position;
+            counts[i]!++;
+            messages++;
+            if (firstAt === 0) firstAt = now;
+            lastAt = now;
+            if (n === samples.length) {
+              const bigger = new Float64Array(samples.length * 2);
+              bigger.set(samples);
+              samples = bigger;
+            }
+            samples[n++] = now - recordedAt;
+          });
+          ws.on('open', () => ws.send(JSON.stringify({ type: 'subscribe', channel: 'board' })));
+          ws.on('error', reject);
+          ws.on('close', (code) => (closes[code] = (closes[code] ?? 0) + 1));
+        });
+      // Connect in waves so the accept queue and the token lookups are not one burst.
+      const WAVE = 100;
+      for (let i = 0; i < m.watchers; i += WAVE) {
+        await Promise.all(Array.from({ length: Math.min(WAVE, m.watchers - i) }, (_, j) => connectOne(i + j)));
+        send({ type: 'progress', connected: ready });
+      }
+      send({ type: 'ready', connected: ready, connectMs: Date.now() - started });
+    } else if (m.type === 'finish') {
+      const latencies = Array.from(samples.subarray(0, n));
+      send({
+        type: 'result',
+        latencies,
+        messages,
+        firstAt,
+        lastAt,
+        outOfOrder,
+        perWatcherMin: Math.min(...counts),
+        perWatcherMax: Math.max(...counts),
+        closes,
+      });
+      for (const ws of sockets) ws.terminate();
+      setTimeout(() => process.exit(0), 200);
+    }
+  });
+}
+
+// -------------------------------------------------------------------------------- service
+
+async function main(): Promise<void> {
+  const { createTestDatabase } = await import('@claimtrail/testing');
+  const { buildApp } = await import('../src/app.ts');
+  const { ClaimtrailClient } = await import('@claimtrail/client');
+
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const memory = () => {
+    gc();
+    gc();
+    const m = process.memoryUsage();
+    return { rss: m.rss, heap: m.heapUsed + m.external + m.arrayBuffers };
+  };
+
+  const db = await createTestDatabase('bench_ws');
+  const app = await buildApp({
+    config: { databaseUrl: db.url, rateLimitMax: 0, logLevel: 'warn', poolSize: 20 },
+    logger: false,
+    seed: false,
+    demoTokens: true,
+  });
+  let watchersProcess: ChildProcess | undefined;
+  try {
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const { port } = app.server.address() as AddressInfo;
+    const base = `http://127.0.0.1:${port}`;
+    const api = new ClaimtrailClient({ baseUrl: base, token: app.demoTokens.editor! });
+    const log = (s: string) => process.stderr.write(s + '\n');
+    log(`claimtrail ws bench: ${WATCHERS} board watchers (separate process), ${RATE} writes/s for ${DURATION_S} s, PostgreSQL ${db.name}`);
+
+    // A few claims so the board snapshot is not empty.
+    for (let i = 0; i < 20; i++) await api.createClaim({ text: `Warm-up claim ${i} about Tyotkino`, tags: ['warmup'] });
+
+    const before = memory();
+    const childProcess = fork(fileURLToPath(import.meta.url), ['--child'], {
+      execArgv: ['--import', 'tsx'],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    watchersProcess = childProcess;
+    const fromChild = <T extends FromChild['type']>(type: T) =>
+      new Promise<Extract<FromChild, { type: T }>>((resolve, reject) => {
+        const onMessage = (m: FromChild) => {
+          if (m.type === 'progress') return;
+          if (m.type === type) {
+            childProcess.off('message', onMessage);
+            resolve(m as Extract<FromChild, { type: T }>);
+          }
+        };
+        childProcess.on('message', onMessage);
+        childProcess.once('exit', (code) => reject(new Error(`watcher process exited (${code})`)));
+      });
+    const ready = fromChild('ready');
+    childProcess.send({ type: 'start', url: `ws://127.0.0.1:${port}/ws`, token: app.demoTokens.auditor!, watchers: WATCHERS } satisfies ToChild);
+    const { connected, connectMs } = await ready;
+    const after = memory();
+    const sessions = app.live.sessions();
+    log(`  ${connected} watchers connected and snapshotted in ${(connectMs / 1000).toFixed(1)} s (server sees ${sessions})`);
+
+    // Writers: a token bucket releases RATE writes per second to 16 workers; each worker
+    // walks a claim through create → triage → assign → evidence → note.
+    const interval = 1000 / RATE;
+    const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+    loopDelay.enable();
+    const cpuBefore = process.cpuUsage();
+    const hubLag: number[] = [];
+    const hubProbe = app.store.subscribe({ after: 'end' }, (e) => {
+      hubLag.push(Date.now() - e.recordedAt.getTime());
+    });
+    const startAt = Date.now();
+    const endAt = startAt + DURATION_S * 1000;
+    let issued = 0;
+    let failed = 0;
+    const writeLatencies: number[] = [];
+    const nextSlot = async (): Promise<boolean> => {
+      const slot = startAt + issued++ * interval;
+      if (slot >= endAt) return false;
+      const wait = slot - Date.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      return true;
+    };
+    const worker = async (w: number) => {
+      for (let round = 0; ; round++) {
+        const steps: ((id: string) => Promise<unknown>)[] = [
+          (id) => api.triage(id),
+          (id) => api.assign(id, { assignee: 'seed-fc-mara' }),
+          (id) => api.addEvidence(id, { summary: `Report ${round} names Tetkino`, stance: 'context' }),
+          (id) => api.addNote(id, { body: `Checked by worker ${w}` }),
+        ];
+        if (!(await nextSlot())) return;
+        let t = Date.now();
+        let id: string;
+        try {
+          id = (await api.createClaim({ text: `Worker ${w} claim ${round}: the Legion holds Tyotkino`, tags: [`w${w % 4}`] })).id;
+          writeLatencies.push(Date.now() - t);
+        } catch {
+          failed++;
+          continue;
+        }
+        for (const step of steps) {
+          if (!(await nextSlot())) return;
+          t = Date.now();
+          try {
+            await step(id);
+            writeLatencies.push(Date.now() - t);
+          } catch {
+            failed++;
+          }
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: 16 }, (_, w) => worker(w)));
+    const writes = writeLatencies.length;
+    const writeSeconds = (Date.now() - startAt) / 1000;
+    const cpu = process.cpuUsage(cpuBefore);
+    loopDelay.disable();
+    await hubProbe.close();
+    const positionAtEnd = await app.store.headPosition();
+    // Let the last messages arrive.
+    const drainStart = Date.now();
+    while (Date.now() - drainStart < 10_000 && app.live.stats.position < positionAtEnd) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 1500));
+    const result = fromChild('result');
+    childProcess.send({ type: 'finish' } satisfies ToChild);
+    const r = await result;
+
+    const sorted = Float64Array.from(r.latencies).sort();
+    const pct = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+    const expected = writes * connected;
+    const seconds = (r.lastAt - r.firstAt) / 1000;
+    const summary = {
+      bench: 'ws',
+      watchers: connected,
+      writesPerSecondTarget: RATE,
+      writes,
+      writesFailed: failed,
+      writesPerSecond: +(writes / writeSeconds).toFixed(1),
+      writeP50Ms: percentile(writeLatencies, 50),
+      writeP99Ms: percentile(writeLatencies, 99),
+      messagesExpected: expected,
+      messagesDelivered: r.messages,
+      messagesPerSecond: Math.round(r.messages / seconds),
+      outOfOrder: r.outOfOrder,
+      perWatcherMin: r.perWatcherMin,
+      perWatcherMax: r.perWatcherMax,
+      latencyP50Ms: pct(50),
+      latencyP95Ms: pct(95),
+      latencyP99Ms: pct(99),
+      latencyMaxMs: sorted[sorted.length - 1] ?? NaN,
+      serverBytesPerConnection: Math.round((after.heap - before.heap) / connected),
+      serverRssPerConnection: Math.round((after.rss - before.rss) / connected),
+      connectSeconds: +(connectMs / 1000).toFixed(1),
+      serverCpuPercent: Math.round(((cpu.user + cpu.system) / 1000 / (writeSeconds * 1000)) * 100),
+      serverLoopDelayP99Ms: +(loopDelay.percentile(99) / 1e6).toFixed(1),
+      storeSubscriptionLagP50Ms: percentile(hubLag, 50),
+      storeSubscriptionLagP99Ms: percentile(hubLag, 99),
+      closes: r.closes,
+    };
+    const rows: [string, string][] = [
+      ['watchers (separate process)', String(connected)],
+      ['writes (target / achieved)', `${RATE}/s / ${summary.writesPerSecond}/s, ${writes} ok, ${failed} failed`],
+      ['write latency p50 / p99', `${summary.writeP50Ms} / ${summary.writeP99Ms} ms`],
+      ['messages delivered / expected', `${r.messages} / ${expected}${r.outOfOrder ? `, ${r.outOfOrder} out of order` : ', all in order'}`],
+      ['messages/s (to clients)', String(summary.messagesPerSecond)],
+      ['delivery latency p50', `${summary.latencyP50Ms} ms`],
+      ['delivery latency p95', `${summary.latencyP95Ms} ms`],
+      ['delivery latency p99', `${summary.latencyP99Ms} ms`],
+      ['delivery latency max', `${summary.latencyMaxMs} ms`],
+      ['service CPU (one core = 100 %)', `${summary.serverCpuPercent} %, event-loop delay p99 ${summary.serverLoopDelayP99Ms} ms`],
+      ['store subscription lag p50 / p99', `${summary.storeSubscriptionLagP50Ms} / ${summary.storeSubscriptionLagP99Ms} ms (recordedAt → subscriber, no fan-out)`],
+      ['server memory per connection', `${(summary.serverBytesPerConnection / 1024).toFixed(1)} KiB heap+buffers, ${(summary.serverRssPerConnection / 1024).toFixed(1)} KiB RSS`],
+    ];
+    const width = Math.max(...rows.map(([k]) => k.length));
+    console.log('');
+    for (const [k, v] of rows) console.log(`  ${k.padEnd(width)}  ${v}`);
+    console.log('');
+    console.log(JSON.stringify(summary));
+  } finally {
+    watchersProcess?.kill();
+    await app.close();
+    await db.drop();
+  }
+}
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+}
