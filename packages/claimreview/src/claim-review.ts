@@ -166,7 +166,9 @@ export function shorten(text: string, max: number): string {
   const clean = text.replace(/\s+/g, ' ').trim();
   if (clean.length <= max) return clean;
   const room = max - 1;
-  const cut = clean.slice(0, room);
+  let cut = clean.slice(0, room);
+  // Never leave half of a surrogate pair (an emoji cut in two is not valid text).
+  if (/[\uD800-\uDBFF]$/.test(cut)) cut = cut.slice(0, -1);
   const space = cut.lastIndexOf(' ');
   // A boundary far back would drop most of the text; cut mid-word instead.
   const base = space >= room * 0.6 ? cut.slice(0, space) : cut;

@@ -45,16 +45,3 @@ export function claimReviewFromView(view: ClaimView, options: ClaimReviewOptions
   );
   return { ok: true, document };
 }
-
-/** Organisation named in ClaimReview `author`, from ORG_NAME / ORG_URL. */
-export function organizationFromEnv(env: Record<string, string | undefined> = process.env): {
-  name: string;
-  url: string;
-  logo?: string;
-} {
-  return {
-    name: env.ORG_NAME?.trim() || 'claimtrail fact-check desk',
-    url: env.ORG_URL?.trim() || 'https://claimtrail.example.org/',
-    ...(env.ORG_LOGO?.trim() ? { logo: env.ORG_LOGO.trim() } : {}),
-  };
-}

@@ -17,7 +17,6 @@ export {
 } from './claim-review.ts';
 export {
   claimReviewFromView,
-  organizationFromEnv,
   type ClaimReviewResult,
   type ClaimReviewUnavailable,
 } from './from-view.ts';

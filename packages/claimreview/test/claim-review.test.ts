@@ -117,6 +117,12 @@ describe('shorten', () => {
     expect(cut.endsWith('word…')).toBe(true);
   });
 
+  it('never cuts an emoji in half', () => {
+    const out = shorten('x'.repeat(278) + '😀😀😀', 280);
+    expect(out).toBe('x'.repeat(278) + '…');
+    expect(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])/.test(out)).toBe(false);
+  });
+
   it('never exceeds the limit and keeps a prefix of the text (property)', () => {
     fc.assert(
       fc.property(fc.string({ maxLength: 1000 }), fc.integer({ min: 2, max: 400 }), (text, max) => {

@@ -97,7 +97,7 @@ for (const backend of ['pglite', 'postgres'] as const) {
       // A refused command does not burn its key: the same key works once the request is valid.
       const bad = await refusal(service.execute({ claimId: id, command: { type: 'triage' }, actor: fc, idempotencyKey: 'k2' }));
       expect(bad.code).toBe('forbidden_role');
-      const other = await service.execute({ ...input, actor: ed });
+      const other = await service.execute({ ...input, claimId: randomUUID(), actor: ed });
       expect(other.replayed).toBe(false);
     });
 

@@ -257,6 +257,15 @@ export class LiveConnection<TBoard = unknown> {
       }
       case 'error': {
         const sub = message.channel ? this.find(message.channel, message.claimId) : undefined;
+        if (sub && (message.code === 'replay_failed' || message.code === 'internal')) {
+          // The server dropped this subscription (store unavailable): ask again shortly.
+          const socket = this.socket;
+          setTimeout(() => {
+            if (this.socket === socket && socket?.readyState === OPEN && this.subscriptions.get(sub.key) === sub) {
+              this.sendSubscribe(sub);
+            }
+          }, 1000);
+        }
         if (sub) sub.handlers.onError?.(message);
         else for (const s of this.subscriptions.values()) s.handlers.onError?.(message);
         return;

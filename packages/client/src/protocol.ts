@@ -83,12 +83,6 @@ export interface CaughtUpMessage {
   position: number;
 }
 
-export interface SubscribedMessage {
-  type: 'subscribed';
-  channel: LiveChannel;
-  claimId?: string;
-}
-
 export interface UnsubscribedMessage {
   type: 'unsubscribed';
   channel: LiveChannel;
@@ -117,7 +111,6 @@ export type ServerMessage<TBoard = unknown> =
   | EventMessage
   | SnapshotMessage<TBoard>
   | CaughtUpMessage
-  | SubscribedMessage
   | UnsubscribedMessage
   | ErrorMessage;
 

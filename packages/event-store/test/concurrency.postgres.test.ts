@@ -90,6 +90,35 @@ describe.skipIf(!available)('concurrency on PostgreSQL', () => {
     expect((await store.verify({ streamId: id })).ok).toBe(true);
   });
 
+  it('a head cached by one instance never chains to a stale prevHash after another instance appended', async () => {
+    const id = `stale-${randomUUID()}`;
+    await store.append(id, [event('A')], { expectedVersion: 'no_stream' }); // store caches v1
+    await secondStore.append(id, [event('B'), event('C')], { expectedVersion: 1 }); // other pool, other cache
+    // Exact expectation equal to the stale cached version: refused, with the real version.
+    await expect(store.append(id, [event('D')], { expectedVersion: 1 })).rejects.toMatchObject({ expected: 1, actual: 3 });
+    await secondStore.append(id, [event('E')], { expectedVersion: 3 });
+    // 'any' and 'stream_exists' on a stale cache: the insert collides, the head is re-read, the chain is right.
+    await store.append(id, [event('F'), event('G')], { expectedVersion: 'any' });
+    await secondStore.append(id, [event('H')], { expectedVersion: 'stream_exists' });
+    // A rolled-back append of the other instance: the waiting append then succeeds on the real head.
+    const pending = secondStore.transaction(async (tx) => {
+      await secondStore.append(id, [event('X')], { tx, expectedVersion: 7 });
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      throw new Error('roll back');
+    });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const [appended] = await Promise.all([
+      store.append(id, [event('I')], { expectedVersion: 'any' }),
+      expect(pending).rejects.toThrow('roll back'),
+    ]);
+    expect(appended.nextExpectedVersion).toBe(8);
+    const events = await secondStore.readStream(id);
+    expect(events.map((e) => e.type)).toEqual(['A', 'B', 'C', 'E', 'F', 'G', 'H', 'I']);
+    for (let i = 1; i < events.length; i++) expect(events[i]!.prevHash).toBe(events[i - 1]!.hash);
+    expect(appended.events[0]!.prevHash).toBe(events[6]!.hash);
+    expect((await store.verify({ streamId: id })).ok).toBe(true);
+  });
+
   it('out-of-order commit: an event committed late never appears behind a seen position', async () => {
     await store.flush();
     const start = await store.headPosition();

@@ -34,7 +34,13 @@ type FromChild =
   | { type: 'ready'; connected: number; connectMs: number }
   | {
       type: 'result';
-      latencies: number[];
+      /** Delivery latency percentiles (ms) over every delivered event message. */
+      p50: number;
+      p95: number;
+      p99: number;
+      max: number;
+      /** CPU of the watcher process between start of writes and finish (one core = 100). */
+      cpuPercent: number;
       messages: number;
       firstAt: number;
       lastAt: number;
@@ -60,6 +66,8 @@ async function child(): Promise<void> {
   let lastAt = 0;
   let outOfOrder = 0;
   const counts: number[] = [];
+  let cpuAtFirst: NodeJS.CpuUsage | undefined;
+  const cpuSpent = () => process.cpuUsage(cpuAtFirst);
   const closes: Record<string, number> = {};
   const RECORDED = Buffer.from('"recordedAt":"');
   const POSITION = Buffer.from('"position":');
@@ -91,7 +99,10 @@ async function child(): Promise<void> {
             last = position;
             counts[i]!++;
             messages++;
-            if (firstAt === 0) firstAt = now;
+            if (firstAt === 0) {
+              firstAt = now;
+              cpuAtFirst = process.cpuUsage();
+            }
             lastAt = now;
             if (n === samples.length) {
               const bigger = new Float64Array(samples.length * 2);
@@ -112,10 +123,15 @@ async function child(): Promise<void> {
       }
       send({ type: 'ready', connected: ready, connectMs: Date.now() - started });
     } else if (m.type === 'finish') {
-      const latencies = Array.from(samples.subarray(0, n));
-      send({
+      const sorted = samples.subarray(0, n).sort();
+      const pct = (p: number) => sorted[Math.min(n - 1, Math.floor((p / 100) * n))] ?? NaN;
+      const result: FromChild = {
         type: 'result',
-        latencies,
+        p50: pct(50),
+        p95: pct(95),
+        p99: pct(99),
+        max: sorted[n - 1] ?? NaN,
+        cpuPercent: Math.round(((cpuSpent().user + cpuSpent().system) / 1000 / Math.max(1, lastAt - firstAt)) * 100),
         messages,
         firstAt,
         lastAt,
@@ -123,9 +139,9 @@ async function child(): Promise<void> {
         perWatcherMin: Math.min(...counts),
         perWatcherMax: Math.max(...counts),
         closes,
-      });
+      };
       for (const ws of sockets) ws.terminate();
-      setTimeout(() => process.exit(0), 200);
+      process.send!(result, () => process.exit(0));
     }
   });
 }
@@ -181,7 +197,7 @@ async function main(): Promise<void> {
           }
         };
         childProcess.on('message', onMessage);
-        childProcess.once('exit', (code) => reject(new Error(`watcher process exited (${code})`)));
+        childProcess.once('exit', (code) => reject(new Error(`watcher process exited (${code}) before "${type}"`)));
       });
     const ready = fromChild('ready');
     childProcess.send({ type: 'start', url: `ws://127.0.0.1:${port}/ws`, token: app.demoTokens.auditor!, watchers: WATCHERS } satisfies ToChild);
@@ -257,8 +273,6 @@ async function main(): Promise<void> {
     childProcess.send({ type: 'finish' } satisfies ToChild);
     const r = await result;
 
-    const sorted = Float64Array.from(r.latencies).sort();
-    const pct = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
     const expected = writes * connected;
     const seconds = (r.lastAt - r.firstAt) / 1000;
     const summary = {
@@ -276,13 +290,14 @@ async function main(): Promise<void> {
       outOfOrder: r.outOfOrder,
       perWatcherMin: r.perWatcherMin,
       perWatcherMax: r.perWatcherMax,
-      latencyP50Ms: pct(50),
-      latencyP95Ms: pct(95),
-      latencyP99Ms: pct(99),
-      latencyMaxMs: sorted[sorted.length - 1] ?? NaN,
+      latencyP50Ms: r.p50,
+      latencyP95Ms: r.p95,
+      latencyP99Ms: r.p99,
+      latencyMaxMs: r.max,
       serverBytesPerConnection: Math.round((after.heap - before.heap) / connected),
       serverRssPerConnection: Math.round((after.rss - before.rss) / connected),
       connectSeconds: +(connectMs / 1000).toFixed(1),
+      watcherCpuPercent: r.cpuPercent,
       serverCpuPercent: Math.round(((cpu.user + cpu.system) / 1000 / (writeSeconds * 1000)) * 100),
       serverLoopDelayP99Ms: +(loopDelay.percentile(99) / 1e6).toFixed(1),
       storeSubscriptionLagP50Ms: percentile(hubLag, 50),
@@ -299,6 +314,7 @@ async function main(): Promise<void> {
       ['delivery latency p95', `${summary.latencyP95Ms} ms`],
       ['delivery latency p99', `${summary.latencyP99Ms} ms`],
       ['delivery latency max', `${summary.latencyMaxMs} ms`],
+      ['watcher process CPU', `${r.cpuPercent} %`],
       ['service CPU (one core = 100 %)', `${summary.serverCpuPercent} %, event-loop delay p99 ${summary.serverLoopDelayP99Ms} ms`],
       ['store subscription lag p50 / p99', `${summary.storeSubscriptionLagP50Ms} / ${summary.storeSubscriptionLagP99Ms} ms (recordedAt → subscriber, no fan-out)`],
       ['server memory per connection', `${(summary.serverBytesPerConnection / 1024).toFixed(1)} KiB heap+buffers, ${(summary.serverRssPerConnection / 1024).toFixed(1)} KiB RSS`],
