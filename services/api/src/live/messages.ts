@@ -14,6 +14,7 @@ export class PreparedEvent {
   readonly claimId: string | null;
   private body: string | null = null;
   private readonly perChannel = new Map<LiveChannel, Buffer>();
+  private readonly frames = new Map<LiveChannel, Buffer>();
 
   constructor(
     private readonly event: PositionedEvent,
@@ -46,6 +47,40 @@ export class PreparedEvent {
     }
     return message;
   }
+
+  /** `message(channel)` framed for the wire. */
+  frame(channel: LiveChannel): Buffer {
+    let frame = this.frames.get(channel);
+    if (frame === undefined) {
+      frame = textFrame(this.message(channel));
+      this.frames.set(channel, frame);
+    }
+    return frame;
+  }
+}
+
+/**
+ * The complete websocket frame (RFC 6455 §5.2: FIN, text opcode, unmasked as a server
+ * sends it) around `payload`. Identical for every socket, so it is built once per channel
+ * and written as is: no per-socket framing work.
+ */
+export function textFrame(payload: Buffer): Buffer {
+  const length = payload.length;
+  const headerLength = length < 126 ? 2 : length < 65_536 ? 4 : 10;
+  const frame = Buffer.allocUnsafe(headerLength + length);
+  frame[0] = 0x81;
+  if (length < 126) {
+    frame[1] = length;
+  } else if (length < 65_536) {
+    frame[1] = 126;
+    frame.writeUInt16BE(length, 2);
+  } else {
+    frame[1] = 127;
+    frame.writeUInt32BE(Math.floor(length / 2 ** 32), 2);
+    frame.writeUInt32BE(length >>> 0, 6);
+  }
+  payload.copy(frame, headerLength);
+  return frame;
 }
 
 function toIso(value: Date | string): string {

@@ -105,7 +105,7 @@ class ChannelSubscription implements HubListener {
   forward(event: PreparedEvent): void {
     if (event.position <= this.lastSent) return;
     this.lastSent = event.position;
-    this.session.send(event.message(this.channel));
+    this.session.sendEvent(event, this.channel);
   }
 
   goLive(): void {
@@ -138,6 +138,8 @@ export class Session {
     private readonly token: string,
     private readonly deps: SessionDeps,
   ) {
+    const tcp = (socket as unknown as { _socket?: { write?: (data: Buffer) => boolean } })._socket;
+    this.raw = socket.extensions === '' && typeof tcp?.write === 'function' ? (tcp as { write(data: Buffer): boolean }) : null;
     socket.on('pong', () => {
       this.alive = true;
     });
@@ -179,6 +181,8 @@ export class Session {
     this.socket.send(message, TEXT_FRAME);
   }
 
+  /** The TCP socket, when frames may be written to it directly (no extensions). */
+  private readonly raw: { write(data: Buffer): boolean } | null;
   private corked = false;
   private backlogAtCork = 0;
 
@@ -198,6 +202,27 @@ export class Session {
       raw.uncork!();
     });
     if (toUncork.length === 1) setImmediate(uncorkAll);
+  }
+
+  /**
+   * Sends a fan-out message. Without negotiated extensions a server frame is the same
+   * bytes for every socket, so the pre-built frame goes straight to the TCP socket (the
+   * hot path: one write per watcher, no per-socket framing); otherwise through ws.
+   */
+  sendEvent(event: PreparedEvent, channel: LiveChannel): void {
+    const raw = this.raw;
+    if (!raw) {
+      this.send(event.message(channel));
+      return;
+    }
+    if (this.closed || this.socket.readyState !== OPEN) return;
+    const backlog = this.corked ? this.backlogAtCork : this.socket.bufferedAmount;
+    if (backlog > this.deps.config.maxBufferedBytes) {
+      this.overflow();
+      return;
+    }
+    this.cork();
+    raw.write(event.frame(channel));
   }
 
   sendJson(message: object): void {
