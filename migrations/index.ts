@@ -2,6 +2,8 @@ import type { Migration } from 'kysely';
 import { migration0001 } from './0001_event_store.ts';
 import { migration0002 } from './0002_claims.ts';
 import { migration0003 } from './0003_claims_card.ts';
+import { migration0004 } from './0004_token_expiry.ts';
+import { migration0005 } from './0005_claims_unused_index.ts';
 
 /**
  * Every migration, by name; names sort in execution order. To add one: create
@@ -11,4 +13,6 @@ export const migrations: Record<string, Migration> = {
   '0001_event_store': migration0001,
   '0002_claims': migration0002,
   '0003_claims_card': migration0003,
+  '0004_token_expiry': migration0004,
+  '0005_claims_unused_index': migration0005,
 };

@@ -245,7 +245,7 @@ describe.skipIf(!pg)('bad input at scale', () => {
     db = await createTestDatabase('ct_rel_fuzz');
     users = await prepareDatabase(db.url);
     // No request rate limit here (the security test covers it); warn-level logs keep the pipe quiet.
-    service = await startService({ databaseUrl: db.url, env: { RATE_LIMIT_MAX: '0', LOG_LEVEL: 'warn' } });
+    service = await startService({ databaseUrl: db.url, env: { RATE_LIMIT_MAX: '0', AUTH_FAILURE_MAX: '0', LOG_LEVEL: 'warn' } });
     for (let i = 0; i < 8; i++) {
       const res = await call(service.url, '/claims', { token: users.fact_checker.token, body: { text: `Fuzz target ${i}` } });
       expect(res.status, res.text).toBe(201);

@@ -1,11 +1,13 @@
 /**
- * Pool exhaustion and slow queries. The service runs with DATABASE_POOL_SIZE=2; another
+ * Pool exhaustion and slow queries. The service runs with a pool of 2 (DB_POOL_SIZE=2), a
+ * 1 s pool wait (DB_CONNECTION_TIMEOUT_MS) and a 5 s statement timeout
+ * (DB_STATEMENT_TIMEOUT_MS), short so the test is quick; another
  * session takes the row lock of one claim (`SELECT … FOR UPDATE` in an open
  * transaction), so writes to that claim hold both pooled connections while they wait.
  * - Phase 1 (queued): more requests than connections. Those that cannot get a connection
- *   within the pool's wait (5 s, fixed in the event store) are refused with 503 +
+ *   within the pool's wait are refused with 503 +
  *   Retry-After; the lock is then released and the blocked writes complete with 200.
- * - Phase 2 (slow query): the lock is held past the statement timeout (30 s default):
+ * - Phase 2 (slow query): the lock is held past the statement timeout:
  *   the blocked writes are answered 503 + Retry-After and append nothing; a retry with
  *   the same Idempotency-Key then applies them exactly once.
  * No request hangs (a 90 s hang detector on every call), nothing else is a 5xx, the
@@ -33,7 +35,7 @@ describe.skipIf(!pgUp)('pool exhaustion and slow queries (pool of 2)', () => {
   beforeAll(async () => {
     db = await createTestDatabase('ct_rel_pool');
     users = await prepareDatabase(db.url);
-    service = await startService({ databaseUrl: db.url, env: { DATABASE_POOL_SIZE: '2' } });
+    service = await startService({ databaseUrl: db.url, env: { DB_POOL_SIZE: '2', DB_CONNECTION_TIMEOUT_MS: '1000', DB_STATEMENT_TIMEOUT_MS: '5000' } });
   });
 
   afterAll(async () => {

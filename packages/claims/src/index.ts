@@ -3,6 +3,7 @@ export { CommandError, isCommandError, type CommandErrorCode } from './errors.ts
 export {
   getClaim,
   getClaimJson,
+  ClaimJsonBatcher,
   listClaims,
   board,
   boardJson,
@@ -38,9 +39,18 @@ export {
   ensureUsers,
   issueToken,
   revokeToken,
+  revokeTokenById,
+  createToken,
+  listTokens,
+  TOKEN_REVOKED_CHANNEL,
   createDemoTokens,
   DEMO_USERS,
   type UserRecord,
   type DemoToken,
+  type CreatedToken,
+  type TokenInfo,
+  type TokenCheck,
+  type TokenFailure,
+  type TokenAuthenticatorOptions,
 } from './users.ts';
 export { canonicalJson, sha256Hex } from './canonical.ts';

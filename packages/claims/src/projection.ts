@@ -1,4 +1,4 @@
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { sql, type Kysely, type RawBuilder, type Transaction } from 'kysely';
 import type { ClaimState, ClaimView } from '@claimtrail/domain';
 
 /**
@@ -61,7 +61,10 @@ export async function writeClaimProjection(
   state: ClaimState,
   view: ClaimView,
   previous?: ClaimView | null,
+  /** A data-modifying statement to run in the same statement (a CTE): one round trip fewer. */
+  alongside?: RawBuilder<unknown>,
 ): Promise<void> {
+  const prefix = alongside ? sql`with alongside as (${alongside}) ` : sql``;
   const doc = searchDocument(view);
   const before = previous ? searchDocument(previous) : null;
   const searchUnchanged = before !== null && before.primary === doc.primary && before.secondary === doc.secondary;
@@ -71,14 +74,14 @@ export async function writeClaimProjection(
   const search = sql`setweight(to_tsvector(${SEARCH_CONFIG}::regconfig, ${doc.primary}), 'A')
         || setweight(to_tsvector(${SEARCH_CONFIG}::regconfig, ${doc.secondary}), 'B')`;
   if (searchUnchanged) {
-    await sql`
+    await sql`${prefix}
       update claims set state = ${view.state}, assignee = ${view.assignee}, tags = ${sql.val(view.tags)}::text[],
         rating = ${filterRating(view)}, version = ${view.version}, updated_at = ${view.updatedAt},
         view = ${viewJson}::json, card = ${cardJson}::json, snapshot = ${snapshotJson}::json
       where id = ${view.id}`.execute(db);
     return;
   }
-  await sql`
+  await sql`${prefix}
     insert into claims (id, stream_id, state, assignee, tags, rating, version, created_at, updated_at, search, view, card, snapshot)
     values (
       ${view.id}, ${streamId}, ${view.state}, ${view.assignee}, ${sql.val(view.tags)}::text[], ${filterRating(view)},

@@ -34,6 +34,65 @@ export async function getClaimJson(db: Kysely<any>, id: string): Promise<{ json:
   return row ? { json: row.json, version: Number(row.version) } : null;
 }
 
+type ClaimJson = { json: string; version: number } | null;
+
+/**
+ * Batches concurrent `getClaimJson` reads into one query (`id = any($1)`): under load most
+ * of a read's cost is the database round trip, and requests that arrive in the same turn of
+ * the event loop can share one. Never stale: a request joins only a batch that has not been
+ * sent yet, so the query runs after the request arrived (a write acknowledged before the
+ * read is visible to it), exactly as an unbatched read.
+ */
+export class ClaimJsonBatcher {
+  private pending: Map<string, { resolve: (row: ClaimJson) => void; reject: (error: unknown) => void }[]> | null = null;
+
+  constructor(
+    private readonly db: Kysely<any>,
+    private readonly maxBatch = 200,
+  ) {}
+
+  get(id: string): Promise<ClaimJson> {
+    if (!isClaimId(id)) return Promise.resolve(null);
+    const key = id.toLowerCase();
+    return new Promise((resolve, reject) => {
+      if (this.pending === null) {
+        this.pending = new Map();
+        // After the poll phase: every request parsed in this turn has had its chance to join.
+        setImmediate(() => this.flush());
+      }
+      const waiters = this.pending.get(key);
+      if (waiters) waiters.push({ resolve, reject });
+      else this.pending.set(key, [{ resolve, reject }]);
+      if (this.pending.size >= this.maxBatch) this.flush();
+    });
+  }
+
+  private flush(): void {
+    const batch = this.pending;
+    if (batch === null || batch.size === 0) return;
+    this.pending = null;
+    const ids = [...batch.keys()];
+    const query =
+      ids.length === 1
+        ? sql<{ id: string; json: string; version: number }>`
+            select id::text as id, view::text as json, version from claims where id = ${ids[0]}`
+        : sql<{ id: string; json: string; version: number }>`
+            select id::text as id, view::text as json, version from claims where id = any(${sql.val(ids)}::uuid[])`;
+    query.execute(this.db).then(
+      (result) => {
+        const rows = new Map(result.rows.map((r) => [r.id, { json: r.json, version: Number(r.version) }]));
+        for (const [id, waiters] of batch) {
+          const row = rows.get(id) ?? null;
+          for (const w of waiters) w.resolve(row);
+        }
+      },
+      (error: unknown) => {
+        for (const waiters of batch.values()) for (const w of waiters) w.reject(error);
+      },
+    );
+  }
+}
+
 export interface ListClaimsFilter {
   state?: ClaimStatus;
   assignee?: string;

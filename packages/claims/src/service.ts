@@ -97,7 +97,9 @@ export class ClaimService {
     }
     const id = claimId.toLowerCase();
     const streamId = claimStreamId(id);
-    const requestHash = input.requestHash ?? this.requestHash({ claimId: id, command });
+    // Only a keyed request needs its hash (canonical JSON + sha256 of the whole command).
+    const requestHash =
+      input.idempotencyKey === undefined ? '' : (input.requestHash ?? this.requestHash({ claimId: id, command }));
     let fromStream: Loaded | undefined;
 
     for (let attempt = 1; ; attempt++) {
@@ -193,14 +195,14 @@ export class ClaimService {
     for (const recorded of appended.events) state = evolve(state, toEnvelope(recorded));
     const view = toClaimView(state);
     const previous = loaded.fromProjection && loaded.state.status !== null ? toClaimView(loaded.state) : null;
-    await writeClaimProjection(tx, streamId, state, view, previous);
-
-    if (idempotencyKey !== undefined) {
-      await sql`
-        update idempotency_keys set status_code = ${command.type === 'submit_claim' ? 201 : 200},
-          version = ${view.version}, response = ${JSON.stringify(view)}
-        where user_id = ${actor.id} and key = ${idempotencyKey}`.execute(tx);
-    }
+    // The stored answer for the key rides along with the projection write (one statement).
+    const answer =
+      idempotencyKey === undefined
+        ? undefined
+        : sql`update idempotency_keys set status_code = ${command.type === 'submit_claim' ? 201 : 200},
+            version = ${view.version}, response = ${JSON.stringify(view)}
+          where user_id = ${actor.id} and key = ${idempotencyKey}`;
+    await writeClaimProjection(tx, streamId, state, view, previous, answer);
     return { view, events: appended.events, replayed: false };
   }
 

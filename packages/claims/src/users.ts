@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type RawBuilder } from 'kysely';
 import { ROLES, type Actor, type Role } from '@claimtrail/domain';
 
 export interface UserRecord {
@@ -27,13 +27,79 @@ export async function ensureUsers(db: Kysely<any>, users: readonly UserRecord[])
 
 /** Issues a new token for an existing user and returns it (the only time it is visible). */
 export async function issueToken(db: Kysely<any>, userId: string, label: string | null = null): Promise<string> {
-  const token = generateToken();
-  await sql`insert into api_tokens (token_hash, user_id, label) values (${hashToken(token)}, ${userId}, ${label})`.execute(db);
-  return token;
+  return (await createToken(db, { userId, label })).token;
 }
 
-export async function revokeToken(db: Kysely<any>, token: string): Promise<void> {
-  await sql`update api_tokens set revoked_at = now() where token_hash = ${hashToken(token)}`.execute(db);
+export interface CreatedToken {
+  /** Public id of the token (for listing and revoking); not a credential. */
+  id: string;
+  /** The token itself: shown once, stored only as its hash. */
+  token: string;
+  userId: string;
+  label: string | null;
+  expiresAt: Date | null;
+}
+
+export async function createToken(
+  db: Kysely<any>,
+  input: { userId: string; label?: string | null; expiresAt?: Date | null },
+): Promise<CreatedToken> {
+  const token = generateToken();
+  const result = await sql<{ id: string }>`
+    insert into api_tokens (token_hash, user_id, label, expires_at)
+    values (${hashToken(token)}, ${input.userId}, ${input.label ?? null}, ${input.expiresAt ?? null})
+    returning id`.execute(db);
+  return { id: result.rows[0]!.id, token, userId: input.userId, label: input.label ?? null, expiresAt: input.expiresAt ?? null };
+}
+
+/**
+ * Channel on which revocations are announced (payload: the token hash). Every service
+ * instance listens and drops the token from its authentication cache at once; the cache
+ * TTL is only the fallback bound (a token revoked by hand in SQL, a lost notification).
+ */
+export const TOKEN_REVOKED_CHANNEL = 'claimtrail_token_revoked';
+
+async function revokeWhere(db: Kysely<any>, where: RawBuilder<unknown>): Promise<string[]> {
+  const result = await sql<{ token_hash: string }>`
+    with revoked as (
+      update api_tokens set revoked_at = coalesce(revoked_at, now()) where ${where} returning token_hash
+    )
+    select token_hash, pg_notify(${TOKEN_REVOKED_CHANNEL}, token_hash) from revoked`.execute(db);
+  return result.rows.map((row) => row.token_hash);
+}
+
+/** Revokes a token (given the token itself); returns the hashes revoked (empty when unknown). */
+export async function revokeToken(db: Kysely<any>, token: string): Promise<string[]> {
+  return revokeWhere(db, sql`token_hash = ${hashToken(token)}`);
+}
+
+/** Revokes a token by its public id; returns the hashes revoked (empty when unknown). */
+export async function revokeTokenById(db: Kysely<any>, id: string): Promise<string[]> {
+  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)) return [];
+  return revokeWhere(db, sql`id = ${id.toLowerCase()}::uuid`);
+}
+
+export interface TokenInfo {
+  id: string;
+  userId: string;
+  label: string | null;
+  createdAt: Date;
+  expiresAt: Date | null;
+  revokedAt: Date | null;
+}
+
+export async function listTokens(db: Kysely<any>, userId?: string): Promise<TokenInfo[]> {
+  const where = userId === undefined ? sql`` : sql`where user_id = ${userId}`;
+  const result = await sql<{ id: string; user_id: string; label: string | null; created_at: Date; expires_at: Date | null; revoked_at: Date | null }>`
+    select id, user_id, label, created_at, expires_at, revoked_at from api_tokens ${where} order by created_at`.execute(db);
+  return result.rows.map((r) => ({
+    id: r.id,
+    userId: r.user_id,
+    label: r.label,
+    createdAt: new Date(r.created_at),
+    expiresAt: r.expires_at === null ? null : new Date(r.expires_at),
+    revokedAt: r.revoked_at === null ? null : new Date(r.revoked_at),
+  }));
 }
 
 export const DEMO_USERS: readonly UserRecord[] = [
@@ -67,38 +133,89 @@ interface CacheEntry {
   expires: number;
 }
 
+/** Why a token was refused (all are a 401 `unauthorized`; the reason is in the problem's detail). */
+export type TokenFailure = 'invalid_token' | 'token_revoked' | 'token_expired' | 'user_disabled';
+
+export type TokenCheck = { ok: true; actor: Actor } | { ok: false; reason: TokenFailure };
+
+export interface TokenAuthenticatorOptions {
+  /** How long a valid token is trusted without asking the database (default 5000 ms). */
+  ttlMs?: number;
+  maxEntries?: number;
+}
+
 /**
  * Token → actor, with a short cache: one hash lookup per request would otherwise be a
- * database round trip on every read. A revoked token stops working within `ttlMs`.
+ * database round trip on every read. A revoked token stops working at once on the instance
+ * that revoked it and on every instance that hears the revocation notice
+ * (TOKEN_REVOKED_CHANNEL → `forget`); otherwise (revoked by hand, user disabled) within
+ * `ttlMs`. An expiring token is never cached past its expiry.
  */
 export class TokenAuthenticator {
   private readonly cache = new Map<string, CacheEntry>();
+  private readonly ttlMs: number;
+  private readonly maxEntries: number;
+
   constructor(
     private readonly db: Kysely<any>,
-    private readonly ttlMs = 10_000,
-    private readonly maxEntries = 10_000,
-  ) {}
+    options: TokenAuthenticatorOptions | number = {},
+    maxEntries = 10_000,
+  ) {
+    const o = typeof options === 'number' ? { ttlMs: options, maxEntries } : options;
+    this.ttlMs = o.ttlMs ?? 5_000;
+    this.maxEntries = o.maxEntries ?? maxEntries;
+  }
+
+  /** The actor when the token is cached and still fresh; no database access. */
+  cached(token: string, hash = hashToken(token)): Actor | null {
+    const hit = this.cache.get(hash);
+    if (hit === undefined) return null;
+    if (hit.expires > Date.now()) return hit.actor;
+    this.cache.delete(hash);
+    return null;
+  }
 
   async authenticate(token: string): Promise<Actor | null> {
-    if (token.length === 0 || token.length > 512) return null;
+    const result = await this.check(token);
+    return result.ok ? result.actor : null;
+  }
+
+  async check(token: string): Promise<TokenCheck> {
+    if (token.length === 0 || token.length > 512) return { ok: false, reason: 'invalid_token' };
     const hash = hashToken(token);
-    const now = Date.now();
-    const hit = this.cache.get(hash);
-    if (hit && hit.expires > now) return hit.actor;
-    const result = await sql<{ id: string; role: string; name: string | null }>`
-      select u.id, u.role, u.name from api_tokens t join users u on u.id = t.user_id
-      where t.token_hash = ${hash} and t.revoked_at is null and not u.disabled`.execute(this.db);
+    const hit = this.cached(token, hash);
+    if (hit) return { ok: true, actor: hit };
+    const result = await sql<{
+      id: string;
+      role: string;
+      name: string | null;
+      disabled: boolean;
+      revoked: boolean;
+      expired: boolean;
+      expires_ms: string | number | null;
+    }>`
+      select u.id, u.role, u.name, u.disabled, t.revoked_at is not null as revoked,
+        coalesce(t.expires_at <= now(), false) as expired,
+        (extract(epoch from t.expires_at) * 1000)::float8 as expires_ms
+      from api_tokens t join users u on u.id = t.user_id
+      where t.token_hash = ${hash}`.execute(this.db);
     const row = result.rows[0];
-    const actor: Actor | null =
-      row && (ROLES as readonly string[]).includes(row.role)
-        ? { id: row.id, role: row.role as Role, ...(row.name ? { name: row.name } : {}) }
-        : null;
-    // Unknown tokens are not cached: guessing must not be able to flush the cache of real ones.
-    if (actor) {
-      if (this.cache.size >= this.maxEntries) this.cache.clear();
-      this.cache.set(hash, { actor, expires: now + this.ttlMs });
-    }
-    return actor;
+    if (!row || !(ROLES as readonly string[]).includes(row.role)) return { ok: false, reason: 'invalid_token' };
+    if (row.revoked) return { ok: false, reason: 'token_revoked' };
+    if (row.expired) return { ok: false, reason: 'token_expired' };
+    if (row.disabled) return { ok: false, reason: 'user_disabled' };
+    const actor: Actor = { id: row.id, role: row.role as Role, ...(row.name ? { name: row.name } : {}) };
+    // Refusals are not cached: guessing must not be able to flush the cache of real tokens.
+    const now = Date.now();
+    const expires = row.expires_ms === null ? now + this.ttlMs : Math.min(now + this.ttlMs, Number(row.expires_ms));
+    if (this.cache.size >= this.maxEntries) this.cache.clear();
+    this.cache.set(hash, { actor, expires });
+    return { ok: true, actor };
+  }
+
+  /** Drops one token (by hash) from the cache: call on revocation. */
+  forget(hash: string): void {
+    this.cache.delete(hash);
   }
 
   clear(): void {

@@ -212,6 +212,7 @@ async function main(): Promise<void> {
     const loopDelay = monitorEventLoopDelay({ resolution: 10 });
     loopDelay.enable();
     const cpuBefore = process.cpuUsage();
+    const fanOutBefore = { ms: app.live.stats.fanOutMs, events: app.live.stats.events };
     const hubLag: number[] = [];
     const hubProbe = app.store.subscribe({ after: 'end' }, (e) => {
       hubLag.push(Date.now() - e.recordedAt.getTime());
@@ -263,6 +264,10 @@ async function main(): Promise<void> {
     const writes = writeLatencies.length;
     const writeSeconds = (Date.now() - startAt) / 1000;
     const cpu = process.cpuUsage(cpuBefore);
+    const fanOut = {
+      perEventMs: +((app.live.stats.fanOutMs - fanOutBefore.ms) / Math.max(1, app.live.stats.events - fanOutBefore.events)).toFixed(2),
+      maxMs: +app.live.stats.fanOutMaxMs.toFixed(1),
+    };
     loopDelay.disable();
     await hubProbe.close();
     const positionAtEnd = await app.store.headPosition();
@@ -299,6 +304,8 @@ async function main(): Promise<void> {
       serverRssPerConnection: Math.round((after.rss - before.rss) / connected),
       connectSeconds: +(connectMs / 1000).toFixed(1),
       watcherCpuPercent: r.cpuPercent,
+      fanOutPerEventMs: fanOut.perEventMs,
+      fanOutMaxMs: fanOut.maxMs,
       serverCpuPercent: Math.round(((cpu.user + cpu.system) / 1000 / (writeSeconds * 1000)) * 100),
       serverLoopDelayP99Ms: +(loopDelay.percentile(99) / 1e6).toFixed(1),
       storeSubscriptionLagP50Ms: percentile(hubLag, 50),
@@ -315,6 +322,7 @@ async function main(): Promise<void> {
       ['delivery latency p95', `${summary.latencyP95Ms} ms`],
       ['delivery latency p99', `${summary.latencyP99Ms} ms`],
       ['delivery latency max', `${summary.latencyMaxMs} ms`],
+      ['fan-out per event (avg / max)', `${fanOut.perEventMs} / ${fanOut.maxMs} ms (view + one frame, written to every socket)`],
       ['watcher process CPU', `${r.cpuPercent} %`],
       ['service CPU (one core = 100 %)', `${summary.serverCpuPercent} %, event-loop delay p99 ${summary.serverLoopDelayP99Ms} ms`],
       ['store subscription lag p50 / p99', `${summary.storeSubscriptionLagP50Ms} / ${summary.storeSubscriptionLagP99Ms} ms (recordedAt → subscriber, no fan-out)`],

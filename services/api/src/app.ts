@@ -4,7 +4,7 @@
  * rate limit, OpenAPI, websockets) and routes. server.ts only listens.
  */
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -23,16 +23,19 @@ import {
 import { migrations } from '@claimtrail/migrations';
 import {
   ClaimService,
+  TOKEN_REVOKED_CHANNEL,
   TokenAuthenticator,
   createDemoTokens,
   ensureUsers,
   hashToken,
   isCommandError,
+  revokeTokenById,
 } from '@claimtrail/claims';
 import { SEED_USERS, runSeed } from '@claimtrail/seeds';
 import { defaultConfig, type Config } from './config.ts';
 import { HttpProblem, sendProblem } from './errors.ts';
 import { registerAuth, bearerToken } from './plugins/auth.ts';
+import { AuthFailureLimiter } from './plugins/auth-limit.ts';
 import { registerJsonParser, registerTextGuards } from './plugins/body.ts';
 import { createMetrics, registerHttpMetrics, type Metrics } from './plugins/metrics.ts';
 import { registerValidators } from './plugins/validation.ts';
@@ -46,6 +49,8 @@ declare module 'fastify' {
     database: Database;
     claims: ClaimService;
     authenticateToken(token: string): Promise<Actor | null>;
+    /** Revokes a token by its public id; false when there is none. Effective at once here, and on other instances via NOTIFY. */
+    revokeTokenById(id: string): Promise<boolean>;
     config: Config;
     metrics: Metrics;
     /** Role → token of the demo users created at this start (empty unless demo tokens are on). */
@@ -91,6 +96,18 @@ function loggerOptions(config: Config): FastifyServerOptions['logger'] {
   };
 }
 
+/**
+ * One line per request at info: Fastify's "incoming request" line is dropped and its
+ * "request completed" line carries the request (method, redacted URL, address) instead.
+ */
+class CompletedOnlyLogController extends LogController {
+  override incomingRequest(): void {}
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    if (error) reply.log.error({ req: request, res: reply, err: error, responseTime: reply.elapsedTime }, 'request errored');
+    else reply.log.info({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed');
+  }
+}
+
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 
 export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyInstance> {
@@ -101,6 +118,8 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
     (await openDatabase({
       ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : { dataDir: config.dataDir }),
       poolSize: config.poolSize,
+      statementTimeoutMs: config.statementTimeoutMs,
+      connectionTimeoutMs: config.connectionTimeoutMs,
     }));
 
   let store: (EventStore & { close(): Promise<void> }) | undefined;
@@ -112,6 +131,20 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
     throw error;
   }
 
+  // Revocations from any instance (or `npm run tokens -- revoke`) drop the token from this
+  // instance's cache at once; after a listener reconnect (notices may be lost) drop all.
+  const authenticator = new TokenAuthenticator(database.db, { ttlMs: config.authCacheTtlMs });
+  let unlistenTokens: (() => Promise<void>) | undefined;
+  let listenError: unknown;
+  try {
+    unlistenTokens = await database.listen(TOKEN_REVOKED_CHANNEL, (hash) => {
+      if (hash === null) authenticator.clear();
+      else authenticator.forget(hash);
+    });
+  } catch (error) {
+    // Not fatal: the cache TTL still bounds how long a revoked token works.
+    listenError = error;
+  }
   const metrics = createMetrics(database.db);
   const claims = new ClaimService(store, {
     onAppended(result, command) {
@@ -119,7 +152,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
       metrics.commands.inc({ command: command.type, outcome: 'ok' });
     },
   });
-  const authenticator = new TokenAuthenticator(database.db);
+  const authFailures = new AuthFailureLimiter({ max: config.authFailureMax, windowMs: config.authFailureWindowMs });
 
   const app = Fastify({
     // Caller options (level, stream) are merged over ours: redaction always applies.
@@ -128,6 +161,11 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
         ? false
         : { ...(loggerOptions(config) as object), ...(typeof options.logger === 'object' ? options.logger : {}) },
     bodyLimit: config.bodyLimit,
+    // Time to receive a whole request (slow-loris bound). Not a socket idle timeout
+    // (connectionTimeout): websockets and NDJSON feeds are long-lived on purpose.
+    requestTimeout: config.requestTimeoutMs,
+    // One log line per request ("request completed", with status and time) instead of two.
+    logController: new CompletedOnlyLogController(),
     requestIdHeader: false,
     genReqId(request) {
       const incoming = request.headers['x-request-id'];
@@ -146,6 +184,12 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
   app.decorate('database', database);
   app.decorate('claims', claims);
   app.decorate('authenticateToken', (token: string) => authenticator.authenticate(token));
+  app.decorate('revokeTokenById', async (id: string) => {
+    const hashes = await revokeTokenById(database.db, id);
+    // PGlite's notifications are an in-process bus that SQL NOTIFY does not reach: forget here too.
+    for (const hash of hashes) authenticator.forget(hash);
+    return hashes.length > 0;
+  });
   app.decorate('config', config);
   app.decorate('metrics', metrics);
   app.decorate('demoTokens', {} as Partial<Record<Role, string>>);
@@ -164,7 +208,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
   registerJsonParser(app);
   registerValidators(app);
   registerTextGuards(app);
-  registerAuth(app);
+  registerAuth(app, { authenticator, failures: authFailures });
   registerHttpMetrics(app, metrics);
 
   if (config.rateLimitMax > 0) {
@@ -217,7 +261,9 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
   await app.register(boardPlugin);
   await app.register(registerRoutes);
 
+  if (listenError !== undefined) app.log.warn({ err: listenError }, 'not listening for token revocations (cache TTL applies)');
   app.addHook('onClose', async () => {
+    await unlistenTokens?.().catch(() => undefined);
     await store.close().catch((error: unknown) => app.log.warn({ err: error }, 'closing the event store'));
     if (ownsDatabase) await database.close().catch((error: unknown) => app.log.warn({ err: error }, 'closing the database'));
   });

@@ -14,7 +14,19 @@ export interface Config {
   demoTokens: boolean;
   /** Seed the case data when the database has no claims. Default: on for PGlite, off for PostgreSQL. */
   seed: boolean;
+  /** PostgreSQL pool size (DB_POOL_SIZE; DATABASE_POOL_SIZE is the older name). */
   poolSize: number;
+  /** Per-statement timeout on PostgreSQL (DB_STATEMENT_TIMEOUT_MS); a slow query becomes a 503. */
+  statementTimeoutMs: number;
+  /** How long a request waits for a pooled connection (DB_CONNECTION_TIMEOUT_MS) before a 503. */
+  connectionTimeoutMs: number;
+  /** Time allowed to receive a whole request, headers and body (REQUEST_TIMEOUT_MS); 0 = none. */
+  requestTimeoutMs: number;
+  /** Failed token checks per client IP per window before further checks get 429 (AUTH_FAILURE_MAX); 0 disables. */
+  authFailureMax: number;
+  authFailureWindowMs: number;
+  /** How long a valid token is trusted without a database lookup (AUTH_CACHE_TTL_MS). */
+  authCacheTtlMs: number;
   /** Request body limit in bytes (default 1 MiB). */
   bodyLimit: number;
   /** Requests per minute per client (token, else IP); 0 disables. */
@@ -79,6 +91,24 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const host = value('HOST') ?? '127.0.0.1';
   if (!/^[A-Za-z0-9.:_\-[\]]+$/.test(host)) problems.push(`HOST must be a host name or IP address (got "${host}")`);
 
+  const poolSize = (): number => {
+    const preferred = integer('DB_POOL_SIZE', 10, 1, 1000);
+    const legacy = integer('DATABASE_POOL_SIZE', 10, 1, 1000);
+    if (value('DB_POOL_SIZE') !== undefined && value('DATABASE_POOL_SIZE') !== undefined && preferred !== legacy) {
+      problems.push(`DB_POOL_SIZE (${preferred}) and DATABASE_POOL_SIZE (${legacy}) disagree; set one`);
+    }
+    return value('DB_POOL_SIZE') !== undefined ? preferred : legacy;
+  };
+  // 0 disables; otherwise at least 1 s (a shorter one would cut off ordinary uploads).
+  const requestTimeout = (): number => {
+    const ms = integer('REQUEST_TIMEOUT_MS', 30_000, 0, 3_600_000);
+    if (ms > 0 && ms < 1000) {
+      problems.push(`REQUEST_TIMEOUT_MS must be 0 (none) or at least 1000 (got "${ms}")`);
+      return 30_000;
+    }
+    return ms;
+  };
+
   const config: Config = {
     port: integer('PORT', 3000, 0, 65535),
     host,
@@ -87,7 +117,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: ((LOG_LEVELS as readonly string[]).includes(logLevel) ? logLevel : 'info') as Config['logLevel'],
     demoTokens: flag('DEMO_TOKENS', embedded),
     seed: flag('SEED', embedded),
-    poolSize: integer('DATABASE_POOL_SIZE', 10, 1, 1000),
+    poolSize: poolSize(),
+    statementTimeoutMs: integer('DB_STATEMENT_TIMEOUT_MS', 30_000, 100, 3_600_000),
+    connectionTimeoutMs: integer('DB_CONNECTION_TIMEOUT_MS', 5_000, 100, 600_000),
+    requestTimeoutMs: requestTimeout(),
+    authFailureMax: integer('AUTH_FAILURE_MAX', 30, 0, 1_000_000),
+    authFailureWindowMs: integer('AUTH_FAILURE_WINDOW_MS', 60_000, 1_000, 86_400_000),
+    authCacheTtlMs: integer('AUTH_CACHE_TTL_MS', 5_000, 0, 300_000),
     bodyLimit: integer('BODY_LIMIT', 1024 * 1024, 1024, 100 * 1024 * 1024),
     rateLimitMax: integer('RATE_LIMIT_MAX', 10_000, 0, 100_000_000),
     orgName: value('ORG_NAME') ?? 'claimtrail',

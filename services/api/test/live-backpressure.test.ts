@@ -65,7 +65,7 @@ describe.skipIf(!pg)('live: slow consumers and heartbeats', () => {
   });
 
   it('a peer that does not answer pings is terminated; a live one is kept', async () => {
-    const other = await startInstance(db.url, { heartbeatIntervalMs: 100 });
+    const other = await startInstance(db.url, { heartbeatIntervalMs: 200 });
     try {
       const dead = await Watcher.connect(other.wsUrl, other.tokens.auditor, { autoPong: false });
       const alive = await Watcher.connect(other.wsUrl, other.tokens.auditor);

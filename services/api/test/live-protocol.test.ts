@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { createTestDatabase, requirePostgres, type TestDatabase } from '@claimtrail/testing';
 import type { EventMessage, SnapshotMessage } from '@claimtrail/client';
+import { issueToken, revokeToken } from '@claimtrail/claims';
 import { startInstance, Watcher, type Instance } from './live-support.ts';
 
 const pg = await requirePostgres();
@@ -167,6 +168,25 @@ describe.skipIf(!pg)('live websocket protocol', () => {
     await watcher.until(() => watcher.events('feed').some((e) => e.claimId === claim.id));
     expect(watcher.events('board').some((e) => e.claimId === claim.id)).toBe(false);
     watcher.close();
+  });
+
+  it('a revoked token loses its open stream (1008), on every instance', async () => {
+    const other = await startInstance(db.url);
+    try {
+      const token = await issueToken(instance.app.database.db, 'seed-aud-priya', 'live revocation test');
+      const here = await Watcher.connect(instance.wsUrl, token);
+      const there = await Watcher.connect(other.wsUrl, token);
+      here.send({ type: 'subscribe', channel: 'feed' });
+      there.send({ type: 'subscribe', channel: 'feed' });
+      await here.until(() => here.messages.length >= 1);
+      await there.until(() => there.messages.length >= 1);
+      await revokeToken(instance.app.database.db, token);
+      expect((await here.closed).code).toBe(1008);
+      expect((await there.closed).code).toBe(1008);
+      await expect(Watcher.connect(instance.wsUrl, token)).rejects.toThrow(/401/);
+    } finally {
+      await other.close();
+    }
   });
 
   it('graceful shutdown closes sockets with 1001', async () => {

@@ -33,7 +33,14 @@ export class LiveHub {
   /** Serializes handler runs even if the store does not await the handler. */
   private queue: Promise<void> = Promise.resolve();
   private stopped = false;
-  readonly stats = { events: 0, messages: 0, lastEventAt: 0 };
+  readonly stats = {
+    events: 0,
+    messages: 0,
+    lastEventAt: 0,
+    /** Time spent handing events to sockets (the synchronous fan-out), total and worst. */
+    fanOutMs: 0,
+    fanOutMaxMs: 0,
+  };
 
   constructor(
     private readonly store: EventStore,
@@ -67,6 +74,10 @@ export class LiveHub {
         return run;
       });
     })();
+    // A failed start (database unreachable) is retried by the next caller.
+    this.starting.catch(() => {
+      this.starting = null;
+    });
     return this.starting;
   }
 
@@ -115,10 +126,14 @@ export class LiveHub {
     this.positionValue = event.position;
     this.stats.events++;
     this.stats.lastEventAt = Date.now();
+    const started = performance.now();
     const claimListeners = prepared.claimId ? this.claims.get(prepared.claimId) : undefined;
     if (prepared.claimId) this.fanOut(this.board, prepared);
     this.fanOut(this.feed, prepared);
     if (claimListeners) this.fanOut(claimListeners, prepared);
+    const spent = performance.now() - started;
+    this.stats.fanOutMs += spent;
+    if (spent > this.stats.fanOutMaxMs) this.stats.fanOutMaxMs = spent;
   }
 
   private fanOut(listeners: Set<HubListener>, prepared: PreparedEvent): void {

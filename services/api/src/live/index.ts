@@ -7,13 +7,13 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Actor } from '@claimtrail/domain';
 import type { EventStore } from '@claimtrail/event-store';
 import { CLOSE_GOING_AWAY } from '@claimtrail/client';
-import { boardJson } from '@claimtrail/claims';
+import { TOKEN_REVOKED_CHANNEL, boardJson, hashToken } from '@claimtrail/claims';
 import { problemType } from '@claimtrail/contract';
 import type { Kysely } from 'kysely';
 import type { WebSocket } from 'ws';
 import type {} from '@fastify/websocket';
 import { LiveHub } from './hub.ts';
-import { DEFAULT_LIVE_CONFIG, Session, type LiveConfig, type LiveStats } from './session.ts';
+import { DEFAULT_LIVE_CONFIG, Session, flushStats, type LiveConfig, type LiveStats } from './session.ts';
 
 export { LiveHub } from './hub.ts';
 export { DEFAULT_LIVE_CONFIG, type LiveConfig, type LiveStats } from './session.ts';
@@ -29,14 +29,19 @@ export interface LivePluginOptions extends Partial<LiveConfig> {
 /** What the live plugin needs from the app (decorated by buildApp). */
 interface LiveHost {
   store: EventStore;
-  database?: { db: Kysely<any> };
+  database?: {
+    db: Kysely<any>;
+    listen?(channel: string, handler: (payload: string | null) => void): Promise<() => Promise<void>>;
+  };
   authenticateToken(token: string): Promise<Actor | null>;
+  /** Throws a 401/429 problem; present when the API provides it. */
+  authenticateRequest?(request: FastifyRequest, token: string): Promise<Actor>;
 }
 
 export interface LiveRuntime {
   hub: LiveHub;
   config: LiveConfig;
-  stats: LiveStats & { events: number; messages: number; position: number };
+  stats: LiveStats & { events: number; messages: number; position: number; fanOutMs: number; fanOutMaxMs: number };
   sessions(): number;
 }
 
@@ -48,6 +53,10 @@ declare module 'fastify' {
 
 /** GET /board's default `limit`. */
 const BOARD_PER_STATE = 50;
+type LiveRequest = FastifyRequest & { liveActor?: Actor; liveToken?: string };
+/** Policy violation: the credentials are no longer valid. */
+const CLOSE_POLICY = 1008;
+
 const READ_ROLES = new Set(['fact_checker', 'editor', 'auditor', 'admin']);
 
 export function tokenFrom(request: FastifyRequest): string | null {
@@ -90,13 +99,36 @@ async function livePluginImpl(app: FastifyInstance, options: LivePluginOptions):
     hub,
     config,
     get stats() {
-      return { ...stats, events: hub.stats.events, messages: hub.stats.messages, position: hub.position };
+      const { events, messages, fanOutMs, fanOutMaxMs } = hub.stats;
+      // Socket writes happen when the tick's corked frames are flushed: count them in.
+      return {
+        ...stats,
+        events,
+        messages,
+        fanOutMs: fanOutMs + flushStats.ms,
+        fanOutMaxMs: fanOutMaxMs + flushStats.maxMs,
+        position: hub.position,
+      };
     },
     sessions: () => sessions.size,
   } satisfies LiveRuntime);
 
+  // A revoked token loses its open streams too, on every instance (the revocation is a
+  // NOTIFY with the token's hash); the client's reconnect then gets a 401.
+  let unlistenRevocations: (() => Promise<void>) | undefined;
   app.addHook('onReady', async () => {
     await hub.start();
+    if (host.database?.listen) {
+      unlistenRevocations = await host.database
+        .listen(TOKEN_REVOKED_CHANNEL, (hash) => {
+          if (!hash) return;
+          for (const session of sessions) if (session.tokenHash === hash) session.closeWith(CLOSE_POLICY, 'token revoked');
+        })
+        .catch((err: unknown) => {
+          app.log.warn({ err }, 'live: cannot listen for token revocations');
+          return undefined;
+        });
+    }
   });
 
   const heartbeat = setInterval(() => {
@@ -106,6 +138,7 @@ async function livePluginImpl(app: FastifyInstance, options: LivePluginOptions):
 
   app.addHook('onClose', async () => {
     clearInterval(heartbeat);
+    await unlistenRevocations?.().catch(() => undefined);
     for (const session of sessions) session.closeWith(CLOSE_GOING_AWAY, 'server shutting down');
     sessions.clear();
     await hub.stop();
@@ -122,18 +155,22 @@ async function livePluginImpl(app: FastifyInstance, options: LivePluginOptions):
         reply.header('www-authenticate', 'Bearer');
         return problem(reply, 401, 'unauthorized', 'Authentication required', 'a token is required (?token= or Authorization: Bearer)');
       }
-      const actor = await host.authenticateToken(token);
+      // Prefer the app's request-aware check (failure limiting, precise 401 details); its
+      // errors reach the app's error handler like any route's.
+      const actor = host.authenticateRequest
+        ? await host.authenticateRequest(request, token)
+        : await host.authenticateToken(token);
       if (!actor) return problem(reply, 401, 'unauthorized', 'Authentication required', 'invalid token');
       if (!READ_ROLES.has(actor.role)) return problem(reply, 403, 'forbidden_role', 'Your role may not do this', 'this role may not read');
-      (request as FastifyRequest & { liveActor?: Actor; liveToken?: string }).liveActor = actor;
-      (request as FastifyRequest & { liveActor?: Actor; liveToken?: string }).liveToken = token;
+      (request as LiveRequest).liveActor = actor;
+      (request as LiveRequest).liveToken = token;
     },
     handler: (_request, reply) => {
       return problem(reply, 426, 'upgrade_required', 'Upgrade Required', 'GET /ws is a websocket endpoint');
     },
     wsHandler: (socket: WebSocket, request: FastifyRequest) => {
-      const { liveActor, liveToken } = request as FastifyRequest & { liveActor?: Actor; liveToken?: string };
-      if (!liveActor || !liveToken) {
+      const { liveActor } = request as LiveRequest;
+      if (!liveActor) {
         socket.close(1008, 'unauthorized');
         return;
       }
@@ -143,7 +180,7 @@ async function livePluginImpl(app: FastifyInstance, options: LivePluginOptions):
       socket.close = ((code?: number, reason?: string | Buffer) =>
         code === undefined ? close(CLOSE_GOING_AWAY, 'server shutting down') : close(code, reason)) as WebSocket['close'];
       stats.connections++;
-      const session = new Session(socket, liveActor, liveToken, {
+      const session = new Session(socket, liveActor, hashToken((request as LiveRequest).liveToken!), {
         hub,
         store: host.store,
         config,

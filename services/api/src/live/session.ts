@@ -14,7 +14,7 @@ import { PreparedEvent } from './messages.ts';
 import { ClaimStates, claimIdOf, viewOf } from './views.ts';
 
 export interface LiveConfig {
-  /** Ping every interval; a peer that has not answered the previous ping is terminated. */
+  /** Ping every interval; a peer that answers none of two pings in a row is terminated. */
   heartbeatIntervalMs: number;
   /** Bytes a socket may have queued (ws `bufferedAmount`) before it is closed with 1013. */
   maxBufferedBytes: number;
@@ -29,7 +29,7 @@ export interface LiveConfig {
 }
 
 export const DEFAULT_LIVE_CONFIG: LiveConfig = {
-  heartbeatIntervalMs: 30_000,
+  heartbeatIntervalMs: 20_000,
   maxBufferedBytes: 4 * 1024 * 1024,
   maxQueuedMessages: 10_000,
   replayBatchSize: 500,
@@ -60,9 +60,15 @@ const OPEN = 1;
 const TEXT_FRAME = { binary: false } as const;
 
 const toUncork: (() => void)[] = [];
+/** Time spent flushing corked sockets (the write syscalls), for `app.live.stats`. */
+export const flushStats = { ms: 0, maxMs: 0 };
 function uncorkAll(): void {
+  const started = performance.now();
   const pending = toUncork.splice(0);
   for (const uncork of pending) uncork();
+  const spent = performance.now() - started;
+  flushStats.ms += spent;
+  if (spent > flushStats.maxMs) flushStats.maxMs = spent;
 }
 
 class ProtocolError extends Error {
@@ -129,13 +135,15 @@ class ChannelSubscription implements HubListener {
 /** One websocket connection: its subscriptions, its send buffer, its heartbeat state. */
 export class Session {
   alive = true;
+  private missed = 0;
   private closed = false;
   private readonly subscriptions = new Map<string, ChannelSubscription>();
 
   constructor(
     readonly socket: WebSocket,
     readonly actor: Actor,
-    private readonly token: string,
+    /** sha-256 of the token it authenticated with (as revocations announce it). */
+    readonly tokenHash: string,
     private readonly deps: SessionDeps,
   ) {
     const tcp = (socket as unknown as { _socket?: { write?: (data: Buffer) => boolean } })._socket;
@@ -151,10 +159,16 @@ export class Session {
     return this.deps.config;
   }
 
-  /** Heartbeat tick: terminate a peer that missed the last ping, then ping again. */
+  /**
+   * Heartbeat tick: terminate a peer that answered neither of the last two pings, then
+   * ping again. Two, not one: after an event-loop stall the timer can run before the
+   * pong already waiting in the socket has been read.
+   */
   heartbeat(): void {
     if (this.closed) return;
-    if (!this.alive) {
+    if (this.alive) this.missed = 0;
+    else this.missed++;
+    if (this.missed >= 2) {
       this.deps.stats.heartbeatTerminations++;
       this.socket.terminate();
       this.dispose();

@@ -9,13 +9,16 @@ import {
   ProblemSchema,
   WriteHeadersSchema,
 } from '@claimtrail/contract';
-import { getClaimJson, listClaims } from '@claimtrail/claims';
+import { ClaimJsonBatcher, listClaims } from '@claimtrail/claims';
 import { HttpProblem } from '../errors.ts';
 import { SECURED, claimIdParam, etag, runCommand } from './common.ts';
 
 const errors = { 400: ProblemSchema, 401: ProblemSchema, 403: ProblemSchema };
 
 export const claimRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  // Concurrent reads share one query (fresh data: see ClaimJsonBatcher).
+  const reader = new ClaimJsonBatcher(app.store.db);
+
   app.post(
     '/claims',
     {
@@ -58,7 +61,7 @@ export const claimRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) => {
       const id = claimIdParam(request.params.id);
-      const row = await getClaimJson(app.store.db, id);
+      const row = await reader.get(id);
       if (!row) throw new HttpProblem('not_found', `claim ${id} not found`);
       const tag = etag(row.version);
       reply.header('etag', tag);

@@ -1,0 +1,146 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createToken, ensureUsers, listTokens, revokeTokenById } from '@claimtrail/claims';
+import { createTestDatabase, requirePostgres, type TestDatabase } from '@claimtrail/testing';
+import { buildApp } from '../src/app.ts';
+import { AuthFailureLimiter } from '../src/plugins/auth-limit.ts';
+import { clientKey } from '../src/plugins/auth.ts';
+import { call, startApp, type TestApp } from './helpers.ts';
+
+const pg = await requirePostgres();
+const guess = () => `ct_${randomBytes(32).toString('base64url')}`;
+
+describe('auth failure limiter (unit)', () => {
+  it('limits per client within a window and forgets after it', () => {
+    const limiter = new AuthFailureLimiter({ max: 2, windowMs: 1000 });
+    expect(limiter.blockedFor('a', 0)).toBe(0);
+    limiter.recordFailure('a', 0);
+    limiter.recordFailure('a', 10);
+    expect(limiter.blockedFor('a', 20)).toBe(1);
+    expect(limiter.blockedFor('b', 20)).toBe(0);
+    expect(limiter.blockedFor('a', 1000)).toBe(0);
+  });
+
+  it('stays bounded whatever the number of clients', () => {
+    const limiter = new AuthFailureLimiter({ max: 1, windowMs: 60_000, maxClients: 100 });
+    for (let i = 0; i < 10_000; i++) limiter.recordFailure(`c${i}`, i);
+    expect(limiter.size).toBeLessThanOrEqual(100);
+    expect(limiter.blockedFor('c9999', 10_000)).toBeGreaterThan(0);
+  });
+
+  it('groups IPv6 clients by /64', () => {
+    expect(clientKey('127.0.0.1')).toBe('127.0.0.1');
+    expect(clientKey('::ffff:10.0.0.1')).toBe('10.0.0.1');
+    expect(clientKey('2001:db8:1:2::1')).toBe('2001:db8:1:2::/64');
+    expect(clientKey('2001:db8:1:2:aaaa::9')).toBe(clientKey('2001:0db8:0001:0002::1'));
+    expect(clientKey('::1')).toBe('0:0:0:0::/64');
+  });
+});
+
+describe('tokens: expiry, revocation, failure limit (embedded)', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startApp({ postgres: false, config: { authFailureMax: 3, authFailureWindowMs: 60_000 } });
+    await ensureUsers(t.app.database.db, [{ id: 'tok-user', role: 'editor', name: 'Tok' }]);
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('an expired token is a 401 unauthorized saying so, even when it was cached', async () => {
+    const created = await createToken(t.app.database.db, { userId: 'tok-user', expiresAt: new Date(Date.now() + 1500) });
+    const ok = await call(t.app, { method: 'GET', url: '/me', headers: { authorization: `Bearer ${created.token}` } });
+    expect(ok.statusCode).toBe(200);
+    await new Promise((r) => setTimeout(r, 1600));
+    const expired = await call(t.app, { method: 'GET', url: '/me', headers: { authorization: `Bearer ${created.token}` } });
+    expect(expired.statusCode).toBe(401);
+    expect(expired.json.code).toBe('unauthorized');
+    expect(expired.json.detail).toMatch(/expired/);
+  });
+
+  it('a revoked token stops working at once on the instance that revoked it', async () => {
+    const created = await createToken(t.app.database.db, { userId: 'tok-user', label: 'test' });
+    const headers = { authorization: `Bearer ${created.token}` };
+    expect((await call(t.app, { method: 'GET', url: '/me', headers })).statusCode).toBe(200);
+    expect(await t.app.revokeTokenById(created.id)).toBe(true);
+    const after = await call(t.app, { method: 'GET', url: '/me', headers });
+    expect(after.statusCode).toBe(401);
+    expect(after.json.detail).toMatch(/revoked/);
+    expect(await t.app.revokeTokenById('00000000-0000-4000-8000-000000000000')).toBe(false);
+    const listed = await listTokens(t.app.database.db, 'tok-user');
+    expect(listed.find((x) => x.id === created.id)?.revokedAt).toBeInstanceOf(Date);
+    expect(JSON.stringify(listed)).not.toContain(created.token);
+  });
+
+  it('limits failed token checks per client: 429 + Retry-After, no lookup; cached tokens still pass', async () => {
+    const limited = await startApp({ postgres: false, config: { authFailureMax: 3, authFailureWindowMs: 60_000 } });
+    try {
+      const good = { authorization: limited.as.editor.authorization };
+      expect((await call(limited.app, { method: 'GET', url: '/me', headers: good })).statusCode).toBe(200);
+      const statuses: number[] = [];
+      let retryAfter: string | undefined;
+      for (let i = 0; i < 6; i++) {
+        const res = await call(limited.app, { method: 'GET', url: '/claims', headers: { authorization: `Bearer ${guess()}` } });
+        statuses.push(res.statusCode);
+        if (res.statusCode === 429) {
+          retryAfter = String(res.headers['retry-after']);
+          expect(res.json.code).toBe('rate_limited');
+        }
+      }
+      expect(statuses).toEqual([401, 401, 401, 429, 429, 429]);
+      expect(Number(retryAfter)).toBeGreaterThan(0);
+      // A token this instance already trusts is not a guess.
+      expect((await call(limited.app, { method: 'GET', url: '/me', headers: good })).statusCode).toBe(200);
+      // Another client is not affected.
+      const other = await call(limited.app, {
+        method: 'GET',
+        url: '/claims',
+        remoteAddress: '10.1.2.3',
+        headers: { authorization: `Bearer ${guess()}` },
+      });
+      expect(other.statusCode).toBe(401);
+      // The websocket upgrade path is limited too.
+      const ws = await call(limited.app, {
+        method: 'GET',
+        url: `/ws?token=${guess()}`,
+        headers: { connection: 'upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' },
+      });
+      expect(ws.statusCode).toBe(429);
+    } finally {
+      await limited.close();
+    }
+  });
+});
+
+describe.skipIf(!pg)('token revocation across instances (PostgreSQL NOTIFY)', () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await createTestDatabase('api_tokens');
+  });
+  afterAll(async () => {
+    await db?.drop();
+  });
+
+  it('a token revoked elsewhere is refused by an instance that had it cached, well before the cache TTL', async () => {
+    const config = { databaseUrl: db.url, rateLimitMax: 0, authCacheTtlMs: 300_000 };
+    const a = await buildApp({ logger: false, seed: false, demoTokens: false, config });
+    const b = await buildApp({ logger: false, seed: false, demoTokens: false, config, migrate: false });
+    try {
+      await ensureUsers(a.database.db, [{ id: 'tok-pg', role: 'auditor' }]);
+      const created = await createToken(a.database.db, { userId: 'tok-pg' });
+      const headers = { authorization: `Bearer ${created.token}` };
+      expect((await call(b, { method: 'GET', url: '/me', headers })).statusCode).toBe(200);
+      expect(await revokeTokenById(a.database.db, created.id)).toHaveLength(1);
+      const deadline = Date.now() + 20_000;
+      let status = 200;
+      while (status === 200 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 50));
+        status = (await call(b, { method: 'GET', url: '/me', headers })).statusCode;
+      }
+      expect(status).toBe(401);
+    } finally {
+      await b.close();
+      await a.close();
+    }
+  });
+});
