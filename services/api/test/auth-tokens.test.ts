@@ -144,3 +144,33 @@ describe.skipIf(!pg)('token revocation across instances (PostgreSQL NOTIFY)', ()
     }
   });
 });
+
+describe('timeouts, pool and auth settings', async () => {
+  const { loadConfig, ConfigError } = await import('../src/config.ts');
+  it('has defaults, accepts the older pool variable, reports bad values by name', () => {
+    expect(loadConfig({})).toMatchObject({
+      poolSize: 10,
+      statementTimeoutMs: 30_000,
+      connectionTimeoutMs: 5_000,
+      requestTimeoutMs: 30_000,
+      authFailureMax: 30,
+      authFailureWindowMs: 60_000,
+      authCacheTtlMs: 5_000,
+    });
+    expect(loadConfig({ DATABASE_POOL_SIZE: '4' }).poolSize).toBe(4);
+    expect(loadConfig({ DB_POOL_SIZE: '6', DB_STATEMENT_TIMEOUT_MS: '5000', REQUEST_TIMEOUT_MS: '0' })).toMatchObject({
+      poolSize: 6,
+      statementTimeoutMs: 5000,
+      requestTimeoutMs: 0,
+    });
+    try {
+      loadConfig({ DB_POOL_SIZE: '6', DATABASE_POOL_SIZE: '7', DB_STATEMENT_TIMEOUT_MS: '5', DB_CONNECTION_TIMEOUT_MS: 'x', REQUEST_TIMEOUT_MS: '500', AUTH_FAILURE_MAX: '-1' });
+      expect.unreachable();
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      for (const name of ['DB_POOL_SIZE', 'DB_STATEMENT_TIMEOUT_MS', 'DB_CONNECTION_TIMEOUT_MS', 'REQUEST_TIMEOUT_MS', 'AUTH_FAILURE_MAX']) {
+        expect((error as Error).message).toContain(name);
+      }
+    }
+  });
+});
