@@ -33,6 +33,8 @@ export class LiveHub {
   /** Serializes handler runs even if the store does not await the handler. */
   private queue: Promise<void> = Promise.resolve();
   private stopped = false;
+  /** Callers of `reached` waiting for the fan-out to pass a position. */
+  private waiters: Array<{ position: number; resolve: () => void }> = [];
   readonly stats = {
     events: 0,
     messages: 0,
@@ -81,8 +83,32 @@ export class LiveHub {
     return this.starting;
   }
 
+  /**
+   * Resolves once every event committed before the call has been fanned out (or after
+   * `timeoutMs`, whichever comes first). A snapshot taken after it includes the caller's
+   * own acknowledged writes: subscribing right after a 201 shows the new claim.
+   */
+  async caughtUpWithCommits(timeoutMs: number): Promise<void> {
+    await this.store.flush();
+    const head = await this.store.headPosition();
+    if (head <= this.positionValue || this.stopped) return;
+    await new Promise<void>((resolve) => {
+      const waiter = { position: head, resolve };
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== waiter);
+        resolve();
+      }, timeoutMs);
+      waiter.resolve = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.waiters.push(waiter);
+    });
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
+    for (const waiter of this.waiters.splice(0)) waiter.resolve();
     const subscription = this.subscription;
     this.subscription = null;
     await subscription?.close();
@@ -110,6 +136,13 @@ export class LiveHub {
     return set;
   }
 
+  private releaseWaiters(): void {
+    const ready = this.waiters.filter((w) => w.position <= this.positionValue);
+    if (ready.length === 0) return;
+    this.waiters = this.waiters.filter((w) => w.position > this.positionValue);
+    for (const waiter of ready) waiter.resolve();
+  }
+
   private async onEvent(event: PositionedEvent): Promise<void> {
     if (event.position <= this.positionValue) return; // never twice
     let claim = null;
@@ -124,6 +157,7 @@ export class LiveHub {
     // From here on synchronous: position and fan-out change together, so a listener that
     // registers reads a position that matches exactly what it will be sent.
     this.positionValue = event.position;
+    if (this.waiters.length > 0) this.releaseWaiters();
     this.stats.events++;
     this.stats.lastEventAt = Date.now();
     const started = performance.now();

@@ -37,6 +37,9 @@ export const DEFAULT_LIVE_CONFIG: LiveConfig = {
   closeGraceMs: 10_000,
 };
 
+/** How long a snapshot waits for the fan-out to include writes acknowledged before it. */
+const SNAPSHOT_CATCH_UP_MS = 2000;
+
 export interface SessionDeps {
   hub: LiveHub;
   store: EventStore;
@@ -372,6 +375,7 @@ export class Session {
     const { channel, claimId, key } = sub;
     try {
       await this.deps.hub.start();
+      if (after === undefined) await this.deps.hub.caughtUpWithCommits(SNAPSHOT_CATCH_UP_MS);
       if (sub.isClosed()) return;
       // Read the hub's position and join its fan-out in one synchronous step: every event
       // after `head` reaches `pending`, every event up to it is in the store.
