@@ -50,6 +50,49 @@ export function toClaimCard(view: ClaimView): ClaimCard {
   return { ...rest, evidenceCount: evidence.length, appearancesCount: appearances.length };
 }
 
+/** One claim's projection row, as `writeClaimProjections` takes it. */
+export interface ClaimProjectionRow {
+  streamId: string;
+  state: ClaimState;
+  view: ClaimView;
+}
+
+/** At most this many rows per INSERT of `writeClaimProjections` (12 parameters each). */
+export const PROJECTION_BATCH_ROWS = 500;
+
+function searchVector(doc: { primary: string; secondary: string }): RawBuilder<unknown> {
+  return sql`setweight(to_tsvector(${SEARCH_CONFIG}::regconfig, ${doc.primary}), 'A')
+        || setweight(to_tsvector(${SEARCH_CONFIG}::regconfig, ${doc.secondary}), 'B')`;
+}
+
+/** The VALUES tuple of one row: shared by the single-row and the batched writer. */
+function projectionTuple(row: ClaimProjectionRow): RawBuilder<unknown> {
+  const { view, state, streamId } = row;
+  return sql`(
+      ${view.id}, ${streamId}, ${view.state}, ${view.assignee}, ${sql.val(view.tags)}::text[], ${filterRating(view)},
+      ${view.version}, ${view.createdAt}, ${view.updatedAt}, ${searchVector(searchDocument(view))},
+      ${JSON.stringify(view)}::json, ${JSON.stringify(toClaimCard(view))}::json, ${JSON.stringify(state)}::json
+    )`;
+}
+
+function upsert(prefix: RawBuilder<unknown>, tuples: RawBuilder<unknown>[]): RawBuilder<unknown> {
+  return sql`${prefix}
+    insert into claims (id, stream_id, state, assignee, tags, rating, version, created_at, updated_at, search, view, card, snapshot)
+    values ${sql.join(tuples)}
+    on conflict (id) do update set
+      state = excluded.state,
+      assignee = excluded.assignee,
+      tags = excluded.tags,
+      rating = excluded.rating,
+      version = excluded.version,
+      updated_at = excluded.updated_at,
+      search = excluded.search,
+      view = excluded.view,
+      card = excluded.card,
+      snapshot = excluded.snapshot
+  `;
+}
+
 /**
  * Writes (insert or replace) the claim's projection row. Call inside the append's
  * transaction. With the previous view, the search vector is only recomputed when the
@@ -65,39 +108,35 @@ export async function writeClaimProjection(
   alongside?: RawBuilder<unknown>,
 ): Promise<void> {
   const prefix = alongside ? sql`with alongside as (${alongside}) ` : sql``;
-  const doc = searchDocument(view);
-  const before = previous ? searchDocument(previous) : null;
-  const searchUnchanged = before !== null && before.primary === doc.primary && before.secondary === doc.secondary;
-  const viewJson = JSON.stringify(view);
-  const cardJson = JSON.stringify(toClaimCard(view));
-  const snapshotJson = JSON.stringify(state);
-  const search = sql`setweight(to_tsvector(${SEARCH_CONFIG}::regconfig, ${doc.primary}), 'A')
-        || setweight(to_tsvector(${SEARCH_CONFIG}::regconfig, ${doc.secondary}), 'B')`;
-  if (searchUnchanged) {
-    await sql`${prefix}
+  if (previous) {
+    const doc = searchDocument(view);
+    const before = searchDocument(previous);
+    if (before.primary === doc.primary && before.secondary === doc.secondary) {
+      await sql`${prefix}
       update claims set state = ${view.state}, assignee = ${view.assignee}, tags = ${sql.val(view.tags)}::text[],
         rating = ${filterRating(view)}, version = ${view.version}, updated_at = ${view.updatedAt},
-        view = ${viewJson}::json, card = ${cardJson}::json, snapshot = ${snapshotJson}::json
+        view = ${JSON.stringify(view)}::json, card = ${JSON.stringify(toClaimCard(view))}::json, snapshot = ${JSON.stringify(state)}::json
       where id = ${view.id}`.execute(db);
-    return;
+      return;
+    }
   }
-  await sql`${prefix}
-    insert into claims (id, stream_id, state, assignee, tags, rating, version, created_at, updated_at, search, view, card, snapshot)
-    values (
-      ${view.id}, ${streamId}, ${view.state}, ${view.assignee}, ${sql.val(view.tags)}::text[], ${filterRating(view)},
-      ${view.version}, ${view.createdAt}, ${view.updatedAt}, ${search},
-      ${viewJson}::json, ${cardJson}::json, ${snapshotJson}::json
-    )
-    on conflict (id) do update set
-      state = excluded.state,
-      assignee = excluded.assignee,
-      tags = excluded.tags,
-      rating = excluded.rating,
-      version = excluded.version,
-      updated_at = excluded.updated_at,
-      search = excluded.search,
-      view = excluded.view,
-      card = excluded.card,
-      snapshot = excluded.snapshot
-  `.execute(db);
+  await upsert(prefix, [projectionTuple({ streamId, state, view })]).execute(db);
+}
+
+/**
+ * Writes many claims' projection rows, `PROJECTION_BATCH_ROWS` per multi-row INSERT: the
+ * same statement and values as `writeClaimProjection` without a previous view (full
+ * upsert, search vector computed). A claim listed twice is written once, with its last row
+ * (one INSERT … ON CONFLICT cannot touch a row twice).
+ */
+export async function writeClaimProjections(db: Kysely<any> | Transaction<any>, rows: readonly ClaimProjectionRow[]): Promise<void> {
+  const byId = new Map<string, ClaimProjectionRow>();
+  for (const row of rows) {
+    byId.delete(row.view.id);
+    byId.set(row.view.id, row);
+  }
+  const unique = [...byId.values()];
+  for (let i = 0; i < unique.length; i += PROJECTION_BATCH_ROWS) {
+    await upsert(sql``, unique.slice(i, i + PROJECTION_BATCH_ROWS).map(projectionTuple)).execute(db);
+  }
 }

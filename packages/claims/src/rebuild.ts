@@ -2,14 +2,15 @@ import { CompiledQuery, type Kysely, type Transaction } from 'kysely';
 import { evolve, initialClaimState, toClaimView, toEnvelope, type ClaimState } from '@claimtrail/domain';
 import type { EventMetadata, EventStore, JsonObject, RecordedEvent } from '@claimtrail/event-store';
 import { claimIdOfStream } from './events.ts';
-import { writeClaimProjection } from './projection.ts';
+import { PROJECTION_BATCH_ROWS, writeClaimProjection, writeClaimProjections, type ClaimProjectionRow } from './projection.ts';
 
 /**
  * Rebuilding the projections from the events.
  *
  * Everything runs in ONE transaction: the projection is folded from the event log into a
  * fresh copy of the table (`CREATE TABLE … (LIKE claims INCLUDING ALL)` in a scratch
- * schema, written by the same `writeClaimProjection` the service uses, found through
+ * schema, written by the same projection SQL the service uses (`writeClaimProjections`, in
+ * batches of `PROJECTION_BATCH_ROWS` rows), found through
  * `search_path`), then
  * - `compare`: writers are paused (SHARE lock), the copy is caught up with events
  *   committed meanwhile, compared row by row with the live table, and the transaction is
@@ -39,7 +40,8 @@ const RETIRED_SCHEMA = 'claimtrail_retired';
 const EVENTS_TABLE = 'events';
 // Serialises rebuilds (and compares) across processes: they share the scratch schema.
 const ADVISORY_KEY = 4242101;
-const WRITE_WINDOW = 64;
+/** Projection batches in flight on the transaction's connection during the build. */
+const WRITE_WINDOW = 2;
 const EVENT_COLUMNS = 'id, stream_id, version, type, data, metadata, recorded_at, hash, prev_hash, position';
 
 export type RebuildMode = 'compare' | 'swap';
@@ -329,24 +331,33 @@ async function rebuildInTransaction(
   let claims = 0;
   let state: ClaimState = initialClaimState;
   let current: string | null = null;
-  // Projection writes are queued on the transaction's connection without waiting for each
-  // one, so the database works on row N while this process folds row N+1. A bounded
-  // window keeps memory flat; the first failure is rethrown.
+  // Projection rows are written PROJECTION_BATCH_ROWS per multi-row INSERT (one statement
+  // instead of one per claim), queued on the transaction's connection without waiting, so
+  // the database writes batch N while this process folds batch N+1. At most WRITE_WINDOW
+  // batches are in flight (memory stays flat); the first failure is rethrown.
   const pending: Promise<void>[] = [];
   let writeError: unknown = null;
+  let batch: ClaimProjectionRow[] = [];
   const drain = async (keep: number) => {
     while (pending.length > keep) await pending.shift();
     if (writeError !== null) throw writeError;
   };
+  const sendBatch = async () => {
+    if (batch.length === 0) return;
+    const rows = batch;
+    batch = [];
+    pending.push(
+      writeClaimProjections(tx, rows).catch((error: unknown) => {
+        writeError ??= error;
+      }),
+    );
+    await drain(WRITE_WINDOW);
+  };
   const flushStream = async () => {
     if (current !== null && state.status !== null) {
-      pending.push(
-        writeClaimProjection(tx, current, state, toClaimView(state)).catch((error: unknown) => {
-          writeError ??= error;
-        }),
-      );
+      batch.push({ streamId: current, state, view: toClaimView(state) });
       claims++;
-      await drain(WRITE_WINDOW);
+      if (batch.length >= PROJECTION_BATCH_ROWS) await sendBatch();
     }
   };
 
@@ -389,6 +400,7 @@ async function rebuildInTransaction(
     progress({ phase: 'build', events, claims });
   }
   await flushStream();
+  await sendBatch();
   await drain(0);
 
   // Phase 2: pause writers, catch up with what was committed during the build.
@@ -404,6 +416,7 @@ async function rebuildInTransaction(
        left join ${scratch} r on r.stream_id = h.stream_id
       where h.head > coalesce(r.version, 0)`,
   );
+  const caughtUp: ClaimProjectionRow[] = [];
   for (const row of behind.rows as { stream_id: string; head: number; version: number }[]) {
     const from = Number(row.version);
     let streamState: ClaimState = initialClaimState;
@@ -419,9 +432,11 @@ async function rebuildInTransaction(
     }
     if (streamState.status !== null) {
       if (from === 0) claims++;
-      await writeClaimProjection(tx, row.stream_id, streamState, toClaimView(streamState));
+      caughtUp.push({ streamId: row.stream_id, state: streamState, view: toClaimView(streamState) });
+      if (caughtUp.length >= PROJECTION_BATCH_ROWS) await writeClaimProjections(tx, caughtUp.splice(0));
     }
   }
+  await writeClaimProjections(tx, caughtUp);
 
   // Phase 3: compare live and rebuilt, in the database.
   progress({ phase: 'compare', events, claims });
