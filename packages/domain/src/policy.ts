@@ -1,4 +1,4 @@
-import type { ClaimStatus, ClaimStep, Role } from './types.ts';
+import { CLAIM_STATUSES, type ClaimStatus, type ClaimStep, type Role } from './types.ts';
 
 /** `null` in `from` = the claim does not exist yet. `to: 'same'` = the status is kept. */
 export interface StepPolicy {
@@ -14,16 +14,7 @@ export interface StepPolicy {
 const WRITERS = ['fact_checker', 'editor', 'admin'] as const;
 const DESK = ['editor', 'admin'] as const;
 const RESEARCHERS = ['fact_checker', 'admin'] as const;
-const ANY_EXISTING = [
-  'submitted',
-  'triaged',
-  'in_research',
-  'in_review',
-  'published',
-  'rejected',
-  'merged',
-  'retracted',
-] as const;
+const ANY_EXISTING = CLAIM_STATUSES;
 
 /**
  * THE policy: who may do which step from which state, and what it needs. Everything not
