@@ -4,6 +4,7 @@ import { migration0002 } from './0002_claims.ts';
 import { migration0003 } from './0003_claims_card.ts';
 import { migration0004 } from './0004_token_expiry.ts';
 import { migration0005 } from './0005_claims_unused_index.ts';
+import { migration0006 } from './0006_claims_head_hash.ts';
 
 /**
  * Every migration, by name; names sort in execution order. To add one: create
@@ -15,4 +16,5 @@ export const migrations: Record<string, Migration> = {
   '0003_claims_card': migration0003,
   '0004_token_expiry': migration0004,
   '0005_claims_unused_index': migration0005,
+  '0006_claims_head_hash': migration0006,
 };

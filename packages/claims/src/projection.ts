@@ -55,6 +55,8 @@ export interface ClaimProjectionRow {
   streamId: string;
   state: ClaimState;
   view: ClaimView;
+  /** Hash of the stream's event at `view.version` (the head a write hands to the store). */
+  headHash: string | null;
 }
 
 /** At most this many rows per INSERT of `writeClaimProjections` (12 parameters each). */
@@ -67,17 +69,17 @@ function searchVector(doc: { primary: string; secondary: string }): RawBuilder<u
 
 /** The VALUES tuple of one row: shared by the single-row and the batched writer. */
 function projectionTuple(row: ClaimProjectionRow): RawBuilder<unknown> {
-  const { view, state, streamId } = row;
+  const { view, state, streamId, headHash } = row;
   return sql`(
       ${view.id}, ${streamId}, ${view.state}, ${view.assignee}, ${sql.val(view.tags)}::text[], ${filterRating(view)},
       ${view.version}, ${view.createdAt}, ${view.updatedAt}, ${searchVector(searchDocument(view))},
-      ${JSON.stringify(view)}::json, ${JSON.stringify(toClaimCard(view))}::json, ${JSON.stringify(state)}::json
+      ${JSON.stringify(view)}::json, ${JSON.stringify(toClaimCard(view))}::json, ${JSON.stringify(state)}::json, ${headHash}
     )`;
 }
 
 function upsert(prefix: RawBuilder<unknown>, tuples: RawBuilder<unknown>[]): RawBuilder<unknown> {
   return sql`${prefix}
-    insert into claims (id, stream_id, state, assignee, tags, rating, version, created_at, updated_at, search, view, card, snapshot)
+    insert into claims (id, stream_id, state, assignee, tags, rating, version, created_at, updated_at, search, view, card, snapshot, head_hash)
     values ${sql.join(tuples)}
     on conflict (id) do update set
       state = excluded.state,
@@ -89,7 +91,8 @@ function upsert(prefix: RawBuilder<unknown>, tuples: RawBuilder<unknown>[]): Raw
       search = excluded.search,
       view = excluded.view,
       card = excluded.card,
-      snapshot = excluded.snapshot
+      snapshot = excluded.snapshot,
+      head_hash = excluded.head_hash
   `;
 }
 
@@ -106,6 +109,8 @@ export async function writeClaimProjection(
   previous?: ClaimView | null,
   /** A data-modifying statement to run in the same statement (a CTE): one round trip fewer. */
   alongside?: RawBuilder<unknown>,
+  /** Hash of the stream's event at `view.version` (null: unknown, the next write reads the head). */
+  headHash: string | null = null,
 ): Promise<void> {
   const prefix = alongside ? sql`with alongside as (${alongside}) ` : sql``;
   if (previous) {
@@ -115,12 +120,13 @@ export async function writeClaimProjection(
       await sql`${prefix}
       update claims set state = ${view.state}, assignee = ${view.assignee}, tags = ${sql.val(view.tags)}::text[],
         rating = ${filterRating(view)}, version = ${view.version}, updated_at = ${view.updatedAt},
-        view = ${JSON.stringify(view)}::json, card = ${JSON.stringify(toClaimCard(view))}::json, snapshot = ${JSON.stringify(state)}::json
+        view = ${JSON.stringify(view)}::json, card = ${JSON.stringify(toClaimCard(view))}::json, snapshot = ${JSON.stringify(state)}::json,
+        head_hash = ${headHash}
       where id = ${view.id}`.execute(db);
       return;
     }
   }
-  await upsert(prefix, [projectionTuple({ streamId, state, view })]).execute(db);
+  await upsert(prefix, [projectionTuple({ streamId, state, view, headHash })]).execute(db);
 }
 
 /**

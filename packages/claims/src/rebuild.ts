@@ -157,7 +157,11 @@ export async function checkClaimProjection(store: EventStore, streamId: string):
       const schema = await liveSchema(tx);
       const events = await readStreamRows(tx, schema, streamId, 0, 2_147_483_647);
       let state: ClaimState = initialClaimState;
-      for (const e of events) state = evolve(state, toEnvelope(e));
+      let headHash: string | null = null;
+      for (const e of events) {
+        state = evolve(state, toEnvelope(e));
+        headHash = e.hash;
+      }
       const last = events[events.length - 1];
       const lastEvent = last ? { id: last.id, version: last.version, position: last.position } : undefined;
       const claimId = claimIdOfStream(streamId) ?? streamId;
@@ -186,7 +190,7 @@ export async function checkClaimProjection(store: EventStore, streamId: string):
       // Compare in the database so jsonb/timestamptz/tsvector equality is the database's own:
       // the service's writer fills a temporary `claims` (pg_temp comes first in search_path).
       await tx.executeQuery(CompiledQuery.raw(`create temporary table claims (like ${ident(schema)}.claims including all) on commit drop`));
-      await writeClaimProjection(tx, streamId, state, toClaimView(state));
+      await writeClaimProjection(tx, streamId, state, toClaimView(state), null, undefined, headHash);
       const diffRows = await tx.executeQuery<{ columns: string[] | string }>(
         CompiledQuery.raw(
           `select ${differingColumnsSql(await comparedColumns(tx, schema), 'l', 'r').list} as columns
@@ -330,6 +334,7 @@ async function rebuildInTransaction(
   let events = 0;
   let claims = 0;
   let state: ClaimState = initialClaimState;
+  let headHash: string | null = null;
   let current: string | null = null;
   // Projection rows are written PROJECTION_BATCH_ROWS per multi-row INSERT (one statement
   // instead of one per claim), queued on the transaction's connection without waiting, so
@@ -355,7 +360,7 @@ async function rebuildInTransaction(
   };
   const flushStream = async () => {
     if (current !== null && state.status !== null) {
-      batch.push({ streamId: current, state, view: toClaimView(state) });
+      batch.push({ streamId: current, state, view: toClaimView(state), headHash });
       claims++;
       if (batch.length >= PROJECTION_BATCH_ROWS) await sendBatch();
     }
@@ -390,11 +395,13 @@ async function rebuildInTransaction(
         await flushStream();
         current = row.stream_id;
         state = initialClaimState;
+        headHash = null;
       }
       const event = toRecordedEvent(row);
       // A gap or a repeat would be a broken log: verify reports it; the fold skips it.
       if (event.version !== state.version + 1) continue;
       state = evolve(state, toEnvelope(event));
+      headHash = event.hash;
       events++;
     }
     progress({ phase: 'build', events, claims });
@@ -420,19 +427,23 @@ async function rebuildInTransaction(
   for (const row of behind.rows as { stream_id: string; head: number; version: number }[]) {
     const from = Number(row.version);
     let streamState: ClaimState = initialClaimState;
+    let streamHead: string | null = null;
     if (from > 0) {
-      const snap = await run(`select snapshot::text as snapshot from ${scratch} where stream_id = $1`, [row.stream_id]);
-      streamState = JSON.parse((snap.rows[0] as { snapshot: string }).snapshot) as ClaimState;
+      const snap = await run(`select snapshot::text as snapshot, head_hash from ${scratch} where stream_id = $1`, [row.stream_id]);
+      const found = snap.rows[0] as { snapshot: string; head_hash: string | null };
+      streamState = JSON.parse(found.snapshot) as ClaimState;
+      streamHead = found.head_hash;
     }
     const missing = await readStreamRows(tx, schema, row.stream_id, from, Number(row.head));
     for (const event of missing) {
       if (event.version !== streamState.version + 1) continue;
       streamState = evolve(streamState, toEnvelope(event));
+      streamHead = event.hash;
       events++;
     }
     if (streamState.status !== null) {
       if (from === 0) claims++;
-      caughtUp.push({ streamId: row.stream_id, state: streamState, view: toClaimView(streamState) });
+      caughtUp.push({ streamId: row.stream_id, state: streamState, view: toClaimView(streamState), headHash: streamHead });
       if (caughtUp.length >= PROJECTION_BATCH_ROWS) await writeClaimProjections(tx, caughtUp.splice(0));
     }
   }

@@ -59,6 +59,8 @@ interface Loaded {
   version: number;
   /** The projection row exists and matches: an update may keep its search vector. */
   fromProjection?: boolean;
+  /** Hash of the event at `version`, when known: handed to the store as the stream head. */
+  headHash?: string | null;
 }
 
 function isConcurrencyConflict(error: unknown): error is Error & { actual?: number } {
@@ -186,9 +188,14 @@ export class ClaimService {
       data: event.data as unknown as JsonObject,
       metadata,
     }));
+    // The head kept in the locked claim row saves the store its head read (the store's
+    // guarded INSERT checks it; a stale one is a ConcurrencyError and a retry).
+    const head =
+      loaded.version === 0 ? { version: 0, hash: null } : loaded.headHash ? { version: loaded.version, hash: loaded.headHash } : undefined;
     const appended = await this.store.append(streamId, newEvents, {
       expectedVersion: loaded.version === 0 ? 'no_stream' : loaded.version,
       tx,
+      ...(head ? { head } : {}),
     });
 
     let state = loaded.state;
@@ -202,26 +209,28 @@ export class ClaimService {
         : sql`update idempotency_keys set status_code = ${command.type === 'submit_claim' ? 201 : 200},
             version = ${view.version}, response = ${JSON.stringify(view)}
           where user_id = ${actor.id} and key = ${idempotencyKey}`;
-    await writeClaimProjection(tx, streamId, state, view, previous, answer);
+    const headHash = appended.events[appended.events.length - 1]?.hash ?? loaded.headHash ?? null;
+    await writeClaimProjection(tx, streamId, state, view, previous, answer, headHash);
     return { view, events: appended.events, replayed: false };
   }
 
   private async loadForUpdate(tx: Transaction<any>, claimId: string, fromStream: Loaded | undefined): Promise<Loaded> {
     // Row lock: concurrent writers to one claim queue here instead of racing to the
     // append and retrying.
-    const result = await sql<{ snapshot: ClaimState | string; version: number }>`
-      select snapshot, version from claims where id = ${claimId} for update`.execute(tx);
+    const result = await sql<{ snapshot: ClaimState | string; version: number; head_hash: string | null }>`
+      select snapshot, version, head_hash from claims where id = ${claimId} for update`.execute(tx);
     const row = result.rows[0];
     if (fromStream && (!row || row.version !== fromStream.version)) return fromStream;
     if (!row) return { state: initialClaimState, version: 0 };
     const state = typeof row.snapshot === 'string' ? (JSON.parse(row.snapshot) as ClaimState) : row.snapshot;
-    return { state, version: Number(row.version), fromProjection: true };
+    return { state, version: Number(row.version), fromProjection: true, headHash: row.head_hash };
   }
 
   private async loadFromStream(streamId: string): Promise<Loaded> {
     const events = await this.store.readStream(streamId);
     const state = foldClaim(events.map((e) => toEnvelope(e)));
-    return { state, version: state.version };
+    const head = events.find((e) => e.version === state.version);
+    return { state, version: state.version, headHash: head?.hash ?? null };
   }
 
   private async mergeTarget(tx: Transaction<any>, into: unknown): Promise<DecideContext['mergeTarget']> {

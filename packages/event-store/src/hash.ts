@@ -78,8 +78,12 @@ export interface HashedContent {
  * empty for version 1. Both hex.
  */
 export function contentHash(content: HashedContent): string {
-  // Keys in sorted order, values already canonical: this IS the canonical JSON of the object.
-  const text =
+  return contentDigest(content).toString('hex');
+}
+
+/** The canonical text `contentHash` hashes: keys in sorted order, values already canonical. */
+function contentText(content: HashedContent): string {
+  return (
     '{"data":' + content.data +
     ',"id":' + JSON.stringify(content.id) +
     ',"metadata":' + content.metadata +
@@ -87,8 +91,27 @@ export function contentHash(content: HashedContent): string {
     ',"streamId":' + JSON.stringify(content.streamId) +
     ',"type":' + JSON.stringify(content.type) +
     ',"version":' + String(content.version) +
-    '}';
-  return sha256Hex(text);
+    '}'
+  );
+}
+
+/**
+ * Raw-digest forms of contentHash/chainHash (internal: the append and verify hot paths
+ * chain raw 32-byte digests instead of converting hex back and forth). Same bytes.
+ */
+export function contentDigest(content: HashedContent): Buffer {
+  return oneShot('sha256', contentText(content), 'buffer') as unknown as Buffer;
+}
+
+// Scratch for prev ‖ content: crypto.hash copies its input synchronously, so one buffer is reused.
+const pair = Buffer.alloc(64);
+
+export function chainDigest(prev: Uint8Array | null, content: Uint8Array): Buffer {
+  if (prev === null) return oneShot('sha256', content, 'buffer') as unknown as Buffer;
+  if (prev.length !== 32 || content.length !== 32) return oneShot('sha256', Buffer.concat([prev, content]), 'buffer') as unknown as Buffer;
+  pair.set(prev, 0);
+  pair.set(content, 32);
+  return oneShot('sha256', pair, 'buffer') as unknown as Buffer;
 }
 
 export function chainHash(prevHash: string | null, content: string): string {

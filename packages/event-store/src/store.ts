@@ -7,7 +7,7 @@ import {
   InvalidEventError,
   StoreClosedError,
 } from './errors.ts';
-import { canonicalJson, contentHash, chainHash } from './hash.ts';
+import { canonicalJson, contentDigest, chainDigest } from './hash.ts';
 import { Sequencer, sleep, type PassResult } from './sequencer.ts';
 import { pgPoolOf } from './database.ts';
 import type pg from 'pg';
@@ -226,11 +226,15 @@ class PgEventStore implements EventStore, EventStoreInternals {
     if (options.tx && options.awaitPosition) {
       throw new InvalidEventError('awaitPosition cannot be used with tx: positions are assigned after the commit');
     }
+    if (options.head !== undefined) {
+      if (!options.tx) throw new InvalidEventError('head can only be given with tx');
+      checkHead(options.head);
+    }
     const prepared = prepareEvents(events);
     if (prepared.length === 0) return this.appendNothing(streamId, expected, options.tx);
     const suppliedIds = events.some((event) => event.id !== undefined);
     const result = options.tx
-      ? await this.appendInTransaction(options.tx, streamId, prepared, expected, suppliedIds)
+      ? await this.appendInTransaction(options.tx, streamId, prepared, expected, suppliedIds, options.head)
       : await this.appendAutocommit(streamId, prepared, expected, suppliedIds);
     if (result.replayed || options.tx) return result;
     if (options.awaitPosition) {
@@ -309,16 +313,24 @@ class PgEventStore implements EventStore, EventStoreInternals {
     prepared: Prepared[],
     expected: ExpectedVersion,
     suppliedIds: boolean,
+    given: Head | undefined,
   ): Promise<AppendResult> {
     if (suppliedIds) {
       const replay = await this.replay(tx, streamId, prepared);
       if (replay) return replay;
     }
-    const head = await this.readHead(tx, streamId);
+    // A head from the caller saves the read; if it does not meet the expectation, the real
+    // head decides (so a ConcurrencyError always reports the stream's actual version).
+    let head = given ?? (await this.readHead(tx, streamId));
+    if (given && !matches(expected, head.version)) head = await this.readHead(tx, streamId);
     if (!matches(expected, head.version)) throw new ConcurrencyError(streamId, expected, head.version);
     const { events, query } = this.buildInsert(streamId, prepared, head, new Date());
     try {
-      await tx.executeQuery(query);
+      const result = await tx.executeQuery(query);
+      if (Number(result.numAffectedRows ?? 0n) !== prepared.length) {
+        // The guard found no event (streamId, version, hash): the given head is not real.
+        throw new ConcurrencyError(streamId, expected, await this.streamVersion(streamId, tx));
+      }
     } catch (error) {
       if (!isUniqueViolation(error)) throw error;
       // Another transaction committed this version first; ours is now aborted.
@@ -343,12 +355,13 @@ class PgEventStore implements EventStore, EventStoreInternals {
     const values: string[] = [];
     const events: RecordedEvent[] = [];
     let prevHash = head.hash;
+    let prevDigest: Buffer | null = head.hash === null ? null : Buffer.from(head.hash, 'hex');
     let version = head.version;
     for (const event of prepared) {
       version++;
-      const hash = chainHash(
-        prevHash,
-        contentHash({
+      const digest = chainDigest(
+        prevDigest,
+        contentDigest({
           id: event.id,
           streamId,
           version,
@@ -358,6 +371,7 @@ class PgEventStore implements EventStore, EventStoreInternals {
           recordedAt,
         }),
       );
+      const hash = digest.toString('hex');
       const n = params.length;
       params.push(event.id, version, event.type, event.dataJson, event.metadataJson, hash, prevHash);
       values.push(
@@ -376,6 +390,7 @@ class PgEventStore implements EventStore, EventStoreInternals {
         prevHash,
       });
       prevHash = hash;
+      prevDigest = digest;
     }
     const insert = 'insert into events (id, stream_id, version, type, data, metadata, recorded_at, hash, prev_hash) ';
     let text: string;
@@ -553,11 +568,12 @@ class PgEventStore implements EventStore, EventStoreInternals {
   // ---------------------------------------------------------------- verify
 
   async verify(options: VerifyOptions = {}): Promise<VerifyResult> {
-    const batch = 5000;
+    const batch = 10_000;
     let checked = 0;
     let lastStream: string | null = null;
     let lastVersion = 0;
     let prevHash: string | null = null;
+    let prevDigest: Buffer | null = null;
     const cursorStream = options.streamId ?? '';
     const cursorVersion = 0;
     const where = options.streamId ? 'stream_id = $1 and version > $2' : '(stream_id, version) > ($1, $2)';
@@ -579,6 +595,7 @@ class PgEventStore implements EventStore, EventStoreInternals {
           lastStream = row.stream_id;
           lastVersion = 0;
           prevHash = null;
+          prevDigest = null;
         }
         const broken = (reason: BrokenEvent['reason']): VerifyResult => ({
           ok: false,
@@ -595,9 +612,11 @@ class PgEventStore implements EventStore, EventStoreInternals {
         if (row.version !== lastVersion + 1) return broken('version_gap');
         if (row.prev_hash !== prevHash) return broken('prev_hash_mismatch');
         const recordedAt = (row.recorded_at instanceof Date ? row.recorded_at : new Date(row.recorded_at)).toISOString();
-        const expectedHash = chainHash(
-          prevHash,
-          contentHash({
+        // Raw digests along the chain: prevDigest is the digest this loop computed for the
+        // previous row, whose hex was just checked equal to this row's prev_hash.
+        const digest = chainDigest(
+          prevDigest,
+          contentDigest({
             id: row.id,
             streamId: row.stream_id,
             version: row.version,
@@ -607,9 +626,10 @@ class PgEventStore implements EventStore, EventStoreInternals {
             recordedAt,
           }),
         );
-        if (expectedHash !== row.hash) return broken('hash_mismatch');
+        if (digest.toString('hex') !== row.hash) return broken('hash_mismatch');
         lastVersion = row.version;
         prevHash = row.hash;
+        prevDigest = digest;
       }
       options.onProgress?.(checked);
       if (!tail || rows.length < batch) break;
@@ -793,6 +813,16 @@ function checkExpected(expected: ExpectedVersion): void {
   if (expected !== 'no_stream' && expected !== 'stream_exists' && expected !== 'any') {
     throw new InvalidEventError(`invalid expectedVersion ${String(expected)}`);
   }
+}
+
+function checkHead(head: Head): void {
+  const ok =
+    typeof head === 'object' &&
+    head !== null &&
+    Number.isInteger(head.version) &&
+    head.version >= 0 &&
+    (head.version === 0 ? head.hash === null : typeof head.hash === 'string' && head.hash.length > 0);
+  if (!ok) throw new InvalidEventError('head must be {version: 0, hash: null} or {version > 0, hash: string}');
 }
 
 function matches(expected: ExpectedVersion, version: number): boolean {

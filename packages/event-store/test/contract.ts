@@ -200,6 +200,31 @@ export function contractSuite(kind: 'postgres' | 'pglite'): void {
       expect(await store.streamVersion(id)).toBe(2);
     });
 
+    it('a head given by the caller is used when real and refused when not', async () => {
+      const id = stream();
+      const first = await store.append(id, [event(), event()], { expectedVersion: 'no_stream' });
+      const real = { version: 2, hash: first.events[1]!.hash };
+      await expect(store.append(id, [event()], { head: real })).rejects.toBeInstanceOf(InvalidEventError);
+      const outcome = await store.transaction(async (tx) => {
+        // A wrong hash inserts nothing and leaves the transaction usable.
+        const wrong = await store.append(id, [event()], { tx, expectedVersion: 2, head: { version: 2, hash: first.events[0]!.hash } }).catch((e: unknown) => e);
+        // A head that does not meet the expectation: the real head decides (and reports).
+        const stale = await store.append(id, [event()], { tx, expectedVersion: 1, head: real }).catch((e: unknown) => e);
+        const ok = await store.append(id, [event('C')], { tx, expectedVersion: 2, head: real });
+        return { wrong, stale, ok };
+      });
+      expect(outcome.wrong).toBeInstanceOf(ConcurrencyError);
+      expect(outcome.stale).toMatchObject({ expected: 1, actual: 2 });
+      expect(outcome.ok.events[0]!.prevHash).toBe(real.hash);
+      expect(await store.streamVersion(id)).toBe(3);
+      // A head behind the stream (version taken) is a lost race: ConcurrencyError.
+      await expect(
+        store.transaction((tx) => store.append(id, [event()], { tx, expectedVersion: 2, head: real })),
+      ).rejects.toBeInstanceOf(ConcurrencyError);
+      expect(await store.streamVersion(id)).toBe(3);
+      expect((await store.verify({ streamId: id })).ok).toBe(true);
+    });
+
     it('subscribe catches up then goes live, in order, exactly once', async () => {
       const head = await store.headPosition();
       const seen: PositionedEvent[] = [];
