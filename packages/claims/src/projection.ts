@@ -97,12 +97,11 @@ function upsert(prefix: RawBuilder<unknown>, tuples: RawBuilder<unknown>[]): Raw
 }
 
 /**
- * Writes (insert or replace) the claim's projection row. Call inside the append's
- * transaction. With the previous view, the search vector is only recomputed when the
- * searchable text changed (most steps, notes included, do not change it).
+ * The statement that writes (inserts or replaces) the claim's projection row. With the
+ * previous view, the search vector is only recomputed when the searchable text changed
+ * (most steps, notes included, do not change it).
  */
-export async function writeClaimProjection(
-  db: Kysely<any> | Transaction<any>,
+export function claimProjectionStatement(
   streamId: string,
   state: ClaimState,
   view: ClaimView,
@@ -111,22 +110,36 @@ export async function writeClaimProjection(
   alongside?: RawBuilder<unknown>,
   /** Hash of the stream's event at `view.version` (null: unknown, the next write reads the head). */
   headHash: string | null = null,
-): Promise<void> {
+  /** `JSON.stringify(view)` when the caller already has it (serialized once per write). */
+  viewJson: string = JSON.stringify(view),
+): RawBuilder<unknown> {
   const prefix = alongside ? sql`with alongside as (${alongside}) ` : sql``;
   if (previous) {
     const doc = searchDocument(view);
     const before = searchDocument(previous);
     if (before.primary === doc.primary && before.secondary === doc.secondary) {
-      await sql`${prefix}
+      return sql`${prefix}
       update claims set state = ${view.state}, assignee = ${view.assignee}, tags = ${sql.val(view.tags)}::text[],
         rating = ${filterRating(view)}, version = ${view.version}, updated_at = ${view.updatedAt},
-        view = ${JSON.stringify(view)}::json, card = ${JSON.stringify(toClaimCard(view))}::json, snapshot = ${JSON.stringify(state)}::json,
+        view = ${viewJson}::json, card = ${JSON.stringify(toClaimCard(view))}::json, snapshot = ${JSON.stringify(state)}::json,
         head_hash = ${headHash}
-      where id = ${view.id}`.execute(db);
-      return;
+      where id = ${view.id}`;
     }
   }
-  await upsert(prefix, [projectionTuple({ streamId, state, view, headHash })]).execute(db);
+  return upsert(prefix, [projectionTuple({ streamId, state, view, headHash })]);
+}
+
+/** Writes (insert or replace) the claim's projection row. Call inside the append's transaction. */
+export async function writeClaimProjection(
+  db: Kysely<any> | Transaction<any>,
+  streamId: string,
+  state: ClaimState,
+  view: ClaimView,
+  previous?: ClaimView | null,
+  alongside?: RawBuilder<unknown>,
+  headHash: string | null = null,
+): Promise<void> {
+  await claimProjectionStatement(streamId, state, view, previous, alongside, headHash).execute(db);
 }
 
 /**

@@ -35,8 +35,10 @@ async function refusal(promise: Promise<unknown>): Promise<CommandError> {
   throw new Error('expected a refusal');
 }
 
-for (const backend of ['pglite', 'postgres'] as const) {
-  describe.skipIf(backend === 'postgres' && !pg)(`ClaimService on ${backend}`, () => {
+// 'merged': the service gets the database, so on PostgreSQL BEGIN and COMMIT travel with
+// the first and last statements of a write (as in the API service).
+for (const [backend, merged] of [['pglite', false], ['postgres', false], ['postgres', true]] as const) {
+  describe.skipIf(backend === 'postgres' && !pg)(`ClaimService on ${backend}${merged ? ' (BEGIN/COMMIT merged)' : ''}`, () => {
     let testDb: TestDatabase | undefined;
     let database: Database;
     let store: EventStore;
@@ -48,7 +50,7 @@ for (const backend of ['pglite', 'postgres'] as const) {
       database = await openDatabase(testDb ? { databaseUrl: testDb.url } : { dataDir: 'memory://' });
       await migrateToLatest(database.db, migrations);
       store = createEventStore(database);
-      service = new ClaimService(store);
+      service = new ClaimService(store, merged ? { database } : {});
     });
     afterAll(async () => {
       await store?.close();

@@ -8,6 +8,7 @@ import {
   StoreClosedError,
 } from './errors.ts';
 import { canonicalJson, contentDigest, chainDigest } from './hash.ts';
+import { verifyEvents } from './verify.ts';
 import { Sequencer, sleep, type PassResult } from './sequencer.ts';
 import { pgPoolOf } from './database.ts';
 import type pg from 'pg';
@@ -30,7 +31,6 @@ import type {
   SubscriptionHandler,
   VerifyOptions,
   VerifyResult,
-  BrokenEvent,
 } from './types.ts';
 
 export interface EventStoreOptions {
@@ -567,106 +567,8 @@ class PgEventStore implements EventStore, EventStoreInternals {
 
   // ---------------------------------------------------------------- verify
 
-  async verify(options: VerifyOptions = {}): Promise<VerifyResult> {
-    const batch = 10_000;
-    let checked = 0;
-    let lastStream: string | null = null;
-    let lastVersion = 0;
-    let prevHash: string | null = null;
-    let prevDigest: Buffer | null = null;
-    const cursorStream = options.streamId ?? '';
-    const cursorVersion = 0;
-    const where = options.streamId ? 'stream_id = $1 and version > $2' : '(stream_id, version) > ($1, $2)';
-    const fetch = (stream: string, version: number) =>
-      this.db.executeQuery<Row>(
-        q(`select ${COLUMNS} from events where ${where} order by stream_id, version limit $3`, [stream, version, batch]),
-      );
-    let next = fetch(cursorStream, cursorVersion);
-    for (;;) {
-      const { rows } = await next;
-      const tail = rows[rows.length - 1];
-      // Read the next page while this one is hashed: the database and the CPU work in parallel.
-      if (tail && rows.length === batch) {
-        next = fetch(tail.stream_id, tail.version);
-        next.catch(() => undefined);
-      }
-      for (const row of rows) {
-        if (row.stream_id !== lastStream) {
-          lastStream = row.stream_id;
-          lastVersion = 0;
-          prevHash = null;
-          prevDigest = null;
-        }
-        const broken = (reason: BrokenEvent['reason']): VerifyResult => ({
-          ok: false,
-          checked,
-          firstBroken: {
-            streamId: row.stream_id,
-            version: row.version,
-            eventId: row.id,
-            position: row.position === null ? null : Number(row.position),
-            reason,
-          },
-        });
-        checked++;
-        if (row.version !== lastVersion + 1) return broken('version_gap');
-        if (row.prev_hash !== prevHash) return broken('prev_hash_mismatch');
-        const recordedAt = (row.recorded_at instanceof Date ? row.recorded_at : new Date(row.recorded_at)).toISOString();
-        // Raw digests along the chain: prevDigest is the digest this loop computed for the
-        // previous row, whose hex was just checked equal to this row's prev_hash.
-        const digest = chainDigest(
-          prevDigest,
-          contentDigest({
-            id: row.id,
-            streamId: row.stream_id,
-            version: row.version,
-            type: row.type,
-            data: canonicalJson(row.data),
-            metadata: canonicalJson(row.metadata),
-            recordedAt,
-          }),
-        );
-        if (digest.toString('hex') !== row.hash) return broken('hash_mismatch');
-        lastVersion = row.version;
-        prevHash = row.hash;
-        prevDigest = digest;
-      }
-      options.onProgress?.(checked);
-      if (!tail || rows.length < batch) break;
-    }
-    if (!options.streamId) {
-      // Positions are dense (1..head): a missing one is a deleted event. Unique positions with
-      // min 1 and count = max are dense: one index-only aggregate instead of a window over the
-      // whole log; the window query runs only to name the gap.
-      const { rows: summary } = await this.db.executeQuery<{ n: string | number; min: string | number | null; max: string | number | null }>(
-        q('select count(*) as n, min(position) as min, max(position) as max from events where position is not null'),
-      );
-      const { n, min, max } = summary[0] ?? { n: 0, min: null, max: null };
-      if (Number(n) === 0 || (Number(min) === 1 && Number(max) === Number(n))) return { ok: true, checked };
-      const { rows } = await this.db.executeQuery<Row>(
-        q(
-          `select ${COLUMNS} from (
-             select e.*, lag(e.position) over (order by e.position) as prev_position
-             from events e where e.position is not null
-           ) t where t.position - coalesce(t.prev_position, 0) <> 1 order by t.position limit 1`,
-        ),
-      );
-      const row = rows[0];
-      if (row) {
-        return {
-          ok: false,
-          checked,
-          firstBroken: {
-            streamId: row.stream_id,
-            version: row.version,
-            eventId: row.id,
-            position: Number(row.position),
-            reason: 'position_gap',
-          },
-        };
-      }
-    }
-    return { ok: true, checked };
+  verify(options: VerifyOptions = {}): Promise<VerifyResult> {
+    return verifyEvents({ db: this.db, pool: this.pool }, options);
   }
 
   // ---------------------------------------------------------------- lifecycle

@@ -147,6 +147,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
   }
   const metrics = createMetrics(database.db);
   const claims = new ClaimService(store, {
+    database,
     onAppended(result, command) {
       for (const event of result.events) metrics.eventsAppended.inc({ type: event.type });
       metrics.commands.inc({ command: command.type, outcome: 'ok' });

@@ -1,0 +1,125 @@
+import { createHash } from 'node:crypto';
+import pg from 'pg';
+import { Transaction, type CompiledQuery, type Kysely } from 'kysely';
+
+/**
+ * PostgreSQL only: a write transaction whose BEGIN travels with its first statement and
+ * whose COMMIT travels with its last, in the extended protocol before one Sync:
+ *
+ *   Parse(S)?  Parse/Bind/Execute("begin")  Bind(S, values)  Describe  Execute  Sync
+ *   Parse(S)?  Bind(S, values)  Describe  Execute  Parse/Bind/Execute("commit")  Sync
+ *
+ * so a note is 3 round trips instead of 5. Statements are named (parsed and planned once
+ * per connection) and keep their bound parameters. Messages before a Sync run in order;
+ * after an error the server skips to the Sync, so a failed statement never reaches the
+ * COMMIT (the caller then rolls back). The named Parse goes first, so pg's record of
+ * parsed statements is only updated when that Parse succeeded.
+ */
+
+interface Connection {
+  parse(config: { text: string; name?: string; types?: unknown[] }): void;
+  bind(config?: Record<string, unknown>): void;
+  execute(config?: { portal?: string; rows?: number }): void;
+  sync(): void;
+}
+
+/** A pg query object with BEGIN before and/or COMMIT after its own statement. */
+class TransactionQuery extends (pg.Query as unknown as new (config: pg.QueryConfig, values?: unknown[], callback?: (error: Error | undefined, result: unknown) => void) => object) {
+  constructor(
+    config: pg.QueryConfig,
+    callback: (error: Error | undefined, result: unknown) => void,
+    private readonly begin: boolean,
+    private readonly commit: boolean,
+  ) {
+    super(config, undefined, callback);
+  }
+
+  prepare(connection: Connection): void {
+    const base = (pg.Query.prototype as unknown as { prepare(connection: Connection): void }).prepare;
+    if (!this.begin) return base.call(this, connection);
+    // Injected right before the statement's Bind, i.e. after its Parse (when one is sent).
+    const bind = connection.bind;
+    connection.bind = function (this: Connection, config?: Record<string, unknown>) {
+      connection.bind = bind;
+      connection.parse({ text: 'begin' });
+      bind.call(connection, {});
+      connection.execute({});
+      return bind.call(connection, config);
+    };
+    try {
+      base.call(this, connection);
+    } finally {
+      connection.bind = bind;
+    }
+  }
+
+  _getRows(connection: Connection, rows: number | undefined): void {
+    if (!this.commit || rows) {
+      (pg.Query.prototype as unknown as { _getRows(connection: Connection, rows: number | undefined): void })._getRows.call(this, connection, rows);
+      return;
+    }
+    connection.execute({ portal: (this as unknown as { portal: string }).portal, rows });
+    connection.parse({ text: 'commit' });
+    connection.bind({});
+    connection.execute({});
+    connection.sync();
+  }
+}
+
+const names = new Map<string, string>();
+
+/** One statement name per text (pg requires a name to keep its text on a connection). */
+function statementName(text: string): string {
+  let name = names.get(text);
+  if (name === undefined) {
+    name = `claims_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`;
+    if (names.size < 1000) names.set(text, name);
+  }
+  return name;
+}
+
+/**
+ * Runs `query` on the connection behind `db` (a transaction or a single-connection Kysely),
+ * preceded by BEGIN and/or followed by COMMIT in the same round trip; returns its rows.
+ * Goes through Kysely's executor (same connection, same error path): pg's `client.query`
+ * takes a query object, which Kysely's driver hands over as the query text; the object is
+ * made thenable so Kysely's `await` waits for the result.
+ */
+export async function runInTransactionFlight<R>(
+  db: Kysely<any>,
+  query: CompiledQuery,
+  options: { begin: boolean; commit: boolean },
+): Promise<R[]> {
+  let resolve!: (results: pg.QueryResult[]) => void;
+  let reject!: (error: unknown) => void;
+  const done = new Promise<pg.QueryResult[]>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  const submittable = new TransactionQuery(
+    { text: query.sql, values: [...query.parameters], name: statementName(query.sql) },
+    // pg calls back with an array of results when there were several commands.
+    (error, result) => {
+      if (error) reject(error);
+      else resolve(Array.isArray(result) ? (result as pg.QueryResult[]) : [result as pg.QueryResult]);
+    },
+    options.begin,
+    options.commit,
+  );
+  // What Kysely's driver reads from the awaited value: nothing to count, no rows.
+  (submittable as unknown as { then: PromiseLike<unknown>['then'] }).then = (onFulfilled, onRejected) =>
+    done.then(() => ({ rows: [], command: 'SELECT', rowCount: 0 })).then(onFulfilled, onRejected);
+  await db.executeQuery({ ...query, sql: submittable as unknown as string, parameters: [] });
+  const results = await done;
+  return (results[options.begin ? 1 : 0]?.rows ?? []) as R[];
+}
+
+/**
+ * A Kysely `Transaction` over a single-connection Kysely on which the caller issued BEGIN
+ * itself: what `EventStore.append({tx})` joins. It only executes queries (nested
+ * transactions and connections are refused by Transaction itself).
+ */
+export function asTransaction(connection: Kysely<any>): Transaction<any> {
+  const inert = {} as never;
+  return new Transaction({ config: { dialect: inert }, driver: inert, dialect: inert, executor: connection.getExecutor() } as never);
+}
