@@ -194,7 +194,7 @@ function projectionRecord(row: ClaimProjectionRow) {
 function batchUpsert(records: string): RawBuilder<unknown> {
   return sql`
     insert into claims (id, stream_id, state, assignee, tags, rating, version, created_at, updated_at, search, view, card, snapshot, head_hash)
-    select r.id, r.stream_id, r.state, r.assignee, coalesce(r.tags, '{}'), r.rating, r.version, r.created_at, r.updated_at,
+    select r.id, r.stream_id, r.state, r.assignee, r.tags, r.rating, r.version, r.created_at, r.updated_at,
            setweight(to_tsvector(${SEARCH_CONFIG}::regconfig, r.primary_text), 'A')
              || setweight(to_tsvector(${SEARCH_CONFIG}::regconfig, r.secondary_text), 'B'),
            r.view, r.card, r.snapshot, r.head_hash
