@@ -16,7 +16,7 @@ export {
   type BoardColumn,
   type StateAt,
 } from './queries.ts';
-export { writeClaimProjection, writeClaimProjections, PROJECTION_BATCH_ROWS, type ClaimProjectionRow, toClaimCard, type ClaimCard, searchDocument, filterRating, SEARCH_CONFIG, SPELLING_VARIANTS } from './projection.ts';
+export { writeClaimProjection, writeClaimProjections, PROJECTION_BATCH_ROWS, type ClaimProjectionRow, toClaimCard, type ClaimCard, stateFromView, searchDocument, filterRating, SEARCH_CONFIG, SPELLING_VARIANTS } from './projection.ts';
 export { toEventRecord, claimIdOfStream, type EventRecordDto } from './events.ts';
 export {
   rebuildProjections,

@@ -50,6 +50,40 @@ export function toClaimCard(view: ClaimView): ClaimCard {
   return { ...rest, evidenceCount: evidence.length, appearancesCount: appearances.length };
 }
 
+/**
+ * The domain state a projection row stands for, from its view: the inverse of the
+ * domain's `toClaimView` for every existing claim (the view carries every state field;
+ * `''` stands for null in the four fields `toClaimView` defaults, which a submitted claim
+ * always has). The row stores the view only (no separate state snapshot: it held the same
+ * notes and evidence a second time); a write loads the state from it. Typed as a full
+ * `ClaimState` literal: a field added to the state and not here fails to compile.
+ */
+export function stateFromView(view: ClaimView): ClaimState {
+  return {
+    id: view.id === '' ? null : view.id,
+    status: view.state,
+    text: view.text,
+    claimant: view.claimant,
+    language: view.language,
+    tags: view.tags,
+    appearances: view.appearances,
+    assignee: view.assignee,
+    evidence: view.evidence,
+    notes: view.notes,
+    verdictDraft: view.verdictDraft,
+    publishedVerdict: view.publishedVerdict,
+    mergedInto: view.mergedInto,
+    rejection: view.rejection,
+    retraction: view.retraction,
+    changesRequested: view.changesRequested,
+    reopened: view.reopened,
+    version: view.version,
+    createdAt: view.createdAt === '' ? null : view.createdAt,
+    updatedAt: view.updatedAt === '' ? null : view.updatedAt,
+    createdBy: view.createdBy === '' ? null : view.createdBy,
+  };
+}
+
 /** One claim's projection row, as `writeClaimProjections` takes it. */
 export interface ClaimProjectionRow {
   streamId: string;
@@ -69,17 +103,17 @@ function searchVector(doc: { primary: string; secondary: string }): RawBuilder<u
 
 /** The VALUES tuple of one row: shared by the single-row and the batched writer. */
 function projectionTuple(row: ClaimProjectionRow): RawBuilder<unknown> {
-  const { view, state, streamId, headHash } = row;
+  const { view, streamId, headHash } = row;
   return sql`(
       ${view.id}, ${streamId}, ${view.state}, ${view.assignee}, ${sql.val(view.tags)}::text[], ${filterRating(view)},
       ${view.version}, ${view.createdAt}, ${view.updatedAt}, ${searchVector(searchDocument(view))},
-      ${JSON.stringify(view)}::json, ${JSON.stringify(toClaimCard(view))}::json, ${JSON.stringify(state)}::json, ${headHash}
+      ${JSON.stringify(view)}::json, ${JSON.stringify(toClaimCard(view))}::json, ${headHash}
     )`;
 }
 
 function upsert(prefix: RawBuilder<unknown>, tuples: RawBuilder<unknown>[]): RawBuilder<unknown> {
   return sql`${prefix}
-    insert into claims (id, stream_id, state, assignee, tags, rating, version, created_at, updated_at, search, view, card, snapshot, head_hash)
+    insert into claims (id, stream_id, state, assignee, tags, rating, version, created_at, updated_at, search, view, card, head_hash)
     values ${sql.join(tuples)}
     on conflict (id) do update set
       state = excluded.state,
@@ -91,7 +125,6 @@ function upsert(prefix: RawBuilder<unknown>, tuples: RawBuilder<unknown>[]): Raw
       search = excluded.search,
       view = excluded.view,
       card = excluded.card,
-      snapshot = excluded.snapshot,
       head_hash = excluded.head_hash
   `;
 }
@@ -121,7 +154,7 @@ export function claimProjectionStatement(
       return sql`${prefix}
       update claims set state = ${view.state}, assignee = ${view.assignee}, tags = ${sql.val(view.tags)}::text[],
         rating = ${filterRating(view)}, version = ${view.version}, updated_at = ${view.updatedAt},
-        view = ${viewJson}::json, card = ${JSON.stringify(toClaimCard(view))}::json, snapshot = ${JSON.stringify(state)}::json,
+        view = ${viewJson}::json, card = ${JSON.stringify(toClaimCard(view))}::json,
         head_hash = ${headHash}
       where id = ${view.id}`;
     }
@@ -151,8 +184,8 @@ export async function writeClaimProjection(
  * A batch travels as ONE json parameter (an array of row objects, one `JSON.stringify`
  * for the whole batch) expanded by `json_to_recordset`, instead of 14 parameters per row:
  * no per-row statement building, no per-parameter protocol overhead. `json` (not jsonb)
- * keeps each nested value's text exactly as serialized, so `view`, `card` and `snapshot`
- * are byte-identical to what the single-row writer sends (`JSON.stringify` of the same
+ * keeps each nested value's text exactly as serialized, so `view` and `card` are
+ * byte-identical to what the single-row writer sends (`JSON.stringify` of the same
  * objects): a rebuild still compares equal to the live rows.
  */
 export async function writeClaimProjections(db: Kysely<any> | Transaction<any>, rows: readonly ClaimProjectionRow[]): Promise<void> {
@@ -170,7 +203,7 @@ export async function writeClaimProjections(db: Kysely<any> | Transaction<any>, 
 
 /** One row of `writeClaimProjections`' json parameter (keys = the recordset's columns). */
 function projectionRecord(row: ClaimProjectionRow) {
-  const { view, state, streamId, headHash } = row;
+  const { view, streamId, headHash } = row;
   const doc = searchDocument(view);
   return {
     id: view.id,
@@ -186,22 +219,21 @@ function projectionRecord(row: ClaimProjectionRow) {
     secondary_text: doc.secondary,
     view,
     card: toClaimCard(view),
-    snapshot: state,
     head_hash: headHash,
   };
 }
 
 function batchUpsert(records: string): RawBuilder<unknown> {
   return sql`
-    insert into claims (id, stream_id, state, assignee, tags, rating, version, created_at, updated_at, search, view, card, snapshot, head_hash)
+    insert into claims (id, stream_id, state, assignee, tags, rating, version, created_at, updated_at, search, view, card, head_hash)
     select r.id, r.stream_id, r.state, r.assignee, r.tags, r.rating, r.version, r.created_at, r.updated_at,
            setweight(to_tsvector(${SEARCH_CONFIG}::regconfig, r.primary_text), 'A')
              || setweight(to_tsvector(${SEARCH_CONFIG}::regconfig, r.secondary_text), 'B'),
-           r.view, r.card, r.snapshot, r.head_hash
+           r.view, r.card, r.head_hash
       from json_to_recordset(${records}::json) as r(
         id uuid, stream_id text, state text, assignee text, tags text[], rating text, version integer,
         created_at timestamptz, updated_at timestamptz, primary_text text, secondary_text text,
-        view json, card json, snapshot json, head_hash text)
+        view json, card json, head_hash text)
     on conflict (id) do update set
       state = excluded.state,
       assignee = excluded.assignee,
@@ -212,7 +244,6 @@ function batchUpsert(records: string): RawBuilder<unknown> {
       search = excluded.search,
       view = excluded.view,
       card = excluded.card,
-      snapshot = excluded.snapshot,
       head_hash = excluded.head_hash
   `;
 }

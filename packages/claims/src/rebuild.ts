@@ -1,8 +1,8 @@
 import { CompiledQuery, type Kysely, type Transaction } from 'kysely';
-import { evolve, initialClaimState, toClaimView, toEnvelope, type ClaimState } from '@claimtrail/domain';
+import { evolve, initialClaimState, toClaimView, toEnvelope, type ClaimState, type ClaimView } from '@claimtrail/domain';
 import type { EventMetadata, EventStore, JsonObject, RecordedEvent } from '@claimtrail/event-store';
 import { claimIdOfStream } from './events.ts';
-import { PROJECTION_BATCH_ROWS, writeClaimProjection, writeClaimProjections, type ClaimProjectionRow } from './projection.ts';
+import { PROJECTION_BATCH_ROWS, stateFromView, writeClaimProjection, writeClaimProjections, type ClaimProjectionRow } from './projection.ts';
 
 /**
  * Rebuilding the projections from the events.
@@ -167,9 +167,9 @@ export async function checkClaimProjection(store: EventStore, streamId: string):
       const last = events[events.length - 1];
       const lastEvent = last ? { id: last.id, version: last.version, position: last.position } : undefined;
       const claimId = claimIdOfStream(streamId) ?? streamId;
-      const liveRow = await tx.executeQuery<{ version: number; view: string; snapshot: string; state: string }>(
+      const liveRow = await tx.executeQuery<{ version: number; view: string; state: string }>(
         CompiledQuery.raw(
-          `select version, view::text as view, snapshot::text as snapshot, state from ${ident(schema)}.claims where stream_id = $1`,
+          `select version, view::text as view, state from ${ident(schema)}.claims where stream_id = $1`,
           [streamId],
         ),
       );
@@ -363,7 +363,7 @@ async function rebuildInTransaction(
   }
   // The service's projection writer names `claims` unqualified: point it at the copy.
   await run(`set local search_path to ${ident(REBUILD_SCHEMA)}, ${ident(schema)}`);
-  // The view/card/snapshot json of a row (~4 kB together) is compressed into TOAST: pglz
+  // The view/card json of a row (~3 kB together) is compressed into TOAST: pglz
   // was about half the database's cost of an insert; lz4 (where the server has it) is
   // several times faster. Same values, only how this transaction's new rows are stored.
   const lz4 = await run(`select 1 from pg_settings where name = 'default_toast_compression' and 'lz4' = any(enumvals)`);
@@ -476,9 +476,9 @@ async function rebuildInTransaction(
     let streamState: ClaimState = initialClaimState;
     let streamHead: string | null = null;
     if (from > 0) {
-      const snap = await run(`select snapshot::text as snapshot, head_hash from ${scratch} where stream_id = $1`, [row.stream_id]);
-      const found = snap.rows[0] as { snapshot: string; head_hash: string | null };
-      streamState = JSON.parse(found.snapshot) as ClaimState;
+      const snap = await run(`select view::text as view, head_hash from ${scratch} where stream_id = $1`, [row.stream_id]);
+      const found = snap.rows[0] as { view: string; head_hash: string | null };
+      streamState = stateFromView(JSON.parse(found.view) as ClaimView);
       streamHead = found.head_hash;
     }
     const missing = await readStreamRows(tx, schema, row.stream_id, from, Number(row.head));

@@ -17,7 +17,7 @@ import type { Database, EventStore, JsonObject, NewEvent, RecordedEvent } from '
 import { canonicalJson, sha256Hex } from './canonical.ts';
 import { CommandError } from './errors.ts';
 import { asTransaction, runInTransactionFlight } from './merged.ts';
-import { claimProjectionStatement } from './projection.ts';
+import { claimProjectionStatement, stateFromView } from './projection.ts';
 
 export const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -280,13 +280,14 @@ export class ClaimService {
     const rows = await this.run(
       tx,
       session,
-      sql<{ snapshot: ClaimState | string; version: number; head_hash: string | null }>`
-      select snapshot, version, head_hash from claims where id = ${claimId} for update`,
+      sql<{ view: ClaimView | string; version: number; head_hash: string | null }>`
+      select view, version, head_hash from claims where id = ${claimId} for update`,
     );
     const row = rows[0];
     if (fromStream && (!row || row.version !== fromStream.version)) return fromStream;
     if (!row) return { state: initialClaimState, version: 0 };
-    const state = typeof row.snapshot === 'string' ? (JSON.parse(row.snapshot) as ClaimState) : row.snapshot;
+    // The row stores the view, which carries the whole state (see `stateFromView`).
+    const state = stateFromView(typeof row.view === 'string' ? (JSON.parse(row.view) as ClaimView) : row.view);
     return { state, version: Number(row.version), fromProjection: true, headHash: row.head_hash };
   }
 

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import { ROLES, type Actor, type Role } from '@claimtrail/domain';
 
@@ -10,7 +10,8 @@ export interface UserRecord {
 
 /** Tokens are stored as their SHA-256: a copy of the table is no set of credentials. */
 export function hashToken(token: string): string {
-  return createHash('sha256').update(token, 'utf8').digest('hex');
+  // One-shot hash (Node ≥ 20.12): no Hash object per call; this runs on every request.
+  return hash('sha256', token, 'hex');
 }
 
 export function generateToken(): string {

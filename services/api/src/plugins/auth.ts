@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify';
 import type { Actor, Role } from '@claimtrail/domain';
 import type { TokenAuthenticator, TokenFailure } from '@claimtrail/claims';
 import { HttpProblem } from '../errors.ts';
@@ -10,6 +10,8 @@ declare module 'fastify' {
     actor: Actor | null;
     /** Set once this request's failed token check was counted against its client. */
     authFailureCounted: boolean;
+    /** Set (by a route-level onRequest hook) when the matched route needs no token. */
+    publicRoute: boolean;
   }
   interface FastifyInstance {
     /**
@@ -27,15 +29,24 @@ declare module 'fastify' {
 
 const PUBLIC_PATHS = new Set(['/', '/healthz', '/readyz', '/openapi.json', '/docs']);
 
+/** Decided once per route (onRoute), not per request. */
+function isPublicRoute(route: RouteOptions): boolean {
+  if ((route.config as { public?: boolean } | undefined)?.public === true) return true;
+  return PUBLIC_PATHS.has(route.url) || route.url.startsWith('/docs/');
+}
+
+function markPublic(request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction): void {
+  request.publicRoute = true;
+  done();
+}
+
 function isPublic(request: FastifyRequest): boolean {
-  if (request.is404) return true;
-  if (request.routeOptions.config?.public === true) return true;
-  const url = request.routeOptions.url ?? '';
-  if (PUBLIC_PATHS.has(url) || url.startsWith('/docs/')) return true;
+  // Fails closed: a route the onRoute hook did not see (registered before registerAuth)
+  // is not marked, so it needs a token.
+  if (request.publicRoute || request.is404) return true;
   // Websocket upgrades authenticate in the live plugin (token as ?token= or bearer header),
   // where a refusal can be a websocket close code rather than an HTTP status.
-  if (request.headers.upgrade?.toLowerCase() === 'websocket') return true;
-  return false;
+  return isUpgrade(request);
 }
 
 export function bearerToken(header: string | undefined): string | null {
@@ -94,6 +105,15 @@ export function registerAuth(app: FastifyInstance, options: AuthOptions): void {
   const { authenticator, failures } = options;
   app.decorateRequest('actor', null);
   app.decorateRequest('authFailureCounted', false);
+  app.decorateRequest('publicRoute', false);
+  // Public routes are marked by a route-level onRequest hook (global hooks run first, so
+  // the mark is set before the auth preHandler): no per-request route lookup
+  // (request.routeOptions builds an object per access) on the routes that need a token.
+  app.addHook('onRoute', (route) => {
+    if (!isPublicRoute(route)) return;
+    const own = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest];
+    route.onRequest = [markPublic, ...own] as typeof route.onRequest;
+  });
 
   async function authenticateRequest(request: FastifyRequest, token: string): Promise<Actor> {
     const cached = authenticator.cached(token);
@@ -111,13 +131,23 @@ export function registerAuth(app: FastifyInstance, options: AuthOptions): void {
   }
   app.decorate('authenticateRequest', authenticateRequest);
 
-  app.addHook('preHandler', async (request) => {
-    if (isPublic(request)) return;
+  // Callback style with a synchronous path for a cached token (the common case): an async
+  // hook would cost a promise and a microtask hop on every request.
+  app.addHook('preHandler', (request, _reply, done) => {
+    if (isPublic(request)) return done();
     const token = bearerToken(request.headers.authorization);
     if (token === null) {
-      throw new HttpProblem('unauthorized', 'send Authorization: Bearer <token>', {}, { 'www-authenticate': 'Bearer' });
+      return done(new HttpProblem('unauthorized', 'send Authorization: Bearer <token>', {}, { 'www-authenticate': 'Bearer' }));
     }
-    request.actor = await authenticateRequest(request, token);
+    const cached = authenticator.cached(token);
+    if (cached) {
+      request.actor = cached;
+      return done();
+    }
+    authenticateRequest(request, token).then((actor) => {
+      request.actor = actor;
+      done();
+    }, done);
   });
 
   // The websocket upgrade authenticates in the live plugin (app.authenticateToken). Its
@@ -125,16 +155,18 @@ export function registerAuth(app: FastifyInstance, options: AuthOptions): void {
   // lookup (global hooks run before route hooks), and each 401 it answers to a request
   // that carried a token is counted, unless authenticateRequest already did.
   if (failures.enabled) {
-    app.addHook('preValidation', async (request) => {
-      if (!isUpgrade(request) || upgradeToken(request) === null) return;
-      const token = upgradeToken(request)!;
-      if (authenticator.cached(token)) return;
+    app.addHook('preValidation', (request, _reply, done) => {
+      if (!isUpgrade(request)) return done();
+      const token = upgradeToken(request);
+      if (token === null || authenticator.cached(token)) return done();
       const wait = failures.blockedFor(clientKey(request.ip));
-      if (wait > 0) throw rateLimited(wait, failures);
+      done(wait > 0 ? rateLimited(wait, failures) : undefined);
     });
-    app.addHook('onResponse', async (request, reply) => {
-      if (reply.statusCode !== 401 || request.authFailureCounted || !isUpgrade(request)) return;
-      if (upgradeToken(request) !== null) failures.recordFailure(clientKey(request.ip));
+    app.addHook('onResponse', (request, reply, done) => {
+      if (reply.statusCode === 401 && !request.authFailureCounted && isUpgrade(request) && upgradeToken(request) !== null) {
+        failures.recordFailure(clientKey(request.ip));
+      }
+      done();
     });
   }
 }

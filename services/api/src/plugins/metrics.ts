@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { sql, type Kysely } from 'kysely';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 
 export interface Metrics {
   registry: Registry;
@@ -68,15 +68,36 @@ export function createMetrics(db: Kysely<any>): Metrics {
   return { registry, httpDuration, eventsAppended, commands };
 }
 
+type Observer = { observe(value: number): void };
+
+/**
+ * The route template is known when the route is registered: each route gets its own
+ * onResponse hook with it (no `request.routeOptions` per request, a getter that builds an
+ * object), and label children are bound once per (method, status). Requests that match
+ * no route are recorded by the global hook as `unmatched`. Register before any route.
+ */
 export function registerHttpMetrics(app: FastifyInstance, metrics: Metrics): void {
-  app.addHook('onResponse', async (request, reply) => {
-    metrics.httpDuration.observe(
-      {
-        method: request.method,
-        route: request.is404 ? 'unmatched' : (request.routeOptions.url ?? 'unmatched'),
-        status_code: String(reply.statusCode),
-      },
-      reply.elapsedTime / 1000,
-    );
+  const recorder = (route: string) => {
+    const bound = new Map<string, Observer>();
+    return (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
+      const method = request.method;
+      const status = reply.statusCode;
+      const key = `${method} ${status}`;
+      let observer = bound.get(key);
+      if (observer === undefined) {
+        // Bounded in case of odd methods; the usual set is a handful per route.
+        if (bound.size >= 1000) bound.clear();
+        observer = metrics.httpDuration.labels({ method, route, status_code: String(status) });
+        bound.set(key, observer);
+      }
+      observer.observe(reply.elapsedTime / 1000);
+      done();
+    };
+  };
+  const unmatched = recorder('unmatched');
+  app.addHook('onResponse', (request, reply, done) => (request.is404 ? unmatched(request, reply, done) : done()));
+  app.addHook('onRoute', (route) => {
+    const own = route.onResponse === undefined ? [] : Array.isArray(route.onResponse) ? route.onResponse : [route.onResponse];
+    route.onResponse = [...own, recorder(route.url)] as typeof route.onResponse;
   });
 }
