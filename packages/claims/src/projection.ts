@@ -111,11 +111,12 @@ function projectionTuple(row: ClaimProjectionRow): RawBuilder<unknown> {
     )`;
 }
 
-function upsert(prefix: RawBuilder<unknown>, tuples: RawBuilder<unknown>[]): RawBuilder<unknown> {
-  return sql`${prefix}
-    insert into claims (id, stream_id, state, assignee, tags, rating, version, created_at, updated_at, search, view, card, head_hash)
-    values ${sql.join(tuples)}
-    on conflict (id) do update set
+/** The insert head and conflict clause shared by the single-row and the batched upsert. */
+const INSERT_CLAIMS = sql.raw(
+  'insert into claims (id, stream_id, state, assignee, tags, rating, version, created_at, updated_at, search, view, card, head_hash)',
+);
+/** A conflict replaces every column but id, stream_id and created_at. */
+const ON_CONFLICT_REPLACE = sql.raw(`on conflict (id) do update set
       state = excluded.state,
       assignee = excluded.assignee,
       tags = excluded.tags,
@@ -125,7 +126,13 @@ function upsert(prefix: RawBuilder<unknown>, tuples: RawBuilder<unknown>[]): Raw
       search = excluded.search,
       view = excluded.view,
       card = excluded.card,
-      head_hash = excluded.head_hash
+      head_hash = excluded.head_hash`);
+
+function upsert(prefix: RawBuilder<unknown>, tuples: RawBuilder<unknown>[]): RawBuilder<unknown> {
+  return sql`${prefix}
+    ${INSERT_CLAIMS}
+    values ${sql.join(tuples)}
+    ${ON_CONFLICT_REPLACE}
   `;
 }
 
@@ -225,7 +232,7 @@ function projectionRecord(row: ClaimProjectionRow) {
 
 function batchUpsert(records: string): RawBuilder<unknown> {
   return sql`
-    insert into claims (id, stream_id, state, assignee, tags, rating, version, created_at, updated_at, search, view, card, head_hash)
+    ${INSERT_CLAIMS}
     select r.id, r.stream_id, r.state, r.assignee, r.tags, r.rating, r.version, r.created_at, r.updated_at,
            setweight(to_tsvector(${SEARCH_CONFIG}::regconfig, r.primary_text), 'A')
              || setweight(to_tsvector(${SEARCH_CONFIG}::regconfig, r.secondary_text), 'B'),
@@ -234,16 +241,6 @@ function batchUpsert(records: string): RawBuilder<unknown> {
         id uuid, stream_id text, state text, assignee text, tags text[], rating text, version integer,
         created_at timestamptz, updated_at timestamptz, primary_text text, secondary_text text,
         view json, card json, head_hash text)
-    on conflict (id) do update set
-      state = excluded.state,
-      assignee = excluded.assignee,
-      tags = excluded.tags,
-      rating = excluded.rating,
-      version = excluded.version,
-      updated_at = excluded.updated_at,
-      search = excluded.search,
-      view = excluded.view,
-      card = excluded.card,
-      head_hash = excluded.head_hash
+    ${ON_CONFLICT_REPLACE}
   `;
 }

@@ -9,6 +9,7 @@ import {
 } from './errors.ts';
 import { canonicalJson, contentDigest, chainDigest } from './hash.ts';
 import { verifyEvents } from './verify.ts';
+import { EVENT_COLUMNS as COLUMNS, q, type EventRow as Row } from './row.ts';
 import { Sequencer, sleep, type PassResult } from './sequencer.ts';
 import { pgPoolOf } from './database.ts';
 import type pg from 'pg';
@@ -60,24 +61,10 @@ export interface EventStoreInternals {
   flush(): Promise<void>;
 }
 
-const COLUMNS = 'position, id, stream_id, version, type, data, metadata, recorded_at, hash, prev_hash';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const MAX_PARAMS_EVENTS = 5000;
 /** Appends of up to this many events use a named (prepared) statement per connection; see README. */
 const MAX_PREPARED_EVENTS = 100;
-
-interface Row {
-  position: string | number | bigint | null;
-  id: string;
-  stream_id: string;
-  version: number;
-  type: string;
-  data: JsonObject;
-  metadata: EventMetadata;
-  recorded_at: Date | string;
-  hash: string;
-  prev_hash: string | null;
-}
 
 interface Head {
   version: number;
@@ -112,9 +99,6 @@ function isUniqueViolation(error: unknown): boolean {
   return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === '23505';
 }
 
-function q(text: string, params: unknown[] = []): CompiledQuery {
-  return CompiledQuery.raw(text, params);
-}
 
 export function createEventStore(database: Database, options: EventStoreOptions = {}): EventStore & EventStoreInternals {
   return new PgEventStore(database, options);

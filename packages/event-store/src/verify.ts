@@ -1,7 +1,8 @@
 import { Worker } from 'node:worker_threads';
-import { CompiledQuery, type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
 import type pg from 'pg';
 import { canonicalJson, createChainChecker, type ChainChecker } from './chain.mjs';
+import { EVENT_COLUMNS as COLUMNS, q, type EventRow as Row } from './row.ts';
 import type { BrokenEvent, EventMetadata, JsonObject, VerifyOptions, VerifyResult } from './types.ts';
 
 /**
@@ -34,30 +35,12 @@ export const verifyTuning = {
   workers: 2,
 };
 
-const COLUMNS = 'position, id, stream_id, version, type, data, metadata, recorded_at, hash, prev_hash';
 // For the worker: position stays on the main thread (only needed to name a broken event).
 const WORKER_COLUMNS = 9;
-
-interface Row {
-  position: string | number | bigint | null;
-  id: string;
-  stream_id: string;
-  version: number;
-  type: string;
-  data: JsonObject;
-  metadata: EventMetadata;
-  recorded_at: Date | string;
-  hash: string;
-  prev_hash: string | null;
-}
 
 type RawRow = (string | null)[];
 
 const rawText = { getTypeParser: () => (value: string) => value };
-
-function q(text: string, params: unknown[] = []): CompiledQuery {
-  return CompiledQuery.raw(text, params);
-}
 
 function brokenAt(row: { stream_id: string; version: number; id: string; position: string | number | bigint | null }, reason: BrokenEvent['reason']): BrokenEvent {
   return {

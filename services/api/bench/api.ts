@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import { createTestDatabase } from '@claimtrail/testing';
+import { createBenchClaims, noteRequests } from './support.ts';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 8);
 const root = fileURLToPath(new URL('../../../', import.meta.url));
@@ -143,30 +144,8 @@ async function main(): Promise<void> {
     const auditor = { authorization: `Bearer ${token('auditor')}` };
 
     // Claims to write notes to: many, so 32 writers rarely queue on one claim's row lock.
-    const ids: string[] = [];
-    for (let i = 0; i < 200; i++) {
-      const response = await fetch(`${apiUrl}/claims`, {
-        method: 'POST',
-        headers: fc,
-        body: JSON.stringify({ text: `Benchmark claim ${i} about Tyotkino`, tags: ['bench'] }),
-      });
-      ids.push(((await response.json()) as { id: string }).id);
-    }
-    let next = 0;
-    rows.push(
-      await cannon('POST /claims/:id/notes', {
-        url: apiUrl,
-        connections: 32,
-        requests: [
-          {
-            method: 'POST',
-            headers: fc,
-            body: JSON.stringify({ body: 'a note of ordinary length for the baseline' }),
-            setupRequest: (request) => ({ ...request, path: `/claims/${ids[next++ % ids.length]}/notes` }),
-          },
-        ],
-      }),
-    );
+    const ids = await createBenchClaims(apiUrl, fc, 200);
+    rows.push(await cannon('POST /claims/:id/notes', { url: apiUrl, connections: 32, requests: noteRequests(fc, ids) }));
     rows.push(await cannon('GET /claims/:id', { url: `${apiUrl}/claims/${ids[0]}`, connections: 32, headers: auditor }));
     rows.push(await cannon('GET /board', { url: `${apiUrl}/board`, connections: 32, headers: auditor }));
     rows.push(await cannon('GET /claims?q=Tyotkino', { url: `${apiUrl}/claims?q=Tyotkino`, connections: 32, headers: auditor }));

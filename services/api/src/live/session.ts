@@ -186,16 +186,25 @@ export class Session {
   }
 
   send(message: string | Buffer): void {
-    if (this.closed || this.socket.readyState !== OPEN) return;
+    if (!this.admit()) return;
+    this.socket.send(message, TEXT_FRAME);
+  }
+
+  /**
+   * Whether a frame may be written now (open, peer within its backlog), corking the tick
+   * if so; a peer over its backlog is dropped (overflow).
+   */
+  private admit(): boolean {
+    if (this.closed || this.socket.readyState !== OPEN) return false;
     // The backlog is what earlier ticks could not hand to the kernel; this tick's own
     // (corked) frames do not count against the peer.
     const backlog = this.corked ? this.backlogAtCork : this.socket.bufferedAmount;
     if (backlog > this.deps.config.maxBufferedBytes) {
       this.overflow();
-      return;
+      return false;
     }
     this.cork();
-    this.socket.send(message, TEXT_FRAME);
+    return true;
   }
 
   /** The TCP socket, when frames may be written to it directly (no extensions). */
@@ -232,13 +241,7 @@ export class Session {
       this.send(event.message(channel));
       return;
     }
-    if (this.closed || this.socket.readyState !== OPEN) return;
-    const backlog = this.corked ? this.backlogAtCork : this.socket.bufferedAmount;
-    if (backlog > this.deps.config.maxBufferedBytes) {
-      this.overflow();
-      return;
-    }
-    this.cork();
+    if (!this.admit()) return;
     raw.write(event.frame(channel));
   }
 
