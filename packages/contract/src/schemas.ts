@@ -217,6 +217,21 @@ const PublishedVerdictSchema = Type.Object(
 );
 const ReasonRecordSchema = Type.Object({ reason: Type.String(), by: Type.String(), at: Type.String() }, open);
 
+/** Verdict, merge and reason fields: the same in the claim view and in a board card. */
+const claimOutcomeProperties = {
+  verdictDraft: Nullable(VerdictDraftSchema),
+  publishedVerdict: Nullable(PublishedVerdictSchema),
+  mergedInto: Nullable(Type.String()),
+  rejectionReason: Nullable(Type.String()),
+  retractionReason: Nullable(Type.String()),
+  changesRequestedReason: Nullable(Type.String()),
+  reopenReason: Nullable(Type.String()),
+  rejection: Nullable(ReasonRecordSchema),
+  retraction: Nullable(ReasonRecordSchema),
+  changesRequested: Nullable(ReasonRecordSchema),
+  reopened: Nullable(ReasonRecordSchema),
+};
+
 export const ClaimViewSchema = Type.Object(
   {
     id: Type.String({ description: 'Claim id (uuid)' }),
@@ -230,17 +245,7 @@ export const ClaimViewSchema = Type.Object(
     evidence: Type.Array(EvidenceItemSchema),
     notesCount: Type.Integer(),
     notes: Type.Array(NoteSchema),
-    verdictDraft: Nullable(VerdictDraftSchema),
-    publishedVerdict: Nullable(PublishedVerdictSchema),
-    mergedInto: Nullable(Type.String()),
-    rejectionReason: Nullable(Type.String()),
-    retractionReason: Nullable(Type.String()),
-    changesRequestedReason: Nullable(Type.String()),
-    reopenReason: Nullable(Type.String()),
-    rejection: Nullable(ReasonRecordSchema),
-    retraction: Nullable(ReasonRecordSchema),
-    changesRequested: Nullable(ReasonRecordSchema),
-    reopened: Nullable(ReasonRecordSchema),
+    ...claimOutcomeProperties,
     version: Type.Integer({ minimum: 1, description: 'Stream version; also the ETag' }),
     createdAt: Type.String(),
     updatedAt: Type.String(),
@@ -271,17 +276,7 @@ export const ClaimCardSchema = Type.Object(
     // Always present; optional in the static type so that a full ClaimView is also a card.
     evidenceCount: Type.Optional(Type.Integer()),
     appearancesCount: Type.Optional(Type.Integer()),
-    verdictDraft: Nullable(VerdictDraftSchema),
-    publishedVerdict: Nullable(PublishedVerdictSchema),
-    mergedInto: Nullable(Type.String()),
-    rejectionReason: Nullable(Type.String()),
-    retractionReason: Nullable(Type.String()),
-    changesRequestedReason: Nullable(Type.String()),
-    reopenReason: Nullable(Type.String()),
-    rejection: Nullable(ReasonRecordSchema),
-    retraction: Nullable(ReasonRecordSchema),
-    changesRequested: Nullable(ReasonRecordSchema),
-    reopened: Nullable(ReasonRecordSchema),
+    ...claimOutcomeProperties,
     version: Type.Integer({ minimum: 1 }),
     createdAt: Type.String(),
     updatedAt: Type.String(),
