@@ -8,12 +8,10 @@ import {
   type ClaimView,
 } from '@claimtrail/domain';
 import type { EventStore, PositionedEvent, RecordedEvent } from '@claimtrail/event-store';
+import { claimIdOfStream } from '@claimtrail/claims';
 
-const CLAIM_PREFIX = 'claim-';
-
-export function claimIdOf(streamId: string): string | null {
-  return streamId.startsWith(CLAIM_PREFIX) ? streamId.slice(CLAIM_PREFIX.length) : null;
-}
+/** The claim id of a claim stream, null for other streams (the claims package's helper). */
+export const claimIdOf = claimIdOfStream;
 
 export function viewOf(state: ClaimState): ClaimView | null {
   // toClaimView throws for a claim that does not exist (status null).

@@ -116,8 +116,11 @@ export function registerAuth(app: FastifyInstance, options: AuthOptions): void {
   });
 
   async function authenticateRequest(request: FastifyRequest, token: string): Promise<Actor> {
-    const cached = authenticator.cached(token);
-    if (cached) return cached;
+    return authenticator.cached(token) ?? checkUncached(request, token);
+  }
+
+  /** The limited database check, for a token already known not to be in the cache. */
+  async function checkUncached(request: FastifyRequest, token: string): Promise<Actor> {
     const client = clientKey(request.ip);
     const wait = failures.blockedFor(client);
     if (wait > 0) throw rateLimited(wait, failures);
@@ -144,7 +147,7 @@ export function registerAuth(app: FastifyInstance, options: AuthOptions): void {
       request.actor = cached;
       return done();
     }
-    authenticateRequest(request, token).then((actor) => {
+    checkUncached(request, token).then((actor) => {
       request.actor = actor;
       done();
     }, done);
@@ -185,8 +188,7 @@ function upgradeToken(request: FastifyRequest): string | null {
 
 /** For routes narrower than "any authenticated user". */
 export function requireRole(request: FastifyRequest, roles: readonly Role[]): Actor {
-  const actor = request.actor;
-  if (!actor) throw new HttpProblem('unauthorized', 'send Authorization: Bearer <token>');
+  const actor = actorOf(request);
   if (!roles.includes(actor.role)) {
     throw new HttpProblem('forbidden_role', `role ${actor.role} may not do this; allowed: ${roles.join(', ')}`);
   }

@@ -26,12 +26,12 @@
 import type { Writable } from 'node:stream';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { ProblemSchema } from '@claimtrail/contract';
-import { checkClaimProjection, claimIdOfStream, isClaimId, rebuildProjections, toEventRecord } from '@claimtrail/claims';
+import { checkClaimProjection, claimIdOfStream, rebuildProjections, toEventRecord } from '@claimtrail/claims';
 import { claimStreamId, type Role } from '@claimtrail/domain';
 import type { EventStore, PositionedEvent, VerifyResult } from '@claimtrail/event-store';
 import { HttpProblem } from '../errors.ts';
 import { requireRole } from '../plugins/auth.ts';
-import { SECURED } from './common.ts';
+import { SECURED, claimIdParam } from './common.ts';
 
 export const AUDIT_ROLES: readonly Role[] = ['auditor', 'editor', 'admin'];
 export const NDJSON_CONTENT_TYPE = 'application/x-ndjson';
@@ -324,8 +324,7 @@ export const auditRoutes: FastifyPluginAsync = async (app) => {
       requireRole(request, AUDIT_ROLES);
       const { claimId } = request.query;
       if (claimId !== undefined) {
-        if (!isClaimId(claimId)) throw new HttpProblem('not_found', `claim ${String(claimId).slice(0, 100)} not found`);
-        const report = await verifyClaim(app.store, claimId.toLowerCase());
+        const report = await verifyClaim(app.store, claimIdParam(claimId));
         if (!report) throw new HttpProblem('not_found', `claim ${claimId} not found`);
         return report;
       }

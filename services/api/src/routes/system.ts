@@ -16,6 +16,9 @@ const ReadySchema = Type.Object(
 );
 
 export const systemRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  // The migrations this build expects: fixed for the process, not recomputed per probe.
+  const expected = Object.keys(migrations).sort();
+
   app.get(
     '/healthz',
     { schema: { tags: ['system'], summary: 'Liveness: the process answers', security: PUBLIC, response: { 200: HealthSchema } } },
@@ -33,7 +36,6 @@ export const systemRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (_request, reply) => {
-      const expected = Object.keys(migrations).sort();
       try {
         await app.database.ping();
         const result = await sql<{ name: string }>`select name from kysely_migration`.execute(app.database.db);
@@ -47,7 +49,7 @@ export const systemRoutes: FastifyPluginAsyncTypebox = async (app) => {
         if (pending.length > 0) reply.code(503).header('retry-after', '5');
         return body;
       } catch (error) {
-        request_log(app, error);
+        app.log.warn({ err: error }, 'readiness check failed');
         reply.code(503).header('retry-after', '2');
         return { status: 'database_unavailable', database: app.database.kind, migrations: { applied: 0, expected: expected.length, pending: expected } };
       }
@@ -87,7 +89,3 @@ export const systemRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request) => actorOf(request),
   );
 };
-
-function request_log(app: { log: { warn(obj: unknown, msg: string): void } }, error: unknown): void {
-  app.log.warn({ err: error }, 'readiness check failed');
-}
