@@ -53,4 +53,4 @@ export {
   type TokenFailure,
   type TokenAuthenticatorOptions,
 } from './users.ts';
-export { canonicalJson, sha256Hex } from './canonical.ts';
+export { canonicalJson, sha256Hex } from '@claimtrail/event-store';

@@ -101,13 +101,17 @@ function searchVector(doc: { primary: string; secondary: string }): RawBuilder<u
         || setweight(to_tsvector(${SEARCH_CONFIG}::regconfig, ${doc.secondary}), 'B')`;
 }
 
-/** The VALUES tuple of one row: shared by the single-row and the batched writer. */
-function projectionTuple(row: ClaimProjectionRow): RawBuilder<unknown> {
+/** The VALUES tuple of the single-row upsert (search document and view JSON computed once by the caller). */
+function projectionTuple(
+  row: ClaimProjectionRow,
+  doc: { primary: string; secondary: string },
+  viewJson: string,
+): RawBuilder<unknown> {
   const { view, streamId, headHash } = row;
   return sql`(
       ${view.id}, ${streamId}, ${view.state}, ${view.assignee}, ${sql.val(view.tags)}::text[], ${filterRating(view)},
-      ${view.version}, ${view.createdAt}, ${view.updatedAt}, ${searchVector(searchDocument(view))},
-      ${JSON.stringify(view)}::json, ${JSON.stringify(toClaimCard(view))}::json, ${headHash}
+      ${view.version}, ${view.createdAt}, ${view.updatedAt}, ${searchVector(doc)},
+      ${viewJson}::json, ${JSON.stringify(toClaimCard(view))}::json, ${headHash}
     )`;
 }
 
@@ -154,8 +158,8 @@ export function claimProjectionStatement(
   viewJson: string = JSON.stringify(view),
 ): RawBuilder<unknown> {
   const prefix = alongside ? sql`with alongside as (${alongside}) ` : sql``;
+  const doc = searchDocument(view);
   if (previous) {
-    const doc = searchDocument(view);
     const before = searchDocument(previous);
     if (before.primary === doc.primary && before.secondary === doc.secondary) {
       return sql`${prefix}
@@ -166,7 +170,7 @@ export function claimProjectionStatement(
       where id = ${view.id}`;
     }
   }
-  return upsert(prefix, [projectionTuple({ streamId, state, view, headHash })]);
+  return upsert(prefix, [projectionTuple({ streamId, state, view, headHash }, doc, viewJson)]);
 }
 
 /** Writes (insert or replace) the claim's projection row. Call inside the append's transaction. */

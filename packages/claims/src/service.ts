@@ -13,8 +13,7 @@ import {
   type ClaimView,
   type DecideContext,
 } from '@claimtrail/domain';
-import type { Database, EventStore, JsonObject, NewEvent, RecordedEvent } from '@claimtrail/event-store';
-import { canonicalJson, sha256Hex } from './canonical.ts';
+import { canonicalJson, sha256Hex, type Database, type EventStore, type JsonObject, type NewEvent, type RecordedEvent } from '@claimtrail/event-store';
 import { CommandError } from './errors.ts';
 import { asTransaction, runInTransactionFlight } from './merged.ts';
 import { claimProjectionStatement, stateFromView } from './projection.ts';
