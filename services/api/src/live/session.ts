@@ -6,7 +6,7 @@ import {
   type LiveChannel,
   type LiveErrorCode,
 } from '@claimtrail/client';
-import { evolve, initialClaimState, toEnvelope, type Actor } from '@claimtrail/domain';
+import { claimStreamId, evolve, initialClaimState, toEnvelope, type Actor } from '@claimtrail/domain';
 import type { EventStore, PositionedEvent } from '@claimtrail/event-store';
 import type { WebSocket } from 'ws';
 import type { HubListener, HubLogger, LiveHub } from './hub.ts';
@@ -281,9 +281,14 @@ export class Session {
     this.subscriptions.clear();
   }
 
+  /** Unsent bytes below which a replay may send again. */
+  private get drainedBelow(): number {
+    return Math.min(256 * 1024, this.deps.config.maxBufferedBytes / 2);
+  }
+
   /** Resolves once the socket's queue is low enough to send more (or it closed). */
   private async drained(): Promise<void> {
-    const low = Math.min(256 * 1024, this.deps.config.maxBufferedBytes / 2);
+    const low = this.drainedBelow;
     while (!this.closed && this.socket.readyState === OPEN && this.socket.bufferedAmount > low) {
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
@@ -411,7 +416,7 @@ export class Session {
       this.send(`{"type":"snapshot","channel":"board","position":${head},"board":${board}}`);
     } else {
       // The claim exactly as of `head`: events after it follow as live events.
-      const events = await this.deps.store.readStream(`claim-${sub.claimId}`);
+      const events = await this.deps.store.readStream(claimStreamId(sub.claimId!));
       let state = initialClaimState;
       for (const e of events) {
         if (e.position === null || e.position > head) break;
@@ -424,14 +429,14 @@ export class Session {
 
   private async replay(sub: ChannelSubscription, after: number, head: number): Promise<void> {
     sub.lastSent = after;
-    const low = Math.min(256 * 1024, this.deps.config.maxBufferedBytes / 2);
+    const low = this.drainedBelow;
     const emit = async (event: PreparedEvent) => {
       if (this.socket.bufferedAmount > low) await this.drained();
       sub.forward(event);
     };
     let through = after;
     if (sub.channel === 'claim') {
-      const events = await this.deps.store.readStream(`claim-${sub.claimId}`);
+      const events = await this.deps.store.readStream(claimStreamId(sub.claimId!));
       let state = initialClaimState;
       for (const e of events) {
         if (sub.isClosed()) return;
