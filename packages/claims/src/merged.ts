@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
-import { Transaction, type CompiledQuery, type Kysely } from 'kysely';
+import { Transaction, type CompiledQuery, type Kysely, type RawBuilder } from 'kysely';
 
 /**
  * PostgreSQL only: a write transaction whose BEGIN travels with its first statement and
@@ -122,4 +122,25 @@ export async function runInTransactionFlight<R>(
 export function asTransaction(connection: Kysely<any>): Transaction<any> {
   const inert = {} as never;
   return new Transaction({ config: { dialect: inert }, driver: inert, dialect: inert, executor: connection.getExecutor() } as never);
+}
+
+/** One write transaction: whether BEGIN/COMMIT ride with statements, and how far it got. */
+export interface WriteSession {
+  merged: boolean;
+  begun: boolean;
+  committed: boolean;
+}
+
+/**
+ * Runs one statement of a write transaction. On the merged path the first one carries
+ * BEGIN and the one marked `commit` carries COMMIT, in the same round trip.
+ */
+export async function runInSession<R>(tx: Transaction<any>, session: WriteSession, query: RawBuilder<R>, commit = false): Promise<R[]> {
+  const begin = session.merged && !session.begun;
+  if (!begin && !(session.merged && commit)) return (await query.execute(tx)).rows;
+  // From here on, whatever happens, the transaction may be open: end it on failure.
+  session.begun = true;
+  const rows = await runInTransactionFlight<R>(tx, query.compile(tx), { begin, commit });
+  if (commit) session.committed = true;
+  return rows;
 }

@@ -14,15 +14,14 @@ import {
   type DecideContext,
 } from '@claimtrail/domain';
 import { canonicalJson, sha256Hex, type Database, type EventStore, type JsonObject, type NewEvent, type RecordedEvent } from '@claimtrail/event-store';
+import { batchFootprint, writeBatch, type BatchOutcome, type BatchWrite } from './batch.ts';
 import { CommandError } from './errors.ts';
-import { asTransaction, runInTransactionFlight } from './merged.ts';
+import { WriteQueue } from './write-queue.ts';
+import { isClaimId } from './ids.ts';
+import { asTransaction, runInSession, type WriteSession } from './merged.ts';
 import { claimProjectionStatement, stateFromView } from './projection.ts';
 
-export const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-export function isClaimId(value: unknown): value is string {
-  return typeof value === 'string' && UUID_RE.test(value);
-}
+export { isClaimId, UUID_RE } from './ids.ts';
 
 export interface ExecuteInput {
   /** Claim uuid (for submit_claim: the id the new claim gets). */
@@ -50,8 +49,17 @@ export interface ExecuteResult {
 export interface ClaimServiceOptions {
   /** Attempts on a version race when the caller sent no If-Match (default 20). */
   maxAttempts?: number;
+  /** Called with the number of commands of each group-commit batch, before it is written. */
+  onBatch?: (size: number) => void;
   /** Called after each commit that appended events. */
   onAppended?: (result: ExecuteResult, command: ClaimCommand) => void;
+  /**
+   * Group commit (see batch.ts): commands waiting while `concurrency` batches are being
+   * written leave together in one transaction, up to `maxSize` of them. Default on, with
+   * concurrency 3 on PostgreSQL (1 on PGlite: one connection) and maxSize 64; `false`
+   * writes every command in a transaction of its own.
+   */
+  batch?: { concurrency?: number; maxSize?: number } | false;
   /**
    * The store's database. On PostgreSQL, writes then run on one of its connections with
    * BEGIN sent along with the first statement and COMMIT with the last (3 round trips for
@@ -60,12 +68,7 @@ export interface ClaimServiceOptions {
   database?: Database;
 }
 
-/** One write transaction: whether BEGIN/COMMIT ride with statements, and how far it got. */
-interface Session {
-  merged: boolean;
-  begun: boolean;
-  committed: boolean;
-}
+type Session = WriteSession;
 
 interface Loaded {
   state: ClaimState;
@@ -89,14 +92,48 @@ function isConcurrencyConflict(error: unknown): error is Error & { actual?: numb
  * transaction, with idempotency keys written alongside. Route handlers only translate
  * HTTP to `execute` and back.
  */
+interface QueuedWrite {
+  write: BatchWrite;
+  resolve(result: ExecuteResult): void;
+  reject(error: unknown): void;
+}
+
+/** Event-store refusals: thrown before or instead of writing, the transaction rolled back. */
+const STORE_REFUSALS = new Set(['concurrency_conflict', 'invalid_event', 'idempotency_conflict']);
+
+/**
+ * Whether a failed batch certainly wrote nothing, so its commands may be tried again one by
+ * one: PostgreSQL reported an error (SQLSTATE), so the transaction did not commit, and it is
+ * not about the connection or the server going away (after which a COMMIT in flight may
+ * have landed: those commands get the error, and their clients retry with their keys).
+ */
+function rolledBackForSure(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string') return false;
+  if (STORE_REFUSALS.has(code)) return true;
+  return /^[0-9A-Z]{5}$/.test(code) && !code.startsWith('08') && !code.startsWith('57P') && !code.startsWith('53');
+}
+
 export class ClaimService {
   private readonly maxAttempts: number;
+  private readonly queue: WriteQueue<QueuedWrite> | undefined;
 
   constructor(
     readonly store: EventStore,
     private readonly options: ClaimServiceOptions = {},
   ) {
     this.maxAttempts = options.maxAttempts ?? 20;
+    if (options.batch !== false) {
+      const merged = options.database?.kind === 'postgres';
+      this.queue = new WriteQueue<QueuedWrite>(
+        (batch) => this.runBatch(batch),
+        (queued) => batchFootprint(queued.write.input),
+        {
+          concurrency: Math.max(1, options.batch?.concurrency ?? (merged ? 3 : 1)),
+          maxBatch: Math.max(1, options.batch?.maxSize ?? 64),
+        },
+      );
+    }
   }
 
   requestHash(input: Pick<ExecuteInput, 'claimId' | 'command'>): string {
@@ -105,7 +142,7 @@ export class ClaimService {
   }
 
   async execute(input: ExecuteInput): Promise<ExecuteResult> {
-    const { claimId, command, actor } = input;
+    const { claimId, command } = input;
     if (!isClaimId(claimId)) {
       if (command?.type === 'submit_claim') throw new CommandError('validation', 'claim id must be a uuid', { field: 'id' });
       throw new CommandError('not_found', `claim ${String(claimId).slice(0, 100)} not found`);
@@ -115,12 +152,53 @@ export class ClaimService {
     // Only a keyed request needs its hash (canonical JSON + sha256 of the whole command).
     const requestHash =
       input.idempotencyKey === undefined ? '' : (input.requestHash ?? this.requestHash({ claimId: id, command }));
+    const write: BatchWrite = { input: { ...input, claimId: id }, streamId, requestHash };
+    const queue = this.queue;
+    if (!queue) return this.executeAlone(write);
+    return new Promise<ExecuteResult>((resolve, reject) => queue.push({ write, resolve, reject }));
+  }
+
+  /** One batch of the queue: written together; if that fails for sure, each on its own. */
+  private async runBatch(queued: QueuedWrite[]): Promise<void> {
+    this.options.onBatch?.(queued.length);
+    let outcomes: BatchOutcome[];
+    try {
+      outcomes = await this.transaction(
+        (tx, session) => writeBatch(this.store, tx, session, queued.map((q) => q.write)),
+        (results) => results.some((outcome) => outcome.ok && outcome.result.events.length > 0),
+      );
+    } catch (error) {
+      if (!rolledBackForSure(error)) {
+        for (const q of queued) q.reject(error);
+        return;
+      }
+      // One command's trouble (a lagging projection, a value the database refuses) must not
+      // become everyone's: the single-command path retries conflicts and fails alone.
+      await Promise.all(queued.map((q) => this.executeAlone(q.write).then(q.resolve, q.reject)));
+      return;
+    }
+    for (let i = 0; i < queued.length; i++) {
+      const outcome = outcomes[i]!;
+      const q = queued[i]!;
+      if (!outcome.ok) {
+        q.reject(outcome.error);
+        continue;
+      }
+      if (!outcome.result.replayed) this.options.onAppended?.(outcome.result, q.write.input.command);
+      q.resolve(outcome.result);
+    }
+  }
+
+  /** One command in a transaction of its own, retried on version races. */
+  private async executeAlone({ input, streamId, requestHash }: BatchWrite): Promise<ExecuteResult> {
+    const { command } = input;
     let fromStream: Loaded | undefined;
 
     for (let attempt = 1; ; attempt++) {
       try {
-        const result = await this.transaction((tx, session) =>
-          this.attempt(tx, session, { ...input, claimId: id }, streamId, requestHash, fromStream),
+        const result = await this.transaction(
+          (tx, session) => this.attempt(tx, session, input, streamId, requestHash, fromStream),
+          (outcome) => outcome.events.length > 0,
         );
         if (!result.replayed) this.options.onAppended?.(result, command);
         return result;
@@ -141,7 +219,7 @@ export class ClaimService {
   }
 
   /** `store.transaction`, or on PostgreSQL a transaction whose BEGIN and COMMIT ride with statements. */
-  private async transaction<T extends ExecuteResult>(fn: (tx: Transaction<any>, session: Session) => Promise<T>): Promise<T> {
+  private async transaction<T>(fn: (tx: Transaction<any>, session: Session) => Promise<T>, appended: (value: T) => boolean): Promise<T> {
     const database = this.options.database;
     if (database?.kind !== 'postgres') {
       return this.store.transaction((tx) => fn(tx, { merged: false, begun: true, committed: false }));
@@ -161,22 +239,12 @@ export class ClaimService {
       }
     });
     // Positions are assigned after the commit: what store.transaction does for its own.
-    if (result.events.length > 0) this.store.wake();
+    if (appended(result)) this.store.wake();
     return result;
   }
 
-  /**
-   * Runs one statement of the write. On the merged path the first one carries BEGIN and
-   * the last (`commit`) carries COMMIT, in the same round trip.
-   */
-  private async run<R>(tx: Transaction<any>, session: Session, query: RawBuilder<R>, commit = false): Promise<R[]> {
-    const begin = session.merged && !session.begun;
-    if (!begin && !(session.merged && commit)) return (await query.execute(tx)).rows;
-    // From here on, whatever happens, the transaction may be open: end it on failure.
-    session.begun = true;
-    const rows = await runInTransactionFlight<R>(tx, query.compile(tx), { begin, commit });
-    if (commit) session.committed = true;
-    return rows;
+  private run<R>(tx: Transaction<any>, session: Session, query: RawBuilder<R>, commit = false): Promise<R[]> {
+    return runInSession(tx, session, query, commit);
   }
 
   private async attempt(

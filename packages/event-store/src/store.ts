@@ -27,6 +27,7 @@ import type {
   ReadAllResult,
   ReadStreamOptions,
   RecordedEvent,
+  StreamAppend,
   SubscribeOptions,
   Subscription,
   SubscriptionHandler,
@@ -69,6 +70,28 @@ const MAX_PREPARED_EVENTS = 100;
 interface Head {
   version: number;
   hash: string | null;
+}
+
+/**
+ * The statement of `appendMany`: one row per event from parallel arrays, in array order, if
+ * every guard holds. A guard probes the (stream_id, version) index once per head: LATERAL …
+ * LIMIT 1 keeps the planner from a hash semi-join over the whole event table.
+ */
+const APPEND_MANY_SQL = `insert into events (id, stream_id, version, type, data, metadata, recorded_at, hash, prev_hash)
+  select t.id, t.stream_id, t.version, t.type, t.data::jsonb, t.metadata::jsonb, $9::timestamptz, t.hash, t.prev_hash
+    from unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
+         with ordinality as t(id, stream_id, version, type, data, metadata, hash, prev_hash, ord)
+   where (select count(*) from unnest($10::text[], $11::int[], $12::text[]) as h(stream_id, version, hash)
+           cross join lateral (select 1 from events e
+                                where e.stream_id = h.stream_id and e.version = h.version and e.hash = h.hash limit 1) found)
+         = coalesce(cardinality($10::text[]), 0)
+   order by t.ord`;
+
+interface ChainedRow {
+  event: Prepared;
+  version: number;
+  hash: string;
+  prevHash: string | null;
 }
 
 interface Prepared {
@@ -328,16 +351,110 @@ class PgEventStore implements EventStore, EventStoreInternals {
 
   private readonly dirtyTransactions = new WeakSet<Transaction<any>>();
 
-  private buildInsert(
-    streamId: string,
-    prepared: Prepared[],
-    head: Head,
-    recordedAtDate: Date,
-  ): { events: RecordedEvent[]; query: CompiledQuery; name: string | undefined } {
+  /** The ConcurrencyError of a failed `appendMany`: the first stream whose head was not its real one. */
+  private async staleHeadError(db: Kysely<any> | null, appends: StreamAppend[], streams: string[], cause?: unknown): Promise<ConcurrencyError> {
+    const withEvents = appends.filter((a) => a.events.length > 0);
+    if (withEvents.length === 0) return new ConcurrencyError(streams[0] ?? '', 'any', 0, cause === undefined ? undefined : { cause });
+    let actual = new Map<string, number>();
+    if (db) {
+      const { rows } = await db.executeQuery<{ stream_id: string; version: number }>(
+        q('select stream_id, max(version)::int as version from events where stream_id = any($1::text[]) group by stream_id', [[...new Set(streams)]]),
+      );
+      actual = new Map(rows.map((row) => [row.stream_id, Number(row.version)]));
+    }
+    // Without a reader, the unique violation's detail names the stream and the taken version.
+    const taken = /\(stream_id, version\)=\((.+), (\d+)\)/.exec(String((cause as { detail?: unknown } | undefined)?.detail ?? ''));
+    const stale =
+      (db ? withEvents.find((a) => (actual.get(a.streamId) ?? 0) !== a.head.version) : withEvents.find((a) => a.streamId === taken?.[1])) ??
+      withEvents[0]!;
+    const expected = stale.head.version === 0 ? 'no_stream' : stale.head.version;
+    const current = actual.get(stale.streamId) ?? (db ? 0 : taken ? Number(taken[2]) : stale.head.version + 1);
+    return new ConcurrencyError(stale.streamId, expected, current, cause === undefined ? undefined : { cause });
+  }
+
+  async appendMany(appends: StreamAppend[], options: { tx: Transaction<any> }): Promise<AppendResult[]> {
+    if (this.closed) throw new StoreClosedError();
+    if (!Array.isArray(appends)) throw new InvalidEventError('appends must be an array');
+    const tx = options?.tx;
+    if (!tx) throw new InvalidEventError('appendMany joins a transaction: tx is required');
+    const seen = new Set<string>();
+    const recordedAtDate = new Date();
     const recordedAt = recordedAtDate.toISOString();
-    const params: unknown[] = [streamId, recordedAt];
-    const values: string[] = [];
+    const ids: string[] = [];
+    const streams: string[] = [];
+    const versions: number[] = [];
+    const types: string[] = [];
+    const data: string[] = [];
+    const metadata: string[] = [];
+    const hashes: string[] = [];
+    const prevHashes: (string | null)[] = [];
+    const guards: { streams: string[]; versions: number[]; hashes: string[] } = { streams: [], versions: [], hashes: [] };
+    const results: AppendResult[] = [];
+    let total = 0;
+    for (const append of appends) {
+      const { streamId, head } = append;
+      if (typeof streamId !== 'string' || streamId.length === 0) throw new InvalidEventError('streamId must be a non-empty string');
+      if (seen.has(streamId)) throw new InvalidEventError(`stream ${streamId} given twice to appendMany`);
+      seen.add(streamId);
+      if (!Array.isArray(append.events)) throw new InvalidEventError('events must be an array');
+      checkHead(head);
+      const prepared = prepareEvents(append.events);
+      const { events, rows } = this.chain(streamId, prepared, head, recordedAtDate, recordedAt);
+      for (const { event, version, hash, prevHash } of rows) {
+        ids.push(event.id);
+        streams.push(streamId);
+        versions.push(version);
+        types.push(event.type);
+        data.push(event.dataJson);
+        metadata.push(event.metadataJson);
+        hashes.push(hash);
+        prevHashes.push(prevHash);
+      }
+      total += rows.length;
+      if (rows.length > 0 && head.version > 0) {
+        guards.streams.push(streamId);
+        guards.versions.push(head.version);
+        guards.hashes.push(head.hash!);
+      }
+      results.push({ streamId, nextExpectedVersion: head.version + rows.length, events, replayed: false });
+    }
+    if (total === 0) return results;
+    if (total > MAX_PARAMS_EVENTS) throw new InvalidEventError(`at most ${MAX_PARAMS_EVENTS} events per append`);
+    const params = [ids, streams, versions, types, data, metadata, hashes, prevHashes, recordedAt, guards.streams, guards.versions, guards.hashes];
+    // One statement text whatever the batch: prepared once per connection on PostgreSQL.
+    const query = q(APPEND_MANY_SQL, params);
+    const compiled = this.database.kind === 'postgres' ? { ...query, sql: { name: 'es_append_many', text: APPEND_MANY_SQL } as unknown as string } : query;
+    let inserted: number;
+    try {
+      const result = await tx.executeQuery(compiled);
+      inserted = Number(result.numAffectedRows ?? 0n);
+    } catch (error) {
+      if (!isUniqueViolation(error)) throw error;
+      // A concurrent transaction committed one of these versions first; ours is aborted, so
+      // the actual versions are read outside it (PGlite has no other connection: a guess).
+      const reader = this.database.kind === 'postgres' ? this.db : null;
+      throw await this.staleHeadError(reader, appends, streams, error);
+    }
+    if (inserted !== total) {
+      // A guard failed (the transaction is intact): the first head that is not an event.
+      const { rows } = await tx.executeQuery<{ stream_id: string }>(
+        q(
+          `select h.stream_id from unnest($1::text[], $2::int[], $3::text[]) with ordinality as h(stream_id, version, hash, ord)
+            where not exists (select 1 from events e where e.stream_id = h.stream_id and e.version = h.version and e.hash = h.hash)
+            order by h.ord limit 1`,
+          [guards.streams, guards.versions, guards.hashes],
+        ),
+      );
+      throw await this.staleHeadError(tx, appends.filter((a) => a.streamId === rows[0]?.stream_id), streams);
+    }
+    this.dirtyTransactions.add(tx);
+    return results;
+  }
+
+  /** Numbers and hashes `prepared` after `head`: the rows to insert, as recorded events. */
+  private chain(streamId: string, prepared: Prepared[], head: Head, recordedAtDate: Date, recordedAt: string): { events: RecordedEvent[]; rows: ChainedRow[] } {
     const events: RecordedEvent[] = [];
+    const rows: ChainedRow[] = [];
     let prevHash = head.hash;
     let prevDigest: Buffer | null = head.hash === null ? null : Buffer.from(head.hash, 'hex');
     let version = head.version;
@@ -356,11 +473,7 @@ class PgEventStore implements EventStore, EventStoreInternals {
         }),
       );
       const hash = digest.toString('hex');
-      const n = params.length;
-      params.push(event.id, version, event.type, event.dataJson, event.metadataJson, hash, prevHash);
-      values.push(
-        `($${n + 1}::uuid,$1::text,$${n + 2}::int,$${n + 3}::text,$${n + 4}::jsonb,$${n + 5}::jsonb,$2::timestamptz,$${n + 6}::text,$${n + 7}::text)`,
-      );
+      rows.push({ event, version, hash, prevHash });
       events.push({
         id: event.id,
         streamId,
@@ -375,6 +488,26 @@ class PgEventStore implements EventStore, EventStoreInternals {
       });
       prevHash = hash;
       prevDigest = digest;
+    }
+    return { events, rows };
+  }
+
+  private buildInsert(
+    streamId: string,
+    prepared: Prepared[],
+    head: Head,
+    recordedAtDate: Date,
+  ): { events: RecordedEvent[]; query: CompiledQuery; name: string | undefined } {
+    const recordedAt = recordedAtDate.toISOString();
+    const params: unknown[] = [streamId, recordedAt];
+    const values: string[] = [];
+    const { events, rows } = this.chain(streamId, prepared, head, recordedAtDate, recordedAt);
+    for (const { event, version, hash, prevHash } of rows) {
+      const n = params.length;
+      params.push(event.id, version, event.type, event.dataJson, event.metadataJson, hash, prevHash);
+      values.push(
+        `($${n + 1}::uuid,$1::text,$${n + 2}::int,$${n + 3}::text,$${n + 4}::jsonb,$${n + 5}::jsonb,$2::timestamptz,$${n + 6}::text,$${n + 7}::text)`,
+      );
     }
     const insert = 'insert into events (id, stream_id, version, type, data, metadata, recorded_at, hash, prev_hash) ';
     let text: string;

@@ -77,6 +77,18 @@ export interface AppendOptions {
   head?: StreamHead;
 }
 
+/** One stream's part of `appendMany`: its new events after the head the caller holds. */
+export interface StreamAppend {
+  streamId: string;
+  events: NewEvent[];
+  /**
+   * The stream's head as the caller holds it (locked projection row, or `{version: 0, hash:
+   * null}` for a new stream): the events are chained to it and numbered from it. Checked
+   * like `AppendOptions.head`: a wrong or stale head writes nothing.
+   */
+  head: StreamHead;
+}
+
 /** A stream's last event: its version (0 = no events) and hash (null when version is 0). */
 export interface StreamHead {
   version: number;
@@ -154,6 +166,15 @@ export interface VerifyOptions {
 export interface EventStore {
   readonly db: Kysely<any>;
   append(streamId: string, events: NewEvent[], options?: AppendOptions): Promise<AppendResult>;
+  /**
+   * Appends to several streams in ONE statement inside the caller's transaction (group
+   * commit: a writer batching many commands pays one round trip and one plan for all of
+   * them). All or nothing: if any head is not the stream's real head, nothing is written
+   * and `ConcurrencyError` names the first such stream (a version taken by a concurrent
+   * transaction also aborts the caller's transaction, as in `append`). Streams must be
+   * distinct; no event-id replay (ids given twice fail the statement).
+   */
+  appendMany(appends: StreamAppend[], options: { tx: Transaction<any> }): Promise<AppendResult[]>;
   readStream(streamId: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
   readAll(options?: ReadAllOptions): Promise<ReadAllResult>;
   /** Async iteration over every positioned event after `after` (bounded memory). */

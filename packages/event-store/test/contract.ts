@@ -225,6 +225,95 @@ export function contractSuite(kind: 'postgres' | 'pglite'): void {
       expect((await store.verify({ streamId: id })).ok).toBe(true);
     });
 
+
+    it('appendMany writes several streams in one statement, chained to the given heads, all or nothing', async () => {
+      const [a, b, c] = [stream(), stream(), stream()];
+      const first = await store.append(a, [event('A1')], { expectedVersion: 'no_stream' });
+      const headA = { version: 1, hash: first.events[0]!.hash };
+      const results = await store.transaction((tx) =>
+        store.appendMany(
+          [
+            { streamId: a, events: [event('A2'), event('A3')], head: headA },
+            { streamId: b, events: [event('B1')], head: { version: 0, hash: null } },
+            { streamId: c, events: [], head: { version: 0, hash: null } },
+          ],
+          { tx },
+        ),
+      );
+      expect(results.map((r) => [r.streamId, r.nextExpectedVersion, r.events.length])).toEqual([
+        [a, 3, 2],
+        [b, 1, 1],
+        [c, 0, 0],
+      ]);
+      expect(results[0]!.events[0]!.prevHash).toBe(headA.hash);
+      const streamA = await store.readStream(a);
+      expect(streamA.map((e) => [e.version, e.type, e.hash])).toEqual([
+        [1, 'A1', headA.hash],
+        [2, 'A2', results[0]!.events[0]!.hash],
+        [3, 'A3', results[0]!.events[1]!.hash],
+      ]);
+      await store.flush();
+      // Positions follow the versions within each stream.
+      const positions = (await store.readStream(a)).map((e) => e.position!);
+      expect([...positions].sort((x, y) => x - y)).toEqual(positions);
+      expect((await store.verify({ streamId: a })).ok).toBe(true);
+      expect((await store.verify({ streamId: b })).ok).toBe(true);
+
+      // A wrong hash writes nothing on any stream and leaves the transaction usable.
+      const afterWrongHash = await store.transaction(async (tx) => {
+        const error = await store
+          .appendMany(
+            [
+              { streamId: a, events: [event('A4')], head: { version: 3, hash: streamA[2]!.hash } },
+              { streamId: b, events: [event('B2')], head: { version: 1, hash: headA.hash } },
+            ],
+            { tx },
+          )
+          .catch((e: unknown) => e);
+        return { error, version: await store.streamVersion(a, tx) };
+      });
+      expect(afterWrongHash.error).toMatchObject({ streamId: b, code: 'concurrency_conflict' });
+      expect(afterWrongHash.version).toBe(3);
+
+      // A stale head (its version taken) on one stream writes nothing on any: a lost race.
+      const wrong = await store
+        .transaction((tx) =>
+          store.appendMany(
+            [
+              { streamId: b, events: [event('B2')], head: { version: 1, hash: results[1]!.events[0]!.hash } },
+              { streamId: a, events: [event('A4')], head: headA },
+            ],
+            { tx },
+          ),
+        )
+        .catch((e: unknown) => e);
+      expect(wrong).toBeInstanceOf(ConcurrencyError);
+      expect(wrong).toMatchObject({ streamId: a, expected: 1 });
+      expect((wrong as ConcurrencyError).actual).toBeGreaterThan(1);
+      expect([await store.streamVersion(a), await store.streamVersion(b)]).toEqual([3, 1]);
+
+      // A new stream that already exists (version taken): a lost race, nothing written.
+      const taken = await store
+        .transaction((tx) => store.appendMany([{ streamId: b, events: [event('B1 again')], head: { version: 0, hash: null } }], { tx }))
+        .catch((e: unknown) => e);
+      expect(taken).toBeInstanceOf(ConcurrencyError);
+      expect(await store.streamVersion(b)).toBe(1);
+
+      // Invalid input is refused before anything is sent.
+      await expect(store.transaction((tx) => store.appendMany([{ streamId: a, events: [{ type: '', data: {}, metadata: { actor: 'x' } }], head: { version: 3, hash: streamA[2]!.hash } }], { tx }))).rejects.toBeInstanceOf(InvalidEventError);
+      await expect(
+        store.transaction((tx) =>
+          store.appendMany(
+            [
+              { streamId: b, events: [event()], head: { version: 1, hash: results[1]!.events[0]!.hash } },
+              { streamId: b, events: [event()], head: { version: 1, hash: results[1]!.events[0]!.hash } },
+            ],
+            { tx },
+          ),
+        ),
+      ).rejects.toBeInstanceOf(InvalidEventError);
+      expect(await store.streamVersion(b)).toBe(1);
+    });
     it('subscribe catches up then goes live, in order, exactly once', async () => {
       const head = await store.headPosition();
       const seen: PositionedEvent[] = [];

@@ -41,11 +41,11 @@ export function noteRequests(headers: Record<string, string>, ids: readonly stri
   ];
 }
 
-/** utime + stime of a process, in clock ticks (0 when it is gone). */
-function ticks(pid: number): number {
+/** utime + stime of a process, in clock ticks (0 when it is gone); `kernel`: stime only. */
+function ticks(pid: number, kernel = false): number {
   try {
     const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return Number(fields[11]) + Number(fields[12]);
+    return (kernel ? 0 : Number(fields[11])) + Number(fields[12]);
   } catch {
     return 0;
   }
@@ -129,13 +129,14 @@ export async function profileService(spec: ProfileSpec, duration: number): Promi
     await admin.end();
     const postgres = () => backends.reduce((sum, pid) => sum + ticks(pid), 0);
 
-    const before = { service: ticks(child.pid!), postgres: postgres(), machine: machine(), self: process.cpuUsage() };
+    const before = { service: ticks(child.pid!), serviceKernel: ticks(child.pid!, true), postgres: postgres(), machine: machine(), self: process.cpuUsage() };
     const perf = process.env.PERF
       ? spawn('perf', ['record', '-F', spec.perfFrequency, '-g', '-o', process.env.PERF, ...(process.env.PERF_ALL ? ['-a'] : ['-p', String(child.pid)])], {
           stdio: 'ignore',
         })
       : undefined;
     const result = await autocannon({ ...options, duration });
+    const metrics = await (await fetch(`${url}/metrics`, { headers: { authorization: factChecker.authorization! } })).text().catch(() => '');
     if (perf) {
       perf.kill('SIGINT');
       await once(perf, 'exit');
@@ -148,10 +149,13 @@ export async function profileService(spec: ProfileSpec, duration: number): Promi
       `${spec.name}: ${result.requests.average.toFixed(0)} req/s, p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, errors ${result.errors + result.non2xx}`,
     );
     console.log(
-      `CPU ms per request: service ${per(ticks(child.pid!) - before.service)}, PostgreSQL (${backends.length} backends) ${per(postgres() - before.postgres)}, ` +
+      `CPU ms per request: service ${per(ticks(child.pid!) - before.service)} (kernel ${per(ticks(child.pid!, true) - before.serviceKernel)}), PostgreSQL (${backends.length} backends) ${per(postgres() - before.postgres)}, ` +
         `autocannon ${((self.user + self.system) / 1000 / requests).toFixed(3)}, whole machine ${per(m.busy - before.machine.busy)} ` +
         `(${((100 * (m.busy - before.machine.busy)) / (m.all - before.machine.all)).toFixed(0)}% busy)`,
     );
+    const batches = /^claimtrail_write_batch_size_count (\d+)/m.exec(metrics)?.[1];
+    const commands = /^claimtrail_write_batch_size_sum (\d+)/m.exec(metrics)?.[1];
+    if (batches && commands) console.log(`write batches: ${batches}, ${(Number(commands) / Number(batches)).toFixed(1)} commands per batch on average (whole run)`);
     child.kill('SIGTERM');
     await once(child, 'exit');
   } finally {

@@ -153,6 +153,9 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
       for (const event of result.events) metrics.eventsAppended.inc({ type: event.type });
       metrics.commands.inc({ command: command.type, outcome: 'ok' });
     },
+    onBatch(size) {
+      metrics.writeBatchSize.observe(size);
+    },
   });
   const authFailures = new AuthFailureLimiter({ max: config.authFailureMax, windowMs: config.authFailureWindowMs });
 

@@ -7,6 +7,7 @@ export interface Metrics {
   httpDuration: Histogram<'method' | 'route' | 'status_code'>;
   eventsAppended: Counter<'type'>;
   commands: Counter<'command' | 'outcome'>;
+  writeBatchSize: Histogram<never>;
 }
 
 /**
@@ -37,6 +38,12 @@ export function createMetrics(db: Kysely<any>): Metrics {
     labelNames: ['command', 'outcome'] as const,
     registers: [registry],
   });
+  const writeBatchSize = new Histogram({
+    name: 'claimtrail_write_batch_size',
+    help: 'Commands written per transaction by the group commit (1 = alone)',
+    buckets: [1, 2, 4, 8, 16, 32, 64],
+    registers: [registry],
+  });
   new Gauge({
     name: 'claimtrail_projection_lag_events',
     help: 'Claim events not yet reflected in the claims projection',
@@ -65,7 +72,7 @@ export function createMetrics(db: Kysely<any>): Metrics {
       }
     },
   });
-  return { registry, httpDuration, eventsAppended, commands };
+  return { registry, httpDuration, eventsAppended, commands, writeBatchSize };
 }
 
 type Observer = { observe(value: number): void };

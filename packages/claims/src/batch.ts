@@ -1,0 +1,345 @@
+import { sql, type RawBuilder, type Transaction } from 'kysely';
+import {
+  decide,
+  evolve,
+  initialClaimState,
+  toClaimView,
+  toEnvelope,
+  type ClaimState,
+  type ClaimView,
+  type DecideContext,
+} from '@claimtrail/domain';
+import type { EventStore, JsonObject, NewEvent, StreamHead } from '@claimtrail/event-store';
+import { CommandError } from './errors.ts';
+import { isClaimId } from './ids.ts';
+import { runInSession, type WriteSession } from './merged.ts';
+import { filterRating, INSERT_CLAIMS, ON_CONFLICT_REPLACE, searchDocument, SEARCH_CONFIG, stateFromView, toClaimCard } from './projection.ts';
+import type { ExecuteInput, ExecuteResult } from './service.ts';
+
+/**
+ * Group commit: many commands, one transaction.
+ *
+ * Under load most of a write's cost is per transaction and per statement, not per event:
+ * the round trips, parse/bind, the commit and its WAL flush, the sequencer pass after it.
+ * `writeBatch` carries every command waiting in the service's queue through the same
+ * pipeline as a single write, with each step done once for all of them:
+ *
+ *   1. claim the idempotency keys (one INSERT … ON CONFLICT DO NOTHING; BEGIN rides along)
+ *   2. lock every claim touched, in id order (one SELECT … FOR UPDATE; no deadlock between
+ *      batches: all take their locks in the same order, keys before claims)
+ *   3. decide each command on its claim's locked state (a batch holds at most one command
+ *      per claim, merge targets included: see `batchFootprint`)
+ *   4. append every stream's new events (one INSERT through `store.appendMany`)
+ *   5. write the projection rows, the keys' stored answers, release refused keys (one
+ *      statement; COMMIT rides along)
+ *
+ * A refusal is an outcome of its own command only (nothing of it is written). The
+ * outcomes hold only once the transaction has committed; if it fails, nothing was
+ * written for anyone and the caller decides per command (see ClaimService).
+ */
+
+/** A command ready for the batch: ids normalized, request hash computed. */
+export interface BatchWrite {
+  input: ExecuteInput;
+  streamId: string;
+  requestHash: string;
+}
+
+export type BatchOutcome = { ok: true; result: ExecuteResult } | { ok: false; error: CommandError };
+
+interface ClaimSlot {
+  streamId: string;
+  state: ClaimState;
+  head: StreamHead;
+  /** The view the projection row holds now (null: no row), to see whether the search text changed. */
+  stored: ClaimView | null;
+  /** The command writing to this claim (its outcome index) and its new events. */
+  index: number;
+  events: NewEvent[];
+  /** The view after the append (set once appended). */
+  view?: ClaimView;
+}
+
+interface LockedRow {
+  id: string;
+  view: ClaimView | string;
+  version: number;
+  head_hash: string | null;
+}
+
+function keyOf(input: ExecuteInput): string | null {
+  return input.idempotencyKey === undefined ? null : `${input.actor.id}\u0000${input.idempotencyKey}`;
+}
+
+export async function writeBatch(
+  store: EventStore,
+  tx: Transaction<any>,
+  session: WriteSession,
+  writes: readonly BatchWrite[],
+): Promise<BatchOutcome[]> {
+  const outcomes: (BatchOutcome | undefined)[] = new Array(writes.length);
+
+  // 1. Idempotency keys: a key already present answers with its stored response (or a
+  // reuse refusal); a concurrent holder of the key makes this wait for its commit.
+  const keyed = writes.map((w, index) => ({ w, index })).filter(({ w }) => w.input.idempotencyKey !== undefined);
+  if (keyed.length > 0) {
+    const sorted = [...keyed].sort((a, b) => (keyOf(a.w.input)! < keyOf(b.w.input)! ? -1 : 1));
+    const claimed = await runInSession<{ user_id: string; key: string }>(
+      tx,
+      session,
+      sql`
+      insert into idempotency_keys (user_id, key, request_hash, claim_id, status_code, response)
+      select t.user_id, t.key, t.request_hash, t.claim_id, 0, 'null'
+        from unnest(${sorted.map(({ w }) => w.input.actor.id)}::text[], ${sorted.map(({ w }) => w.input.idempotencyKey!)}::text[],
+                    ${sorted.map(({ w }) => w.requestHash)}::text[], ${sorted.map(({ w }) => w.input.claimId)}::uuid[])
+             with ordinality as t(user_id, key, request_hash, claim_id, ord)
+       order by t.ord
+      on conflict (user_id, key) do nothing
+      returning user_id, key`,
+    );
+    const won = new Set(claimed.map((row) => `${row.user_id}\u0000${row.key}`));
+    const taken = keyed.filter(({ w }) => !won.has(keyOf(w.input)!));
+    if (taken.length > 0) {
+      const stored = await sql<{ user_id: string; key: string; request_hash: string; response: string }>`
+        select user_id, key, request_hash, response from idempotency_keys
+         where (user_id, key) in (select * from unnest(${taken.map(({ w }) => w.input.actor.id)}::text[], ${taken.map(({ w }) => w.input.idempotencyKey!)}::text[]))`.execute(tx);
+      const byKey = new Map(stored.rows.map((row) => [`${row.user_id}\u0000${row.key}`, row]));
+      for (const { w, index } of taken) {
+        const row = byKey.get(keyOf(w.input)!);
+        outcomes[index] =
+          !row || row.request_hash !== w.requestHash
+            ? { ok: false, error: new CommandError('idempotency_key_reuse', 'this Idempotency-Key was already used for a different request') }
+            : { ok: true, result: { view: JSON.parse(row.response) as ClaimView, events: [], replayed: true } };
+      }
+    }
+  }
+
+  // 2. Lock the claims (and merge targets: their state decides the merge).
+  const ids = new Set<string>();
+  for (let i = 0; i < writes.length; i++) {
+    if (outcomes[i]) continue;
+    const { input } = writes[i]!;
+    ids.add(input.claimId);
+    if (input.command.type === 'merge' && isClaimId(input.command.into)) ids.add(input.command.into.toLowerCase());
+  }
+  const slots = new Map<string, ClaimSlot>();
+  if (ids.size > 0) {
+    const locked = await runInSession<LockedRow>(
+      tx,
+      session,
+      sql`select id, view, version, head_hash from claims where id = any(${[...ids].sort()}::uuid[]) order by id for update`,
+    );
+    const headless: ClaimSlot[] = [];
+    for (const row of locked) {
+      const view = typeof row.view === 'string' ? (JSON.parse(row.view) as ClaimView) : row.view;
+      const version = Number(row.version);
+      const slot: ClaimSlot = {
+        streamId: `claim-${row.id}`,
+        state: stateFromView(view),
+        head: { version, hash: row.head_hash },
+        stored: view,
+        index: -1,
+        events: [],
+      };
+      if (version > 0 && !row.head_hash) headless.push(slot);
+      slots.set(row.id, slot);
+    }
+    if (headless.length > 0) {
+      // Rows written without their head hash: read the heads from the log.
+      const heads = await sql<{ stream_id: string; version: number; hash: string }>`
+        select distinct on (stream_id) stream_id, version, hash from events
+         where stream_id = any(${headless.map((s) => s.streamId)}::text[]) order by stream_id, version desc`.execute(tx);
+      const byStream = new Map(heads.rows.map((row) => [row.stream_id, row]));
+      for (const slot of headless) {
+        const head = byStream.get(slot.streamId);
+        slot.head = head ? { version: Number(head.version), hash: head.hash } : { version: 0, hash: null };
+      }
+    }
+  }
+
+  // 3. Decide, each command on its claim's locked state.
+  for (let index = 0; index < writes.length; index++) {
+    if (outcomes[index]) continue;
+    const { input, streamId } = writes[index]!;
+    const { claimId, command, actor } = input;
+    const slot = slots.get(claimId) ?? { streamId, state: initialClaimState, head: { version: 0, hash: null }, stored: null, index: -1, events: [] };
+    const { state } = slot;
+    if (input.expectedVersion !== undefined && input.expectedVersion !== state.version) {
+      const error = new CommandError('precondition_failed', `the claim is at version ${state.version}`, { currentVersion: state.version });
+      outcomes[index] = { ok: false, error };
+      continue;
+    }
+    if (command?.type !== 'submit_claim' && state.status === null) {
+      outcomes[index] = { ok: false, error: new CommandError('not_found', `claim ${claimId} not found`) };
+      continue;
+    }
+    const context: DecideContext = { claimId };
+    if (command.type === 'merge') {
+      const target = isClaimId(command.into) ? slots.get(command.into.toLowerCase()) : undefined;
+      context.mergeTarget = target ? { id: command.into as string, status: target.state.status! } : null;
+    }
+    const decision = decide(command, state, actor, context);
+    if (!decision.ok) {
+      const { code, message, field } = decision.refusal;
+      outcomes[index] = { ok: false, error: new CommandError(code, message, field === undefined ? {} : { field }) };
+      continue;
+    }
+    const metadata = {
+      actor: actor.id,
+      actorRole: actor.role,
+      ...(input.correlationId ? { correlationId: input.correlationId } : {}),
+    };
+    slot.index = index;
+    slot.events = decision.events.map((event) => ({ type: event.type, data: event.data as unknown as JsonObject, metadata }));
+    slots.set(claimId, slot);
+  }
+
+  // 4. Append every stream's events in one statement; fold the recorded events (the state
+  // and view served and stored are exactly what a replay of the log computes).
+  const appending = [...slots.values()].filter((slot) => slot.events.length > 0);
+  if (appending.length > 0) {
+    const results = await store.appendMany(
+      appending.map((slot) => ({ streamId: slot.streamId, events: slot.events, head: slot.head })),
+      { tx },
+    );
+    for (let i = 0; i < appending.length; i++) {
+      const slot = appending[i]!;
+      const recorded = results[i]!.events;
+      for (const event of recorded) slot.state = evolve(slot.state, toEnvelope(event));
+      const last = recorded[recorded.length - 1]!;
+      slot.head = { version: last.version, hash: last.hash };
+      slot.view = toClaimView(slot.state);
+      outcomes[slot.index] = { ok: true, result: { view: slot.view, events: recorded, replayed: false } };
+    }
+  }
+
+  // 5. Projections, stored answers, released keys; COMMIT rides along.
+  const rows = appending.map(projectionRecord);
+  const answers: { user_id: string; key: string; status_code: number; version: number; response: ClaimView }[] = [];
+  const released: { user_id: string; key: string }[] = [];
+  for (const { w, index } of keyed) {
+    const outcome = outcomes[index]!;
+    if (outcome.ok && outcome.result.replayed) continue;
+    const owner = { user_id: w.input.actor.id, key: w.input.idempotencyKey! };
+    if (outcome.ok) {
+      const { view } = outcome.result;
+      answers.push({ ...owner, status_code: w.input.command.type === 'submit_claim' ? 201 : 200, version: view.version, response: view });
+    } else {
+      // A refusal is not stored: the same key may be used again (as after a rollback).
+      released.push(owner);
+    }
+  }
+  if (rows.length > 0 || answers.length > 0 || released.length > 0) {
+    await runInSession(tx, session, batchProjectionStatement(rows, answers, released), true);
+  }
+  return outcomes as BatchOutcome[];
+}
+
+/**
+ * What a write touches that another write in the same batch must not: its claim, a merge's
+ * target, its idempotency key. The queue puts at most one write per footprint entry in a
+ * batch (the others wait for the next one), so each command decides on its claim's locked,
+ * committed state, and a merge sees its target as no other command of the batch leaves it.
+ */
+export function batchFootprint(input: ExecuteInput): string[] {
+  const footprint = [input.claimId];
+  if (input.command?.type === 'merge' && isClaimId(input.command.into)) footprint.push(input.command.into.toLowerCase());
+  const key = keyOf(input);
+  if (key !== null) footprint.push(`key\u0000${key}`);
+  return footprint;
+}
+
+/** One claim's row of the batch statement's json parameter. */
+function projectionRecord(slot: ClaimSlot) {
+  const view = slot.view!;
+  const doc = searchDocument(view);
+  const before = slot.stored ? searchDocument(slot.stored) : null;
+  const reindex = !before || before.primary !== doc.primary || before.secondary !== doc.secondary;
+  return {
+    id: view.id,
+    stream_id: slot.streamId,
+    state: view.state,
+    assignee: view.assignee,
+    tags: view.tags,
+    rating: filterRating(view),
+    version: view.version,
+    created_at: view.createdAt,
+    updated_at: view.updatedAt,
+    reindex,
+    primary_text: reindex ? doc.primary : null,
+    secondary_text: reindex ? doc.secondary : null,
+    // The view object itself: serialized once, inside the parameter.
+    view,
+    card: toClaimCard(view),
+    head_hash: slot.head.hash,
+  };
+}
+
+type ProjectionRecord = ReturnType<typeof projectionRecord>;
+interface Answer {
+  user_id: string;
+  key: string;
+  status_code: number;
+  version: number;
+  response: ClaimView;
+}
+type KeyOwner = Pick<Answer, 'user_id' | 'key'>;
+
+/**
+ * The batch's last statement: its data-modifying parts as CTEs, only those with rows.
+ *
+ * Rows travel as one json parameter (json, not jsonb: each nested view keeps the exact text
+ * `JSON.stringify` gives it, as the single-row writer and the rebuild write it, so a
+ * rebuild compares equal). Rows whose searchable text did not change keep their search
+ * vector (an UPDATE); the others are upserted with a new one. Every part finds its rows
+ * through a primary key with `= any(array)`, never a join the planner could turn into a
+ * scan of the whole table.
+ */
+function batchProjectionStatement(rows: ProjectionRecord[], answers: Answer[], released: KeyOwner[]): RawBuilder<unknown> {
+  const ctes: RawBuilder<unknown>[] = [];
+  const writes: RawBuilder<unknown>[] = [];
+  const kept = rows.filter((row) => !row.reindex).map((row) => row.id);
+  const reindexed = rows.some((row) => row.reindex);
+  if (rows.length > 0) {
+    ctes.push(sql`rows as materialized (
+      select * from json_to_recordset(${JSON.stringify(rows)}::json) as r(
+        id uuid, stream_id text, state text, assignee text, tags text[], rating text, version integer,
+        created_at timestamptz, updated_at timestamptz, reindex boolean, primary_text text, secondary_text text,
+        view json, card json, head_hash text))`);
+  }
+  if (answers.length > 0) {
+    ctes.push(sql`answers as materialized (
+      select * from json_to_recordset(${JSON.stringify(answers)}::json)
+        as a(user_id text, key text, status_code integer, version integer, response json))`);
+    writes.push(sql`update idempotency_keys k
+         set (status_code, version, response) =
+             (select a.status_code, a.version, a.response::text from answers a where a.user_id = k.user_id and a.key = k.key)
+       where k.user_id = any(${answers.map((a) => a.user_id)}::text[]) and k.key = any(${answers.map((a) => a.key)}::text[])
+         and exists (select 1 from answers a where a.user_id = k.user_id and a.key = k.key)`);
+  }
+  if (released.length > 0) {
+    writes.push(sql`delete from idempotency_keys k
+       where k.user_id = any(${released.map((r) => r.user_id)}::text[]) and k.key = any(${released.map((r) => r.key)}::text[])
+         and (k.user_id, k.key) in (select * from unnest(${released.map((r) => r.user_id)}::text[], ${released.map((r) => r.key)}::text[]))`);
+  }
+  if (kept.length > 0) {
+    writes.push(sql`update claims c
+         set (state, assignee, tags, rating, version, updated_at, view, card, head_hash) =
+             (select r.state, r.assignee, r.tags, r.rating, r.version, r.updated_at, r.view, r.card, r.head_hash
+                from rows r where r.id = c.id)
+       where c.id = any(${kept}::uuid[])`);
+  }
+  if (reindexed) {
+    writes.push(sql`${INSERT_CLAIMS}
+      select r.id, r.stream_id, r.state, r.assignee, r.tags, r.rating, r.version, r.created_at, r.updated_at,
+             setweight(to_tsvector(${SEARCH_CONFIG}::regconfig, r.primary_text), 'A')
+               || setweight(to_tsvector(${SEARCH_CONFIG}::regconfig, r.secondary_text), 'B'),
+             r.view, r.card, r.head_hash
+        from rows r where r.reindex
+      ${ON_CONFLICT_REPLACE}`);
+  }
+  // The last write is the statement; the ones before it and the inputs are its CTEs.
+  const main = writes.pop()!;
+  writes.forEach((write, i) => ctes.push(sql`${sql.raw(`w${i}`)} as (${write})`));
+  return ctes.length === 0 ? main : sql`with ${sql.join(ctes)} ${main}`;
+}

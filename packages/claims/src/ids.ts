@@ -1,0 +1,5 @@
+export const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function isClaimId(value: unknown): value is string {
+  return typeof value === 'string' && UUID_RE.test(value);
+}
