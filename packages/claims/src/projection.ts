@@ -116,11 +116,11 @@ function projectionTuple(
 }
 
 /** The insert head and conflict clause shared by the single-row and the batched upsert. */
-const INSERT_CLAIMS = sql.raw(
+export const INSERT_CLAIMS = sql.raw(
   'insert into claims (id, stream_id, state, assignee, tags, rating, version, created_at, updated_at, search, view, card, head_hash)',
 );
 /** A conflict replaces every column but id, stream_id and created_at. */
-const ON_CONFLICT_REPLACE = sql.raw(`on conflict (id) do update set
+export const ON_CONFLICT_REPLACE = sql.raw(`on conflict (id) do update set
       state = excluded.state,
       assignee = excluded.assignee,
       tags = excluded.tags,
