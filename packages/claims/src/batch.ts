@@ -1,5 +1,6 @@
 import { sql, type RawBuilder, type Transaction } from 'kysely';
 import {
+  claimStreamId,
   decide,
   evolve,
   initialClaimState,
@@ -51,20 +52,69 @@ interface ClaimSlot {
   streamId: string;
   state: ClaimState;
   head: StreamHead;
-  /** The view the projection row holds now (null: no row), to see whether the search text changed. */
-  stored: ClaimView | null;
+  /** The search document of the row as stored (null: no row), to see whether the search text changed. */
+  storedDoc: SearchDocument | null;
   /** The command writing to this claim (its outcome index) and its new events. */
   index: number;
   events: NewEvent[];
-  /** The view after the append (set once appended). */
+  /** The view after the append and its JSON text (set once appended). */
   view?: ClaimView;
+  viewJson?: string;
 }
 
 interface LockedRow {
   id: string;
-  view: ClaimView | string;
+  /** Null when the cache holds this version's state (the row's view was not sent). */
+  view: ClaimView | string | null;
   version: number;
   head_hash: string | null;
+}
+
+type SearchDocument = ReturnType<typeof searchDocument>;
+
+/** A claim's state as committed at `version` (what its projection row holds). */
+export interface CachedClaim {
+  version: number;
+  headHash: string | null;
+  state: ClaimState;
+  doc: SearchDocument;
+}
+
+/**
+ * Committed claim states by claim id, least recently used out first. The batch sends the
+ * versions it holds with its row-lock query, and the database sends a row's view only
+ * when its version differs: a write to a claim the service wrote recently neither reads
+ * nor parses the ~3 kB view. Filled only after a commit (see ClaimService), so an entry is
+ * always a state the log really had at that version.
+ */
+export class ClaimStateCache {
+  private readonly entries = new Map<string, CachedClaim>();
+
+  constructor(private readonly capacity = 5000) {}
+
+  get(claimId: string): CachedClaim | undefined {
+    return this.entries.get(claimId);
+  }
+
+  set(claimId: string, entry: CachedClaim): void {
+    this.entries.delete(claimId);
+    if (this.capacity <= 0) return;
+    this.entries.set(claimId, entry);
+    if (this.entries.size > this.capacity) {
+      const oldest = this.entries.keys().next();
+      if (!oldest.done) this.entries.delete(oldest.value);
+    }
+  }
+
+  delete(claimId: string): void {
+    this.entries.delete(claimId);
+  }
+}
+
+export interface BatchResult {
+  outcomes: BatchOutcome[];
+  /** The claims written, as committed once the transaction commits (for the cache). */
+  written: [claimId: string, entry: CachedClaim][];
 }
 
 function keyOf(input: ExecuteInput): string | null {
@@ -76,7 +126,8 @@ export async function writeBatch(
   tx: Transaction<any>,
   session: WriteSession,
   writes: readonly BatchWrite[],
-): Promise<BatchOutcome[]> {
+  cache: ClaimStateCache,
+): Promise<BatchResult> {
   const outcomes: (BatchOutcome | undefined)[] = new Array(writes.length);
 
   // 1. Idempotency keys: a key already present answers with its stored response (or a
@@ -109,7 +160,7 @@ export async function writeBatch(
         outcomes[index] =
           !row || row.request_hash !== w.requestHash
             ? { ok: false, error: new CommandError('idempotency_key_reuse', 'this Idempotency-Key was already used for a different request') }
-            : { ok: true, result: { view: JSON.parse(row.response) as ClaimView, events: [], replayed: true } };
+            : { ok: true, result: { view: JSON.parse(row.response) as ClaimView, viewJson: row.response, events: [], replayed: true } };
       }
     }
   }
@@ -124,20 +175,36 @@ export async function writeBatch(
   }
   const slots = new Map<string, ClaimSlot>();
   if (ids.size > 0) {
+    const sorted = [...ids].sort();
+    // The cached entries as of now: the rows' versions are compared with these.
+    const known = new Map(sorted.map((id) => [id, cache.get(id)]));
     const locked = await runInSession<LockedRow>(
       tx,
       session,
-      sql`select id, view, version, head_hash from claims where id = any(${[...ids].sort()}::uuid[]) order by id for update`,
+      sql`select id, version, head_hash,
+                 case when version = (${sorted.map((id) => known.get(id)?.version ?? -1)}::int[])[array_position(${sorted}::uuid[], id)]
+                      then null else view end as view
+            from claims where id = any(${sorted}::uuid[]) order by id for update`,
     );
     const headless: ClaimSlot[] = [];
     for (const row of locked) {
-      const view = typeof row.view === 'string' ? (JSON.parse(row.view) as ClaimView) : row.view;
       const version = Number(row.version);
+      let state: ClaimState;
+      let storedDoc: SearchDocument;
+      if (row.view === null) {
+        const entry = known.get(row.id)!;
+        state = entry.state;
+        storedDoc = entry.doc;
+      } else {
+        const view = typeof row.view === 'string' ? (JSON.parse(row.view) as ClaimView) : row.view;
+        state = stateFromView(view);
+        storedDoc = searchDocument(view);
+      }
       const slot: ClaimSlot = {
-        streamId: `claim-${row.id}`,
-        state: stateFromView(view),
+        streamId: claimStreamId(row.id),
+        state,
         head: { version, hash: row.head_hash },
-        stored: view,
+        storedDoc,
         index: -1,
         events: [],
       };
@@ -162,7 +229,7 @@ export async function writeBatch(
     if (outcomes[index]) continue;
     const { input, streamId } = writes[index]!;
     const { claimId, command, actor } = input;
-    const slot = slots.get(claimId) ?? { streamId, state: initialClaimState, head: { version: 0, hash: null }, stored: null, index: -1, events: [] };
+    const slot = slots.get(claimId) ?? { streamId, state: initialClaimState, head: { version: 0, hash: null }, storedDoc: null, index: -1, events: [] };
     const { state } = slot;
     if (input.expectedVersion !== undefined && input.expectedVersion !== state.version) {
       const error = new CommandError('precondition_failed', `the claim is at version ${state.version}`, { currentVersion: state.version });
@@ -209,30 +276,41 @@ export async function writeBatch(
       const last = recorded[recorded.length - 1]!;
       slot.head = { version: last.version, hash: last.hash };
       slot.view = toClaimView(slot.state);
-      outcomes[slot.index] = { ok: true, result: { view: slot.view, events: recorded, replayed: false } };
+      // Serialized once: the projection row, the stored answer and the response carry this text.
+      slot.viewJson = JSON.stringify(slot.view);
+      outcomes[slot.index] = { ok: true, result: { view: slot.view, viewJson: slot.viewJson, events: recorded, replayed: false } };
     }
   }
 
   // 5. Projections, stored answers, released keys; COMMIT rides along.
-  const rows = appending.map(projectionRecord);
-  const answers: { user_id: string; key: string; status_code: number; version: number; response: ClaimView }[] = [];
+  const docs = appending.map((slot) => searchDocument(slot.view!));
+  const rows = appending.map((slot, i) => projectionRecord(slot, docs[i]!));
+  const rowsJson = jsonRecords(rows, (_row, i) => {
+    const slot = appending[i]!;
+    return { view: slot.viewJson!, card: JSON.stringify(toClaimCard(slot.view!)) };
+  });
+  const answers: Answer[] = [];
   const released: { user_id: string; key: string }[] = [];
   for (const { w, index } of keyed) {
     const outcome = outcomes[index]!;
     if (outcome.ok && outcome.result.replayed) continue;
     const owner = { user_id: w.input.actor.id, key: w.input.idempotencyKey! };
     if (outcome.ok) {
-      const { view } = outcome.result;
-      answers.push({ ...owner, status_code: w.input.command.type === 'submit_claim' ? 201 : 200, version: view.version, response: view });
+      const { view, viewJson } = outcome.result;
+      answers.push({ ...owner, status_code: w.input.command.type === 'submit_claim' ? 201 : 200, version: view.version, responseJson: viewJson });
     } else {
       // A refusal is not stored: the same key may be used again (as after a rollback).
       released.push(owner);
     }
   }
   if (rows.length > 0 || answers.length > 0 || released.length > 0) {
-    await runInSession(tx, session, batchProjectionStatement(rows, answers, released), true);
+    await runInSession(tx, session, batchProjectionStatement(rows, rowsJson, answers, released), true);
   }
-  return outcomes as BatchOutcome[];
+  const written = appending.map((slot, i): [string, CachedClaim] => [
+    slot.view!.id,
+    { version: slot.head.version, headHash: slot.head.hash, state: slot.state, doc: docs[i]! },
+  ]);
+  return { outcomes: outcomes as BatchOutcome[], written };
 }
 
 /**
@@ -250,10 +328,9 @@ export function batchFootprint(input: ExecuteInput): string[] {
 }
 
 /** One claim's row of the batch statement's json parameter. */
-function projectionRecord(slot: ClaimSlot) {
+function projectionRecord(slot: ClaimSlot, doc: SearchDocument) {
   const view = slot.view!;
-  const doc = searchDocument(view);
-  const before = slot.stored ? searchDocument(slot.stored) : null;
+  const before = slot.storedDoc;
   const reindex = !before || before.primary !== doc.primary || before.secondary !== doc.secondary;
   return {
     id: view.id,
@@ -268,11 +345,20 @@ function projectionRecord(slot: ClaimSlot) {
     reindex,
     primary_text: reindex ? doc.primary : null,
     secondary_text: reindex ? doc.secondary : null,
-    // The view object itself: serialized once, inside the parameter.
-    view,
-    card: toClaimCard(view),
     head_hash: slot.head.hash,
   };
+}
+
+/** `records` as a JSON array, each object extended with nested JSON texts given as strings (inserted verbatim). */
+function jsonRecords<T extends object>(records: readonly T[], nested: (record: T, index: number) => Record<string, string>): string {
+  const parts = records.map((record, index) => {
+    const own = JSON.stringify(record);
+    const extra = Object.entries(nested(record, index))
+      .map(([key, json]) => `,${JSON.stringify(key)}:${json}`)
+      .join('');
+    return own === '{}' ? `{${extra.slice(1)}}` : `${own.slice(0, -1)}${extra}}`;
+  });
+  return `[${parts.join(',')}]`;
 }
 
 type ProjectionRecord = ReturnType<typeof projectionRecord>;
@@ -281,7 +367,8 @@ interface Answer {
   key: string;
   status_code: number;
   version: number;
-  response: ClaimView;
+  /** The answer's JSON text (the response sent). */
+  responseJson: string;
 }
 type KeyOwner = Pick<Answer, 'user_id' | 'key'>;
 
@@ -289,27 +376,27 @@ type KeyOwner = Pick<Answer, 'user_id' | 'key'>;
  * The batch's last statement: its data-modifying parts as CTEs, only those with rows.
  *
  * Rows travel as one json parameter (json, not jsonb: each nested view keeps the exact text
- * `JSON.stringify` gives it, as the single-row writer and the rebuild write it, so a
- * rebuild compares equal). Rows whose searchable text did not change keep their search
+ * `JSON.stringify` gave it — the text the response sends and the single-row writer and the
+ * rebuild write, so a rebuild compares equal). Rows whose searchable text did not change keep their search
  * vector (an UPDATE); the others are upserted with a new one. Every part finds its rows
  * through a primary key with `= any(array)`, never a join the planner could turn into a
  * scan of the whole table.
  */
-function batchProjectionStatement(rows: ProjectionRecord[], answers: Answer[], released: KeyOwner[]): RawBuilder<unknown> {
+function batchProjectionStatement(rows: ProjectionRecord[], rowsJson: string, answers: Answer[], released: KeyOwner[]): RawBuilder<unknown> {
   const ctes: RawBuilder<unknown>[] = [];
   const writes: RawBuilder<unknown>[] = [];
   const kept = rows.filter((row) => !row.reindex).map((row) => row.id);
   const reindexed = rows.some((row) => row.reindex);
   if (rows.length > 0) {
     ctes.push(sql`rows as materialized (
-      select * from json_to_recordset(${JSON.stringify(rows)}::json) as r(
+      select * from json_to_recordset(${rowsJson}::json) as r(
         id uuid, stream_id text, state text, assignee text, tags text[], rating text, version integer,
         created_at timestamptz, updated_at timestamptz, reindex boolean, primary_text text, secondary_text text,
         view json, card json, head_hash text))`);
   }
   if (answers.length > 0) {
     ctes.push(sql`answers as materialized (
-      select * from json_to_recordset(${JSON.stringify(answers)}::json)
+      select * from json_to_recordset(${jsonRecords(answers.map(({ responseJson: _, ...key }) => key), (_a, i) => ({ response: answers[i]!.responseJson }))}::json)
         as a(user_id text, key text, status_code integer, version integer, response json))`);
     writes.push(sql`update idempotency_keys k
          set (status_code, version, response) =

@@ -14,7 +14,7 @@ import {
   type DecideContext,
 } from '@claimtrail/domain';
 import { canonicalJson, sha256Hex, type Database, type EventStore, type JsonObject, type NewEvent, type RecordedEvent } from '@claimtrail/event-store';
-import { batchFootprint, writeBatch, type BatchOutcome, type BatchWrite } from './batch.ts';
+import { batchFootprint, ClaimStateCache, writeBatch, type BatchOutcome, type BatchWrite } from './batch.ts';
 import { CommandError } from './errors.ts';
 import { WriteQueue } from './write-queue.ts';
 import { isClaimId } from './ids.ts';
@@ -40,6 +40,8 @@ export interface ExecuteInput {
 
 export interface ExecuteResult {
   view: ClaimView;
+  /** `view` as JSON text: what was stored (projection, idempotency answer); a response can send it as is. */
+  viewJson: string;
   /** Events appended by this call (empty when replayed). */
   events: RecordedEvent[];
   /** True when the answer is the stored one of an earlier call with the same idempotency key. */
@@ -117,6 +119,8 @@ function rolledBackForSure(error: unknown): boolean {
 export class ClaimService {
   private readonly maxAttempts: number;
   private readonly queue: WriteQueue<QueuedWrite> | undefined;
+  /** Claim states as last committed by this service (batch path): saves reading the view back. */
+  private readonly states = new ClaimStateCache();
 
   constructor(
     readonly store: EventStore,
@@ -163,10 +167,12 @@ export class ClaimService {
     this.options.onBatch?.(queued.length);
     let outcomes: BatchOutcome[];
     try {
-      outcomes = await this.transaction(
-        (tx, session) => writeBatch(this.store, tx, session, queued.map((q) => q.write)),
-        (results) => results.some((outcome) => outcome.ok && outcome.result.events.length > 0),
+      const batch = await this.transaction(
+        (tx, session) => writeBatch(this.store, tx, session, queued.map((q) => q.write), this.states),
+        (result) => result.written.length > 0,
       );
+      outcomes = batch.outcomes;
+      for (const [claimId, entry] of batch.written) this.states.set(claimId, entry);
     } catch (error) {
       if (!rolledBackForSure(error)) {
         for (const q of queued) q.reject(error);
@@ -280,8 +286,8 @@ export class ClaimService {
             'this Idempotency-Key was already used for a different request',
           );
         }
-        const view = typeof row.response === 'string' ? (JSON.parse(row.response) as ClaimView) : row.response;
-        return { view, events: [], replayed: true };
+        const viewJson = typeof row.response === 'string' ? row.response : JSON.stringify(row.response);
+        return { view: JSON.parse(viewJson) as ClaimView, viewJson, events: [], replayed: true };
       }
     }
 
@@ -338,7 +344,7 @@ export class ClaimService {
           where user_id = ${actor.id} and key = ${idempotencyKey}`;
     const headHash = appended.events[appended.events.length - 1]?.hash ?? loaded.headHash ?? null;
     await this.run(tx, session, claimProjectionStatement(streamId, state, view, previous, answer, headHash, viewJson), true);
-    return { view, events: appended.events, replayed: false };
+    return { view, viewJson, events: appended.events, replayed: false };
   }
 
   private async loadForUpdate(tx: Transaction<any>, session: Session, claimId: string, fromStream: Loaded | undefined): Promise<Loaded> {

@@ -36,9 +36,15 @@ async function refusal(promise: Promise<unknown>): Promise<CommandError> {
 }
 
 // 'merged': the service gets the database, so on PostgreSQL BEGIN and COMMIT travel with
-// the first and last statements of a write (as in the API service).
-for (const [backend, merged] of [['pglite', false], ['postgres', false], ['postgres', true]] as const) {
-  describe.skipIf(backend === 'postgres' && !pg)(`ClaimService on ${backend}${merged ? ' (BEGIN/COMMIT merged)' : ''}`, () => {
+// the first and last statements of a write (as in the API service). 'batched': group
+// commit (the default) or every command in its own transaction (also the fallback path).
+for (const [backend, merged, batched] of [
+  ['pglite', false, true],
+  ['postgres', false, true],
+  ['postgres', true, true],
+  ['postgres', true, false],
+] as const) {
+  describe.skipIf(backend === 'postgres' && !pg)(`ClaimService on ${backend}${merged ? ' (BEGIN/COMMIT merged)' : ''}${batched ? '' : ' (no group commit)'}`, () => {
     let testDb: TestDatabase | undefined;
     let database: Database;
     let store: EventStore;
@@ -50,7 +56,7 @@ for (const [backend, merged] of [['pglite', false], ['postgres', false], ['postg
       database = await openDatabase(testDb ? { databaseUrl: testDb.url } : { dataDir: 'memory://' });
       await migrateToLatest(database.db, migrations);
       store = createEventStore(database);
-      service = new ClaimService(store, merged ? { database } : {});
+      service = new ClaimService(store, { ...(merged ? { database } : {}), ...(batched ? {} : { batch: false }) });
     });
     afterAll(async () => {
       await store?.close();

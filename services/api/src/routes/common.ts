@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { ClaimCommand, ClaimView } from '@claimtrail/domain';
+import type { ClaimCommand } from '@claimtrail/domain';
 import { isClaimId } from '@claimtrail/claims';
 import { HttpProblem } from '../errors.ts';
 import { actorOf } from '../plugins/auth.ts';
@@ -47,7 +47,7 @@ export async function runCommand(
   claimId: string,
   command: ClaimCommand,
   successStatus: 200 | 201,
-): Promise<ClaimView> {
+): Promise<FastifyReply> {
   const actor = actorOf(request);
   const headers = request.headers as WriteHeaders;
   const expectedVersion = command.type === 'submit_claim' ? undefined : parseIfMatch(headers['if-match']);
@@ -63,5 +63,7 @@ export async function runCommand(
   reply.code(successStatus).header('etag', etag(result.view.version));
   if (successStatus === 201) reply.header('location', `/claims/${result.view.id}`);
   if (result.replayed) reply.header('idempotent-replayed', 'true');
-  return result.view;
+  // The view's JSON text as the service stored it: sent as is (a string with a JSON
+  // content type skips the response serializer), byte-identical to GET /claims/:id.
+  return reply.type('application/json; charset=utf-8').send(result.viewJson);
 }

@@ -1,0 +1,194 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createEventStore, migrateToLatest, openDatabase, type Database, type EventStore } from '@claimtrail/event-store';
+import { migrations } from '@claimtrail/migrations';
+import { createTestDatabase, requirePostgres, type TestDatabase } from '@claimtrail/testing';
+import type { Actor, ClaimCommand } from '@claimtrail/domain';
+import { ClaimService, CommandError, compareProjections, getClaim, type ExecuteInput, type ExecuteResult } from '../src/index.ts';
+
+const pg = await requirePostgres();
+
+const fc: Actor = { id: 'fc-1', role: 'fact_checker' };
+const ed: Actor = { id: 'ed-1', role: 'editor' };
+
+type Settled = { ok: true; result: ExecuteResult } | { ok: false; error: unknown };
+
+/**
+ * Group commit through real transactions on PostgreSQL. With concurrency 1 the first
+ * command of a burst is written alone and every command issued while it is in flight waits
+ * and leaves in the next batch: `burst` makes exactly that happen and reports the batch
+ * sizes the service saw.
+ */
+describe.skipIf(!pg)('ClaimService group commit (PostgreSQL)', () => {
+  let testDb: TestDatabase;
+  let database: Database;
+  let store: EventStore;
+  let service: ClaimService;
+  let batches: number[] = [];
+  const eventCount = async () => Number((await database.db.selectFrom('events').select((eb) => eb.fn.countAll<string>().as('n')).execute())[0]!.n);
+
+  beforeAll(async () => {
+    testDb = await createTestDatabase('claims_batch');
+    database = await openDatabase({ databaseUrl: testDb.url });
+    await migrateToLatest(database.db, migrations);
+    store = createEventStore(database);
+    service = new ClaimService(store, { database, batch: { concurrency: 1, maxSize: 64 }, onBatch: (size) => batches.push(size) });
+  });
+  afterAll(async () => {
+    await store?.close();
+    await database?.close();
+    await testDb?.drop();
+  });
+  beforeEach(() => {
+    batches = [];
+  });
+
+  async function submit(text = 'a claim'): Promise<string> {
+    const id = randomUUID();
+    await service.execute({ claimId: id, command: { type: 'submit_claim', text }, actor: fc });
+    return id;
+  }
+
+  /** A lead command written alone, then `inputs` issued while it is in flight: one batch. */
+  async function burst(inputs: ExecuteInput[], via: ClaimService = service): Promise<Settled[]> {
+    const lead = via.execute({ claimId: await submit(), command: { type: 'add_note', body: 'lead' }, actor: fc });
+    batches = [];
+    const settled = inputs.map((input) =>
+      via.execute(input).then(
+        (result): Settled => ({ ok: true, result }),
+        (error: unknown): Settled => ({ ok: false, error }),
+      ),
+    );
+    await lead;
+    return Promise.all(settled);
+  }
+
+  const note = (claimId: string, body: string, extra: Partial<ExecuteInput> = {}): ExecuteInput => ({
+    claimId,
+    command: { type: 'add_note', body },
+    actor: fc,
+    ...extra,
+  });
+  const codeOf = (s: Settled) => (s.ok ? 'ok' : s.error instanceof CommandError ? s.error.code : String(s.error));
+
+  it('writes a burst of commands to many claims in one transaction, each with its own outcome', async () => {
+    const ids = await Promise.all(Array.from({ length: 12 }, () => submit()));
+    const before = await eventCount();
+    const inputs: ExecuteInput[] = [
+      ...ids.map((id, i) => note(id, `note ${i}`)),
+      { claimId: ids[0]!, command: { type: 'publish' }, actor: ed }, // same claim: a later batch
+      { claimId: ids[1]!, command: { type: 'triage' }, actor: fc }, // a later batch (same claim), then forbidden_role
+      note(ids[2]!, 'stale', { expectedVersion: 9 }), // a later batch (same claim), then precondition_failed
+      { claimId: randomUUID(), command: { type: 'triage' }, actor: ed }, // not_found
+    ];
+    const settled = await burst(inputs);
+    expect(settled.map(codeOf)).toEqual([...ids.map(() => 'ok'), 'illegal_transition', 'forbidden_role', 'precondition_failed', 'not_found']);
+    // One batch for the 12 notes and the command on an unknown claim; the second command
+    // on a claim waited for the next batch.
+    expect(batches).toEqual([13, 3]);
+    for (const [i, s] of settled.slice(0, 12).entries()) {
+      expect(s.ok && s.result.view).toMatchObject({ id: ids[i], version: 2, notesCount: 1 });
+      expect(s.ok && JSON.parse(s.result.viewJson)).toEqual(s.ok && s.result.view);
+      expect(s.ok && s.result.events.map((e) => [e.streamId, e.version, e.type])).toEqual([[`claim-${ids[i]}`, 2, 'NoteAdded']]);
+    }
+    expect(await eventCount()).toBe(before + 2 + 12); // + the lead claim and its note
+    const stale = settled[14]!;
+    expect(!stale.ok && (stale.error as CommandError).currentVersion).toBe(2);
+    expect(await compareProjections(store)).toEqual([]);
+    expect((await store.verify()).ok).toBe(true);
+  });
+
+  it('a command the database refuses fails alone: its batch is retried one by one', async () => {
+    const ids = await Promise.all(Array.from({ length: 5 }, () => submit()));
+    const before = await eventCount();
+    // NUL cannot be stored in PostgreSQL json: the append refuses the whole batch.
+    const settled = await burst([note(ids[0]!, 'fine'), note(ids[1]!, 'bad \u0000 byte'), note(ids[2]!, 'fine'), note(ids[3]!, 'fine')]);
+    expect(batches[0]).toBe(4);
+    expect(settled.map((s) => s.ok)).toEqual([true, false, true, true]);
+    expect(await eventCount()).toBe(before + 2 + 3); // + the lead claim and its note
+    expect((await getClaim(database.db, ids[1]!))?.version).toBe(1);
+    expect(await compareProjections(store)).toEqual([]);
+  });
+
+  it('a projection behind its stream (an append around the service) is caught up by the single-command path', async () => {
+    const [lagging, other] = [await submit(), await submit()];
+    await store.append(`claim-${lagging}`, [{ type: 'NoteAdded', data: { body: 'around', noteId: randomUUID() }, metadata: { actor: fc.id, actorRole: 'fact_checker' } }], {
+      expectedVersion: 1,
+    });
+    const settled = await burst([note(lagging, 'after'), note(other, 'after')]);
+    expect(settled.map(codeOf)).toEqual(['ok', 'ok']);
+    expect(settled[0]!.ok && settled[0]!.result.view).toMatchObject({ version: 3, notesCount: 2 });
+    expect(await getClaim(database.db, lagging)).toMatchObject({ version: 3, notesCount: 2 });
+  });
+
+  it('idempotency keys in a batch: first answer stored, repeats replayed, reuse refused, refusals not stored', async () => {
+    const [a, b] = [await submit(), await submit()];
+    const settled = await burst([
+      note(a, 'keyed', { idempotencyKey: 'k-a' }),
+      note(a, 'keyed', { idempotencyKey: 'k-a' }), // same key in flight: waits, then the stored answer
+      { claimId: b, command: { type: 'publish' }, actor: ed, idempotencyKey: 'k-b' }, // refused: key released
+      note(b, 'other body', { idempotencyKey: 'k-a' }), // same key, different request
+    ]);
+    expect(settled.map(codeOf)).toEqual(['ok', 'ok', 'illegal_transition', 'idempotency_key_reuse']);
+    const [first, replay] = settled as [Extract<Settled, { ok: true }>, Extract<Settled, { ok: true }>];
+    expect(first.result.replayed).toBe(false);
+    expect(replay.result).toMatchObject({ replayed: true, events: [] });
+    expect(replay.result.viewJson).toBe(first.result.viewJson);
+    // The refused key was not kept: the same key now carries a command that is allowed.
+    const retried = await service.execute({ claimId: b, command: { type: 'triage' }, actor: ed, idempotencyKey: 'k-b' });
+    expect(retried).toMatchObject({ replayed: false, view: { state: 'triaged' } });
+    expect((await getClaim(database.db, a))?.notesCount).toBe(1);
+  });
+
+  it('a merge and a write to its target never share a batch', async () => {
+    const [source, target] = [await submit('source'), await submit('target')];
+    await service.execute({ claimId: source, command: { type: 'triage' }, actor: ed });
+    await service.execute({ claimId: target, command: { type: 'triage' }, actor: ed });
+    const settled = await burst([
+      { claimId: source, command: { type: 'merge', into: target } as ClaimCommand, actor: ed },
+      { claimId: target, command: { type: 'reject', reason: 'duplicate of another' } as ClaimCommand, actor: ed },
+    ]);
+    expect(batches.length).toBe(2);
+    expect(settled.map(codeOf)).toEqual(['ok', 'ok']);
+    expect(await getClaim(database.db, source)).toMatchObject({ state: 'merged', mergedInto: target });
+    expect(await compareProjections(store)).toEqual([]);
+  });
+
+  it('states cached by one service stay right when another service writes the same claims', async () => {
+    const other = new ClaimService(store, { database, batch: false });
+    const id = await submit();
+    await service.execute(note(id, 'one'));
+    await other.execute(note(id, 'two (elsewhere)'));
+    const third = await service.execute(note(id, 'three'));
+    expect(third.view).toMatchObject({ version: 4, notesCount: 3 });
+    expect(third.view.notes.map((n) => n.body)).toEqual(['one', 'two (elsewhere)', 'three']);
+    expect(await compareProjections(store)).toEqual([]);
+  });
+
+  it('many concurrent writers over few claims: every acknowledged write lands once, versions dense, projections equal a rebuild', async () => {
+    const busy = new ClaimService(store, { database, batch: { concurrency: 3, maxSize: 16 }, onBatch: (size) => batches.push(size) });
+    const ids = await Promise.all(Array.from({ length: 6 }, () => submit()));
+    const before = await eventCount();
+    const writers = Array.from({ length: 24 }, (_, w) =>
+      (async () => {
+        let ok = 0;
+        for (let i = 0; i < 15; i++) {
+          await busy.execute(note(ids[(w + i) % ids.length]!, `w${w}-${i}`, { idempotencyKey: `w${w}-${i}` }));
+          ok++;
+        }
+        return ok;
+      })(),
+    );
+    const written = (await Promise.all(writers)).reduce((a, b) => a + b, 0);
+    expect(written).toBe(360);
+    expect(Math.max(...batches)).toBeGreaterThan(1);
+    expect(await eventCount()).toBe(before + 360);
+    for (const id of ids) {
+      const events = await store.readStream(`claim-${id}`);
+      expect(events.map((e) => e.version)).toEqual(events.map((_, i) => i + 1));
+      expect(new Set(events.slice(1).map((e) => (e.data as { body: string }).body)).size).toBe(events.length - 1);
+    }
+    expect(await compareProjections(store)).toEqual([]);
+    expect((await store.verify()).ok).toBe(true);
+  });
+});
