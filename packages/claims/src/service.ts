@@ -133,7 +133,8 @@ export class ClaimService {
         (batch) => this.runBatch(batch),
         (queued) => batchFootprint(queued.write.input),
         {
-          concurrency: Math.max(1, options.batch?.concurrency ?? (merged ? 3 : 1)),
+          // PGlite has one connection: batches in parallel would only queue on it.
+          concurrency: options.database?.kind === 'pglite' ? 1 : Math.max(1, options.batch?.concurrency ?? (merged ? 3 : 1)),
           maxBatch: Math.max(1, options.batch?.maxSize ?? 64),
         },
       );

@@ -149,6 +149,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
   const metrics = createMetrics(database.db);
   const claims = new ClaimService(store, {
     database,
+    batch: config.writeBatchMax === 1 ? false : { concurrency: config.writeConcurrency, maxSize: config.writeBatchMax },
     onAppended(result, command) {
       for (const event of result.events) metrics.eventsAppended.inc({ type: event.type });
       metrics.commands.inc({ command: command.type, outcome: 'ok' });

@@ -16,6 +16,13 @@ export interface Config {
   seed: boolean;
   /** PostgreSQL pool size (DB_POOL_SIZE; DATABASE_POOL_SIZE is the older name). */
   poolSize: number;
+  /**
+   * Group commit: write transactions in flight at once (WRITE_CONCURRENCY, default 3 on
+   * PostgreSQL; PGlite always 1); commands arriving meanwhile wait and share the next one,
+   * at most WRITE_BATCH_MAX (default 64) per transaction. WRITE_BATCH_MAX=1 turns it off.
+   */
+  writeConcurrency: number;
+  writeBatchMax: number;
   /** Per-statement timeout on PostgreSQL (DB_STATEMENT_TIMEOUT_MS); a slow query becomes a 503. */
   statementTimeoutMs: number;
   /** How long a request waits for a pooled connection (DB_CONNECTION_TIMEOUT_MS) before a 503. */
@@ -118,6 +125,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     demoTokens: flag('DEMO_TOKENS', embedded),
     seed: flag('SEED', embedded),
     poolSize: poolSize(),
+    writeConcurrency: integer('WRITE_CONCURRENCY', 3, 1, 256),
+    writeBatchMax: integer('WRITE_BATCH_MAX', 64, 1, 1000),
     statementTimeoutMs: integer('DB_STATEMENT_TIMEOUT_MS', 30_000, 100, 3_600_000),
     connectionTimeoutMs: integer('DB_CONNECTION_TIMEOUT_MS', 5_000, 100, 600_000),
     requestTimeoutMs: requestTimeout(),

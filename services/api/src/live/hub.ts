@@ -1,7 +1,8 @@
 import type { EventStore, PositionedEvent, Subscription } from '@claimtrail/event-store';
 import type { LiveChannel } from '@claimtrail/client';
 import { PreparedEvent } from './messages.ts';
-import { ClaimStates } from './views.ts';
+import { ClaimStates, viewOf } from './views.ts';
+import type { ClaimState } from '@claimtrail/domain';
 
 /** What the hub fans events out to: one subscription of one connection. */
 export interface HubListener {
@@ -145,15 +146,25 @@ export class LiveHub {
 
   private async onEvent(event: PositionedEvent): Promise<void> {
     if (event.position <= this.positionValue) return; // never twice
-    let claim = null;
+    let state: ClaimState | null = null;
     try {
-      claim = await this.states.viewAfter(event);
+      state = await this.states.claimStateAfter(event);
     } catch (err) {
-      // A view we cannot build must not stop the stream; watchers still get the event.
+      // A state we cannot build must not stop the stream; watchers still get the event.
       this.states.forget(event.streamId);
-      this.log.error({ err, position: event.position, streamId: event.streamId }, 'live: claim view failed');
+      this.log.error({ err, position: event.position, streamId: event.streamId }, 'live: claim state failed');
     }
-    const prepared = new PreparedEvent(event, claim);
+    // The view is built only if a watcher gets this event (most writes have none on a quiet service).
+    const prepared = new PreparedEvent(event, () => {
+      if (state === null) return null;
+      try {
+        return viewOf(state);
+      } catch (err) {
+        this.states.forget(event.streamId);
+        this.log.error({ err, position: event.position, streamId: event.streamId }, 'live: claim view failed');
+        return null;
+      }
+    });
     // From here on synchronous: position and fan-out change together, so a listener that
     // registers reads a position that matches exactly what it will be sent.
     this.positionValue = event.position;

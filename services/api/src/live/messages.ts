@@ -18,11 +18,17 @@ export class PreparedEvent {
 
   constructor(
     private readonly event: PositionedEvent,
-    private readonly claim: ClaimView | null,
+    /** The claim view after the event, or how to compute it (only if some watcher gets the event). */
+    private claim: ClaimView | null | (() => ClaimView | null),
   ) {
     this.position = event.position;
     this.streamId = event.streamId;
     this.claimId = claimIdOf(event.streamId);
+  }
+
+  private claimView(): ClaimView | null {
+    if (typeof this.claim === 'function') this.claim = this.claim();
+    return this.claim;
   }
 
   /** The UTF-8 bytes of the event message on `channel` (encoded once, sent as a text frame). */
@@ -40,7 +46,7 @@ export class PreparedEvent {
           actor: this.event.metadata.actor,
           recordedAt: toIso(this.event.recordedAt),
         },
-        claim: this.claim,
+        claim: this.claimView(),
       });
       message = Buffer.from(`{"type":"event","channel":${JSON.stringify(channel)},${this.body.slice(1)}`, 'utf8');
       this.perChannel.set(channel, message);

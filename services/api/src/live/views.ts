@@ -42,10 +42,13 @@ export class ClaimStates {
 
   /** The claim view right after `event`; null for non-claim streams. */
   async viewAfter(event: PositionedEvent): Promise<ClaimView | null> {
-    const claimId = claimIdOf(event.streamId);
-    if (claimId === null) return null;
-    const state = await this.stateAfter(event);
-    return viewOf(state);
+    const state = await this.claimStateAfter(event);
+    return state === null ? null : viewOf(state);
+  }
+
+  /** The claim state right after `event`; null for non-claim streams. */
+  async claimStateAfter(event: PositionedEvent): Promise<ClaimState | null> {
+    return claimIdOf(event.streamId) === null ? null : this.stateAfter(event);
   }
 
   /** Forget a stream (an event was skipped, so the cached state would be stale). */
