@@ -1,16 +1,18 @@
 import { CompiledQuery, type Kysely, type Transaction } from 'kysely';
-import { evolve, initialClaimState, toClaimView, toEnvelope, type ClaimState, type ClaimView } from '@claimtrail/domain';
+import { evolve, initialClaimState, toClaimView, toEnvelope, type ClaimEventEnvelope, type ClaimState, type ClaimView } from '@claimtrail/domain';
 import type { EventMetadata, EventStore, JsonObject, RecordedEvent } from '@claimtrail/event-store';
 import { claimIdOfStream } from './events.ts';
-import { PROJECTION_BATCH_ROWS, stateFromView, writeClaimProjection, writeClaimProjections, type ClaimProjectionRow } from './projection.ts';
+import { PROJECTION_BATCH_ROWS, stateFromView, writeClaimProjection, type ClaimProjectionRow } from './projection.ts';
+import { encodeRebuiltRows, searchVectors, writeEncodedRows, writeRebuiltRows, type KeepSeq } from './rebuild-writer.ts';
 
 /**
  * Rebuilding the projections from the events.
  *
  * Everything runs in ONE transaction: the projection is folded from the event log into a
  * fresh copy of the table (`CREATE TABLE … (LIKE claims INCLUDING ALL EXCLUDING INDEXES)`
- * plus the primary key, in a scratch schema, written by the same projection SQL the service
- * uses (`writeClaimProjections`, in batches of `PROJECTION_BATCH_ROWS` rows), found through
+ * plus the primary key, in a scratch schema, written with the same values as the service's
+ * projection writer (`writeRebuiltRows` in rebuild-writer.ts: `writeClaimProjections`' rows
+ * in a cheaper transport, in batches of `PROJECTION_BATCH_ROWS` rows), found through
  * `search_path`); the other indexes are then built once from the live table's definitions
  * under their live names (a swap builds all of them, a compare only the stream_id lookup),
  * then
@@ -24,8 +26,13 @@ import { PROJECTION_BATCH_ROWS, stateFromView, writeClaimProjection, writeClaimP
  *   the new table. Only the catch-up and the rename happen under the exclusive lock.
  *
  * The fold reads the event table by (stream_id, version), one stream after the other, so
- * memory stays bounded by one page of events whatever the size of the log, and the
- * reads go through the transaction's own connection (PGlite has only one).
+ * memory stays bounded by one page of events whatever the size of the log. Without
+ * `concurrentReads` (and always on PGlite, which has one connection) everything goes
+ * through the transaction's own connection. With it (PostgreSQL), the database work is
+ * spread over three connections working at once: pages are read on a pooled connection
+ * one page ahead, each batch's search vectors (two to_tsvector per row) are computed on a
+ * pooled connection, and the transaction's connection only inserts; this process folds
+ * meanwhile (it reads only the columns the fold needs, see FOLD_COLUMNS).
  */
 
 /** The projection tables the rebuild owns (all in the live schema). */
@@ -44,6 +51,8 @@ const EVENTS_TABLE = 'events';
 const ADVISORY_KEY = 4242101;
 /** Projection batches in flight on the transaction's connection during the build. */
 const WRITE_WINDOW = 2;
+/** The fold yields to the event loop every this many events (see the build loop). */
+const YIELD_EVERY_ROWS = 500;
 const EVENT_COLUMNS = 'id, stream_id, version, type, data, metadata, recorded_at, hash, prev_hash, position';
 
 export type RebuildMode = 'compare' | 'swap';
@@ -64,8 +73,9 @@ export interface RebuildOptions {
   /** Called after each page of events and at each phase change. */
   onProgress?: (progress: RebuildProgress) => void;
   /**
-   * Read the events on another pooled connection, one page ahead, while the transaction's
-   * connection writes (PostgreSQL only: PGlite has a single connection). Default false.
+   * Read the events on another pooled connection, one page ahead, and compute the search
+   * vectors on a pooled connection too, while the transaction's connection writes
+   * (PostgreSQL only: PGlite has a single connection). Default false.
    */
   concurrentReads?: boolean;
   /** How long to wait for writers to drain before the swap or compare (default 15000 ms). */
@@ -242,6 +252,50 @@ function toRecordedEvent(row: EventRow): RecordedEvent {
   };
 }
 
+/**
+ * The build pass reads only what the fold needs, in forms cheap to parse: the actor instead
+ * of the whole metadata, the recorded instant as whole epoch seconds plus microseconds
+ * (numbers) instead of timestamptz text, no id, position or prev_hash.
+ */
+const FOLD_COLUMNS = `stream_id, version, type, data, metadata->'actor' as actor,
+  extract(epoch from date_trunc('second', recorded_at))::float8 as at_s,
+  extract(microseconds from recorded_at)::int4 % 1000000 as at_us, hash`;
+
+interface FoldRow {
+  stream_id: string;
+  version: number;
+  type: string;
+  data: JsonObject | string;
+  /** `metadata->'actor'`: SQL null when the key is absent. */
+  actor: unknown;
+  at_s: number | string;
+  at_us: number | null;
+  hash: string;
+}
+
+/**
+ * The envelope `toEnvelope(toRecordedEvent(row))` gives for the full row, built directly.
+ * recordedAt is the Date pg's timestamptz parser (postgres-date) makes of the text:
+ * UTC fields plus `1000 * parseFloat(fraction)` milliseconds, truncated by Date.UTC; that is
+ * seconds × 1000 + trunc(1000 × µs / 10⁶) (µs / 10⁶ is the same double parseFloat gives).
+ * ±infinity stays the number pg's parser returns.
+ */
+function foldEnvelope(row: FoldRow, version: number): ClaimEventEnvelope {
+  const seconds = Number(row.at_s);
+  const recordedAt: Date =
+    Number.isFinite(seconds) && row.at_us !== null
+      ? new Date(seconds * 1000 + Math.trunc(1000 * (Number(row.at_us) / 1_000_000)))
+      : (seconds as unknown as Date);
+  return {
+    type: row.type,
+    data: typeof row.data === 'string' ? (JSON.parse(row.data) as JsonObject) : row.data,
+    actor: row.actor === null ? undefined : row.actor,
+    recordedAt,
+    version,
+    streamId: row.stream_id,
+  } as unknown as ClaimEventEnvelope;
+}
+
 interface ComparedColumn {
   name: string;
   /** SQL: true when the column differs between aliases `a` and `b`. */
@@ -347,19 +401,40 @@ async function rebuildInTransaction(
   // catch-up (so the catch-up's lookups and the swap see a complete table).
   const liveIndexDefs = await indexDefinitions(tx, schema);
   await run(`create table ${scratch} (like ${live} including all excluding indexes)`);
+  // LIKE copies columns, defaults, constraints, storage and compression, not the table's
+  // storage parameters (e.g. a fillfactor leaving room for HOT updates): carry them over,
+  // before the rows are written (they decide how full the copy's pages are).
+  const reloptions = await run(`select unnest(c.reloptions) as option from pg_class c where c.oid = to_regclass($1)`, [live]);
+  const storage = (reloptions.rows as { option: string }[]).map((r) => {
+    const at = r.option.indexOf('=');
+    return `${ident(r.option.slice(0, at))} = ${quoteLiteral(r.option.slice(at + 1))}`;
+  });
+  if (storage.length > 0) await run(`alter table ${scratch} set (${storage.join(', ')})`);
   const primary = liveIndexDefs.filter((d) => d.primary);
   for (const d of primary) await run(d.create(scratch));
+  // A swap carries `seq` over (cursor pages stay valid): the build's INSERT takes the live
+  // row's seq by id (a join, see rebuild-writer.ts), the column default for a claim the live
+  // table does not have. Without a default to fall back on, a BEFORE INSERT trigger does it.
+  let keepSeq: KeepSeq | null = null;
   if (mode === 'swap') {
-    // Carry `seq` over at insert time (cursor pages stay valid): a BEFORE INSERT trigger
-    // takes the live row's seq by primary key, instead of rewriting every row afterwards.
-    await run(
-      `create function ${ident(REBUILD_SCHEMA)}.keep_seq() returns trigger language plpgsql as $$
-       begin
-         new.seq := coalesce((select l.seq from ${live} l where l.id = new.id), new.seq);
-         return new;
-       end $$`,
+    const seqDefault = await run(
+      `select pg_get_expr(d.adbin, d.adrelid) as expr from pg_attrdef d
+         join pg_attribute a on a.attrelid = d.adrelid and a.attnum = d.adnum
+        where d.adrelid = to_regclass($1) and a.attname = 'seq'`,
+      [live],
     );
-    await run(`create trigger keep_seq before insert on ${scratch} for each row execute function ${ident(REBUILD_SCHEMA)}.keep_seq()`);
+    const fallback = (seqDefault.rows[0] as { expr: string | null } | undefined)?.expr ?? null;
+    if (fallback !== null) keepSeq = { live, fallback };
+    else {
+      await run(
+        `create function ${ident(REBUILD_SCHEMA)}.keep_seq() returns trigger language plpgsql as $$
+         begin
+           new.seq := coalesce((select l.seq from ${live} l where l.id = new.id), new.seq);
+           return new;
+         end $$`,
+      );
+      await run(`create trigger keep_seq before insert on ${scratch} for each row execute function ${ident(REBUILD_SCHEMA)}.keep_seq()`);
+    }
   }
   // The service's projection writer names `claims` unqualified: point it at the copy.
   await run(`set local search_path to ${ident(REBUILD_SCHEMA)}, ${ident(schema)}`);
@@ -379,6 +454,8 @@ async function rebuildInTransaction(
   // the database writes batch N while this process folds batch N+1. At most WRITE_WINDOW
   // batches are in flight (memory stays flat); the first failure is rethrown.
   const pending: Promise<void>[] = [];
+  const reader: Kysely<any> | Transaction<any> = options.concurrentReads ? store.db : tx;
+  const vectorDb: Kysely<any> | null = options.concurrentReads ? store.db : null;
   let writeError: unknown = null;
   let batch: ClaimProjectionRow[] = [];
   const drain = async (keep: number) => {
@@ -389,8 +466,16 @@ async function rebuildInTransaction(
     if (batch.length === 0) return;
     const rows = batch;
     batch = [];
+    // The batch is encoded right away (strings only: the rows' states and views die young,
+    // they are not kept while the batch waits). With a second connection the search vectors
+    // (two to_tsvector per row, much of the database's work) are computed there while this
+    // connection inserts the previous batch.
+    const encoded = encodeRebuiltRows(rows, vectorDb === null);
+    const write = vectorDb
+      ? searchVectors(vectorDb, encoded.texts!).then((vectors) => writeEncodedRows(tx, encoded, { keepSeq, vectors }))
+      : writeEncodedRows(tx, encoded, { keepSeq });
     pending.push(
-      writeClaimProjections(tx, rows).catch((error: unknown) => {
+      write.catch((error: unknown) => {
         writeError ??= error;
       }),
     );
@@ -410,11 +495,10 @@ async function rebuildInTransaction(
   // another pooled connection, one page ahead, while the transaction's connection writes;
   // what they miss (committed later) the catch-up adds under the lock.
   progress({ phase: 'build', events, claims });
-  const reader: Kysely<any> | Transaction<any> = options.concurrentReads ? store.db : tx;
-  const readPage = async (afterStream: string, afterVersion: number): Promise<EventRow[]> => {
-    const { rows } = await reader.executeQuery<EventRow>(
+  const readPage = async (afterStream: string, afterVersion: number): Promise<FoldRow[]> => {
+    const { rows } = await reader.executeQuery<FoldRow>(
       CompiledQuery.raw(
-        `select ${EVENT_COLUMNS} from ${ident(schema)}.${EVENTS_TABLE}
+        `select ${FOLD_COLUMNS} from ${ident(schema)}.${EVENTS_TABLE}
           where (stream_id, version) > ($1, $2)
           order by stream_id, version limit $3`,
         [afterStream, afterVersion, batchSize],
@@ -422,24 +506,29 @@ async function rebuildInTransaction(
     );
     return rows;
   };
-  let next: Promise<EventRow[]> | null = readPage('', 0);
+  let next: Promise<FoldRow[]> | null = readPage('', 0);
   while (next) {
-    const page: EventRow[] = await next;
+    const page: FoldRow[] = await next;
     const last = page[page.length - 1];
     next = last && page.length >= batchSize ? readPage(last.stream_id, Number(last.version)) : null;
-    for (const row of page) {
-      if (!row.stream_id.startsWith('claim-')) continue;
-      if (row.stream_id !== current) {
+    for (let i = 0; i < page.length; i++) {
+      // Let I/O in now and then (a macrotask, not a microtask): a batch whose search vectors
+      // have arrived is handed to the writer at once, not after the whole page is folded.
+      if (i % YIELD_EVERY_ROWS === YIELD_EVERY_ROWS - 1) await new Promise<void>((resolve) => setImmediate(resolve));
+      const row = page[i]!;
+      const streamId = row.stream_id;
+      if (streamId !== current) {
+        if (!streamId.startsWith('claim-')) continue;
         await flushStream();
-        current = row.stream_id;
+        current = streamId;
         state = initialClaimState;
         headHash = null;
       }
-      const event = toRecordedEvent(row);
+      const version = Number(row.version);
       // A gap or a repeat would be a broken log: verify reports it; the fold skips it.
-      if (event.version !== state.version + 1) continue;
-      state = evolve(state, toEnvelope(event));
-      headHash = event.hash;
+      if (version !== state.version + 1) continue;
+      state = evolve(state, foldEnvelope(row, version));
+      headHash = row.hash;
       events++;
     }
     progress({ phase: 'build', events, claims });
@@ -491,10 +580,10 @@ async function rebuildInTransaction(
     if (streamState.status !== null) {
       if (from === 0) claims++;
       caughtUp.push({ streamId: row.stream_id, state: streamState, view: toClaimView(streamState), headHash: streamHead });
-      if (caughtUp.length >= PROJECTION_BATCH_ROWS) await writeClaimProjections(tx, caughtUp.splice(0));
+      if (caughtUp.length >= PROJECTION_BATCH_ROWS) await writeRebuiltRows(tx, caughtUp.splice(0), { keepSeq });
     }
   }
-  await writeClaimProjections(tx, caughtUp);
+  await writeRebuiltRows(tx, caughtUp, { keepSeq });
 
   // Phase 3: compare live and rebuilt, in the database.
   progress({ phase: 'compare', events, claims });
@@ -528,8 +617,8 @@ async function rebuildInTransaction(
   // Phase 4: swap. Keep `seq` (cursor pages stay valid), move the old table out and the
   // new one in, restore the migration's index names and the sequence's owner.
   progress({ phase: 'swap', events, claims });
-  await run(`drop trigger keep_seq on ${scratch}`);
-  // The trigger already carried seq over; this only catches what it could not (no-op normally).
+  if (keepSeq === null) await run(`drop trigger keep_seq on ${scratch}`);
+  // The build already carried seq over; this only catches what it could not (no-op normally).
   await run(`update ${scratch} r set seq = l.seq from ${live} l where l.id = r.id and r.seq <> l.seq`);
   const liveIndexes = await indexesOf(tx, schema, 'claims');
   const sequences = await run(
