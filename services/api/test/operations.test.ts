@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requirePostgres } from '@claimtrail/testing';
@@ -14,16 +15,19 @@ describe('configuration', () => {
     expect(config.databaseUrl).toBeUndefined();
     expect(loadConfig({ DATABASE_URL: 'postgres://x@localhost/db' })).toMatchObject({ demoTokens: false, seed: false });
     expect(loadConfig({ DATABASE_URL: 'postgres://x@localhost/db', DEMO_TOKENS: '1' }).demoTokens).toBe(true);
+    expect(config.writeConcurrency).toBe(Math.max(1, Math.min(4, availableParallelism() - 1)));
+    expect(config.writeBatchMax).toBe(64);
+    expect(loadConfig({ WRITE_CONCURRENCY: '2', WRITE_BATCH_MAX: '1' })).toMatchObject({ writeConcurrency: 2, writeBatchMax: 1 });
   });
 
   it('reports every bad variable by name', () => {
     try {
-      loadConfig({ PORT: 'eighty', DATABASE_URL: 'mysql://x', LOG_LEVEL: 'loud', DEMO_TOKENS: 'maybe' });
+      loadConfig({ PORT: 'eighty', DATABASE_URL: 'mysql://x', LOG_LEVEL: 'loud', DEMO_TOKENS: 'maybe', WRITE_CONCURRENCY: '0', WRITE_BATCH_MAX: 'lots' });
       expect.unreachable();
     } catch (error) {
       expect(error).toBeInstanceOf(ConfigError);
       const message = (error as Error).message;
-      for (const name of ['PORT', 'DATABASE_URL', 'LOG_LEVEL', 'DEMO_TOKENS']) expect(message).toContain(name);
+      for (const name of ['PORT', 'DATABASE_URL', 'LOG_LEVEL', 'DEMO_TOKENS', 'WRITE_CONCURRENCY', 'WRITE_BATCH_MAX']) expect(message).toContain(name);
     }
   });
 });
