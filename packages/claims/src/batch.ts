@@ -127,6 +127,8 @@ export async function writeBatch(
   session: WriteSession,
   writes: readonly BatchWrite[],
   cache: ClaimStateCache,
+  /** Called when only the COMMIT is left (the queue may start the next batch meanwhile). */
+  committing: () => void = () => undefined,
 ): Promise<BatchResult> {
   const outcomes: (BatchOutcome | undefined)[] = new Array(writes.length);
 
@@ -303,6 +305,7 @@ export async function writeBatch(
       released.push(owner);
     }
   }
+  committing();
   if (rows.length > 0 || answers.length > 0 || released.length > 0) {
     await runInSession(tx, session, batchProjectionStatement(rows, rowsJson, answers, released), true);
   }

@@ -130,7 +130,7 @@ export class ClaimService {
     if (options.batch !== false) {
       const merged = options.database?.kind === 'postgres';
       this.queue = new WriteQueue<QueuedWrite>(
-        (batch) => this.runBatch(batch),
+        (batch, committing) => this.runBatch(batch, committing),
         (queued) => batchFootprint(queued.write.input),
         {
           // PGlite has one connection: batches in parallel would only queue on it.
@@ -164,12 +164,12 @@ export class ClaimService {
   }
 
   /** One batch of the queue: written together; if that fails for sure, each on its own. */
-  private async runBatch(queued: QueuedWrite[]): Promise<void> {
+  private async runBatch(queued: QueuedWrite[], committing: () => void = () => undefined): Promise<void> {
     this.options.onBatch?.(queued.length);
     let outcomes: BatchOutcome[];
     try {
       const batch = await this.transaction(
-        (tx, session) => writeBatch(this.store, tx, session, queued.map((q) => q.write), this.states),
+        (tx, session) => writeBatch(this.store, tx, session, queued.map((q) => q.write), this.states, committing),
         (result) => result.written.length > 0,
       );
       outcomes = batch.outcomes;

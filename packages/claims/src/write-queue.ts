@@ -20,10 +20,19 @@ interface Waiting<W> {
 
 export class WriteQueue<W> {
   private waiting: Waiting<W>[] = [];
-  private running = 0;
+  /** Batches deciding and writing (not yet committing). */
+  private working = 0;
+  /** Batches in flight, committing ones included. */
+  private inFlight = 0;
 
+  /**
+   * `run` gets the batch and `committing`, to call when all that is left is the COMMIT
+   * round trip: from then on the batch no longer counts against `concurrency`, so the next
+   * batch is formed and decided while this one waits for its commit (and WAL flush). At
+   * most `2 × concurrency` batches are in flight at all.
+   */
   constructor(
-    private readonly run: (batch: W[]) => Promise<void>,
+    private readonly run: (batch: W[], committing: () => void) => Promise<void>,
     private readonly footprint: (write: W) => readonly string[],
     private readonly options: WriteQueueOptions,
   ) {}
@@ -39,15 +48,25 @@ export class WriteQueue<W> {
   }
 
   private pump(): void {
-    while (this.running < this.options.concurrency && this.waiting.length > 0) {
+    const { concurrency } = this.options;
+    while (this.working < concurrency && this.inFlight < 2 * concurrency && this.waiting.length > 0) {
       const batch = this.take();
-      this.running++;
+      this.working++;
+      this.inFlight++;
+      let working = true;
+      const committing = () => {
+        if (!working) return;
+        working = false;
+        this.working--;
+        this.pump();
+      };
       // `run` settles every write of its batch itself; a rejection here would be a bug in
       // it, and must not stop the queue.
-      this.run(batch)
+      this.run(batch, committing)
         .catch(() => undefined)
         .finally(() => {
-          this.running--;
+          this.inFlight--;
+          committing();
           this.pump();
         });
     }

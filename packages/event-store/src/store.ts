@@ -74,12 +74,14 @@ interface Head {
 
 /**
  * The statement of `appendMany`: one row per event from parallel arrays, in array order, if
- * every guard holds. A guard probes the (stream_id, version) index once per head: LATERAL …
+ * every guard holds. Data and metadata travel as one JSON array each, joined from the
+ * canonical texts already made for hashing (no per-element array escaping). A guard probes the (stream_id, version) index once per head: LATERAL …
  * LIMIT 1 keeps the planner from a hash semi-join over the whole event table.
  */
 const APPEND_MANY_SQL = `insert into events (id, stream_id, version, type, data, metadata, recorded_at, hash, prev_hash)
-  select t.id, t.stream_id, t.version, t.type, t.data::jsonb, t.metadata::jsonb, $9::timestamptz, t.hash, t.prev_hash
-    from unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
+  select t.id, t.stream_id, t.version, t.type, t.data, t.metadata, $9::timestamptz, t.hash, t.prev_hash
+    from rows from (unnest($1::uuid[]), unnest($2::text[]), unnest($3::int[]), unnest($4::text[]),
+                    jsonb_array_elements($5::jsonb), jsonb_array_elements($6::jsonb), unnest($7::text[]), unnest($8::text[]))
          with ordinality as t(id, stream_id, version, type, data, metadata, hash, prev_hash, ord)
    where (select count(*) from unnest($10::text[], $11::int[], $12::text[]) as h(stream_id, version, hash)
            cross join lateral (select 1 from events e
@@ -420,7 +422,7 @@ class PgEventStore implements EventStore, EventStoreInternals {
     }
     if (total === 0) return results;
     if (total > MAX_PARAMS_EVENTS) throw new InvalidEventError(`at most ${MAX_PARAMS_EVENTS} events per append`);
-    const params = [ids, streams, versions, types, data, metadata, hashes, prevHashes, recordedAt, guards.streams, guards.versions, guards.hashes];
+    const params = [ids, streams, versions, types, `[${data.join(',')}]`, `[${metadata.join(',')}]`, hashes, prevHashes, recordedAt, guards.streams, guards.versions, guards.hashes];
     // One statement text whatever the batch: prepared once per connection on PostgreSQL.
     const query = q(APPEND_MANY_SQL, params);
     const compiled = this.database.kind === 'postgres' ? { ...query, sql: { name: 'es_append_many', text: APPEND_MANY_SQL } as unknown as string } : query;
