@@ -7,6 +7,8 @@
  *
  *   DURATION=10           seconds measured (after a 1 s warm-up)
  *   POOL=16               DATABASE_POOL_SIZE of the service
+ *   CLAIMS=200            claims the notes go to, round robin (fewer claims: more notes
+ *                         per claim, bigger views to serialize per write)
  *   CPU_PROF=/tmp/prof    also write a V8 profile (node --cpu-prof) there
  *   PERF=/tmp/perf.data   also `perf record -g` the service during the run (start the
  *                         service with --perf-basic-prof so JS frames have names);
@@ -23,7 +25,7 @@ await profileService(
     logLevel: 'warn',
     perfFrequency: '499',
     async load({ url, factChecker }) {
-      const ids = await createBenchClaims(url, factChecker, 200);
+      const ids = await createBenchClaims(url, factChecker, Number(process.env.CLAIMS ?? 200));
       return { url, connections: 32, requests: noteRequests(factChecker, ids) };
     },
   },
