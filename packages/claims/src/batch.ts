@@ -14,7 +14,7 @@ import type { EventStore, JsonObject, NewEvent, StreamHead } from '@claimtrail/e
 import { CommandError } from './errors.ts';
 import { isClaimId } from './ids.ts';
 import { runInSession, type WriteSession } from './merged.ts';
-import { filterRating, INSERT_CLAIMS, ON_CONFLICT_REPLACE, searchDocument, SEARCH_CONFIG, stateFromView, toClaimCard } from './projection.ts';
+import { INSERT_CLAIMS, projectionColumns, ON_CONFLICT_REPLACE, searchDocument, SEARCH_CONFIG, stateFromView, toClaimCard } from './projection.ts';
 import type { ExecuteInput, ExecuteResult } from './service.ts';
 
 /**
@@ -336,15 +336,7 @@ function projectionRecord(slot: ClaimSlot, doc: SearchDocument) {
   const before = slot.storedDoc;
   const reindex = !before || before.primary !== doc.primary || before.secondary !== doc.secondary;
   return {
-    id: view.id,
-    stream_id: slot.streamId,
-    state: view.state,
-    assignee: view.assignee,
-    tags: view.tags,
-    rating: filterRating(view),
-    version: view.version,
-    created_at: view.createdAt,
-    updated_at: view.updatedAt,
+    ...projectionColumns(view, slot.streamId),
     reindex,
     primary_text: reindex ? doc.primary : null,
     secondary_text: reindex ? doc.secondary : null,

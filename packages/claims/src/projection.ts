@@ -212,10 +212,8 @@ export async function writeClaimProjections(db: Kysely<any> | Transaction<any>, 
   }
 }
 
-/** One row of `writeClaimProjections`' json parameter (keys = the recordset's columns). */
-function projectionRecord(row: ClaimProjectionRow) {
-  const { view, streamId, headHash } = row;
-  const doc = searchDocument(view);
+/** The projection row's plain columns of a view (the keys name the columns of `claims`). */
+export function projectionColumns(view: ClaimView, streamId: string) {
   return {
     id: view.id,
     stream_id: streamId,
@@ -226,6 +224,15 @@ function projectionRecord(row: ClaimProjectionRow) {
     version: view.version,
     created_at: view.createdAt,
     updated_at: view.updatedAt,
+  };
+}
+
+/** One row of `writeClaimProjections`' json parameter (keys = the recordset's columns). */
+function projectionRecord(row: ClaimProjectionRow) {
+  const { view, streamId, headHash } = row;
+  const doc = searchDocument(view);
+  return {
+    ...projectionColumns(view, streamId),
     primary_text: doc.primary,
     secondary_text: doc.secondary,
     view,
