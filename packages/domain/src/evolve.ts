@@ -53,7 +53,7 @@ function ratingFields(rating: Rating) {
  * does not know (written by a newer version) only advances version and updatedAt.
  */
 export function evolve(state: ClaimState, envelope: ClaimEventEnvelope): ClaimState {
-  const at = iso(envelope.recordedAt);
+  const at = envelope.recordedAtIso ?? iso(envelope.recordedAt);
   const by = envelope.actor;
   const base: ClaimState = { ...state, version: envelope.version, updatedAt: at };
   switch (envelope.type) {

@@ -308,6 +308,11 @@ export const STEP_EVENTS = {
 export interface EventEnvelopeMeta {
   actor: string;
   recordedAt: string | Date;
+  /**
+   * `recordedAt` already as `Date#toISOString()` text, when the caller has it (the projection
+   * rebuild formats each second once): used as is instead of formatting `recordedAt`.
+   */
+  recordedAtIso?: string;
   version: number;
   streamId?: string;
 }
