@@ -4,6 +4,11 @@
  * connections, and a bare Fastify route returning a constant JSON. Server and baseline
  * server run as child processes; the load generator runs here. Prints a table and a final
  * JSON line with the ratios.
+ *
+ * Writes: notes at 32 connections, over 2,000 claims (ordinary size: the target's figure)
+ * and over 200 claims (each grows to ≈ 50 notes: every write re-serializes its claim's
+ * view, so this shows what big claims cost). Reads: GET /claims/:id on a seed claim (the
+ * target's figure) and on a grown bench claim, GET /board, GET /claims?q=.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -14,6 +19,10 @@ import { createTestDatabase } from '@claimtrail/testing';
 import { createBenchClaims, noteRequests } from './support.ts';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 8);
+const WRITE = 'POST /claims/:id/notes (2,000 claims)';
+const WRITE_GROWING = 'POST /claims/:id/notes (200 claims, growing)';
+const GET = 'GET /claims/:id (a seed claim)';
+const GET_GROWN = 'GET /claims/:id (a grown bench claim)';
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const tsx = fileURLToPath(new URL('../../../node_modules/.bin/tsx', import.meta.url));
 
@@ -143,10 +152,19 @@ async function main(): Promise<void> {
     const fc = { authorization: `Bearer ${token('fact_checker')}`, 'content-type': 'application/json' };
     const auditor = { authorization: `Bearer ${token('auditor')}` };
 
-    // Claims to write notes to: many, so 32 writers rarely queue on one claim's row lock.
-    const ids = await createBenchClaims(apiUrl, fc, 200);
-    rows.push(await cannon('POST /claims/:id/notes', { url: apiUrl, connections: 32, requests: noteRequests(fc, ids) }));
-    rows.push(await cannon('GET /claims/:id', { url: `${apiUrl}/claims/${ids[0]}`, connections: 32, headers: auditor }));
+    // GET /claims/:id on a claim of the seed case (the real reports: appearances with
+    // excerpts, evidence, a verdict), chosen before the write phases add bench claims.
+    const seedClaim = ((await (await fetch(`${apiUrl}/claims?q=Tyotkino&limit=1`, { headers: auditor })).json()) as { items: { id: string }[] }).items[0]!.id;
+    // Every write stores and returns the claim's whole view, notes included, so its cost
+    // grows with the claim. Two write phases: notes over 2,000 claims (≈ 5 notes each by the
+    // end: claims of ordinary size; the target is measured here) and over 200 claims (≈ 50
+    // each: ever-growing claims). Many claims also keep 32 writers off each other's row locks.
+    const ordinary = await createBenchClaims(apiUrl, fc, 2000, 16);
+    rows.push(await cannon(WRITE, { url: apiUrl, connections: 32, requests: noteRequests(fc, ordinary) }));
+    const growing = await createBenchClaims(apiUrl, fc, 200, 16);
+    rows.push(await cannon(WRITE_GROWING, { url: apiUrl, connections: 32, requests: noteRequests(fc, growing) }));
+    rows.push(await cannon(GET, { url: `${apiUrl}/claims/${seedClaim}`, connections: 32, headers: auditor }));
+    rows.push(await cannon(GET_GROWN, { url: `${apiUrl}/claims/${growing[0]}`, connections: 32, headers: auditor }));
     rows.push(await cannon('GET /board', { url: `${apiUrl}/board`, connections: 32, headers: auditor }));
     rows.push(await cannon('GET /claims?q=Tyotkino', { url: `${apiUrl}/claims?q=Tyotkino`, connections: 32, headers: auditor }));
     await stop(api.child);
@@ -156,8 +174,10 @@ async function main(): Promise<void> {
     console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
     for (const r of rows) console.log(`| ${r.name} | ${r.connections} | ${r.rps.toFixed(0)} | ${r.p50} | ${r.p99} | ${r.errors} |`);
     const ratios = {
-      writesVsRawInsert: Number((by('POST /claims/:id/notes').rps / by('baseline: raw pg insert tx').rps).toFixed(3)),
-      getClaimVsBare: Number((by('GET /claims/:id').rps / by('baseline: bare Fastify GET').rps).toFixed(3)),
+      writesVsRawInsert: Number((by(WRITE).rps / by('baseline: raw pg insert tx').rps).toFixed(3)),
+      getClaimVsBare: Number((by(GET).rps / by('baseline: bare Fastify GET').rps).toFixed(3)),
+      writesGrowingClaimsVsRawInsert: Number((by(WRITE_GROWING).rps / by('baseline: raw pg insert tx').rps).toFixed(3)),
+      getGrownClaimVsBare: Number((by(GET_GROWN).rps / by('baseline: bare Fastify GET').rps).toFixed(3)),
       boardVsBare: Number((by('GET /board').rps / by('baseline: bare Fastify GET').rps).toFixed(3)),
       searchVsBare: Number((by('GET /claims?q=Tyotkino').rps / by('baseline: bare Fastify GET').rps).toFixed(3)),
     };

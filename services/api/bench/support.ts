@@ -14,17 +14,21 @@ import { createTestDatabase } from '@claimtrail/testing';
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const CLOCK_TICK_MS = 10; // USER_HZ = 100
 
-/** Creates `count` bench claims through POST /claims; returns their ids in creation order. */
-export async function createBenchClaims(url: string, headers: Record<string, string>, count: number): Promise<string[]> {
-  const ids: string[] = [];
-  for (let i = 0; i < count; i++) {
-    const response = await fetch(`${url}/claims`, {
-      method: 'POST',
-      headers,
-      body: JSON.stringify({ text: `Benchmark claim ${i} about Tyotkino`, tags: ['bench'] }),
-    });
-    ids.push(((await response.json()) as { id: string }).id);
-  }
+/** Creates `count` bench claims through POST /claims, `parallel` at a time; returns their ids in index order. */
+export async function createBenchClaims(url: string, headers: Record<string, string>, count: number, parallel = 1): Promise<string[]> {
+  const ids: string[] = new Array(count);
+  let next = 0;
+  const worker = async () => {
+    for (let i = next++; i < count; i = next++) {
+      const response = await fetch(`${url}/claims`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ text: `Benchmark claim ${i} about Tyotkino`, tags: ['bench'] }),
+      });
+      ids[i] = ((await response.json()) as { id: string }).id;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, parallel) }, worker));
   return ids;
 }
 
