@@ -68,6 +68,8 @@ interface LockedRow {
   view: ClaimView | string | null;
   version: number;
   head_hash: string | null;
+  /** The row exists but another transaction holds its lock (nothing else is set). */
+  busy: boolean;
 }
 
 type SearchDocument = ReturnType<typeof searchDocument>;
@@ -112,7 +114,8 @@ export class ClaimStateCache {
 }
 
 export interface BatchResult {
-  outcomes: BatchOutcome[];
+  /** Per write; undefined when a claim it needs is locked by another transaction (run it alone). */
+  outcomes: (BatchOutcome | undefined)[];
   /** The claims written, as committed once the transaction commits (for the cache). */
   written: [claimId: string, entry: CachedClaim][];
 }
@@ -176,6 +179,7 @@ export async function writeBatch(
     if (input.command.type === 'merge' && isClaimId(input.command.into)) ids.add(input.command.into.toLowerCase());
   }
   const slots = new Map<string, ClaimSlot>();
+  const busy = new Set<string>();
   if (ids.size > 0) {
     const sorted = [...ids].sort();
     // The cached entries as of now: the rows' versions are compared with these.
@@ -183,13 +187,26 @@ export async function writeBatch(
     const locked = await runInSession<LockedRow>(
       tx,
       session,
-      sql`select id, version, head_hash,
-                 case when version = (${sorted.map((id) => known.get(id)?.version ?? -1)}::int[])[array_position(${sorted}::uuid[], id)]
-                      then null else view end as view
-            from claims where id = any(${sorted}::uuid[]) order by id for update`,
+      // SKIP LOCKED: a row locked by someone else (another instance's write, an operator's
+      // session) must not stall the whole batch; its commands go the single-command way,
+      // which waits for that lock on a connection of its own. The second part names the
+      // rows that exist but were skipped.
+      sql`with locked as materialized (
+            select id, version, head_hash,
+                   case when version = (${sorted.map((id) => known.get(id)?.version ?? -1)}::int[])[array_position(${sorted}::uuid[], id)]
+                        then null else view end as view
+              from claims where id = any(${sorted}::uuid[]) order by id for update skip locked)
+          select id, version, head_hash, view, false as busy from locked
+          union all
+          select id, null::int, null::text, null::json, true from claims
+           where id = any(${sorted}::uuid[]) and id not in (select id from locked)`,
     );
     const headless: ClaimSlot[] = [];
     for (const row of locked) {
+      if (row.busy) {
+        busy.add(row.id);
+        continue;
+      }
       const version = Number(row.version);
       let state: ClaimState;
       let storedDoc: SearchDocument;
@@ -226,11 +243,13 @@ export async function writeBatch(
     }
   }
 
-  // 3. Decide, each command on its claim's locked state.
+  // 3. Decide, each command on its claim's locked state (a busy claim's: later, alone).
   for (let index = 0; index < writes.length; index++) {
     if (outcomes[index]) continue;
     const { input, streamId } = writes[index]!;
     const { claimId, command, actor } = input;
+    // A busy claim's command stays without an outcome: the caller runs it alone.
+    if (busy.has(claimId) || (command.type === 'merge' && isClaimId(command.into) && busy.has(command.into.toLowerCase()))) continue;
     const slot = slots.get(claimId) ?? { streamId, state: initialClaimState, head: { version: 0, hash: null }, storedDoc: null, index: -1, events: [] };
     const { state } = slot;
     if (input.expectedVersion !== undefined && input.expectedVersion !== state.version) {
@@ -294,7 +313,12 @@ export async function writeBatch(
   const answers: Answer[] = [];
   const released: { user_id: string; key: string }[] = [];
   for (const { w, index } of keyed) {
-    const outcome = outcomes[index]!;
+    const outcome = outcomes[index];
+    if (outcome === undefined) {
+      // Deferred: its key is released here and claimed again by the single-command path.
+      released.push({ user_id: w.input.actor.id, key: w.input.idempotencyKey! });
+      continue;
+    }
     if (outcome.ok && outcome.result.replayed) continue;
     const owner = { user_id: w.input.actor.id, key: w.input.idempotencyKey! };
     if (outcome.ok) {
@@ -313,7 +337,7 @@ export async function writeBatch(
     slot.view!.id,
     { version: slot.head.version, headHash: slot.head.hash, state: slot.state, doc: docs[i]! },
   ]);
-  return { outcomes: outcomes as BatchOutcome[], written };
+  return { outcomes, written };
 }
 
 /**

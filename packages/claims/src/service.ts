@@ -166,7 +166,7 @@ export class ClaimService {
   /** One batch of the queue: written together; if that fails for sure, each on its own. */
   private async runBatch(queued: QueuedWrite[], committing: () => void = () => undefined): Promise<void> {
     this.options.onBatch?.(queued.length);
-    let outcomes: BatchOutcome[];
+    let outcomes: (BatchOutcome | undefined)[];
     try {
       const batch = await this.transaction(
         (tx, session) => writeBatch(this.store, tx, session, queued.map((q) => q.write), this.states, committing),
@@ -185,8 +185,13 @@ export class ClaimService {
       return;
     }
     for (let i = 0; i < queued.length; i++) {
-      const outcome = outcomes[i]!;
+      const outcome = outcomes[i];
       const q = queued[i]!;
+      if (outcome === undefined) {
+        // Its claim is locked by another transaction: wait for it on a connection of its own.
+        void this.executeAlone(q.write).then(q.resolve, q.reject);
+        continue;
+      }
       if (!outcome.ok) {
         q.reject(outcome.error);
         continue;

@@ -4,9 +4,10 @@
  * added latency when the service is idle); writes arriving while every slot is busy wait
  * and leave together with the next free slot, up to `maxBatch` of them.
  *
- * A batch never holds two writes with a footprint entry in common (same claim, same
- * idempotency key): the later one waits for a later batch, so writes to one claim keep
- * their arrival order and each decides on committed state.
+ * A write never shares a footprint entry (its claim, a merge target, its idempotency key)
+ * with another write of its batch or of a batch in flight: it waits, so writes to one claim
+ * keep their arrival order, each decides on committed state, and batches never wait on
+ * each other's row locks.
  */
 export interface WriteQueueOptions {
   concurrency: number;
@@ -24,6 +25,8 @@ export class WriteQueue<W> {
   private working = 0;
   /** Batches in flight, committing ones included. */
   private inFlight = 0;
+  /** Footprint entries of the batches in flight (counted: entries are shared by no two, but kept simple). */
+  private readonly busy = new Map<string, number>();
 
   /**
    * `run` gets the batch and `committing`, to call when all that is left is the COMMIT
@@ -50,7 +53,9 @@ export class WriteQueue<W> {
   private pump(): void {
     const { concurrency } = this.options;
     while (this.working < concurrency && this.inFlight < 2 * concurrency && this.waiting.length > 0) {
-      const batch = this.take();
+      const { batch, footprint } = this.take();
+      if (batch.length === 0) break;
+      for (const part of footprint) this.busy.set(part, (this.busy.get(part) ?? 0) + 1);
       this.working++;
       this.inFlight++;
       let working = true;
@@ -66,26 +71,37 @@ export class WriteQueue<W> {
         .catch(() => undefined)
         .finally(() => {
           this.inFlight--;
+          for (const part of footprint) {
+            const n = (this.busy.get(part) ?? 1) - 1;
+            if (n <= 0) this.busy.delete(part);
+            else this.busy.set(part, n);
+          }
           committing();
           this.pump();
         });
     }
   }
 
-  private take(): W[] {
+  /**
+   * The next batch: waiting writes in arrival order, skipping any whose footprint meets a
+   * batch in flight or one already taken (and, once skipped, every later write sharing an
+   * entry with it: per claim, order is kept).
+   */
+  private take(): { batch: W[]; footprint: string[] } {
     const batch: W[] = [];
+    const footprint: string[] = [];
     const used = new Set<string>();
     const rest: Waiting<W>[] = [];
     for (const entry of this.waiting) {
-      // Once a footprint entry is skipped, later writes with it are skipped too (order kept).
-      if (batch.length < this.options.maxBatch && entry.footprint.every((part) => !used.has(part))) {
+      if (batch.length < this.options.maxBatch && entry.footprint.every((part) => !used.has(part) && !this.busy.has(part))) {
         batch.push(entry.write);
+        footprint.push(...entry.footprint);
       } else {
         rest.push(entry);
       }
       for (const part of entry.footprint) used.add(part);
     }
     this.waiting = rest;
-    return batch;
+    return { batch, footprint };
   }
 }

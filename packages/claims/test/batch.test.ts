@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createEventStore, migrateToLatest, openDatabase, type Database, type EventStore } from '@claimtrail/event-store';
 import { migrations } from '@claimtrail/migrations';
@@ -152,6 +153,35 @@ describe.skipIf(!pg)('ClaimService group commit (PostgreSQL)', () => {
     expect(settled.map(codeOf)).toEqual(['ok', 'ok']);
     expect(await getClaim(database.db, source)).toMatchObject({ state: 'merged', mergedInto: target });
     expect(await compareProjections(store)).toEqual([]);
+  });
+
+  it('a claim locked by another transaction does not hold up its batch: its command waits alone', async () => {
+    const [locked, free] = [await submit(), await submit()];
+    const holder = new pg.Client({ connectionString: testDb.url });
+    await holder.connect();
+    try {
+      await holder.query('begin');
+      await holder.query('select id from claims where id = $1 for update', [locked]);
+      const lead = service.execute({ claimId: await submit(), command: { type: 'add_note', body: 'lead' }, actor: fc });
+      batches = [];
+      const waiting = service.execute(note(locked, 'waits', { idempotencyKey: 'locked-1' }));
+      const through = service.execute(note(free, 'goes through'));
+      await lead;
+      // The free claim's note commits while the other claim is still locked.
+      expect((await through).view).toMatchObject({ id: free, version: 2 });
+      expect(batches[0]).toBe(2);
+      let done = false;
+      void waiting.then(() => (done = true));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(done).toBe(false);
+      await holder.query('commit');
+      expect((await waiting).view).toMatchObject({ id: locked, version: 2, notesCount: 1 });
+      // The batch released the key; the single-command path claimed it and stored the answer.
+      const again = await service.execute(note(locked, 'waits', { idempotencyKey: 'locked-1' }));
+      expect(again).toMatchObject({ replayed: true, view: { version: 2 } });
+    } finally {
+      await holder.end();
+    }
   });
 
   it('states cached by one service stay right when another service writes the same claims', async () => {
