@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import pg from 'pg';
+import pgLib from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createEventStore, migrateToLatest, openDatabase, type Database, type EventStore } from '@claimtrail/event-store';
 import { migrations } from '@claimtrail/migrations';
@@ -157,7 +157,7 @@ describe.skipIf(!pg)('ClaimService group commit (PostgreSQL)', () => {
 
   it('a claim locked by another transaction does not hold up its batch: its command waits alone', async () => {
     const [locked, free] = [await submit(), await submit()];
-    const holder = new pg.Client({ connectionString: testDb.url });
+    const holder = new pgLib.Client({ connectionString: testDb.url });
     await holder.connect();
     try {
       await holder.query('begin');
