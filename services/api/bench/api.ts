@@ -7,8 +7,10 @@
  *
  * Writes: notes at 32 connections, over 2,000 claims (ordinary size: the target's figure)
  * and over 200 claims (each grows to ≈ 50 notes: every write re-serializes its claim's
- * view, so this shows what big claims cost). Reads: GET /claims/:id on a seed claim (the
- * target's figure) and on a grown bench claim, GET /board, GET /claims?q=.
+ * view, so this shows what big claims cost). Reads: GET /claims/:id on an ordinary bench
+ * claim (the target's figure), on a seed claim and on a grown bench claim (the response is
+ * the whole view: bigger claims cost more, the load generator's parsing included), GET
+ * /board, GET /claims?q=.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -21,7 +23,8 @@ import { createBenchClaims, noteRequests } from './support.ts';
 const DURATION = Number(process.env.BENCH_DURATION ?? 8);
 const WRITE = 'POST /claims/:id/notes (2,000 claims)';
 const WRITE_GROWING = 'POST /claims/:id/notes (200 claims, growing)';
-const GET = 'GET /claims/:id (a seed claim)';
+const GET = 'GET /claims/:id (an ordinary bench claim)';
+const GET_SEED = 'GET /claims/:id (a seed claim)';
 const GET_GROWN = 'GET /claims/:id (a grown bench claim)';
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const tsx = fileURLToPath(new URL('../../../node_modules/.bin/tsx', import.meta.url));
@@ -152,8 +155,9 @@ async function main(): Promise<void> {
     const fc = { authorization: `Bearer ${token('fact_checker')}`, 'content-type': 'application/json' };
     const auditor = { authorization: `Bearer ${token('auditor')}` };
 
-    // GET /claims/:id on a claim of the seed case (the real reports: appearances with
-    // excerpts, evidence, a verdict), chosen before the write phases add bench claims.
+    // GET /claims/:id is measured on a claim of each kind: an ordinary bench claim (its few
+    // notes; the target's figure), a claim of the seed case (the real reports: appearances
+    // with excerpts, evidence, a verdict; chosen before bench claims exist) and a grown one.
     const seedClaim = ((await (await fetch(`${apiUrl}/claims?q=Tyotkino&limit=1`, { headers: auditor })).json()) as { items: { id: string }[] }).items[0]!.id;
     // Every write stores and returns the claim's whole view, notes included, so its cost
     // grows with the claim. Two write phases: notes over 2,000 claims (≈ 5 notes each by the
@@ -163,7 +167,8 @@ async function main(): Promise<void> {
     rows.push(await cannon(WRITE, { url: apiUrl, connections: 32, requests: noteRequests(fc, ordinary) }));
     const growing = await createBenchClaims(apiUrl, fc, 200, 16);
     rows.push(await cannon(WRITE_GROWING, { url: apiUrl, connections: 32, requests: noteRequests(fc, growing) }));
-    rows.push(await cannon(GET, { url: `${apiUrl}/claims/${seedClaim}`, connections: 32, headers: auditor }));
+    rows.push(await cannon(GET, { url: `${apiUrl}/claims/${ordinary[0]}`, connections: 32, headers: auditor }));
+    rows.push(await cannon(GET_SEED, { url: `${apiUrl}/claims/${seedClaim}`, connections: 32, headers: auditor }));
     rows.push(await cannon(GET_GROWN, { url: `${apiUrl}/claims/${growing[0]}`, connections: 32, headers: auditor }));
     rows.push(await cannon('GET /board', { url: `${apiUrl}/board`, connections: 32, headers: auditor }));
     rows.push(await cannon('GET /claims?q=Tyotkino', { url: `${apiUrl}/claims?q=Tyotkino`, connections: 32, headers: auditor }));
@@ -177,6 +182,7 @@ async function main(): Promise<void> {
       writesVsRawInsert: Number((by(WRITE).rps / by('baseline: raw pg insert tx').rps).toFixed(3)),
       getClaimVsBare: Number((by(GET).rps / by('baseline: bare Fastify GET').rps).toFixed(3)),
       writesGrowingClaimsVsRawInsert: Number((by(WRITE_GROWING).rps / by('baseline: raw pg insert tx').rps).toFixed(3)),
+      getSeedClaimVsBare: Number((by(GET_SEED).rps / by('baseline: bare Fastify GET').rps).toFixed(3)),
       getGrownClaimVsBare: Number((by(GET_GROWN).rps / by('baseline: bare Fastify GET').rps).toFixed(3)),
       boardVsBare: Number((by('GET /board').rps / by('baseline: bare Fastify GET').rps).toFixed(3)),
       searchVsBare: Number((by('GET /claims?q=Tyotkino').rps / by('baseline: bare Fastify GET').rps).toFixed(3)),
