@@ -119,8 +119,8 @@ function projectionTuple(
 export const INSERT_CLAIMS = sql.raw(
   'insert into claims (id, stream_id, state, assignee, tags, rating, version, created_at, updated_at, search, view, card, head_hash)',
 );
-/** A conflict replaces every column but id, stream_id and created_at. */
-export const ON_CONFLICT_REPLACE = sql.raw(`on conflict (id) do update set
+/** A conflict replaces every column but id, stream_id and created_at (SQL text, for statements built as text). */
+export const ON_CONFLICT_REPLACE_SQL = `on conflict (id) do update set
       state = excluded.state,
       assignee = excluded.assignee,
       tags = excluded.tags,
@@ -130,7 +130,9 @@ export const ON_CONFLICT_REPLACE = sql.raw(`on conflict (id) do update set
       search = excluded.search,
       view = excluded.view,
       card = excluded.card,
-      head_hash = excluded.head_hash`);
+      head_hash = excluded.head_hash`;
+/** {@link ON_CONFLICT_REPLACE_SQL} for Kysely's sql templates. */
+export const ON_CONFLICT_REPLACE = sql.raw(ON_CONFLICT_REPLACE_SQL);
 
 function upsert(prefix: RawBuilder<unknown>, tuples: RawBuilder<unknown>[]): RawBuilder<unknown> {
   return sql`${prefix}

@@ -1,5 +1,5 @@
 import { CompiledQuery, type Kysely, type Transaction } from 'kysely';
-import { filterRating, searchDocument, SEARCH_CONFIG, toClaimCard, type ClaimProjectionRow } from './projection.ts';
+import { filterRating, ON_CONFLICT_REPLACE_SQL, searchDocument, SEARCH_CONFIG, toClaimCard, type ClaimProjectionRow } from './projection.ts';
 
 /**
  * The rebuild's bulk writer: the rows `writeClaimProjections` writes (same values, same json
@@ -35,19 +35,6 @@ export interface KeepSeq {
   /** The SQL default expression of `seq` (e.g. nextval('…'::regclass)). */
   fallback: string;
 }
-
-/** A conflict replaces every column but id, stream_id and created_at (as `writeClaimProjections`). */
-const ON_CONFLICT = `on conflict (id) do update set
-      state = excluded.state,
-      assignee = excluded.assignee,
-      tags = excluded.tags,
-      rating = excluded.rating,
-      version = excluded.version,
-      updated_at = excluded.updated_at,
-      search = excluded.search,
-      view = excluded.view,
-      card = excluded.card,
-      head_hash = excluded.head_hash`;
 
 // Positions in a row's scalar array.
 const S_ID = 0;
@@ -87,7 +74,7 @@ function statement(keepSeq: KeepSeq | null, precomputed: boolean): string {
                     offset 0) f
             offset 0) r
       ${keepSeq ? `left join ${keepSeq.live} l on l.id = r.id` : ''}
-    ${ON_CONFLICT}`;
+    ${ON_CONFLICT_REPLACE_SQL}`;
   statements.set(key, text);
   return text;
 }
