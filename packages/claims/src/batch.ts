@@ -107,10 +107,6 @@ export class ClaimStateCache {
       if (!oldest.done) this.entries.delete(oldest.value);
     }
   }
-
-  delete(claimId: string): void {
-    this.entries.delete(claimId);
-  }
 }
 
 export interface BatchResult {
