@@ -1,4 +1,4 @@
-import { sql, type RawBuilder, type Transaction } from 'kysely';
+import { sql, type Transaction } from 'kysely';
 import {
   claimStreamId,
   decide,
@@ -69,8 +69,6 @@ export interface ClaimServiceOptions {
    */
   database?: Database;
 }
-
-type Session = WriteSession;
 
 interface Loaded {
   state: ClaimState;
@@ -231,13 +229,13 @@ export class ClaimService {
   }
 
   /** `store.transaction`, or on PostgreSQL a transaction whose BEGIN and COMMIT ride with statements. */
-  private async transaction<T>(fn: (tx: Transaction<any>, session: Session) => Promise<T>, appended: (value: T) => boolean): Promise<T> {
+  private async transaction<T>(fn: (tx: Transaction<any>, session: WriteSession) => Promise<T>, appended: (value: T) => boolean): Promise<T> {
     const database = this.options.database;
     if (database?.kind !== 'postgres') {
       return this.store.transaction((tx) => fn(tx, { merged: false, begun: true, committed: false }));
     }
     const result = await database.db.connection().execute(async (connection) => {
-      const session: Session = { merged: true, begun: false, committed: false };
+      const session: WriteSession = { merged: true, begun: false, committed: false };
       try {
         const value = await fn(asTransaction(connection), session);
         if (session.begun && !session.committed) await sql`commit`.execute(connection);
@@ -255,13 +253,9 @@ export class ClaimService {
     return result;
   }
 
-  private run<R>(tx: Transaction<any>, session: Session, query: RawBuilder<R>, commit = false): Promise<R[]> {
-    return runInSession(tx, session, query, commit);
-  }
-
   private async attempt(
     tx: Transaction<any>,
-    session: Session,
+    session: WriteSession,
     input: ExecuteInput,
     streamId: string,
     requestHash: string,
@@ -272,7 +266,7 @@ export class ClaimService {
     if (idempotencyKey !== undefined) {
       // Insert first: a concurrent request with the same key waits on the primary key
       // until this transaction ends, then sees the committed answer.
-      const claimed = await this.run(
+      const claimed = await runInSession(
         tx,
         session,
         sql`
@@ -349,14 +343,14 @@ export class ClaimService {
             version = ${view.version}, response = ${viewJson}
           where user_id = ${actor.id} and key = ${idempotencyKey}`;
     const headHash = appended.events[appended.events.length - 1]?.hash ?? loaded.headHash ?? null;
-    await this.run(tx, session, claimProjectionStatement(streamId, state, view, previous, answer, headHash, viewJson), true);
+    await runInSession(tx, session, claimProjectionStatement(streamId, state, view, previous, answer, headHash, viewJson), true);
     return { view, viewJson, events: appended.events, replayed: false };
   }
 
-  private async loadForUpdate(tx: Transaction<any>, session: Session, claimId: string, fromStream: Loaded | undefined): Promise<Loaded> {
+  private async loadForUpdate(tx: Transaction<any>, session: WriteSession, claimId: string, fromStream: Loaded | undefined): Promise<Loaded> {
     // Row lock: concurrent writers to one claim queue here instead of racing to the
     // append and retrying.
-    const rows = await this.run(
+    const rows = await runInSession(
       tx,
       session,
       sql<{ view: ClaimView | string; version: number; head_hash: string | null }>`
