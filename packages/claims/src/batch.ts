@@ -14,7 +14,7 @@ import type { EventStore, JsonObject, NewEvent, StreamHead } from '@claimtrail/e
 import { CommandError } from './errors.ts';
 import { isClaimId } from './ids.ts';
 import { runInSession, type WriteSession } from './merged.ts';
-import { INSERT_CLAIMS, projectionColumns, ON_CONFLICT_REPLACE, searchDocument, SEARCH_CONFIG, stateFromView, toClaimCard } from './projection.ts';
+import { projectionColumns, searchDocument, stateFromView, toClaimCard, upsertClaimsFrom } from './projection.ts';
 import type { ExecuteInput, ExecuteResult } from './service.ts';
 
 /**
@@ -432,13 +432,7 @@ function batchProjectionStatement(rows: ProjectionRecord[], rowsJson: string, an
        where c.id = any(${kept}::uuid[])`);
   }
   if (reindexed) {
-    writes.push(sql`${INSERT_CLAIMS}
-      select r.id, r.stream_id, r.state, r.assignee, r.tags, r.rating, r.version, r.created_at, r.updated_at,
-             setweight(to_tsvector(${SEARCH_CONFIG}::regconfig, r.primary_text), 'A')
-               || setweight(to_tsvector(${SEARCH_CONFIG}::regconfig, r.secondary_text), 'B'),
-             r.view, r.card, r.head_hash
-        from rows r where r.reindex
-      ${ON_CONFLICT_REPLACE}`);
+    writes.push(upsertClaimsFrom(sql`rows r where r.reindex`));
   }
   // The last write is the statement; the ones before it and the inputs are its CTEs.
   const main = writes.pop()!;

@@ -96,9 +96,10 @@ export interface ClaimProjectionRow {
 /** At most this many rows per INSERT of `writeClaimProjections` (one json parameter per batch). */
 export const PROJECTION_BATCH_ROWS = 500;
 
-function searchVector(doc: { primary: string; secondary: string }): RawBuilder<unknown> {
-  return sql`setweight(to_tsvector(${SEARCH_CONFIG}::regconfig, ${doc.primary}), 'A')
-        || setweight(to_tsvector(${SEARCH_CONFIG}::regconfig, ${doc.secondary}), 'B')`;
+/** The search vector of a document: its primary text weighted A, the rest B (values or column references). */
+function searchVector(primary: string | RawBuilder<unknown>, secondary: string | RawBuilder<unknown>): RawBuilder<unknown> {
+  return sql`setweight(to_tsvector(${SEARCH_CONFIG}::regconfig, ${primary}), 'A')
+        || setweight(to_tsvector(${SEARCH_CONFIG}::regconfig, ${secondary}), 'B')`;
 }
 
 /** The VALUES tuple of the single-row upsert (search document and view JSON computed once by the caller). */
@@ -110,13 +111,13 @@ function projectionTuple(
   const { view, streamId, headHash } = row;
   return sql`(
       ${view.id}, ${streamId}, ${view.state}, ${view.assignee}, ${sql.val(view.tags)}::text[], ${filterRating(view)},
-      ${view.version}, ${view.createdAt}, ${view.updatedAt}, ${searchVector(doc)},
+      ${view.version}, ${view.createdAt}, ${view.updatedAt}, ${searchVector(doc.primary, doc.secondary)},
       ${viewJson}::json, ${JSON.stringify(toClaimCard(view))}::json, ${headHash}
     )`;
 }
 
 /** The insert head and conflict clause shared by the single-row and the batched upsert. */
-export const INSERT_CLAIMS = sql.raw(
+const INSERT_CLAIMS = sql.raw(
   'insert into claims (id, stream_id, state, assignee, tags, rating, version, created_at, updated_at, search, view, card, head_hash)',
 );
 /** A conflict replaces every column but id, stream_id and created_at (SQL text, for statements built as text). */
@@ -132,7 +133,7 @@ export const ON_CONFLICT_REPLACE_SQL = `on conflict (id) do update set
       card = excluded.card,
       head_hash = excluded.head_hash`;
 /** {@link ON_CONFLICT_REPLACE_SQL} for Kysely's sql templates. */
-export const ON_CONFLICT_REPLACE = sql.raw(ON_CONFLICT_REPLACE_SQL);
+const ON_CONFLICT_REPLACE = sql.raw(ON_CONFLICT_REPLACE_SQL);
 
 function upsert(prefix: RawBuilder<unknown>, tuples: RawBuilder<unknown>[]): RawBuilder<unknown> {
   return sql`${prefix}
@@ -243,17 +244,25 @@ function projectionRecord(row: ClaimProjectionRow) {
   };
 }
 
-function batchUpsert(records: string): RawBuilder<unknown> {
+/**
+ * Upserts projection rows read from `source`, a FROM clause naming its rows `r` with the
+ * columns of `claims` (but search) plus `primary_text` and `secondary_text`; the search
+ * vector is computed from those two.
+ */
+export function upsertClaimsFrom(source: RawBuilder<unknown>): RawBuilder<unknown> {
   return sql`
     ${INSERT_CLAIMS}
     select r.id, r.stream_id, r.state, r.assignee, r.tags, r.rating, r.version, r.created_at, r.updated_at,
-           setweight(to_tsvector(${SEARCH_CONFIG}::regconfig, r.primary_text), 'A')
-             || setweight(to_tsvector(${SEARCH_CONFIG}::regconfig, r.secondary_text), 'B'),
+           ${searchVector(sql.ref('r.primary_text'), sql.ref('r.secondary_text'))},
            r.view, r.card, r.head_hash
-      from json_to_recordset(${records}::json) as r(
-        id uuid, stream_id text, state text, assignee text, tags text[], rating text, version integer,
-        created_at timestamptz, updated_at timestamptz, primary_text text, secondary_text text,
-        view json, card json, head_hash text)
+      from ${source}
     ${ON_CONFLICT_REPLACE}
   `;
+}
+
+function batchUpsert(records: string): RawBuilder<unknown> {
+  return upsertClaimsFrom(sql`json_to_recordset(${records}::json) as r(
+        id uuid, stream_id text, state text, assignee text, tags text[], rating text, version integer,
+        created_at timestamptz, updated_at timestamptz, primary_text text, secondary_text text,
+        view json, card json, head_hash text)`);
 }
