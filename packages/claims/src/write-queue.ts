@@ -25,8 +25,8 @@ export class WriteQueue<W> {
   private working = 0;
   /** Batches in flight, committing ones included. */
   private inFlight = 0;
-  /** Footprint entries of the batches in flight (counted: entries are shared by no two, but kept simple). */
-  private readonly busy = new Map<string, number>();
+  /** Footprint entries of the batches in flight (`take` never lets two batches share one). */
+  private readonly busy = new Set<string>();
 
   /**
    * `run` gets the batch and `committing`, to call when all that is left is the COMMIT
@@ -55,7 +55,7 @@ export class WriteQueue<W> {
     while (this.working < concurrency && this.inFlight < 2 * concurrency && this.waiting.length > 0) {
       const { batch, footprint } = this.take();
       if (batch.length === 0) break;
-      for (const part of footprint) this.busy.set(part, (this.busy.get(part) ?? 0) + 1);
+      for (const part of footprint) this.busy.add(part);
       this.working++;
       this.inFlight++;
       let working = true;
@@ -71,11 +71,7 @@ export class WriteQueue<W> {
         .catch(() => undefined)
         .finally(() => {
           this.inFlight--;
-          for (const part of footprint) {
-            const n = (this.busy.get(part) ?? 1) - 1;
-            if (n <= 0) this.busy.delete(part);
-            else this.busy.set(part, n);
-          }
+          for (const part of footprint) this.busy.delete(part);
           committing();
           this.pump();
         });
