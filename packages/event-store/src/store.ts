@@ -75,8 +75,9 @@ interface Head {
 /**
  * The statement of `appendMany`: one row per event from parallel arrays, in array order, if
  * every guard holds. Data and metadata travel as one JSON array each, joined from the
- * canonical texts already made for hashing (no per-element array escaping). A guard probes the (stream_id, version) index once per head: LATERAL …
- * LIMIT 1 keeps the planner from a hash semi-join over the whole event table.
+ * canonical texts already made for hashing (no per-element array escaping). A guard probes
+ * the (stream_id, version) index once per head: LATERAL … LIMIT 1 keeps the planner from a
+ * hash semi-join over the whole event table.
  */
 const APPEND_MANY_SQL = `insert into events (id, stream_id, version, type, data, metadata, recorded_at, hash, prev_hash)
   select t.id, t.stream_id, t.version, t.type, t.data, t.metadata, $9::timestamptz, t.hash, t.prev_hash
@@ -228,8 +229,7 @@ class PgEventStore implements EventStore, EventStoreInternals {
 
   async append(streamId: string, events: NewEvent[], options: AppendOptions = {}): Promise<AppendResult> {
     if (this.closed) throw new StoreClosedError();
-    if (typeof streamId !== 'string' || streamId.length === 0) throw new InvalidEventError('streamId must be a non-empty string');
-    if (!Array.isArray(events)) throw new InvalidEventError('events must be an array');
+    checkStream(streamId, events);
     const expected = options.expectedVersion ?? 'any';
     checkExpected(expected);
     if (options.tx && options.awaitPosition) {
@@ -395,10 +395,9 @@ class PgEventStore implements EventStore, EventStoreInternals {
     let total = 0;
     for (const append of appends) {
       const { streamId, head } = append;
-      if (typeof streamId !== 'string' || streamId.length === 0) throw new InvalidEventError('streamId must be a non-empty string');
+      checkStream(streamId, append.events);
       if (seen.has(streamId)) throw new InvalidEventError(`stream ${streamId} given twice to appendMany`);
       seen.add(streamId);
-      if (!Array.isArray(append.events)) throw new InvalidEventError('events must be an array');
       checkHead(head);
       const prepared = prepareEvents(append.events);
       const { events, rows } = this.chain(streamId, prepared, head, recordedAtDate, recordedAt);
@@ -824,6 +823,11 @@ class SubscriptionImpl implements Subscription {
     this.wake();
     await this.loopDone.catch(() => undefined);
   }
+}
+
+function checkStream(streamId: unknown, events: unknown): void {
+  if (typeof streamId !== 'string' || streamId.length === 0) throw new InvalidEventError('streamId must be a non-empty string');
+  if (!Array.isArray(events)) throw new InvalidEventError('events must be an array');
 }
 
 function checkExpected(expected: ExpectedVersion): void {
