@@ -1,7 +1,6 @@
 import { sql, type RawBuilder, type Transaction } from 'kysely';
 import {
   claimStreamId,
-  decide,
   evolve,
   initialClaimState,
   toClaimView,
@@ -10,7 +9,8 @@ import {
   type ClaimView,
   type DecideContext,
 } from '@claimtrail/domain';
-import type { EventStore, JsonObject, NewEvent, StreamHead } from '@claimtrail/event-store';
+import type { EventStore, NewEvent, StreamHead } from '@claimtrail/event-store';
+import { decideWrite } from './decide-write.ts';
 import { CommandError } from './errors.ts';
 import { isClaimId } from './ids.ts';
 import { runInSession, type WriteSession } from './merged.ts';
@@ -243,38 +243,22 @@ export async function writeBatch(
   for (let index = 0; index < writes.length; index++) {
     if (outcomes[index]) continue;
     const { input, streamId } = writes[index]!;
-    const { claimId, command, actor } = input;
+    const { claimId, command } = input;
     // A busy claim's command stays without an outcome: the caller runs it alone.
     if (busy.has(claimId) || (command.type === 'merge' && isClaimId(command.into) && busy.has(command.into.toLowerCase()))) continue;
     const slot = slots.get(claimId) ?? { streamId, state: initialClaimState, head: { version: 0, hash: null }, storedDoc: null, index: -1, events: [] };
-    const { state } = slot;
-    if (input.expectedVersion !== undefined && input.expectedVersion !== state.version) {
-      const error = new CommandError('precondition_failed', `the claim is at version ${state.version}`, { currentVersion: state.version });
-      outcomes[index] = { ok: false, error };
-      continue;
-    }
-    if (command?.type !== 'submit_claim' && state.status === null) {
-      outcomes[index] = { ok: false, error: new CommandError('not_found', `claim ${claimId} not found`) };
-      continue;
-    }
     const context: DecideContext = { claimId };
     if (command.type === 'merge') {
       const target = isClaimId(command.into) ? slots.get(command.into.toLowerCase()) : undefined;
       context.mergeTarget = target ? { id: command.into as string, status: target.state.status! } : null;
     }
-    const decision = decide(command, state, actor, context);
-    if (!decision.ok) {
-      const { code, message, field } = decision.refusal;
-      outcomes[index] = { ok: false, error: new CommandError(code, message, field === undefined ? {} : { field }) };
+    const decided = decideWrite(input, slot.state, context);
+    if (decided instanceof CommandError) {
+      outcomes[index] = { ok: false, error: decided };
       continue;
     }
-    const metadata = {
-      actor: actor.id,
-      actorRole: actor.role,
-      ...(input.correlationId ? { correlationId: input.correlationId } : {}),
-    };
     slot.index = index;
-    slot.events = decision.events.map((event) => ({ type: event.type, data: event.data as unknown as JsonObject, metadata }));
+    slot.events = decided;
     slots.set(claimId, slot);
   }
 

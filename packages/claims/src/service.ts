@@ -1,7 +1,6 @@
 import { sql, type Transaction } from 'kysely';
 import {
   claimStreamId,
-  decide,
   evolve,
   foldClaim,
   initialClaimState,
@@ -13,8 +12,9 @@ import {
   type ClaimView,
   type DecideContext,
 } from '@claimtrail/domain';
-import { canonicalJson, sha256Hex, type Database, type EventStore, type JsonObject, type NewEvent, type RecordedEvent } from '@claimtrail/event-store';
+import { canonicalJson, sha256Hex, type Database, type EventStore, type RecordedEvent } from '@claimtrail/event-store';
 import { batchFootprint, ClaimStateCache, writeBatch, type BatchOutcome, type BatchWrite } from './batch.ts';
+import { decideWrite } from './decide-write.ts';
 import { CommandError } from './errors.ts';
 import { WriteQueue } from './write-queue.ts';
 import { isClaimId } from './ids.ts';
@@ -292,33 +292,10 @@ export class ClaimService {
     }
 
     const loaded = await this.loadForUpdate(tx, session, claimId, fromStream);
-    if (input.expectedVersion !== undefined && input.expectedVersion !== loaded.version) {
-      throw new CommandError('precondition_failed', `the claim is at version ${loaded.version}`, {
-        currentVersion: loaded.version,
-      });
-    }
-    if (command?.type !== 'submit_claim' && loaded.state.status === null) {
-      throw new CommandError('not_found', `claim ${claimId} not found`);
-    }
-
     const context: DecideContext = { claimId };
-    if (command.type === 'merge') context.mergeTarget = await this.mergeTarget(tx, command.into);
-    const decision = decide(command, loaded.state, actor, context);
-    if (!decision.ok) {
-      const { code, message, field } = decision.refusal;
-      throw new CommandError(code, message, field === undefined ? {} : { field });
-    }
-
-    const metadata = {
-      actor: actor.id,
-      actorRole: actor.role,
-      ...(input.correlationId ? { correlationId: input.correlationId } : {}),
-    };
-    const newEvents: NewEvent[] = decision.events.map((event) => ({
-      type: event.type,
-      data: event.data as unknown as JsonObject,
-      metadata,
-    }));
+    if (command?.type === 'merge') context.mergeTarget = await this.mergeTarget(tx, command.into);
+    const newEvents = decideWrite(input, loaded.state, context);
+    if (newEvents instanceof CommandError) throw newEvents;
     // The head kept in the locked claim row saves the store its head read (the store's
     // guarded INSERT checks it; a stale one is a ConcurrencyError and a retry).
     const head =
