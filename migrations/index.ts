@@ -7,6 +7,7 @@ import { migration0005 } from './0005_claims_unused_index.ts';
 import { migration0006 } from './0006_claims_head_hash.ts';
 import { migration0007 } from './0007_claims_view_only.ts';
 import { migration0008 } from './0008_claims_lz4.ts';
+import { migration0009 } from './0009_claims_changed_notify.ts';
 
 /**
  * Every migration, by name; names sort in execution order. To add one: create
@@ -21,4 +22,5 @@ export const migrations: Record<string, Migration> = {
   '0006_claims_head_hash': migration0006,
   '0007_claims_view_only': migration0007,
   '0008_claims_lz4': migration0008,
+  '0009_claims_changed_notify': migration0009,
 };

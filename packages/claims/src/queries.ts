@@ -38,32 +38,41 @@ type ClaimJson = { json: string; version: number } | null;
 
 /**
  * Batches concurrent `getClaimJson` reads into one query (`id = any($1)`): under load most
- * of a read's cost is the database round trip, and requests that arrive in the same turn of
- * the event loop can share one. Never stale: a request joins only a batch that has not been
- * sent yet, so the query runs after the request arrived (a write acknowledged before the
- * read is visible to it), exactly as an unbatched read.
+ * of a read's cost is the database round trip, and reads can share one. At most
+ * `maxInFlight` queries run at once; reads arriving while they do wait and leave together
+ * with the next one (group read: the busier the service, the bigger the batches, the
+ * fewer the round trips). When idle a read goes out in the same event-loop turn.
+ * Never stale: a read joins only a batch that has not been sent yet, so its query runs
+ * after the request arrived (a write acknowledged before the read is visible to it),
+ * exactly as an unbatched read.
  */
 export class ClaimJsonBatcher {
   private pending: Map<string, { resolve: (row: ClaimJson) => void; reject: (error: unknown) => void }[]> | null = null;
+  private scheduled = false;
+  private inFlight = 0;
 
   constructor(
     private readonly db: Kysely<any>,
-    private readonly maxBatch = 200,
+    private readonly options: { maxBatch?: number; maxInFlight?: number } = {},
   ) {}
 
   get(id: string): Promise<ClaimJson> {
     if (!isClaimId(id)) return Promise.resolve(null);
     const key = id.toLowerCase();
     return new Promise((resolve, reject) => {
-      if (this.pending === null) {
-        this.pending = new Map();
-        // After the poll phase: every request parsed in this turn has had its chance to join.
-        setImmediate(() => this.flush());
-      }
+      this.pending ??= new Map();
       const waiters = this.pending.get(key);
       if (waiters) waiters.push({ resolve, reject });
       else this.pending.set(key, [{ resolve, reject }]);
-      if (this.pending.size >= this.maxBatch) this.flush();
+      if (this.pending.size >= (this.options.maxBatch ?? 200)) this.flush();
+      else if (!this.scheduled && this.inFlight < (this.options.maxInFlight ?? 1)) {
+        this.scheduled = true;
+        // After the poll phase: every request parsed in this turn has had its chance to join.
+        setImmediate(() => {
+          this.scheduled = false;
+          if (this.inFlight < (this.options.maxInFlight ?? 1)) this.flush();
+        });
+      }
     });
   }
 
@@ -78,18 +87,26 @@ export class ClaimJsonBatcher {
             select id::text as id, view::text as json, version from claims where id = ${ids[0]}`
         : sql<{ id: string; json: string; version: number }>`
             select id::text as id, view::text as json, version from claims where id = any(${sql.val(ids)}::uuid[])`;
-    query.execute(this.db).then(
-      (result) => {
-        const rows = new Map(result.rows.map((r) => [r.id, { json: r.json, version: Number(r.version) }]));
-        for (const [id, waiters] of batch) {
-          const row = rows.get(id) ?? null;
-          for (const w of waiters) w.resolve(row);
-        }
-      },
-      (error: unknown) => {
-        for (const waiters of batch.values()) for (const w of waiters) w.reject(error);
-      },
-    );
+    this.inFlight++;
+    query
+      .execute(this.db)
+      .then(
+        (result) => {
+          const rows = new Map(result.rows.map((r) => [r.id, { json: r.json, version: Number(r.version) }]));
+          for (const [id, waiters] of batch) {
+            const row = rows.get(id) ?? null;
+            for (const w of waiters) w.resolve(row);
+          }
+        },
+        (error: unknown) => {
+          for (const waiters of batch.values()) for (const w of waiters) w.reject(error);
+        },
+      )
+      .finally(() => {
+        this.inFlight--;
+        // The reads that arrived meanwhile leave now.
+        if (this.pending !== null && !this.scheduled) this.flush();
+      });
   }
 }
 

@@ -23,7 +23,9 @@ import {
 import { migrations } from '@claimtrail/migrations';
 import {
   ClaimService,
+  CLAIMS_CHANGED_CHANNEL,
   TOKEN_REVOKED_CHANNEL,
+  applyClaimsChanged,
   TokenAuthenticator,
   createDemoTokens,
   ensureUsers,
@@ -157,7 +159,23 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
     onBatch(size) {
       metrics.writeBatchSize.observe(size);
     },
+    onBatchWritten(path) {
+      metrics.writeBatches.inc({ path });
+    },
   });
+  // Reads answer from the service's view cache; other writers are heard through the
+  // claims-changed notifications (migration 0009). Without them (PGlite has one process,
+  // but a PostgreSQL listener that failed to start hears nothing) only a single writer is
+  // safe to cache for: a PostgreSQL service that cannot listen reads from the database.
+  let unlistenClaims: (() => Promise<void>) | undefined;
+  if (database.kind === 'postgres') {
+    try {
+      unlistenClaims = await database.listen(CLAIMS_CHANGED_CHANNEL, (payload) => applyClaimsChanged(claims.views, payload));
+    } catch (error) {
+      claims.views.disable();
+      listenError ??= error;
+    }
+  }
   const authFailures = new AuthFailureLimiter({ max: config.authFailureMax, windowMs: config.authFailureWindowMs });
 
   const app = Fastify({
@@ -269,9 +287,10 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
   await app.register(boardPlugin);
   await app.register(registerRoutes);
 
-  if (listenError !== undefined) app.log.warn({ err: listenError }, 'not listening for token revocations (cache TTL applies)');
+  if (listenError !== undefined) app.log.warn({ err: listenError }, 'not listening for token revocations or claim changes (token cache TTL applies; claim reads go to the database)');
   app.addHook('onClose', async () => {
     await unlistenTokens?.().catch(() => undefined);
+    await unlistenClaims?.().catch(() => undefined);
     await store.close().catch((error: unknown) => app.log.warn({ err: error }, 'closing the event store'));
     if (ownsDatabase) await database.close().catch((error: unknown) => app.log.warn({ err: error }, 'closing the database'));
   });

@@ -18,6 +18,9 @@ const errors = { 400: ProblemSchema, 401: ProblemSchema, 403: ProblemSchema };
 export const claimRoutes: FastifyPluginAsyncTypebox = async (app) => {
   // Concurrent reads share one query (fresh data: see ClaimJsonBatcher).
   const reader = new ClaimJsonBatcher(app.store.db);
+  // What the service last wrote or read of each claim, kept current by every writer's
+  // notification (see ClaimViewCache): most reads never reach the database.
+  const views = app.claims.views;
 
   app.post(
     '/claims',
@@ -61,8 +64,16 @@ export const claimRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) => {
       const id = claimIdParam(request.params.id);
-      const row = await reader.get(id);
-      if (!row) throw new HttpProblem('not_found', `claim ${id} not found`);
+      // `Cache-Control: no-cache` (or `max-age=0`) asks for the database's row itself.
+      const cacheControl = request.headers['cache-control'];
+      const bypass = cacheControl !== undefined && /no-cache|max-age=0/i.test(cacheControl);
+      let row = bypass ? undefined : views.get(id);
+      if (row === undefined) {
+        const read = await reader.get(id);
+        if (!read) throw new HttpProblem('not_found', `claim ${id} not found`);
+        views.offer(id, read.version, read.json);
+        row = read;
+      }
       const tag = etag(row.version);
       reply.header('etag', tag);
       const inm = request.headers['if-none-match'];

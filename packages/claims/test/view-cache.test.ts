@@ -1,0 +1,63 @@
+import { describe, expect, it } from 'vitest';
+import { applyClaimsChanged, ClaimViewCache } from '../src/view-cache.ts';
+
+describe('ClaimViewCache', () => {
+  it('keeps the highest version seen; an older read never replaces a newer view', () => {
+    const cache = new ClaimViewCache();
+    cache.offer('a', 2, '{"v":2}');
+    cache.offer('a', 1, '{"v":1}');
+    expect(cache.get('a')).toEqual({ version: 2, json: '{"v":2}' });
+    cache.offer('a', 3, '{"v":3}');
+    expect(cache.get('a')).toEqual({ version: 3, json: '{"v":3}' });
+  });
+
+  it('a change heard from elsewhere hides the older view until a read at least that new is offered', () => {
+    const cache = new ClaimViewCache();
+    cache.offer('a', 2, '{"v":2}');
+    cache.changed('a', 4);
+    expect(cache.get('a')).toBeUndefined();
+    // A read that started before the change and returns after its notification.
+    cache.offer('a', 3, '{"v":3}');
+    expect(cache.get('a')).toBeUndefined();
+    cache.offer('a', 4, '{"v":4}');
+    expect(cache.get('a')).toEqual({ version: 4, json: '{"v":4}' });
+    // Its own write's notification (same version) keeps the view.
+    cache.changed('a', 4);
+    expect(cache.get('a')).toEqual({ version: 4, json: '{"v":4}' });
+  });
+
+  it('drops the least recently used entry past its capacity', () => {
+    const cache = new ClaimViewCache(2);
+    cache.offer('a', 1, 'a');
+    cache.offer('b', 1, 'b');
+    cache.offer('c', 1, 'c');
+    expect(cache.get('a')).toBeUndefined();
+    expect(cache.get('b')?.json).toBe('b');
+    expect(cache.size).toBe(2);
+  });
+
+  it('applies notification payloads: id:version lists, * and a lost listener clear', () => {
+    const cache = new ClaimViewCache();
+    cache.offer('a', 1, 'a');
+    cache.offer('b', 5, 'b');
+    applyClaimsChanged(cache, 'a:2,b:5');
+    expect(cache.get('a')).toBeUndefined();
+    expect(cache.get('b')?.json).toBe('b');
+    applyClaimsChanged(cache, '*');
+    expect(cache.get('b')).toBeUndefined();
+    cache.offer('c', 1, 'c');
+    applyClaimsChanged(cache, null);
+    expect(cache.get('c')).toBeUndefined();
+    cache.offer('d', 1, 'd');
+    applyClaimsChanged(cache, 'garbage');
+    expect(cache.get('d')).toBeUndefined();
+  });
+
+  it('once disabled it serves nothing', () => {
+    const cache = new ClaimViewCache();
+    cache.offer('a', 1, 'a');
+    cache.disable();
+    cache.offer('a', 2, 'a2');
+    expect(cache.get('a')).toBeUndefined();
+  });
+});
