@@ -9,11 +9,11 @@ import {
   type ClaimView,
   type DecideContext,
 } from '@claimtrail/domain';
-import type { EventStore, NewEvent, StreamHead } from '@claimtrail/event-store';
+import type { AppendResult, EventStore, NewEvent, StreamHead } from '@claimtrail/event-store';
 import { decideWrite } from './decide-write.ts';
 import { CommandError } from './errors.ts';
 import { isClaimId } from './ids.ts';
-import { runInSession, type WriteSession } from './merged.ts';
+import { runFlight, runInSession, statementName, type WriteSession } from './merged.ts';
 import { projectionColumns, searchDocument, stateFromView, toClaimCard, upsertClaimsFrom } from './projection.ts';
 import type { ExecuteInput, ExecuteResult } from './service.ts';
 
@@ -98,6 +98,10 @@ export class ClaimStateCache {
     return this.entries.get(claimId);
   }
 
+  delete(claimId: string): void {
+    this.entries.delete(claimId);
+  }
+
   set(claimId: string, entry: CachedClaim): void {
     this.entries.delete(claimId);
     if (this.capacity <= 0) return;
@@ -109,7 +113,11 @@ export class ClaimStateCache {
   }
 }
 
+/** How a batch was written: see writeInOneFlight. */
+export type BatchPath = 'one_flight' | 'read_first';
+
 export interface BatchResult {
+  path: BatchPath;
   /** Per write; undefined when a claim it needs is locked by another transaction (run it alone). */
   outcomes: (BatchOutcome | undefined)[];
   /** The claims written, as committed once the transaction commits (for the cache). */
@@ -129,6 +137,8 @@ export async function writeBatch(
   /** Called when only the COMMIT is left (the queue may start the next batch meanwhile). */
   committing: () => void = () => undefined,
 ): Promise<BatchResult> {
+  const fast = await writeInOneFlight(store, tx, session, writes, cache, committing);
+  if (fast !== null) return fast;
   const outcomes: (BatchOutcome | undefined)[] = new Array(writes.length);
 
   // 1. Idempotency keys: a key already present answers with its stored response (or a
@@ -270,26 +280,11 @@ export async function writeBatch(
       appending.map((slot) => ({ streamId: slot.streamId, events: slot.events, head: slot.head })),
       { tx },
     );
-    for (let i = 0; i < appending.length; i++) {
-      const slot = appending[i]!;
-      const recorded = results[i]!.events;
-      for (const event of recorded) slot.state = evolve(slot.state, toEnvelope(event));
-      const last = recorded[recorded.length - 1]!;
-      slot.head = { version: last.version, hash: last.hash };
-      slot.view = toClaimView(slot.state);
-      // Serialized once: the projection row, the stored answer and the response carry this text.
-      slot.viewJson = JSON.stringify(slot.view);
-      outcomes[slot.index] = { ok: true, result: { view: slot.view, viewJson: slot.viewJson, events: recorded, replayed: false } };
-    }
+    foldAppended(appending, results, outcomes);
   }
 
   // 5. Projections, stored answers, released keys; COMMIT rides along.
-  const docs = appending.map((slot) => searchDocument(slot.view!));
-  const rows = appending.map((slot, i) => projectionRecord(slot, docs[i]!));
-  const rowsJson = jsonRecords(rows, (_row, i) => {
-    const slot = appending[i]!;
-    return { view: slot.viewJson!, card: JSON.stringify(toClaimCard(slot.view!)) };
-  });
+  const { docs, rows, rowsJson } = projectionRows(appending);
   const answers: Answer[] = [];
   const released: { user_id: string; key: string }[] = [];
   for (const { w, index } of keyed) {
@@ -313,11 +308,133 @@ export async function writeBatch(
   if (rows.length > 0 || answers.length > 0 || released.length > 0) {
     await runInSession(tx, session, batchProjectionStatement(rows, rowsJson, answers, released), true);
   }
-  const written = appending.map((slot, i): [string, CachedClaim] => [
+  return { path: 'read_first', outcomes, written: writtenClaims(appending, docs) };
+}
+
+/** The recorded events folded into their slots: state, head, view and its JSON, the command's outcome. */
+function foldAppended(appending: ClaimSlot[], results: AppendResult[], outcomes: (BatchOutcome | undefined)[]): void {
+  for (let i = 0; i < appending.length; i++) {
+    const slot = appending[i]!;
+    const recorded = results[i]!.events;
+    for (const event of recorded) slot.state = evolve(slot.state, toEnvelope(event));
+    const last = recorded[recorded.length - 1]!;
+    slot.head = { version: last.version, hash: last.hash };
+    slot.view = toClaimView(slot.state);
+    // Serialized once: the projection row, the stored answer and the response carry this text.
+    slot.viewJson = JSON.stringify(slot.view);
+    outcomes[slot.index] = { ok: true, result: { view: slot.view, viewJson: slot.viewJson, events: recorded, replayed: false } };
+  }
+}
+
+function projectionRows(appending: ClaimSlot[]) {
+  const docs = appending.map((slot) => searchDocument(slot.view!));
+  const rows = appending.map((slot, i) => projectionRecord(slot, docs[i]!));
+  const rowsJson = jsonRecords(rows, (_row, i) => {
+    const slot = appending[i]!;
+    return { view: slot.viewJson!, card: JSON.stringify(toClaimCard(slot.view!)) };
+  });
+  return { docs, rows, rowsJson };
+}
+
+function writtenClaims(appending: ClaimSlot[], docs: SearchDocument[]): [string, CachedClaim][] {
+  return appending.map((slot, i): [string, CachedClaim] => [
     slot.view!.id,
     { version: slot.head.version, headHash: slot.head.hash, state: slot.state, doc: docs[i]! },
   ]);
-  return { outcomes, written };
+}
+
+/**
+ * The common case in one round trip. When every command of the batch writes a claim whose
+ * committed state this service holds (or creates one), carries no Idempotency-Key and is
+ * not a merge, nothing needs to be read first: the commands are decided on the cached
+ * states, the events numbered and chained, the views folded, and BEGIN, the row locks (in
+ * id order, as the other path takes them), the append, the projection rows and COMMIT go
+ * out together.
+ *
+ * A cached state that is no longer the claim's latest cannot write anything: the stream
+ * has moved on, so its next version is taken and the append fails on the unique (stream,
+ * version) index, aborting the transaction; or the head it chains to is not an event (the
+ * append's guard inserts nothing, and the projection rows only go in next to their own
+ * events, so the COMMIT commits nothing). Either way those claims leave the cache and the
+ * batch runs the other way, reading what is committed. Returns null then, and when the
+ * batch does not qualify.
+ */
+async function writeInOneFlight(
+  store: EventStore,
+  tx: Transaction<any>,
+  session: WriteSession,
+  writes: readonly BatchWrite[],
+  cache: ClaimStateCache,
+  committing: () => void,
+): Promise<BatchResult | null> {
+  if (!session.merged || session.begun) return null;
+  const slots: ClaimSlot[] = [];
+  for (const { input, streamId } of writes) {
+    if (input.idempotencyKey !== undefined || input.command.type === 'merge') return null;
+    const cached = cache.get(input.claimId);
+    if (cached) {
+      if (cached.version > 0 && !cached.headHash) return null;
+      slots.push({ streamId, state: cached.state, head: { version: cached.version, hash: cached.headHash }, storedDoc: cached.doc, index: -1, events: [] });
+    } else if (input.command.type === 'submit_claim') {
+      slots.push({ streamId, state: initialClaimState, head: { version: 0, hash: null }, storedDoc: null, index: -1, events: [] });
+    } else return null;
+  }
+
+  const outcomes: (BatchOutcome | undefined)[] = new Array(writes.length);
+  for (let index = 0; index < writes.length; index++) {
+    const slot = slots[index]!;
+    const decided = decideWrite(writes[index]!.input, slot.state, { claimId: writes[index]!.input.claimId });
+    // A refusal decided on a cached state is only as right as the cache: the append would
+    // prove an acceptance, nothing proves a refusal. Such a batch reads the rows first.
+    if (decided instanceof CommandError) return null;
+    slot.index = index;
+    slot.events = decided;
+  }
+  const appending = slots.filter((slot) => slot.events.length > 0);
+  if (appending.length === 0) return null;
+
+  const append = store.prepareAppendMany(appending.map((slot) => ({ streamId: slot.streamId, events: slot.events, head: slot.head })));
+  foldAppended(appending, append.results, outcomes);
+  const { docs, rows, rowsJson } = projectionRows(appending);
+  const projection = batchProjectionStatement(rows, rowsJson, [], [], true).compile(tx);
+  const ids = appending.map((slot) => slot.view!.id).sort();
+  const locks = sql`select id from claims where id = any(${ids}::uuid[]) order by id for update`.compile(tx);
+
+  committing();
+  session.begun = true;
+  let results;
+  try {
+    results = await runFlight(
+      tx,
+      locks,
+      [
+        { sql: append.query.sql, parameters: append.query.parameters, name: append.statementName },
+        { sql: projection.sql, parameters: projection.parameters, name: statementName(projection.sql) },
+      ],
+      { begin: true, commit: true },
+    );
+  } catch (error) {
+    // The transaction is open and failed (or the connection is gone: then so is this rollback).
+    await sql`rollback`.execute(tx);
+    session.begun = false;
+    if (!isUniqueViolation(error)) throw error;
+    return missed(session, cache, ids);
+  }
+  if (Number(results[1]?.rowCount ?? 0) !== append.rows) return missed(session, cache, ids);
+  session.committed = true;
+  return { path: 'one_flight', outcomes, written: writtenClaims(appending, docs) };
+}
+
+function isUniqueViolation(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === '23505';
+}
+
+/** The cached states were stale: forget them and start the transaction again. */
+function missed(session: WriteSession, cache: ClaimStateCache, ids: readonly string[]): null {
+  for (const id of ids) cache.delete(id);
+  session.begun = false;
+  session.committed = false;
+  return null;
 }
 
 /**
@@ -381,7 +498,14 @@ type KeyOwner = Pick<Answer, 'user_id' | 'key'>;
  * through a primary key with `= any(array)`, never a join the planner could turn into a
  * scan of the whole table.
  */
-function batchProjectionStatement(rows: ProjectionRecord[], rowsJson: string, answers: Answer[], released: KeyOwner[]): RawBuilder<unknown> {
+function batchProjectionStatement(
+  rows: ProjectionRecord[],
+  rowsJson: string,
+  answers: Answer[],
+  released: KeyOwner[],
+  /** Only rows whose claim's new head event is in the log (written by this transaction): see writeInOneFlight. */
+  besideTheirEvents = false,
+): RawBuilder<unknown> {
   const ctes: RawBuilder<unknown>[] = [];
   const writes: RawBuilder<unknown>[] = [];
   const kept = rows.filter((row) => !row.reindex).map((row) => row.id);
@@ -391,7 +515,11 @@ function batchProjectionStatement(rows: ProjectionRecord[], rowsJson: string, an
       select * from json_to_recordset(${rowsJson}::json) as r(
         id uuid, stream_id text, state text, assignee text, tags text[], rating text, version integer,
         created_at timestamptz, updated_at timestamptz, reindex boolean, primary_text text, secondary_text text,
-        view json, card json, head_hash text))`);
+        view json, card json, head_hash text)${
+        besideTheirEvents
+          ? sql` where exists (select 1 from events e where e.stream_id = r.stream_id and e.version = r.version and e.hash = r.head_hash)`
+          : sql``
+      })`);
   }
   if (answers.length > 0) {
     ctes.push(sql`answers as materialized (
@@ -413,7 +541,7 @@ function batchProjectionStatement(rows: ProjectionRecord[], rowsJson: string, an
          set (state, assignee, tags, rating, version, updated_at, view, card, head_hash) =
              (select r.state, r.assignee, r.tags, r.rating, r.version, r.updated_at, r.view, r.card, r.head_hash
                 from rows r where r.id = c.id)
-       where c.id = any(${kept}::uuid[])`);
+       where c.id = any(${kept}::uuid[]) and exists (select 1 from rows r where r.id = c.id)`);
   }
   if (reindexed) {
     writes.push(upsertClaimsFrom(sql`rows r where r.reindex`));

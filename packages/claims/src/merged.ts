@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
+import { createRequire } from 'node:module';
 import { Transaction, type CompiledQuery, type Kysely, type RawBuilder } from 'kysely';
 
 /**
@@ -19,9 +20,35 @@ import { Transaction, type CompiledQuery, type Kysely, type RawBuilder } from 'k
 interface Connection {
   parse(config: { text: string; name?: string; types?: unknown[] }): void;
   bind(config?: Record<string, unknown>): void;
+  describe(config: { type: 'P' | 'S'; name?: string }): void;
   execute(config?: { portal?: string; rows?: number }): void;
   sync(): void;
 }
+
+/** A statement sent after the query's own one, in the same round trip. */
+export interface FlightStatement {
+  sql: string;
+  parameters: readonly unknown[];
+  /** Prepared under this name, once per connection (its text must never change). */
+  name: string;
+}
+
+/**
+ * The extra statements parsed on each connection. A failed flight may or may not have
+ * parsed its statements (the server skips to the Sync after an error): the connection then
+ * moves to a new generation of names instead of guessing.
+ */
+const flightStatements = new WeakMap<Connection, { generation: number; parsed: Set<string> }>();
+
+function flightState(connection: Connection) {
+  let state = flightStatements.get(connection);
+  if (!state) flightStatements.set(connection, (state = { generation: 0, parsed: new Set() }));
+  return state;
+}
+
+// pg's own mapping of JavaScript values to wire parameters (arrays, dates, buffers, json),
+// the one its queries use: an extra statement's values are bound exactly as a query's.
+const { prepareValue } = createRequire(import.meta.url)('pg/lib/utils.js') as { prepareValue(value: unknown): unknown };
 
 /** A pg query object with BEGIN before and/or COMMIT after its own statement. */
 class TransactionQuery extends (pg.Query as unknown as new (config: pg.QueryConfig, values?: unknown[], callback?: (error: Error | undefined, result: unknown) => void) => object) {
@@ -30,9 +57,13 @@ class TransactionQuery extends (pg.Query as unknown as new (config: pg.QueryConf
     callback: (error: Error | undefined, result: unknown) => void,
     private readonly begin: boolean,
     private readonly commit: boolean,
+    private readonly extras: readonly FlightStatement[] = [],
   ) {
     super(config, undefined, callback);
   }
+
+  /** Set once the statements are on their way: a failure after this leaves their parse state unknown. */
+  connection: Connection | undefined;
 
   prepare(connection: Connection): void {
     const base = (pg.Query.prototype as unknown as { prepare(connection: Connection): void }).prepare;
@@ -54,14 +85,30 @@ class TransactionQuery extends (pg.Query as unknown as new (config: pg.QueryConf
   }
 
   _getRows(connection: Connection, rows: number | undefined): void {
-    if (!this.commit || rows) {
+    if ((!this.commit && this.extras.length === 0) || rows) {
       (pg.Query.prototype as unknown as { _getRows(connection: Connection, rows: number | undefined): void })._getRows.call(this, connection, rows);
       return;
     }
     connection.execute({ portal: (this as unknown as { portal: string }).portal, rows });
-    connection.parse({ text: 'commit' });
-    connection.bind({});
-    connection.execute({});
+    if (this.extras.length > 0) {
+      this.connection = connection;
+      const state = flightState(connection);
+      for (const extra of this.extras) {
+        const name = `${extra.name}_g${state.generation}`;
+        if (!state.parsed.has(name)) {
+          connection.parse({ text: extra.sql, name });
+          state.parsed.add(name);
+        }
+        connection.bind({ statement: name, values: extra.parameters, valueMapper: prepareValue });
+        connection.describe({ type: 'P', name: '' });
+        connection.execute({});
+      }
+    }
+    if (this.commit) {
+      connection.parse({ text: 'commit' });
+      connection.bind({});
+      connection.execute({});
+    }
     connection.sync();
   }
 }
@@ -69,7 +116,7 @@ class TransactionQuery extends (pg.Query as unknown as new (config: pg.QueryConf
 const names = new Map<string, string>();
 
 /** One statement name per text (pg requires a name to keep its text on a connection). */
-function statementName(text: string): string {
+export function statementName(text: string): string {
   let name = names.get(text);
   if (name === undefined) {
     name = `claims_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`;
@@ -90,28 +137,56 @@ export async function runInTransactionFlight<R>(
   query: CompiledQuery,
   options: { begin: boolean; commit: boolean },
 ): Promise<R[]> {
+  const results = await sendFlight(db, query, [], options);
+  return (results[options.begin ? 1 : 0]?.rows ?? []) as R[];
+}
+
+/**
+ * Sends `query`, then `extras`, each with its own result, in one round trip (BEGIN before
+ * and COMMIT after as asked); returns the results of `query` and of each extra, in order.
+ * After an error the server runs nothing more up to the Sync (no COMMIT): the caller rolls
+ * back.
+ */
+export async function runFlight(
+  db: Kysely<any>,
+  query: CompiledQuery,
+  extras: readonly FlightStatement[],
+  options: { begin: boolean; commit: boolean },
+): Promise<pg.QueryResult[]> {
+  const results = await sendFlight(db, query, extras, options);
+  return results.slice(options.begin ? 1 : 0, (options.begin ? 1 : 0) + 1 + extras.length);
+}
+
+async function sendFlight(
+  db: Kysely<any>,
+  query: CompiledQuery,
+  extras: readonly FlightStatement[],
+  options: { begin: boolean; commit: boolean },
+): Promise<pg.QueryResult[]> {
   let resolve!: (results: pg.QueryResult[]) => void;
   let reject!: (error: unknown) => void;
   const done = new Promise<pg.QueryResult[]>((res, rej) => {
     resolve = res;
     reject = rej;
   });
-  const submittable = new TransactionQuery(
+  const submittable: TransactionQuery = new TransactionQuery(
     { text: query.sql, values: [...query.parameters], name: statementName(query.sql) },
     // pg calls back with an array of results when there were several commands.
     (error, result) => {
-      if (error) reject(error);
-      else resolve(Array.isArray(result) ? (result as pg.QueryResult[]) : [result as pg.QueryResult]);
+      if (error) {
+        if (submittable.connection) flightState(submittable.connection).generation++;
+        reject(error);
+      } else resolve(Array.isArray(result) ? (result as pg.QueryResult[]) : [result as pg.QueryResult]);
     },
     options.begin,
     options.commit,
+    extras,
   );
   // What Kysely's driver reads from the awaited value: nothing to count, no rows.
   (submittable as unknown as { then: PromiseLike<unknown>['then'] }).then = (onFulfilled, onRejected) =>
     done.then(() => ({ rows: [], command: 'SELECT', rowCount: 0 })).then(onFulfilled, onRejected);
   await db.executeQuery({ ...query, sql: submittable as unknown as string, parameters: [] });
-  const results = await done;
-  return (results[options.begin ? 1 : 0]?.rows ?? []) as R[];
+  return done;
 }
 
 /**

@@ -13,10 +13,11 @@ import {
   type DecideContext,
 } from '@claimtrail/domain';
 import { canonicalJson, sha256Hex, type Database, type EventStore, type RecordedEvent } from '@claimtrail/event-store';
-import { batchFootprint, ClaimStateCache, writeBatch, type BatchOutcome, type BatchWrite } from './batch.ts';
+import { batchFootprint, ClaimStateCache, writeBatch, type BatchOutcome, type BatchPath, type BatchWrite } from './batch.ts';
 import { decideWrite } from './decide-write.ts';
 import { CommandError } from './errors.ts';
 import { WriteQueue } from './write-queue.ts';
+import { ClaimViewCache } from './view-cache.ts';
 import { isClaimId } from './ids.ts';
 import { asTransaction, runInSession, type WriteSession } from './merged.ts';
 import { claimProjectionStatement, stateFromView } from './projection.ts';
@@ -53,6 +54,8 @@ export interface ClaimServiceOptions {
   maxAttempts?: number;
   /** Called with the number of commands of each group-commit batch, before it is written. */
   onBatch?: (size: number) => void;
+  /** Called once a group-commit batch is written (or failed), with how it was written. */
+  onBatchWritten?: (path: BatchPath | 'failed') => void;
   /** Called after each commit that appended events. */
   onAppended?: (result: ExecuteResult, command: ClaimCommand) => void;
   /**
@@ -119,6 +122,8 @@ export class ClaimService {
   private readonly queue: WriteQueue<QueuedWrite> | undefined;
   /** Claim states as last committed by this service (batch path): saves reading the view back. */
   private readonly states = new ClaimStateCache();
+  /** Claim views for reads (see ClaimViewCache): every write of this service is offered before it is acknowledged. */
+  readonly views = new ClaimViewCache();
 
   constructor(
     readonly store: EventStore,
@@ -170,9 +175,11 @@ export class ClaimService {
         (tx, session) => writeBatch(this.store, tx, session, queued.map((q) => q.write), this.states, committing),
         (result) => result.written.length > 0,
       );
+      this.options.onBatchWritten?.(batch.path);
       outcomes = batch.outcomes;
       for (const [claimId, entry] of batch.written) this.states.set(claimId, entry);
     } catch (error) {
+      this.options.onBatchWritten?.('failed');
       if (!rolledBackForSure(error)) {
         for (const q of queued) q.reject(error);
         return;
@@ -194,9 +201,16 @@ export class ClaimService {
         q.reject(outcome.error);
         continue;
       }
-      if (!outcome.result.replayed) this.options.onAppended?.(outcome.result, q.write.input.command);
+      if (!outcome.result.replayed) {
+        this.options.onAppended?.(outcome.result, q.write.input.command);
+        this.offerView(outcome.result);
+      }
       q.resolve(outcome.result);
     }
+  }
+
+  private offerView(result: ExecuteResult): void {
+    this.views.offer(result.view.id, result.view.version, result.viewJson);
   }
 
   /** One command in a transaction of its own, retried on version races. */
@@ -210,7 +224,10 @@ export class ClaimService {
           (tx, session) => this.attempt(tx, session, input, streamId, requestHash, fromStream),
           (outcome) => outcome.events.length > 0,
         );
-        if (!result.replayed) this.options.onAppended?.(result, command);
+        if (!result.replayed) {
+          this.options.onAppended?.(result, command);
+          this.offerView(result);
+        }
         return result;
       } catch (error) {
         if (!isConcurrencyConflict(error)) throw error;

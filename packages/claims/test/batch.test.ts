@@ -26,6 +26,7 @@ describe.skipIf(!pg)('ClaimService group commit (PostgreSQL)', () => {
   let store: EventStore;
   let service: ClaimService;
   let batches: number[] = [];
+  let paths: string[] = [];
   const eventCount = async () => Number((await database.db.selectFrom('events').select((eb) => eb.fn.countAll<string>().as('n')).execute())[0]!.n);
 
   beforeAll(async () => {
@@ -33,7 +34,7 @@ describe.skipIf(!pg)('ClaimService group commit (PostgreSQL)', () => {
     database = await openDatabase({ databaseUrl: testDb.url });
     await migrateToLatest(database.db, migrations);
     store = createEventStore(database);
-    service = new ClaimService(store, { database, batch: { concurrency: 1, maxSize: 64 }, onBatch: (size) => batches.push(size) });
+    service = new ClaimService(store, { database, batch: { concurrency: 1, maxSize: 64 }, onBatch: (size) => batches.push(size), onBatchWritten: (path) => paths.push(path) });
   });
   afterAll(async () => {
     await store?.close();
@@ -42,6 +43,7 @@ describe.skipIf(!pg)('ClaimService group commit (PostgreSQL)', () => {
   });
   beforeEach(() => {
     batches = [];
+    paths = [];
   });
 
   async function submit(text = 'a claim'): Promise<string> {
@@ -192,6 +194,66 @@ describe.skipIf(!pg)('ClaimService group commit (PostgreSQL)', () => {
     const third = await service.execute(note(id, 'three'));
     expect(third.view).toMatchObject({ version: 4, notesCount: 3 });
     expect(third.view.notes.map((n) => n.body)).toEqual(['one', 'two (elsewhere)', 'three']);
+    expect(await compareProjections(store)).toEqual([]);
+  });
+
+  it('a burst to claims this service wrote goes out in one round trip, decided on the cached states', async () => {
+    const ids = await Promise.all(Array.from({ length: 8 }, () => submit()));
+    const before = await eventCount();
+    paths = [];
+    const settled = await burst([...ids.map((id, i) => note(id, `flight ${i}`)), { claimId: ids[0]!, command: { type: 'publish' }, actor: ed }]);
+    expect(settled.map(codeOf)).toEqual([...ids.map(() => 'ok'), 'illegal_transition']);
+    // The publish waits for the next batch (same claim as a note).
+    expect(batches).toEqual([8, 1]);
+    // The notes in one flight; the refused publish is checked against the locked row.
+    expect(paths.slice(-2)).toEqual(['one_flight', 'read_first']);
+    expect(await eventCount()).toBe(before + 8 + 2); // the notes, and the lead claim (submitted, noted)
+    for (const [i, id] of ids.entries()) {
+      expect((await getClaim(database.db, id))!).toMatchObject({ version: 2, notesCount: 1 });
+      expect((settled[i] as { result: ExecuteResult }).result.view.version).toBe(2);
+    }
+    expect(await compareProjections(store)).toEqual([]);
+  });
+
+  it('a cached state another service made stale is found by the append, and the batch is written from the locked rows', async () => {
+    const other = new ClaimService(store, { database, batch: false });
+    const id = await submit();
+    await service.execute(note(id, 'one'));
+    await other.execute(note(id, 'two (elsewhere)'));
+    paths = [];
+    const third = await service.execute(note(id, 'three'));
+    expect(paths).toEqual(['read_first']);
+    expect(third.view).toMatchObject({ version: 4, notesCount: 3 });
+    // Now cached again: the next write goes out in one flight.
+    paths = [];
+    expect((await service.execute(note(id, 'four'))).view.version).toBe(5);
+    expect(paths).toEqual(['one_flight']);
+    const versions = (await store.readStream(`claim-${id}`)).map((e) => e.version);
+    expect(versions).toEqual([1, 2, 3, 4, 5]);
+    // A refusal is never decided on a stale cache: If-Match of the real version succeeds,
+    // the stale one is refused with the real version.
+    await other.execute(note(id, 'six (elsewhere)'));
+    const ifMatch = await service.execute(note(id, 'seven', { expectedVersion: 6 }));
+    expect(ifMatch.view.version).toBe(7);
+    await other.execute(note(id, 'eight (elsewhere)'));
+    await expect(service.execute(note(id, 'nine', { expectedVersion: 7 }))).rejects.toMatchObject({ code: 'precondition_failed', currentVersion: 8 });
+    expect(await compareProjections(store)).toEqual([]);
+  });
+
+  it('a cached head that is not an event in the log writes nothing in one flight: the batch is written from the locked rows', async () => {
+    const id = await submit();
+    await service.execute(note(id, 'one'));
+    const states = (service as unknown as { states: { get(id: string): { headHash: string } | undefined; set(id: string, e: unknown): void } }).states;
+    const entry = states.get(id)!;
+    states.set(id, { ...entry, headHash: 'f'.repeat(64) });
+    const before = await eventCount();
+    paths = [];
+    const second = await service.execute(note(id, 'two'));
+    expect(paths).toEqual(['read_first']);
+    expect(second.view).toMatchObject({ version: 3, notesCount: 2 });
+    expect(await eventCount()).toBe(before + 1);
+    expect((await getClaim(database.db, id))!.version).toBe(3);
+    expect((await store.verify({ streamId: `claim-${id}` })).ok).toBe(true);
     expect(await compareProjections(store)).toEqual([]);
   });
 

@@ -27,6 +27,7 @@ import type {
   ReadAllResult,
   ReadStreamOptions,
   RecordedEvent,
+  PreparedAppend,
   StreamAppend,
   SubscribeOptions,
   Subscription,
@@ -374,11 +375,9 @@ class PgEventStore implements EventStore, EventStoreInternals {
     return new ConcurrencyError(stale.streamId, expected, current, cause === undefined ? undefined : { cause });
   }
 
-  async appendMany(appends: StreamAppend[], options: { tx: Transaction<any> }): Promise<AppendResult[]> {
+  prepareAppendMany(appends: StreamAppend[]): PreparedAppend {
     if (this.closed) throw new StoreClosedError();
     if (!Array.isArray(appends)) throw new InvalidEventError('appends must be an array');
-    const tx = options?.tx;
-    if (!tx) throw new InvalidEventError('appendMany joins a transaction: tx is required');
     const seen = new Set<string>();
     const recordedAtDate = new Date();
     const recordedAt = recordedAtDate.toISOString();
@@ -419,12 +418,21 @@ class PgEventStore implements EventStore, EventStoreInternals {
       }
       results.push({ streamId, nextExpectedVersion: head.version + rows.length, events, replayed: false });
     }
-    if (total === 0) return results;
     if (total > MAX_PARAMS_EVENTS) throw new InvalidEventError(`at most ${MAX_PARAMS_EVENTS} events per append`);
     const params = [ids, streams, versions, types, `[${data.join(',')}]`, `[${metadata.join(',')}]`, hashes, prevHashes, recordedAt, guards.streams, guards.versions, guards.hashes];
+    return { query: q(APPEND_MANY_SQL, params), statementName: 'es_append_many', rows: total, results, guards };
+  }
+
+  async appendMany(appends: StreamAppend[], options: { tx: Transaction<any> }): Promise<AppendResult[]> {
+    const tx = options?.tx;
+    if (!tx) throw new InvalidEventError('appendMany joins a transaction: tx is required');
+    const prepared = this.prepareAppendMany(appends);
+    const { results, rows: total, guards } = prepared;
+    if (total === 0) return results;
+    const streams = results.flatMap((r) => r.events.map(() => r.streamId));
     // One statement text whatever the batch: prepared once per connection on PostgreSQL.
-    const query = q(APPEND_MANY_SQL, params);
-    const compiled = this.database.kind === 'postgres' ? { ...query, sql: { name: 'es_append_many', text: APPEND_MANY_SQL } as unknown as string } : query;
+    const compiled =
+      this.database.kind === 'postgres' ? { ...prepared.query, sql: { name: prepared.statementName, text: APPEND_MANY_SQL } as unknown as string } : prepared.query;
     let inserted: number;
     try {
       const result = await tx.executeQuery(compiled);

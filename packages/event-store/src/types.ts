@@ -5,7 +5,7 @@
  * THIS FILE IS THE AGREED CONTRACT between the packages: other packages code against it.
  * Additive changes are fine; renames/removals are not.
  */
-import type { Kysely, Transaction } from 'kysely';
+import type { CompiledQuery, Kysely, Transaction } from 'kysely';
 
 export type JsonPrimitive = string | number | boolean | null;
 export type JsonValue = JsonPrimitive | JsonValue[] | { [key: string]: JsonValue };
@@ -87,6 +87,18 @@ export interface StreamAppend {
    * like `AppendOptions.head`: a wrong or stale head writes nothing.
    */
   head: StreamHead;
+}
+
+/** See `EventStore.prepareAppendMany`. */
+export interface PreparedAppend {
+  query: CompiledQuery;
+  /** The statement's name: its text is the same for every call (prepare it once per connection). */
+  statementName: string;
+  /** Rows the statement inserts when every head is real. */
+  rows: number;
+  results: AppendResult[];
+  /** The heads checked (streams with events after version 0). */
+  guards: { streams: string[]; versions: number[]; hashes: string[] };
 }
 
 /** A stream's last event: its version (0 = no events) and hash (null when version is 0). */
@@ -175,6 +187,15 @@ export interface EventStore {
    * distinct; no event-id replay (ids given twice fail the statement).
    */
   appendMany(appends: StreamAppend[], options: { tx: Transaction<any> }): Promise<AppendResult[]>;
+  /**
+   * `appendMany`'s statement and its results, for a caller that sends it itself (e.g. in
+   * one round trip with other statements of its transaction). The events are numbered and
+   * chained now; nothing is written until `query` runs. The caller must check that it
+   * inserted exactly `rows` rows: fewer means a head was not real and nothing was inserted
+   * (the transaction is intact; do not commit what depends on these events); a unique
+   * violation means a stream had moved on (the transaction is aborted).
+   */
+  prepareAppendMany(appends: StreamAppend[]): PreparedAppend;
   readStream(streamId: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
   readAll(options?: ReadAllOptions): Promise<ReadAllResult>;
   /** Async iteration over every positioned event after `after` (bounded memory). */

@@ -8,6 +8,7 @@ export interface Metrics {
   eventsAppended: Counter<'type'>;
   commands: Counter<'command' | 'outcome'>;
   writeBatchSize: Histogram<never>;
+  writeBatches: Counter<'path'>;
 }
 
 /**
@@ -44,6 +45,12 @@ export function createMetrics(db: Kysely<any>): Metrics {
     buckets: [1, 2, 4, 8, 16, 32, 64],
     registers: [registry],
   });
+  const writeBatches = new Counter({
+    name: 'claimtrail_write_batches_total',
+    help: 'Group-commit transactions by path: one_flight (decided on cached states, one round trip), read_first (locked rows read first), failed',
+    labelNames: ['path'],
+    registers: [registry],
+  });
   new Gauge({
     name: 'claimtrail_projection_lag_events',
     help: 'Claim events not yet reflected in the claims projection',
@@ -72,7 +79,7 @@ export function createMetrics(db: Kysely<any>): Metrics {
       }
     },
   });
-  return { registry, httpDuration, eventsAppended, commands, writeBatchSize };
+  return { registry, httpDuration, eventsAppended, commands, writeBatchSize, writeBatches };
 }
 
 type Observer = { observe(value: number): void };
