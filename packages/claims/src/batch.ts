@@ -137,7 +137,7 @@ export async function writeBatch(
   /** Called when only the COMMIT is left (the queue may start the next batch meanwhile). */
   committing: () => void = () => undefined,
 ): Promise<BatchResult> {
-  const fast = await writeInOneFlight(store, tx, session, writes, cache, committing);
+  const fast = await writeInOneFlight(store, tx, session, writes, cache);
   if (fast !== null) return fast;
   const outcomes: (BatchOutcome | undefined)[] = new Array(writes.length);
 
@@ -365,7 +365,6 @@ async function writeInOneFlight(
   session: WriteSession,
   writes: readonly BatchWrite[],
   cache: ClaimStateCache,
-  committing: () => void,
 ): Promise<BatchResult | null> {
   if (!session.merged || session.begun) return null;
   const slots: ClaimSlot[] = [];
@@ -400,7 +399,9 @@ async function writeInOneFlight(
   const ids = appending.map((slot) => slot.view!.id).sort();
   const locks = sql`select id from claims where id = any(${ids}::uuid[]) order by id for update`.compile(tx);
 
-  committing();
+  // Not `committing()` first: the next batch waits for this flight and leaves bigger (with
+  // one round trip there is no separate COMMIT wait to overlap; measured: smaller batches
+  // cost more CPU per command than the overlap saves).
   session.begun = true;
   let results;
   try {
