@@ -1,4 +1,5 @@
 import { CompiledQuery, type Kysely, type Transaction } from 'kysely';
+import copyStreams from 'pg-copy-streams';
 import { filterRating, ON_CONFLICT_REPLACE_SQL, searchDocument, SEARCH_CONFIG, toClaimCard, type ClaimProjectionRow } from './projection.ts';
 
 /**
@@ -83,16 +84,21 @@ function statement(keepSeq: KeepSeq | null, precomputed: boolean): string {
  * The rows' search vectors as tsvector text, in the rows' order, computed by `db` (any
  * connection: the expression is the projection's own, see `projection.ts`).
  */
-export async function searchVectors(db: Kysely<any> | Transaction<any>, texts: readonly [string, string][]): Promise<string[]> {
+export function searchVectors(db: Kysely<any> | Transaction<any>, texts: readonly [string, string][]): Promise<string[]> {
+  // Not async: the texts are serialized now and not kept while the query runs.
+  return vectorsOf(db, JSON.stringify(texts), texts.length);
+}
+
+async function vectorsOf(db: Kysely<any> | Transaction<any>, texts: string, count: number): Promise<string[]> {
   const config = `${quoteLiteral(SEARCH_CONFIG)}::regconfig`;
   const { rows } = await db.executeQuery<{ v: string }>(
     CompiledQuery.raw(
       `select (setweight(to_tsvector(${config}, d.x->>0), 'A') || setweight(to_tsvector(${config}, d.x->>1), 'B'))::text as v
          from json_array_elements($1::json) with ordinality as d(x, n) order by d.n`,
-      [JSON.stringify(texts)],
+      [texts],
     ),
   );
-  if (rows.length !== texts.length) throw new Error('rebuild: search vectors lost rows');
+  if (rows.length !== count) throw new Error('rebuild: search vectors lost rows');
   return rows.map((r) => r.v);
 }
 
@@ -172,4 +178,218 @@ export async function writeRebuiltRows(
   options: { keepSeq?: KeepSeq | null } = {},
 ): Promise<void> {
   await writeEncodedRows(db, encodeRebuiltRows(rows, true), options);
+}
+
+// ------------------------------------------------------------------------------------------
+// COPY (PostgreSQL through pg only)
+//
+// The build pass writes into a fresh table that only it touches: no conflict to resolve, so
+// plain `COPY … FROM STDIN` (text format) replaces the INSERT … SELECT above. COPY's line
+// parser and heap multi-insert cost the database far less per row than splitting strings,
+// casting jsonb scalars and planning an upsert. Same values as `encodeRebuiltRows`: each
+// column gets the text the INSERT's casts would have received (`r.s->>k` of the JSON
+// scalars, the json texts as is), so the database parses them with the same input functions.
+
+/** The columns every COPY row carries, in line order; `seq` (optional) follows `id`, `search` comes last. */
+const COPY_COLUMNS = ['stream_id', 'state', 'assignee', 'tags', 'rating', 'version', 'created_at', 'updated_at', 'head_hash', 'view', 'card'];
+
+const COPY_SPECIAL = /[\\\t\n\r]/;
+const COPY_SPECIAL_ALL = /[\\\t\n\r]/g;
+const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
+
+/**
+ * A text as a COPY text-format field: backslash, tab (the delimiter), newline and carriage
+ * return must be escaped; every other character (other controls included) stands for itself.
+ */
+export function copyField(value: string): string {
+  return COPY_SPECIAL.test(value) ? value.replace(COPY_SPECIAL_ALL, (c) => COPY_ESCAPES[c]!) : value;
+}
+
+/** JSON.stringify output never holds a raw control character: only its backslashes need escaping. */
+function copyJson(json: string): string {
+  return json.includes('\\') ? json.replace(/\\/g, '\\\\') : json;
+}
+
+const COPY_NULL = '\\N';
+
+/** What `jsonb ->> k` yields for the value JSON.stringify puts in a scalar array (null: SQL NULL). */
+function scalarText(value: unknown): string | null {
+  if (value === null || value === undefined) return null;
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number') return Number.isFinite(value) ? String(value) : null;
+  if (typeof value === 'boolean') return String(value);
+  const json = JSON.stringify(value) as string | undefined;
+  if (json === undefined) return null;
+  const parsed = JSON.parse(json) as unknown;
+  return typeof parsed === 'string' ? parsed : parsed === null ? null : json;
+}
+
+function copyScalar(value: unknown): string {
+  const text = scalarText(value);
+  return text === null ? COPY_NULL : copyField(text);
+}
+
+/**
+ * tags as a text[] literal: every element double-quoted (empty strings, `NULL`, braces,
+ * commas and blanks stay data), `"` and `\` backslash-escaped inside the quotes; what the
+ * INSERT's `array(… jsonb_array_elements_text …)` builds (a json null element: NULL).
+ * Not an array: NULL, as the INSERT's `case when jsonb_typeof(…) = 'array'`.
+ */
+function copyTextArray(value: unknown): string {
+  if (!Array.isArray(value)) return COPY_NULL;
+  let literal = '{';
+  for (let i = 0; i < value.length; i++) {
+    if (i > 0) literal += ',';
+    const text = scalarText(value[i]);
+    literal += text === null ? 'NULL' : `"${text.replace(/[\\"]/g, '\\$&')}"`;
+  }
+  return copyField(`${literal}}`);
+}
+
+/**
+ * Rows' COPY lines up to their search vectors, UTF-8 encoded as they are produced: the
+ * batch waits for its vectors (another connection) while the next ones are folded, and
+ * strings held that long were copied by every young-generation collection on the way to
+ * the old generation; bytes outside the JS heap are not.
+ */
+export class LineBuffer {
+  buffer = Buffer.allocUnsafe(1 << 16);
+  at = 0;
+  /** Where each row's line (without vector and newline) ends. */
+  readonly ends: number[] = [];
+
+  put(text: string): void {
+    // A UTF-16 code unit takes at most 3 bytes in UTF-8.
+    if (this.buffer.length - this.at < text.length * 3 + 1) {
+      const grown = Buffer.allocUnsafe(Math.max(this.buffer.length * 2, this.at + text.length * 3 + 1));
+      this.buffer.copy(grown, 0, 0, this.at);
+      this.buffer = grown;
+    }
+    this.at += this.buffer.write(text, this.at);
+  }
+
+  endRow(): void {
+    this.ends.push(this.at);
+  }
+}
+
+/** A batch of rows encoded for `copyEncodedRows`: each row's line up to its search vector. */
+export interface CopyRows {
+  /** Rows whose `seq` is given (the live row's), its value in the line after the id. */
+  withSeq: LineBuffer;
+  /** Rows without a `seq` (the column default fills it). */
+  withoutSeq: LineBuffer;
+  /** Each row's (primary, secondary) search text: `withSeq`'s rows, then `withoutSeq`'s. */
+  texts: [string, string][];
+  count: number;
+}
+
+/**
+ * Builds a COPY batch one row at a time, each row encoded as it is added: the caller can
+ * let a claim's state and view go at once instead of holding a whole batch of them (those
+ * object graphs, kept for the length of a batch, were most of what the fold promoted into
+ * the old generation). Rows must have distinct claim ids (no conflict resolution in COPY).
+ * `seqOf` gives the live row's seq by claim id (undefined: none).
+ */
+export class CopyRowsBuilder {
+  private readonly withSeq = new LineBuffer();
+  private readonly withoutSeq = new LineBuffer();
+  private readonly seqTexts: [string, string][] = [];
+  private readonly plainTexts: [string, string][] = [];
+
+  constructor(private readonly seqOf: ((id: string) => string | undefined) | null) {}
+
+  get count(): number {
+    return this.withSeq.ends.length + this.withoutSeq.ends.length;
+  }
+
+  add({ view, streamId, headHash }: ClaimProjectionRow): void {
+    const doc = searchDocument(view);
+    const seq = this.seqOf?.(view.id);
+    const out = seq === undefined ? this.withoutSeq : this.withSeq;
+    (seq === undefined ? this.plainTexts : this.seqTexts).push([doc.primary, doc.secondary]);
+    out.put(seq === undefined ? `${copyScalar(view.id)}\t` : `${copyScalar(view.id)}\t${copyField(seq)}\t`);
+    out.put(
+      `${copyScalar(streamId)}\t${copyScalar(view.state)}\t${copyScalar(view.assignee)}\t${copyTextArray(view.tags)}\t` +
+        `${copyScalar(filterRating(view))}\t${copyScalar(view.version)}\t${copyScalar(view.createdAt)}\t${copyScalar(view.updatedAt)}\t` +
+        `${copyScalar(headHash)}\t`,
+    );
+    out.put(copyJson(JSON.stringify(view)));
+    out.put('\t');
+    out.put(copyJson(JSON.stringify(toClaimCard(view))));
+    out.put('\t');
+    out.endRow();
+  }
+
+  finish(): CopyRows {
+    return { withSeq: this.withSeq, withoutSeq: this.withoutSeq, texts: this.seqTexts.concat(this.plainTexts), count: this.count };
+  }
+}
+
+/** The lines as one buffer, each completed by its vector and a newline. */
+function copyPayload(lines: LineBuffer, vectors: readonly string[], from: number): Buffer {
+  let bound = lines.at;
+  for (let i = 0; i < lines.ends.length; i++) bound += vectors[from + i]!.length * 6 + 1;
+  const buffer = Buffer.allocUnsafe(bound);
+  let at = 0;
+  let start = 0;
+  for (let i = 0; i < lines.ends.length; i++) {
+    const end = lines.ends[i]!;
+    at += lines.buffer.copy(buffer, at, start, end);
+    start = end;
+    at += buffer.write(copyField(vectors[from + i]!), at);
+    buffer[at++] = 0x0a;
+  }
+  return buffer.subarray(0, at);
+}
+
+/**
+ * Runs one COPY … FROM STDIN with `data` on the connection behind `db` (a pg transaction):
+ * pg's `client.query` takes the copy stream as a query object, which Kysely's driver hands
+ * over as the query text (same connection, queued after the statements before it, as in
+ * merged.ts); the stream is made thenable so Kysely's `await` waits for the COPY's end.
+ * The data is written before the stream is submitted: it is corked until the server's
+ * CopyInResponse, then flushed.
+ */
+async function copyIn(db: Kysely<any> | Transaction<any>, text: string, data: Buffer): Promise<void> {
+  const stream = copyStreams.from(text);
+  let settled = false;
+  const done = new Promise<void>((resolve, reject) => {
+    stream.on('finish', () => {
+      settled = true;
+      resolve();
+    });
+    // pg may report an error and still end the stream: the first outcome counts.
+    stream.on('error', (error) => {
+      if (settled) return;
+      settled = true;
+      reject(error);
+    });
+  });
+  (stream as unknown as { then: PromiseLike<unknown>['then'] }).then = (onFulfilled, onRejected) =>
+    done.then(() => ({ rows: [], command: 'COPY', rowCount: 0 })).then(onFulfilled, onRejected);
+  stream.end(data);
+  await db.executeQuery(CompiledQuery.raw(stream as unknown as string, []));
+  await done;
+}
+
+/**
+ * Writes encoded rows into `table` (schema-qualified, quoted) with COPY: at most two
+ * statements (rows with and without a given seq). `vectors[i]` is the search vector (tsvector
+ * text, see `searchVectors`) of `rows.texts[i]`. No ON CONFLICT: the table must not hold
+ * these claims yet.
+ */
+export async function copyEncodedRows(db: Kysely<any> | Transaction<any>, table: string, rows: CopyRows, vectors: readonly string[]): Promise<void> {
+  if (vectors.length !== rows.count) throw new Error('rebuild: one search vector per row');
+  const columns = COPY_COLUMNS.join(', ');
+  const writes: Promise<void>[] = [];
+  if (rows.withSeq.ends.length > 0) {
+    writes.push(copyIn(db, `copy ${table} (id, seq, ${columns}, search) from stdin`, copyPayload(rows.withSeq, vectors, 0)));
+  }
+  if (rows.withoutSeq.ends.length > 0) {
+    writes.push(copyIn(db, `copy ${table} (id, ${columns}, search) from stdin`, copyPayload(rows.withoutSeq, vectors, rows.withSeq.ends.length)));
+  }
+  // Both are queued on the connection at once; wait for both even when the first fails.
+  const results = await Promise.allSettled(writes);
+  for (const r of results) if (r.status === 'rejected') throw r.reason;
 }

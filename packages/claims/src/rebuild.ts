@@ -2,8 +2,9 @@ import { CompiledQuery, type Kysely, type Transaction } from 'kysely';
 import { evolve, initialClaimState, toClaimView, toEnvelope, type ClaimEventEnvelope, type ClaimState, type ClaimView } from '@claimtrail/domain';
 import type { EventMetadata, EventStore, JsonObject, RecordedEvent } from '@claimtrail/event-store';
 import { claimIdOfStream } from './events.ts';
+import { CLAIMS_CHANGED_CHANNEL } from './view-cache.ts';
 import { PROJECTION_BATCH_ROWS, stateFromView, writeClaimProjection, type ClaimProjectionRow } from './projection.ts';
-import { encodeRebuiltRows, searchVectors, writeEncodedRows, writeRebuiltRows, type KeepSeq } from './rebuild-writer.ts';
+import { copyEncodedRows, CopyRowsBuilder, encodeRebuiltRows, searchVectors, writeEncodedRows, writeRebuiltRows, type KeepSeq } from './rebuild-writer.ts';
 
 /**
  * Rebuilding the projections from the events.
@@ -32,7 +33,10 @@ import { encodeRebuiltRows, searchVectors, writeEncodedRows, writeRebuiltRows, t
  * spread over three connections working at once: pages are read on a pooled connection
  * one page ahead, each batch's search vectors (two to_tsvector per row) are computed on a
  * pooled connection, and the transaction's connection only inserts; this process folds
- * meanwhile (it reads only the columns the fold needs, see FOLD_COLUMNS).
+ * meanwhile (it reads only the columns the fold needs, see FOLD_COLUMNS). There the build
+ * writes with COPY … FROM STDIN (`CopyRowsBuilder`/`copyEncodedRows` in rebuild-writer.ts:
+ * the same column values, far less database work per row than the INSERT); the catch-up and
+ * PGlite keep the INSERT writer.
  */
 
 /** The projection tables the rebuild owns (all in the live schema). */
@@ -418,6 +422,20 @@ async function rebuildInTransaction(
   const live = `${ident(schema)}.claims`;
   const scratch = `${ident(REBUILD_SCHEMA)}.claims`;
   const run = (text: string, params: unknown[] = []) => tx.executeQuery(CompiledQuery.raw(text, params));
+  // CLAIMTRAIL_REBUILD_TIMING=1: the wall time of each phase on stderr (where a rebuild's time goes).
+  const timing = process.env.CLAIMTRAIL_REBUILD_TIMING === '1' ? new Map<string, number>() : null;
+  let lapStart = performance.now();
+  const lap = (phase: string) => {
+    if (!timing) return;
+    const now = performance.now();
+    timing.set(phase, (timing.get(phase) ?? 0) + (now - lapStart));
+    lapStart = now;
+  };
+  const reportTiming = () => {
+    if (!timing) return;
+    const phases = [...timing].map(([phase, ms]) => `${phase}=${Math.round(ms)}ms`).join(' ');
+    process.stderr.write(`[rebuild] ${mode} ${phases}\n`);
+  };
 
   await run(`select pg_advisory_xact_lock(${ADVISORY_KEY})`);
   // The build is one long transaction made of short statements: no statement timeout
@@ -447,15 +465,15 @@ async function rebuildInTransaction(
   // row's seq by id (a join, see rebuild-writer.ts), the column default for a claim the live
   // table does not have. Without a default to fall back on, a BEFORE INSERT trigger does it.
   let keepSeq: KeepSeq | null = null;
+  const seqDefault = await run(
+    `select pg_get_expr(d.adbin, d.adrelid) as expr from pg_attrdef d
+       join pg_attribute a on a.attrelid = d.adrelid and a.attnum = d.adnum
+      where d.adrelid = to_regclass($1) and a.attname = 'seq'`,
+    [live],
+  );
+  const seqFallback = (seqDefault.rows[0] as { expr: string | null } | undefined)?.expr ?? null;
   if (mode === 'swap') {
-    const seqDefault = await run(
-      `select pg_get_expr(d.adbin, d.adrelid) as expr from pg_attrdef d
-         join pg_attribute a on a.attrelid = d.adrelid and a.attnum = d.adnum
-        where d.adrelid = to_regclass($1) and a.attname = 'seq'`,
-      [live],
-    );
-    const fallback = (seqDefault.rows[0] as { expr: string | null } | undefined)?.expr ?? null;
-    if (fallback !== null) keepSeq = { live, fallback };
+    if (seqFallback !== null) keepSeq = { live, fallback: seqFallback };
     else {
       await run(
         `create function ${ident(REBUILD_SCHEMA)}.keep_seq() returns trigger language plpgsql as $$
@@ -487,13 +505,48 @@ async function rebuildInTransaction(
   const pending: Promise<void>[] = [];
   const reader: Kysely<any> | Transaction<any> = options.concurrentReads ? store.db : tx;
   const vectorDb: Kysely<any> | null = options.concurrentReads ? store.db : null;
+  // With `concurrentReads` the transaction's connection is a pg one: the build writes with
+  // COPY (see rebuild-writer.ts), which cannot resolve a conflict, so a claim id met twice
+  // (two streams folding to the same id: a broken log) is set aside and upserted after the
+  // build, in fold order (the last one wins, as with the upsert).
+  const useCopy = vectorDb !== null;
+  const copied = new Set<string>();
+  const repeated: ClaimProjectionRow[] = [];
+  // COPY cannot join: the live seq of each claim is read once here (a swap keeps it; a
+  // compare ignores seq, and taking the live one spares the sequence). A claim the live
+  // table gets meanwhile takes the default; the swap's seq fix-up below corrects it under
+  // the lock. Without a default the keep_seq trigger (which COPY fires too) fills it.
+  let liveSeq: Map<string, string> | null = null;
+  if (useCopy && seqFallback !== null) {
+    const seqRows = await run(`select id::text as id, seq::text as seq from ${live}`);
+    liveSeq = new Map((seqRows.rows as { id: string; seq: string | null }[]).filter((r) => r.seq !== null).map((r) => [r.id, r.seq!]));
+  }
+  const seqOf = liveSeq === null ? null : (id: string) => liveSeq.get(id);
   let writeError: unknown = null;
   let batch: ClaimProjectionRow[] = [];
   const drain = async (keep: number) => {
     while (pending.length > keep) await pending.shift();
     if (writeError !== null) throw writeError;
   };
+  let copyBatch = new CopyRowsBuilder(seqOf);
+  const sendCopyBatch = async () => {
+    if (copyBatch.count === 0 || vectorDb === null) return;
+    const encoded = copyBatch.finish();
+    copyBatch = new CopyRowsBuilder(seqOf);
+    const vectors = searchVectors(vectorDb, encoded.texts);
+    // The texts are in the query now: let them go while the batch waits for its vectors.
+    encoded.texts = [];
+    pending.push(
+      vectors
+        .then((v) => copyEncodedRows(tx, scratch, encoded, v))
+        .catch((error: unknown) => {
+          writeError ??= error;
+        }),
+    );
+    await drain(WRITE_WINDOW);
+  };
   const sendBatch = async () => {
+    if (useCopy) return sendCopyBatch();
     if (batch.length === 0) return;
     const rows = batch;
     batch = [];
@@ -514,8 +567,18 @@ async function rebuildInTransaction(
   };
   const flushStream = async () => {
     if (current !== null && state.status !== null) {
-      batch.push({ streamId: current, state, view: toClaimView(state), headHash });
+      const row: ClaimProjectionRow = { streamId: current, state, view: toClaimView(state), headHash };
       claims++;
+      if (useCopy) {
+        if (copied.has(row.view.id)) repeated.push(row);
+        else {
+          copied.add(row.view.id);
+          copyBatch.add(row);
+          if (copyBatch.count >= PROJECTION_BATCH_ROWS) await sendCopyBatch();
+        }
+        return;
+      }
+      batch.push(row);
       if (batch.length >= PROJECTION_BATCH_ROWS) await sendBatch();
     }
   };
@@ -525,6 +588,7 @@ async function rebuildInTransaction(
   // claim streams filtered in code. With `concurrentReads` (PostgreSQL) pages come from
   // another pooled connection, one page ahead, while the transaction's connection writes;
   // what they miss (committed later) the catch-up adds under the lock.
+  lap('setup');
   progress({ phase: 'build', events, claims });
   const readPage = async (afterStream: string, afterVersion: number): Promise<FoldRow[]> => {
     const { rows } = await reader.executeQuery<FoldRow>(
@@ -567,6 +631,8 @@ async function rebuildInTransaction(
   await flushStream();
   await sendBatch();
   await drain(0);
+  while (repeated.length > 0) await writeRebuiltRows(tx, repeated.splice(0, PROJECTION_BATCH_ROWS), { keepSeq });
+  lap('build');
 
   // Secondary indexes, built once over the folded rows (a compare needs only the lookup by
   // stream id; the copy is rolled back).
@@ -579,6 +645,7 @@ async function rebuildInTransaction(
     if (mode === 'compare' && !d.columns.includes('stream_id')) continue;
     await run(d.create(scratch));
   }
+  lap('indexes');
 
   // Phase 2: pause writers, catch up with what was committed during the build.
   const lockTimeout = Math.max(1, Math.round(options.lockTimeoutMs ?? 15_000));
@@ -618,6 +685,7 @@ async function rebuildInTransaction(
     }
   }
   await writeRebuiltRows(tx, caughtUp, { keepSeq });
+  lap('catch-up');
 
   // Phase 3: compare live and rebuilt, in the database.
   progress({ phase: 'compare', events, claims });
@@ -643,7 +711,9 @@ async function rebuildInTransaction(
     rebuiltVersion: r.rebuilt_version === null ? null : Number(r.rebuilt_version),
   }));
 
+  lap('compare');
   if (mode === 'compare') {
+    reportTiming();
     progress({ phase: 'done', events, claims });
     return { mode, claims, events, differences, diffs, swapped: false, durationMs: Date.now() - started };
   }
@@ -666,6 +736,20 @@ async function rebuildInTransaction(
   for (const s of sequences.rows as { name: string }[]) {
     await run(`alter sequence ${ident(schema)}.${ident(s.name)} owned by none`);
   }
+  // LIKE copies no triggers: the live table's own (e.g. the claims-changed notification of
+  // migration 0009) are re-created on the new table from their definitions.
+  const triggers = await run(
+    `select t.tgname as name, pg_get_triggerdef(t.oid) as def from pg_trigger t where t.tgrelid = to_regclass($1) and not t.tgisinternal`,
+    [live],
+  );
+  for (const t of triggers.rows as { name: string; def: string }[]) {
+    const target = [` ON ${ident(schema)}.claims `, ` ON ${schema}.claims `].find((on) => t.def.includes(on));
+    if (!target) throw new Error(`rebuild: cannot re-create trigger ${t.name}: ${t.def}`);
+    await run(t.def.replace(target, ` ON ${scratch} `));
+  }
+  // Every row may have changed (a swap repairs what differed): instances drop the claim
+  // views they keep in memory at this commit.
+  await run(`select pg_notify($1, '*')`, [CLAIMS_CHANGED_CHANNEL]);
   await run(`drop schema if exists ${ident(RETIRED_SCHEMA)} cascade`);
   await run(`create schema ${ident(RETIRED_SCHEMA)}`);
   await run(`alter table ${live} set schema ${ident(RETIRED_SCHEMA)}`);
@@ -689,6 +773,8 @@ async function rebuildInTransaction(
   }
   await run(`drop schema ${ident(RETIRED_SCHEMA)} cascade`);
   await run(`drop schema ${ident(REBUILD_SCHEMA)} cascade`);
+  lap('swap');
+  reportTiming();
   progress({ phase: 'done', events, claims });
   return { mode, claims, events, differences, diffs, swapped: true, durationMs: Date.now() - started };
 }

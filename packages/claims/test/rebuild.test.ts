@@ -8,8 +8,9 @@ import type { Actor } from '@claimtrail/domain';
 import { checkClaimProjection, ClaimService, rebuildProjections } from '../src/index.ts';
 
 /**
- * The rebuild writes its rows through its own bulk writer (rebuild-writer.ts: two
- * separator-joined texts, `seq` by join, search vectors computed on another connection):
+ * The rebuild writes its rows through its own bulk writers (rebuild-writer.ts: on PGlite two
+ * separator-joined texts, `seq` by join; on PostgreSQL COPY text format, `seq` from the live
+ * table, search vectors computed on another connection):
  * the rows must still equal, column for column, what the service's writer stores, for
  * texts that stress the transport (quotes, backslashes, the separators themselves, control
  * characters, Cyrillic, astral characters).
@@ -145,6 +146,37 @@ for (const backend of ['pglite', 'postgres'] as const) {
         expect(check.ok).toBe(true);
       }
       expect((await rebuildProjections(store, { mode: 'compare', concurrentReads })).differences).toBe(0);
+    });
+
+    it('texts hostile to COPY text format round-trip in every column (tags and assignee too)', async () => {
+      // On PostgreSQL the build writes with COPY (text format): backslash, tab, newline and
+      // CR are escaped there, `\N` is NULL and `\.` alone ends the data; tags travel as an
+      // array literal (quotes, commas, braces, NULL).
+      const hostile = 'a\tb\nc\rd \\ e \\N \\. "q" {x,y} NULL \u0001 \u001e';
+      const assignee = `as\tsi\ngn\re\\e \\N "q" {x,y}`;
+      const tagList = ['t\tab', 'new\nline', 'cr\rx', 'back\\slash', '\\n', '\\.', 'null', 'x,y', '{z}', 'quote"d', "it's"];
+      const id = randomUUID();
+      const hostileActor: Actor = { id: assignee, role: 'fact_checker' };
+      await service.execute({
+        claimId: id,
+        command: { type: 'submit_claim', text: `line\n\\.\n${hostile}`, claimant: '\\.', tags: tagList, appearances: [{ url: 'https://example.org/h', outlet: hostile, title: '\\.', excerpt: hostile }] },
+        actor: hostileActor,
+      });
+      await service.execute({ claimId: id, command: { type: 'triage' }, actor: ed });
+      await service.execute({ claimId: id, command: { type: 'assign', assignee }, actor: ed });
+      await service.execute({ claimId: id, command: { type: 'add_evidence', summary: hostile, stance: 'context', url: null }, actor: hostileActor });
+      await service.execute({ claimId: id, command: { type: 'add_note', body: hostile }, actor: hostileActor });
+      const stored = async () =>
+        (await database.db.executeQuery<{ assignee: string; tags: string[] }>(CompiledQuery.raw('select assignee, tags from claims where id = $1', [id]))).rows[0];
+      expect(await stored()).toEqual({ assignee, tags: tagList.map((t) => t.toLowerCase()) });
+      const before = await seqs();
+      const compared = await rebuildProjections(store, { mode: 'compare', concurrentReads, batchSize: 3 });
+      expect(compared.diffs).toEqual([]);
+      const swapped = await rebuildProjections(store, { mode: 'swap', concurrentReads });
+      expect(swapped).toMatchObject({ swapped: true, differences: 0 });
+      expect(await seqs()).toEqual(before);
+      expect(await stored()).toEqual({ assignee, tags: tagList.map((t) => t.toLowerCase()) });
+      expect((await checkClaimProjection(store, `claim-${id}`)).ok).toBe(true);
     });
   });
 }
