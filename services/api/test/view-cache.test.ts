@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
 import { createTestDatabase, requirePostgres, type TestDatabase } from '@claimtrail/testing';
+import { rebuildProjections } from '@claimtrail/claims';
 import { buildApp } from '../src/app.ts';
 
 const pg = await requirePostgres();
@@ -65,6 +66,24 @@ describe.skipIf(!pg)('claim reads from memory, two instances', () => {
     expect(note.statusCode).toBe(200);
     expect((await versionOn(b, id, 7)).version).toBe(7);
     for (let i = 0; i < 10; i++) expect((await get(b, id)).version).toBe(7);
+  });
+
+  it('a rebuild swap clears what both keep, and the new table tells of changes as the old one did', async () => {
+    const aAuth = { authorization: `Bearer ${a.demoTokens.fact_checker}`, 'content-type': 'application/json' };
+    const created = await a.inject({ method: 'POST', url: '/claims', headers: aAuth, payload: { text: 'Claim across a rebuild' } });
+    const id = (created.json() as { id: string }).id;
+    expect((await get(b, id)).notesCount).toBe(0);
+    // Edited behind the service at the same version (a notification B ignores: it holds that version)…
+    await sql`update claims set view = jsonb_set(view::jsonb, '{text}', '"edited"')::json where id = ${id}`.execute(a.database.db);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(((await get(b, id)) as unknown as { text: string }).text).toBe('Claim across a rebuild');
+    // …the swap puts the fold of the log back, and both forget what they held.
+    const swapped = await rebuildProjections(a.store, { mode: 'swap' });
+    expect(swapped.swapped).toBe(true);
+    const triggers = await sql<{ n: number }>`select count(*)::int as n from pg_trigger where tgrelid = 'claims'::regclass and tgname like 'claims_changed_%'`.execute(a.database.db);
+    expect(triggers.rows[0]!.n).toBe(2);
+    await sql`update claims set version = 2, view = jsonb_set(view::jsonb, '{version}', '2')::json where id = ${id}`.execute(a.database.db);
+    expect((await versionOn(b, id, 2)).version).toBe(2);
   });
 
   it('a row changed in SQL behind both services is read again by both', async () => {
