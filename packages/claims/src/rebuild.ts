@@ -264,7 +264,7 @@ function toRecordedEvent(row: EventRow): RecordedEvent {
  * exactly, and the seconds field in microseconds (seconds × 10⁶ + µs, below 6·10⁷) is an
  * exact integer; the fold takes it modulo 10⁶.
  */
-const FOLD_COLUMNS = `stream_id, version, type, data, metadata->'actor' as actor,
+const FOLD_COLUMNS = `stream_id, version, type, data, metadata->>'actor' as actor,
   date_part('epoch', date_trunc('second', recorded_at)) as at_s,
   date_part('microseconds', recorded_at) as at_us, hash`;
 
@@ -273,7 +273,11 @@ interface FoldRow {
   version: number;
   type: string;
   data: JsonObject | string;
-  /** `metadata->'actor'`: SQL null when the key is absent. */
+  /**
+   * `metadata->>'actor'`: the actor id as text (the service writes it as a JSON string, so
+   * this is the value a parse of the metadata gives, without a JSON parse per event); SQL
+   * null when the key is absent.
+   */
   actor: unknown;
   at_s: number | string;
   /** The seconds field in microseconds (seconds × 10⁶ + µs); null for ±infinity. */

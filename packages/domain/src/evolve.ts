@@ -55,12 +55,14 @@ function ratingFields(rating: Rating) {
 export function evolve(state: ClaimState, envelope: ClaimEventEnvelope): ClaimState {
   const at = envelope.recordedAtIso ?? iso(envelope.recordedAt);
   const by = envelope.actor;
-  const base: ClaimState = { ...state, version: envelope.version, updatedAt: at };
+  const version = envelope.version;
+  // Each case spreads `state` once with its own changes (one copy per event: a rebuild folds
+  // hundreds of thousands of them).
   switch (envelope.type) {
     case 'ClaimSubmitted': {
       const d = envelope.data;
       return {
-        ...base,
+        ...state, version, updatedAt: at,
         id: d.claimId ?? state.id ?? claimIdFromStream(envelope.streamId),
         status: 'submitted',
         text: d.text,
@@ -73,17 +75,17 @@ export function evolve(state: ClaimState, envelope: ClaimEventEnvelope): ClaimSt
       };
     }
     case 'ClaimTriaged':
-      return { ...base, status: 'triaged' };
+      return { ...state, version, updatedAt: at, status: 'triaged' };
     case 'ClaimRejected':
-      return { ...base, status: 'rejected', rejection: { reason: envelope.data.reason, by, at } };
+      return { ...state, version, updatedAt: at, status: 'rejected', rejection: { reason: envelope.data.reason, by, at } };
     case 'ClaimMerged':
-      return { ...base, status: 'merged', mergedInto: envelope.data.into };
+      return { ...state, version, updatedAt: at, status: 'merged', mergedInto: envelope.data.into };
     case 'ClaimAssigned':
-      return { ...base, status: envelope.data.to, assignee: envelope.data.assignee };
+      return { ...state, version, updatedAt: at, status: envelope.data.to, assignee: envelope.data.assignee };
     case 'EvidenceAdded': {
       const d = envelope.data;
       return {
-        ...base,
+        ...state, version, updatedAt: at,
         evidence: [
           ...state.evidence,
           { id: d.evidenceId, summary: d.summary, stance: d.stance, url: d.url, appearance: d.appearance, addedBy: by, addedAt: at },
@@ -92,18 +94,18 @@ export function evolve(state: ClaimState, envelope: ClaimEventEnvelope): ClaimSt
     }
     case 'NoteAdded':
       return {
-        ...base,
+        ...state, version, updatedAt: at,
         notes: [...state.notes, { id: envelope.data.noteId, body: envelope.data.body, author: by, createdAt: at }],
       };
     case 'VerdictDrafted':
       return {
-        ...base,
+        ...state, version, updatedAt: at,
         verdictDraft: { rating: envelope.data.rating, rationale: envelope.data.rationale, author: by, draftedAt: at },
       };
     case 'ClaimSubmittedForReview':
-      return { ...base, status: 'in_review', changesRequested: null };
+      return { ...state, version, updatedAt: at, status: 'in_review', changesRequested: null };
     case 'ChangesRequested':
-      return { ...base, status: 'in_research', changesRequested: { reason: envelope.data.reason, by, at } };
+      return { ...state, version, updatedAt: at, status: 'in_research', changesRequested: { reason: envelope.data.reason, by, at } };
     case 'VerdictPublished': {
       const d = envelope.data;
       const published: PublishedVerdict = {
@@ -115,12 +117,12 @@ export function evolve(state: ClaimState, envelope: ClaimEventEnvelope): ClaimSt
         corrections: [],
       };
       // The draft became the published verdict; a reopen brings it back as the draft.
-      return { ...base, status: 'published', publishedVerdict: published, verdictDraft: null, reopened: null };
+      return { ...state, version, updatedAt: at, status: 'published', publishedVerdict: published, verdictDraft: null, reopened: null };
     }
     case 'ClaimReopened': {
       const p = state.publishedVerdict;
       return {
-        ...base,
+        ...state, version, updatedAt: at,
         status: 'in_research',
         reopened: { reason: envelope.data.reason, by, at },
         // The last published verdict stays visible (publishedVerdict) until a new one is
@@ -130,10 +132,10 @@ export function evolve(state: ClaimState, envelope: ClaimEventEnvelope): ClaimSt
     }
     case 'VerdictCorrected': {
       const p = state.publishedVerdict;
-      if (p === null) return base;
+      if (p === null) return { ...state, version, updatedAt: at };
       const d = envelope.data;
       return {
-        ...base,
+        ...state, version, updatedAt: at,
         publishedVerdict: {
           ...p,
           ...ratingFields(d.rating),
@@ -155,9 +157,9 @@ export function evolve(state: ClaimState, envelope: ClaimEventEnvelope): ClaimSt
       };
     }
     case 'ClaimRetracted':
-      return { ...base, status: 'retracted', retraction: { reason: envelope.data.reason, by, at } };
+      return { ...state, version, updatedAt: at, status: 'retracted', retraction: { reason: envelope.data.reason, by, at } };
     default:
-      return base;
+      return { ...state, version, updatedAt: at };
   }
 }
 

@@ -2,8 +2,10 @@
  * `npm run bench:api`: the service on PostgreSQL (own database) under autocannon, against
  * two baselines measured in the same run: raw `pg` single-row insert transactions from 8
  * connections, and a bare Fastify route returning a constant JSON. Server and baseline
- * server run as child processes; the load generator runs here. Prints a table and a final
- * JSON line with the ratios.
+ * server run as child processes; the load generator runs here. Each baseline is measured
+ * twice, adjacent to what it is compared with (bare route: before the writes and after the
+ * reads; raw inserts: before and after the writes), ratios against the mean of the pair.
+ * The reads start after a CHECKPOINT. Prints a table and a final JSON line with the ratios.
  *
  * Writes: notes at 32 connections, over 2,000 claims (ordinary size: the target's figure)
  * and over 200 claims (each grows to ≈ 50 notes: every write re-serializes its claim's
@@ -21,6 +23,10 @@ import { createTestDatabase } from '@claimtrail/testing';
 import { createBenchClaims, noteRequests } from './support.ts';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 8);
+const BARE = 'baseline: bare Fastify GET (before the writes)';
+const BARE_AFTER = 'baseline: bare Fastify GET (after the reads)';
+const RAW = 'baseline: raw pg insert tx (before the writes)';
+const RAW_AFTER = 'baseline: raw pg insert tx (after the writes)';
 const WRITE = 'POST /claims/:id/notes (2,000 claims)';
 const WRITE_GROWING = 'POST /claims/:id/notes (200 claims, growing)';
 const GET = 'GET /claims/:id (an ordinary bench claim)';
@@ -127,13 +133,21 @@ async function main(): Promise<void> {
     console.error(`database ${database.name}; ${DURATION}s per measurement`);
     const rows: Row[] = [];
 
-    const bare = await start('services/api/bench/bare.ts', { PORT: '0' }, /listening on (http:\/\/\S+)/);
-    children.push(bare.child);
-    const bareUrl = /listening on (http:\/\/\S+)/.exec(bare.output())![1]!;
-    rows.push(await cannon('baseline: bare Fastify GET', { url: `${bareUrl}/bare`, connections: 32 }));
-    await stop(bare.child);
-
-    rows.push(await rawInserts(database.url, 8));
+    // Each baseline is measured twice, next to what it is compared with (the bare route
+    // before the writes and after the reads, raw inserts before and after the writes), and
+    // a ratio is taken against the mean of the pair: this VM's speed drifts within a run
+    // (the bare route measured 10k–41k req/s in one afternoon), and a baseline from minutes
+    // earlier would compare with a different machine.
+    const bareRun = async (name: string) => {
+      const bare = await start('services/api/bench/bare.ts', { PORT: '0' }, /listening on (http:\/\/\S+)/);
+      children.push(bare.child);
+      const bareUrl = /listening on (http:\/\/\S+)/.exec(bare.output())![1]!;
+      const row = await cannon(name, { url: `${bareUrl}/bare`, connections: 32 });
+      await stop(bare.child);
+      return row;
+    };
+    rows.push(await bareRun(BARE));
+    rows.push({ ...(await rawInserts(database.url, 8)), name: RAW });
 
     const api = await start(
       'services/api/src/server.ts',
@@ -167,27 +181,38 @@ async function main(): Promise<void> {
     rows.push(await cannon(WRITE, { url: apiUrl, connections: 32, requests: noteRequests(fc, ordinary) }));
     const growing = await createBenchClaims(apiUrl, fc, 200, 16);
     rows.push(await cannon(WRITE_GROWING, { url: apiUrl, connections: 32, requests: noteRequests(fc, growing) }));
+    rows.push({ ...(await rawInserts(database.url, 8)), name: RAW_AFTER });
+    // The reads start on a settled database: the writes' dirty pages are flushed first
+    // (otherwise the checkpoint lands in whichever read is measured first).
+    const admin = new pg.Client({ connectionString: database.url });
+    await admin.connect();
+    await admin.query('checkpoint');
+    await admin.end();
     rows.push(await cannon(GET, { url: `${apiUrl}/claims/${ordinary[0]}`, connections: 32, headers: auditor }));
     rows.push(await cannon(GET_SEED, { url: `${apiUrl}/claims/${seedClaim}`, connections: 32, headers: auditor }));
     rows.push(await cannon(GET_GROWN, { url: `${apiUrl}/claims/${growing[0]}`, connections: 32, headers: auditor }));
     rows.push(await cannon('GET /board', { url: `${apiUrl}/board`, connections: 32, headers: auditor }));
     rows.push(await cannon('GET /claims?q=Tyotkino', { url: `${apiUrl}/claims?q=Tyotkino`, connections: 32, headers: auditor }));
     await stop(api.child);
+    rows.push(await bareRun(BARE_AFTER));
 
     const by = (name: string) => rows.find((r) => r.name === name)!;
+    const bareRps = (by(BARE).rps + by(BARE_AFTER).rps) / 2;
+    const rawRps = (by(RAW).rps + by(RAW_AFTER).rps) / 2;
     console.log('\n| measurement | connections | req/s | p50 ms | p99 ms | errors |');
     console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
     for (const r of rows) console.log(`| ${r.name} | ${r.connections} | ${r.rps.toFixed(0)} | ${r.p50} | ${r.p99} | ${r.errors} |`);
     const ratios = {
-      writesVsRawInsert: Number((by(WRITE).rps / by('baseline: raw pg insert tx').rps).toFixed(3)),
-      getClaimVsBare: Number((by(GET).rps / by('baseline: bare Fastify GET').rps).toFixed(3)),
-      writesGrowingClaimsVsRawInsert: Number((by(WRITE_GROWING).rps / by('baseline: raw pg insert tx').rps).toFixed(3)),
-      getSeedClaimVsBare: Number((by(GET_SEED).rps / by('baseline: bare Fastify GET').rps).toFixed(3)),
-      getGrownClaimVsBare: Number((by(GET_GROWN).rps / by('baseline: bare Fastify GET').rps).toFixed(3)),
-      boardVsBare: Number((by('GET /board').rps / by('baseline: bare Fastify GET').rps).toFixed(3)),
-      searchVsBare: Number((by('GET /claims?q=Tyotkino').rps / by('baseline: bare Fastify GET').rps).toFixed(3)),
+      writesVsRawInsert: Number((by(WRITE).rps / rawRps).toFixed(3)),
+      getClaimVsBare: Number((by(GET).rps / bareRps).toFixed(3)),
+      writesGrowingClaimsVsRawInsert: Number((by(WRITE_GROWING).rps / rawRps).toFixed(3)),
+      getSeedClaimVsBare: Number((by(GET_SEED).rps / bareRps).toFixed(3)),
+      getGrownClaimVsBare: Number((by(GET_GROWN).rps / bareRps).toFixed(3)),
+      boardVsBare: Number((by('GET /board').rps / bareRps).toFixed(3)),
+      searchVsBare: Number((by('GET /claims?q=Tyotkino').rps / bareRps).toFixed(3)),
     };
     const targets = { writesVsRawInsert: 0.4, getClaimVsBare: 0.5 };
+    console.log(`\nbaselines (mean of the pair): bare ${bareRps.toFixed(0)} req/s, raw insert ${rawRps.toFixed(0)} tx/s`);
     console.log(
       '\n' +
         JSON.stringify({

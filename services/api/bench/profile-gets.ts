@@ -23,7 +23,7 @@ await profileService(
     async load({ url, output, factChecker }) {
       const ids = await createBenchClaims(url, factChecker, 1);
       // The bench reads a claim that its write run gave ~30–100 notes; give this one 50.
-      for (let i = 0; i < 50; i++) {
+      for (let i = 0; i < Number(process.env.NOTES ?? 50); i++) {
         await fetch(`${url}/claims/${ids[0]}/notes`, {
           method: 'POST',
           headers: factChecker,

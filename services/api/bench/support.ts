@@ -160,6 +160,8 @@ export async function profileService(spec: ProfileSpec, duration: number): Promi
     const batches = /^claimtrail_write_batch_size_count (\d+)/m.exec(metrics)?.[1];
     const commands = /^claimtrail_write_batch_size_sum (\d+)/m.exec(metrics)?.[1];
     if (batches && commands) console.log(`write batches: ${batches}, ${(Number(commands) / Number(batches)).toFixed(1)} commands per batch on average (whole run)`);
+    const paths = [...metrics.matchAll(/^claimtrail_write_batches_total\{path="(\w+)"\} (\d+)/gm)].map((m) => `${m[1]} ${m[2]}`);
+    if (paths.length > 0) console.log(`write paths: ${paths.join(', ')}`);
     child.kill('SIGTERM');
     await once(child, 'exit');
   } finally {
