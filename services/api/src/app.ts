@@ -111,6 +111,10 @@ class CompletedOnlyLogController extends LogController {
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+// Request ids: a random prefix per process and a counter (unique across instances and
+// restarts for all practical purposes; cheaper than a UUID per request).
+const REQUEST_ID_PREFIX = randomUUID().slice(0, 13).replace('-', '');
+let requestCounter = 0;
 const UNLIMITED_URLS = new Set(['/healthz', '/readyz']);
 
 export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyInstance> {
@@ -193,7 +197,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
     requestIdHeader: false,
     genReqId(request) {
       const incoming = request.headers['x-request-id'];
-      return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+      return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : `${REQUEST_ID_PREFIX}-${(++requestCounter).toString(36)}`;
     },
     return503OnClosing: true,
     // Path segments may carry anything a client sends; length caps keep them cheap.
