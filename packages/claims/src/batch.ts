@@ -13,6 +13,7 @@ import type { AppendResult, EventStore, NewEvent, StreamHead } from '@claimtrail
 import { decideWrite } from './decide-write.ts';
 import { CommandError } from './errors.ts';
 import { isClaimId } from './ids.ts';
+import { LruMap } from './lru.ts';
 import { runFlight, runInSession, statementName, type WriteSession } from './merged.ts';
 import { projectionColumns, searchDocument, stateFromView, toClaimCard, upsertClaimsFrom } from './projection.ts';
 import type { ExecuteInput, ExecuteResult } from './service.ts';
@@ -89,27 +90,9 @@ export interface CachedClaim {
  * nor parses the ~3 kB view. Filled only after a commit (see ClaimService), so an entry is
  * always a state the log really had at that version.
  */
-export class ClaimStateCache {
-  private readonly entries = new Map<string, CachedClaim>();
-
-  constructor(private readonly capacity = 5000) {}
-
-  get(claimId: string): CachedClaim | undefined {
-    return this.entries.get(claimId);
-  }
-
-  delete(claimId: string): void {
-    this.entries.delete(claimId);
-  }
-
-  set(claimId: string, entry: CachedClaim): void {
-    this.entries.delete(claimId);
-    if (this.capacity <= 0) return;
-    this.entries.set(claimId, entry);
-    if (this.entries.size > this.capacity) {
-      const oldest = this.entries.keys().next();
-      if (!oldest.done) this.entries.delete(oldest.value);
-    }
+export class ClaimStateCache extends LruMap<string, CachedClaim> {
+  constructor(capacity = 5000) {
+    super(capacity);
   }
 }
 

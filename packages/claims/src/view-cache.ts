@@ -1,3 +1,5 @@
+import { LruMap } from './lru.ts';
+
 /**
  * Claim views (their JSON text) as of their latest known version, least recently used out
  * first: `GET /claims/:id` answers from here without a database round trip.
@@ -28,10 +30,12 @@ interface Entry {
 }
 
 export class ClaimViewCache {
-  private readonly entries = new Map<string, Entry>();
+  private readonly entries: LruMap<string, Entry>;
   private enabled = true;
 
-  constructor(private readonly capacity = 10_000) {}
+  constructor(capacity = 10_000) {
+    this.entries = new LruMap(capacity);
+  }
 
   /** The view as of the latest version known, or undefined when it must be read. */
   get(claimId: string): CachedView | undefined {
@@ -73,12 +77,7 @@ export class ClaimViewCache {
   }
 
   private put(claimId: string, entry: Entry): void {
-    this.entries.delete(claimId);
     this.entries.set(claimId, entry);
-    if (this.entries.size > this.capacity) {
-      const oldest = this.entries.keys().next();
-      if (!oldest.done) this.entries.delete(oldest.value);
-    }
   }
 }
 
