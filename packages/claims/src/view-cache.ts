@@ -2,7 +2,7 @@ import { LruMap } from './lru.ts';
 
 /**
  * Claim views (their JSON text) as of their latest known version, least recently used out
- * first: `GET /claims/:id` answers from here without a database round trip.
+ * first (bounded in count and in characters): `GET /claims/:id` answers from here without a database round trip.
  *
  * How entries stay current:
  * - this service's own writes `offer` the committed view before the write is acknowledged,
@@ -33,8 +33,12 @@ export class ClaimViewCache {
   private readonly entries: LruMap<string, Entry>;
   private enabled = true;
 
-  constructor(capacity = 10_000) {
-    this.entries = new LruMap(capacity);
+  /**
+   * At most `capacity` claims and `maxChars` characters of view JSON in all (a claim's view
+   * grows with its notes: the count alone would not bound the memory).
+   */
+  constructor(capacity = 10_000, maxChars = 16_000_000) {
+    this.entries = new LruMap(capacity, { of: (entry: Entry) => entry.json?.length ?? 0, max: maxChars });
   }
 
   /** The view as of the latest version known, or undefined when it must be read. */
@@ -74,6 +78,11 @@ export class ClaimViewCache {
 
   get size(): number {
     return this.entries.size;
+  }
+
+  /** Characters of view JSON held. */
+  get chars(): number {
+    return this.entries.totalWeight;
   }
 
   private put(claimId: string, entry: Entry): void {

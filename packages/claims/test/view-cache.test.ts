@@ -36,6 +36,22 @@ describe('ClaimViewCache', () => {
     expect(cache.size).toBe(2);
   });
 
+  it('bounds the characters held, not only the count: big views push the oldest out', () => {
+    const cache = new ClaimViewCache(100, 10);
+    cache.offer('a', 1, 'aaaa');
+    cache.offer('b', 1, 'bbbb');
+    expect(cache.chars).toBe(8);
+    cache.offer('c', 1, 'cccc');
+    expect(cache.get('a')).toBeUndefined();
+    expect(cache.chars).toBe(8);
+    cache.offer('b', 2, 'bb');
+    expect(cache.chars).toBe(6);
+    cache.changed('c', 2);
+    expect(cache.chars).toBe(2);
+    cache.clear();
+    expect(cache.chars).toBe(0);
+  });
+
   it('applies notification payloads: id:version lists, * and a lost listener clear', () => {
     const cache = new ClaimViewCache();
     cache.offer('a', 1, 'a');
