@@ -9,7 +9,7 @@ import {
   type ClaimView,
   type DecideContext,
 } from '@claimtrail/domain';
-import type { AppendResult, EventStore, NewEvent, StreamHead } from '@claimtrail/event-store';
+import { isAppendConflict, type AppendResult, type EventStore, type NewEvent, type StreamHead } from '@claimtrail/event-store';
 import { decideWrite } from './decide-write.ts';
 import { CommandError } from './errors.ts';
 import { isClaimId } from './ids.ts';
@@ -401,16 +401,12 @@ async function writeInOneFlight(
     // The transaction is open and failed (or the connection is gone: then so is this rollback).
     await sql`rollback`.execute(tx);
     session.begun = false;
-    if (!isUniqueViolation(error)) throw error;
+    if (!isAppendConflict(error)) throw error;
     return missed(session, cache, ids);
   }
   if (Number(results[1]?.rowCount ?? 0) !== append.rows) return missed(session, cache, ids);
   session.committed = true;
   return { path: 'one_flight', outcomes, written: writtenClaims(appending, docs) };
-}
-
-function isUniqueViolation(error: unknown): boolean {
-  return (error as { code?: unknown } | null)?.code === '23505';
 }
 
 /** The cached states were stale: forget them and start the transaction again. */

@@ -90,11 +90,6 @@ function isConcurrencyConflict(error: unknown): error is Error & { actual?: numb
   return code === 'concurrency_conflict' || code === '23505' || code === '40001' || code === '40P01';
 }
 
-/**
- * The write pipeline: load → decide → append (expected version) → project, all in one
- * transaction, with idempotency keys written alongside. Route handlers only translate
- * HTTP to `execute` and back.
- */
 interface QueuedWrite {
   write: BatchWrite;
   resolve(result: ExecuteResult): void;
@@ -117,6 +112,11 @@ function rolledBackForSure(error: unknown): boolean {
   return /^[0-9A-Z]{5}$/.test(code) && !code.startsWith('08') && !code.startsWith('57P') && !code.startsWith('53');
 }
 
+/**
+ * The write pipeline: load → decide → append (expected version) → project, all in one
+ * transaction, with idempotency keys written alongside. Route handlers only translate
+ * HTTP to `execute` and back.
+ */
 export class ClaimService {
   private readonly maxAttempts: number;
   private readonly queue: WriteQueue<QueuedWrite> | undefined;

@@ -54,7 +54,7 @@ export class ClaimViewCache {
     const entry = this.entries.get(claimId);
     if (entry !== undefined && entry.version > version) return;
     if (entry !== undefined && entry.version === version && entry.json !== null) return;
-    this.put(claimId, { version, json });
+    this.entries.set(claimId, { version, json });
   }
 
   /** The claim was written elsewhere, up to `version`: drop an older view. */
@@ -62,7 +62,7 @@ export class ClaimViewCache {
     if (!this.enabled) return;
     const entry = this.entries.get(claimId);
     if (entry !== undefined && entry.version >= version) return;
-    this.put(claimId, { version, json: null });
+    this.entries.set(claimId, { version, json: null });
   }
 
   /** Forget everything (unknown writes happened). */
@@ -83,10 +83,6 @@ export class ClaimViewCache {
   /** Characters of view JSON held. */
   get chars(): number {
     return this.entries.totalWeight;
-  }
-
-  private put(claimId: string, entry: Entry): void {
-    this.entries.set(claimId, entry);
   }
 }
 

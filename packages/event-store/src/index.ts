@@ -1,7 +1,7 @@
 export * from './types.ts';
 export { openDatabase } from './database.ts';
 export { migrateToLatest } from './migrate.ts';
-export { createEventStore, type EventStoreOptions, type EventStoreInternals } from './store.ts';
+export { createEventStore, isAppendConflict, type EventStoreOptions, type EventStoreInternals } from './store.ts';
 export {
   EventStoreError,
   ConcurrencyError,

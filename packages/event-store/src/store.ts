@@ -126,6 +126,15 @@ function isUniqueViolation(error: unknown): boolean {
   return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === '23505';
 }
 
+/**
+ * Whether a statement from `prepareAppendMany`, run by the caller, failed because a stream
+ * had moved on past the head it was given (its next version was taken: the transaction is
+ * aborted, nothing of it was written).
+ */
+export function isAppendConflict(error: unknown): boolean {
+  return isUniqueViolation(error);
+}
+
 
 export function createEventStore(database: Database, options: EventStoreOptions = {}): EventStore & EventStoreInternals {
   return new PgEventStore(database, options);

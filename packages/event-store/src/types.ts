@@ -192,8 +192,8 @@ export interface EventStore {
    * one round trip with other statements of its transaction). The events are numbered and
    * chained now; nothing is written until `query` runs. The caller must check that it
    * inserted exactly `rows` rows: fewer means a head was not real and nothing was inserted
-   * (the transaction is intact; do not commit what depends on these events); a unique
-   * violation means a stream had moved on (the transaction is aborted).
+   * (the transaction is intact; do not commit what depends on these events); an error for
+   * which `isAppendConflict` holds means a stream had moved on (the transaction is aborted).
    */
   prepareAppendMany(appends: StreamAppend[]): PreparedAppend;
   readStream(streamId: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
