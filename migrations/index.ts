@@ -8,6 +8,7 @@ import { migration0006 } from './0006_claims_head_hash.ts';
 import { migration0007 } from './0007_claims_view_only.ts';
 import { migration0008 } from './0008_claims_lz4.ts';
 import { migration0009 } from './0009_claims_changed_notify.ts';
+import { migration0010 } from './0010_events_sequence_index_join.ts';
 
 /**
  * Every migration, by name; names sort in execution order. To add one: create
@@ -23,4 +24,5 @@ export const migrations: Record<string, Migration> = {
   '0007_claims_view_only': migration0007,
   '0008_claims_lz4': migration0008,
   '0009_claims_changed_notify': migration0009,
+  '0010_events_sequence_index_join': migration0010,
 };

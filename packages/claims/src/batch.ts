@@ -491,13 +491,17 @@ function batchProjectionStatement(
   const kept = rows.filter((row) => !row.reindex).map((row) => row.id);
   const reindexed = rows.some((row) => row.reindex);
   if (rows.length > 0) {
+    // The check is a lateral lookup with LIMIT rather than EXISTS: a semi-join is planned for
+    // json_to_recordset's guess of 100 rows, and (prepared, planned while `events` was small)
+    // came out as a hash join over a sequential scan of the whole log on every batch.
     ctes.push(sql`rows as materialized (
-      select * from json_to_recordset(${rowsJson}::json) as r(
+      select r.* from json_to_recordset(${rowsJson}::json) as r(
         id uuid, stream_id text, state text, assignee text, tags text[], rating text, version integer,
         created_at timestamptz, updated_at timestamptz, reindex boolean, primary_text text, secondary_text text,
         view json, card json, head_hash text)${
         besideTheirEvents
-          ? sql` where exists (select 1 from events e where e.stream_id = r.stream_id and e.version = r.version and e.hash = r.head_hash)`
+          ? sql` cross join lateral (select 1 from events e
+                  where e.stream_id = r.stream_id and e.version = r.version and e.hash = r.head_hash limit 1) as beside`
           : sql``
       })`);
   }

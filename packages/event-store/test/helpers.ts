@@ -1,9 +1,10 @@
 import { createTestDatabase, type TestDatabase } from '@claimtrail/testing';
 import { migration0001 } from '../../../migrations/0001_event_store.ts';
+import { migration0010 } from '../../../migrations/0010_events_sequence_index_join.ts';
 import { createEventStore, migrateToLatest, openDatabase, type Database, type EventStore, type EventStoreOptions } from '../src/index.ts';
 
 /** Only the store's own migration: the suite must not depend on other packages' schema. */
-export const storeMigrations = { '0001_event_store': migration0001 };
+export const storeMigrations = { '0001_event_store': migration0001, '0010_events_sequence_index_join': migration0010 };
 
 export interface Backend {
   readonly kind: 'postgres' | 'pglite';

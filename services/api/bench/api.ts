@@ -5,7 +5,8 @@
  * server run as child processes; the load generator runs here. Each baseline is measured
  * twice, adjacent to what it is compared with (bare route: before the writes and after the
  * reads; raw inserts: before and after the writes), ratios against the mean of the pair.
- * The reads start after a CHECKPOINT. Prints a table and a final JSON line with the ratios.
+ * The reads start after a CHECKPOINT; each write phase after an ANALYZE of the claims it
+ * just created (see `analyze` in support.ts). Prints a table and a final JSON line with the ratios.
  *
  * Writes: notes at 32 connections, over 2,000 claims (ordinary size: the target's figure)
  * and over 200 claims (each grows to ≈ 50 notes: every write re-serializes its claim's
@@ -20,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import { createTestDatabase } from '@claimtrail/testing';
-import { createBenchClaims, noteRequests } from './support.ts';
+import { analyze, createBenchClaims, noteRequests } from './support.ts';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 8);
 const BARE = 'baseline: bare Fastify GET (before the writes)';
@@ -178,8 +179,10 @@ async function main(): Promise<void> {
     // end: claims of ordinary size; the target is measured here) and over 200 claims (≈ 50
     // each: ever-growing claims). Many claims also keep 32 writers off each other's row locks.
     const ordinary = await createBenchClaims(apiUrl, fc, 2000, 16);
+    await analyze(database.url);
     rows.push(await cannon(WRITE, { url: apiUrl, connections: 32, requests: noteRequests(fc, ordinary) }));
     const growing = await createBenchClaims(apiUrl, fc, 200, 16);
+    await analyze(database.url);
     rows.push(await cannon(WRITE_GROWING, { url: apiUrl, connections: 32, requests: noteRequests(fc, growing) }));
     rows.push({ ...(await rawInserts(database.url, 8)), name: RAW_AFTER });
     // The reads start on a settled database: the writes' dirty pages are flushed first

@@ -32,6 +32,23 @@ export async function createBenchClaims(url: string, headers: Record<string, str
   return ids;
 }
 
+/**
+ * ANALYZE after loading: the tables went from the seed's few rows to thousands in seconds,
+ * and until autovacuum's next round (up to a minute) the planner still costs them as tiny
+ * (a sequential scan of `claims` to lock one row). A database in service has had that
+ * round; the load is measured on such a one.
+ */
+export async function analyze(url: string): Promise<void> {
+  if (process.env.NO_ANALYZE) return;
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query('analyze');
+  } finally {
+    await client.end();
+  }
+}
+
 /** autocannon requests adding one note per request, round-robin over the claims `ids`. */
 export function noteRequests(headers: Record<string, string>, ids: readonly string[]): autocannon.Request[] {
   let next = 0;
@@ -84,7 +101,8 @@ export interface ProfileSpec {
 /**
  * Starts the service on its own database, warms up for 1 s, then runs `duration` seconds
  * and prints req/s, latency and CPU ms per request (service, its PostgreSQL backends,
- * autocannon, the whole machine). CPU_PROF / PERF / PERF_ALL / POOL as in the scripts' docs.
+ * autocannon, the whole machine). CPU_PROF / PERF / PERF_ALL / POOL as in the scripts' docs;
+ * TABLE_STATS=1 also prints pg_stat_user_tables at the end.
  */
 export async function profileService(spec: ProfileSpec, duration: number): Promise<void> {
   const database = await createTestDatabase('prof_api');
@@ -123,6 +141,7 @@ export async function profileService(spec: ProfileSpec, duration: number): Promi
     const token = /^\s+fact_checker\s+(\S+)/m.exec(out)![1]!;
     const factChecker = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
     const options = await spec.load({ url, output: out, factChecker });
+    await analyze(database.url);
     await autocannon({ ...options, duration: 1 });
 
     const admin = new pg.Client({ connectionString: database.url });
@@ -162,6 +181,16 @@ export async function profileService(spec: ProfileSpec, duration: number): Promi
     if (batches && commands) console.log(`write batches: ${batches}, ${(Number(commands) / Number(batches)).toFixed(1)} commands per batch on average (whole run)`);
     const paths = [...metrics.matchAll(/^claimtrail_write_batches_total\{path="(\w+)"\} (\d+)/gm)].map((m) => `${m[1]} ${m[2]}`);
     if (paths.length > 0) console.log(`write paths: ${paths.join(', ')}`);
+    if (process.env.TABLE_STATS) {
+      // Per-table scans and writes of the whole run (is anything sequentially scanned? are updates heap-only?).
+      const stats = new pg.Client({ connectionString: database.url });
+      await stats.connect();
+      const { rows } = await stats.query(
+        'select relname, seq_scan, seq_tup_read, idx_scan, n_tup_ins, n_tup_upd, n_tup_hot_upd from pg_stat_user_tables order by seq_tup_read desc',
+      );
+      await stats.end();
+      console.table(rows);
+    }
     child.kill('SIGTERM');
     await once(child, 'exit');
   } finally {
