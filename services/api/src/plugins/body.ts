@@ -11,25 +11,54 @@ export function isStorableText(text: string): boolean {
 /**
  * A string PostgreSQL cannot store (NUL) or that is not valid Unicode (unpaired
  * surrogate), or a prototype-polluting key. Returns the field path, null when clean.
- * Iterative: a deeply nested body must not overflow the stack.
+ * Iterative: a deeply nested body must not overflow the stack. Runs on every request's
+ * params and query: clean input (nearly all of it) allocates no path strings, each value
+ * keeps its parent and key and the path is spelled out only for the one that fails.
  */
 export function findUnstorable(value: unknown): string | null {
-  const stack: [unknown, string][] = [[value, '']];
+  if (typeof value === 'string') return isStorableText(value) ? null : 'body';
+  if (value === null || typeof value !== 'object') return null;
+  const stack: Visit[] = [{ value, parent: null, key: '' }];
   while (stack.length > 0) {
-    const [current, path] = stack.pop()!;
-    if (typeof current === 'string') {
-      if (!isStorableText(current)) return path || 'body';
-    } else if (Array.isArray(current)) {
-      for (let i = 0; i < current.length; i++) stack.push([current[i], `${path}[${i}]`]);
-    } else if (current !== null && typeof current === 'object') {
-      for (const key of Object.keys(current)) {
-        const keyPath = path ? `${path}.${key}` : key;
-        if (key === '__proto__' || !isStorableText(key)) return keyPath;
-        stack.push([(current as Record<string, unknown>)[key], keyPath]);
+    const visit = stack.pop()!;
+    const current = visit.value;
+    if (Array.isArray(current)) {
+      for (let i = 0; i < current.length; i++) {
+        const item: unknown = current[i];
+        if (typeof item === 'string') {
+          if (!isStorableText(item)) return pathOf(visit, i);
+        } else if (item !== null && typeof item === 'object') stack.push({ value: item, parent: visit, key: i });
+      }
+    } else {
+      for (const key of Object.keys(current as object)) {
+        if (key === '__proto__' || !isStorableText(key)) return pathOf(visit, key);
+        const item: unknown = (current as Record<string, unknown>)[key];
+        if (typeof item === 'string') {
+          if (!isStorableText(item)) return pathOf(visit, key);
+        } else if (item !== null && typeof item === 'object') stack.push({ value: item, parent: visit, key });
       }
     }
   }
   return null;
+}
+
+interface Visit {
+  value: object;
+  parent: Visit | null;
+  /** Where `value` sits in its parent ('' for the root). */
+  key: string | number;
+}
+
+/** `a.b[2].c`: the path of `key` inside `visit`'s value. */
+function pathOf(visit: Visit, key: string | number): string {
+  const keys: (string | number)[] = [key];
+  for (let at: Visit | null = visit; at !== null && at.parent !== null; at = at.parent) keys.push(at.key);
+  let path = '';
+  for (let i = keys.length - 1; i >= 0; i--) {
+    const k = keys[i]!;
+    path = typeof k === 'number' ? `${path}[${k}]` : path ? `${path}.${k}` : k;
+  }
+  return path || 'body';
 }
 
 /**
