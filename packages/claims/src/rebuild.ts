@@ -3,6 +3,7 @@ import { evolve, initialClaimState, toClaimView, toEnvelope, type ClaimEventEnve
 import type { EventMetadata, EventStore, JsonObject, RecordedEvent } from '@claimtrail/event-store';
 import { claimIdOfStream } from './events.ts';
 import { CLAIMS_CHANGED_CHANNEL } from './view-cache.ts';
+import { copyOutRows, type CopyFields } from './copy-out.ts';
 import { PROJECTION_BATCH_ROWS, stateFromView, writeClaimProjection, type ClaimProjectionRow } from './projection.ts';
 import { copyEncodedRows, CopyRowsBuilder, encodeRebuiltRows, searchVectors, writeEncodedRows, writeRebuiltRows, type KeepSeq } from './rebuild-writer.ts';
 
@@ -57,6 +58,7 @@ const ADVISORY_KEY = 4242101;
 const WRITE_WINDOW = 2;
 /** The fold yields to the event loop every this many events (see the build loop). */
 const YIELD_EVERY_ROWS = 500;
+const PROGRESS_EVERY_ROWS = 5000;
 const EVENT_COLUMNS = 'id, stream_id, version, type, data, metadata, recorded_at, hash, prev_hash, position';
 
 export type RebuildMode = 'compare' | 'swap';
@@ -314,6 +316,19 @@ function foldEnvelope(row: FoldRow, version: number): ClaimEventEnvelope {
   } as unknown as ClaimEventEnvelope;
 }
 
+/** FOLD_COLUMNS' fields from COPY text (copy-out.ts) as the rows the fold reads. */
+async function* foldRowsFromCopy(batches: AsyncIterable<CopyFields[]>): AsyncGenerator<FoldRow[]> {
+  for await (const batch of batches) {
+    const rows: FoldRow[] = new Array(batch.length);
+    for (let i = 0; i < batch.length; i++) {
+      const f = batch[i]!;
+      if (f.length !== 8) throw new Error(`rebuild: an event row of ${f.length} fields from COPY`);
+      rows[i] = { stream_id: f[0]!, version: Number(f[1]), type: f[2]!, data: f[3]!, actor: f[4], at_s: f[5]!, at_us: f[6] ?? null, hash: f[7]! };
+    }
+    yield rows;
+  }
+}
+
 /**
  * The fold's instants are whole seconds plus milliseconds, and a stream's events mostly
  * share their second: the text of the second is formatted once (by Date itself) and only
@@ -437,7 +452,7 @@ async function rebuildInTransaction(
   };
   const reportTiming = () => {
     if (!timing) return;
-    const phases = [...timing].map(([phase, ms]) => `${phase}=${Math.round(ms)}ms`).join(' ');
+    const phases = [...timing].map(([phase, ms]) => `${phase}=${Math.round(ms)}ms${phase.startsWith('(') ? ')' : ''}`).join(' ');
     process.stderr.write(`[rebuild] ${mode} ${phases}\n`);
   };
 
@@ -507,7 +522,6 @@ async function rebuildInTransaction(
   // the database writes batch N while this process folds batch N+1. At most WRITE_WINDOW
   // batches are in flight (memory stays flat); the first failure is rethrown.
   const pending: Promise<void>[] = [];
-  const reader: Kysely<any> | Transaction<any> = options.concurrentReads ? store.db : tx;
   const vectorDb: Kysely<any> | null = options.concurrentReads ? store.db : null;
   // With `concurrentReads` the transaction's connection is a pg one: the build writes with
   // COPY (see rebuild-writer.ts), which cannot resolve a conflict, so a claim id met twice
@@ -588,49 +602,72 @@ async function rebuildInTransaction(
   };
 
   // Phase 1: fold every claim stream, ordered by (stream_id, version) through the
-  // unique index, keyset-paged. Collation-independent: keyset on (stream_id, version),
-  // claim streams filtered in code. With `concurrentReads` (PostgreSQL) pages come from
-  // another pooled connection, one page ahead, while the transaction's connection writes;
-  // what they miss (committed later) the catch-up adds under the lock.
+  // unique index. Collation-independent: claim streams are filtered in code. With
+  // `concurrentReads` (PostgreSQL) the events come from another pooled connection as one
+  // `COPY (…) TO STDOUT` (see copy-out.ts), streamed while the transaction's connection
+  // writes; what that snapshot misses (committed later) the catch-up adds under the lock.
+  // Otherwise (PGlite) they are read on the transaction, keyset-paged.
   lap('setup');
   progress({ phase: 'build', events, claims });
-  const readPage = async (afterStream: string, afterVersion: number): Promise<FoldRow[]> => {
-    const { rows } = await reader.executeQuery<FoldRow>(
-      CompiledQuery.raw(
-        `select ${FOLD_COLUMNS} from ${ident(schema)}.${EVENTS_TABLE}
-          where (stream_id, version) > ($1, $2)
-          order by stream_id, version limit $3`,
-        [afterStream, afterVersion, batchSize],
-      ),
-    );
-    return rows;
-  };
-  let next: Promise<FoldRow[]> | null = readPage('', 0);
-  while (next) {
-    const page: FoldRow[] = await next;
-    const last = page[page.length - 1];
-    next = last && page.length >= batchSize ? readPage(last.stream_id, Number(last.version)) : null;
-    for (let i = 0; i < page.length; i++) {
-      // Let I/O in now and then (a macrotask, not a microtask): a batch whose search vectors
-      // have arrived is handed to the writer at once, not after the whole page is folded.
-      if (i % YIELD_EVERY_ROWS === YIELD_EVERY_ROWS - 1) await new Promise<void>((resolve) => setImmediate(resolve));
-      const row = page[i]!;
-      const streamId = row.stream_id;
-      if (streamId !== current) {
-        if (!streamId.startsWith('claim-')) continue;
-        await flushStream();
-        current = streamId;
-        state = initialClaimState;
-        headHash = null;
+  const foldPages = async (pages: AsyncIterable<FoldRow[]>) => {
+    let seen = 0;
+    for await (const page of pages) {
+      for (let i = 0; i < page.length; i++) {
+        // Let I/O in now and then (a macrotask, not a microtask): a batch whose search vectors
+        // have arrived is handed to the writer at once, not after the whole page is folded.
+        if (++seen % YIELD_EVERY_ROWS === 0) {
+          await new Promise<void>((resolve) => setImmediate(resolve));
+          if (seen % PROGRESS_EVERY_ROWS === 0) progress({ phase: 'build', events, claims });
+        }
+        const row = page[i]!;
+        const streamId = row.stream_id;
+        if (streamId !== current) {
+          if (!streamId.startsWith('claim-')) continue;
+          await flushStream();
+          current = streamId;
+          state = initialClaimState;
+          headHash = null;
+        }
+        const version = Number(row.version);
+        // A gap or a repeat would be a broken log: verify reports it; the fold skips it.
+        if (version !== state.version + 1) continue;
+        state = evolve(state, foldEnvelope(row, version));
+        headHash = row.hash;
+        events++;
       }
-      const version = Number(row.version);
-      // A gap or a repeat would be a broken log: verify reports it; the fold skips it.
-      if (version !== state.version + 1) continue;
-      state = evolve(state, foldEnvelope(row, version));
-      headHash = row.hash;
-      events++;
     }
     progress({ phase: 'build', events, claims });
+  };
+  const eventsTable = `${ident(schema)}.${EVENTS_TABLE}`;
+  if (options.concurrentReads) {
+    await store.db.transaction().execute(async (readTx) => {
+      // The index already holds the order: without this the planner sorts the whole table
+      // (a parallel sort, spilling to disk past work_mem).
+      await readTx.executeQuery(CompiledQuery.raw('set local enable_sort = off'));
+      // A whole-table plan costs past jit_above_cost; compiling it would only add time.
+      await readTx.executeQuery(CompiledQuery.raw('set local jit = off'));
+      await foldPages(foldRowsFromCopy(copyOutRows(readTx, `select ${FOLD_COLUMNS} from ${eventsTable} order by stream_id, version`)));
+    });
+  } else {
+    await foldPages(
+      (async function* pages(): AsyncGenerator<FoldRow[]> {
+        let afterStream = '';
+        let afterVersion = 0;
+        for (;;) {
+          const { rows } = await tx.executeQuery<FoldRow>(
+            CompiledQuery.raw(
+              `select ${FOLD_COLUMNS} from ${eventsTable} where (stream_id, version) > ($1, $2) order by stream_id, version limit $3`,
+              [afterStream, afterVersion, batchSize],
+            ),
+          );
+          if (rows.length > 0) yield rows;
+          const last = rows[rows.length - 1];
+          if (!last || rows.length < batchSize) return;
+          afterStream = last.stream_id;
+          afterVersion = Number(last.version);
+        }
+      })(),
+    );
   }
   await flushStream();
   await sendBatch();
@@ -647,7 +684,10 @@ async function rebuildInTransaction(
   for (const d of liveIndexDefs) {
     if (d.primary) continue;
     if (mode === 'compare' && !d.columns.includes('stream_id')) continue;
+    const began = performance.now();
     await run(d.create(scratch));
+    // Each index's own time too, reported inside the phase's total.
+    timing?.set(`(${d.name}`, performance.now() - began);
   }
   lap('indexes');
 
