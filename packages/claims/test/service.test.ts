@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEventStore, migrateToLatest, openDatabase, type Database, type EventStore } from '@claimtrail/event-store';
 import { migrations } from '@claimtrail/migrations';
 import { createTestDatabase, requirePostgres, type TestDatabase } from '@claimtrail/testing';
-import type { Actor } from '@claimtrail/domain';
+import { initialClaimState, toClaimView, type Actor } from '@claimtrail/domain';
 import {
   ClaimService,
   CommandError,
@@ -163,6 +163,22 @@ describe('pure helpers', () => {
   it('a card drops the long lists and keeps their counts', () => {
     const card = toClaimCard({ id: 'x', notes: [{}], evidence: [{}, {}], appearances: [], notesCount: 1 } as never);
     expect(card).toEqual({ id: 'x', notesCount: 1, evidenceCount: 2, appearancesCount: 0 });
+  });
+
+  it("a card's JSON is the view's JSON without the lists, keys in the view's order, counts last", () => {
+    const view = toClaimView({
+      ...initialClaimState,
+      id: 'c-1',
+      status: 'in_review',
+      text: 'claim',
+      tags: ['t'],
+      notes: [{ id: 'n', body: 'b', author: 'a', at: '2024-01-01T00:00:00.000Z' }],
+      version: 3,
+      createdAt: '2024-01-01T00:00:00.000Z',
+      createdBy: 'a',
+    } as never);
+    const { notes: _n, evidence, appearances, ...rest } = view;
+    expect(JSON.stringify(toClaimCard(view))).toBe(JSON.stringify({ ...rest, evidenceCount: evidence.length, appearancesCount: appearances.length }));
   });
 });
 
