@@ -28,11 +28,12 @@ import { copyEncodedRows, CopyRowsBuilder, encodeRebuiltRows, searchVectors, wri
  *   the new table. Only the catch-up and the rename happen under the exclusive lock.
  *
  * The fold reads the event table by (stream_id, version), one stream after the other, so
- * memory stays bounded by one page of events whatever the size of the log. Without
+ * memory stays bounded (one page of events, or what the COPY stream buffers) whatever the
+ * size of the log. Without
  * `concurrentReads` (and always on PGlite, which has one connection) everything goes
  * through the transaction's own connection. With it (PostgreSQL), the database work is
- * spread over three connections working at once: pages are read on a pooled connection
- * one page ahead, each batch's search vectors (two to_tsvector per row) are computed on a
+ * spread over three connections working at once: the events are streamed by one
+ * `COPY (…) TO STDOUT` on a pooled connection (copy-out.ts), each batch's search vectors (two to_tsvector per row) are computed on a
  * pooled connection, and the transaction's connection only inserts; this process folds
  * meanwhile (it reads only the columns the fold needs, see FOLD_COLUMNS). There the build
  * writes with COPY … FROM STDIN (`CopyRowsBuilder`/`copyEncodedRows` in rebuild-writer.ts:
@@ -72,14 +73,14 @@ export interface RebuildProgress {
 export interface RebuildOptions {
   /** `swap` (default) replaces the live projection; `compare` only reports differences. */
   mode?: RebuildMode;
-  /** Events read per query (default 5000). */
+  /** Events read per query when paging (PGlite; default 5000). */
   batchSize?: number;
   /** At most this many differences are listed (default 100); `differences` counts them all. */
   maxDiffs?: number;
-  /** Called after each page of events and at each phase change. */
+  /** Called every few thousand events and at each phase change. */
   onProgress?: (progress: RebuildProgress) => void;
   /**
-   * Read the events on another pooled connection, one page ahead, and compute the search
+   * Stream the events on another pooled connection (one COPY), and compute the search
    * vectors on a pooled connection too, while the transaction's connection writes
    * (PostgreSQL only: PGlite has a single connection). Default false.
    */
