@@ -10,6 +10,41 @@ import copyStreams from 'pg-copy-streams';
  * ≈ 0.75–0.8 s for 5,000-row SELECT pages). PostgreSQL through pg only.
  */
 
+/**
+ * Submits a pg-copy-streams stream (COPY FROM or TO) on the connection behind `db` (a
+ * transaction, or a single connection) and resolves when the COPY has ended (`finish` for
+ * FROM, `end` for TO), rejects on its error. pg's `client.query` takes the stream as a query
+ * object, which Kysely's driver hands over as the query text (same connection, queued after
+ * the statements before it, as in merged.ts); the stream is made thenable so Kysely's
+ * `await` waits for the COPY's end. pg may report an error and still end the stream: the
+ * first outcome counts.
+ */
+export async function submitCopy(db: Kysely<any>, stream: NodeJS.ReadableStream | NodeJS.WritableStream, ended: 'finish' | 'end'): Promise<void> {
+  let settled = false;
+  const done = new Promise<void>((resolve, reject) => {
+    stream.on(ended, () => {
+      settled = true;
+      resolve();
+    });
+    stream.on('error', (error: unknown) => {
+      if (settled) return;
+      settled = true;
+      reject(error);
+    });
+    // Destroyed by its consumer (a reader that stopped early): no end will come.
+    stream.on('close', () => {
+      if (settled) return;
+      settled = true;
+      reject(new Error('COPY stream closed before the COPY ended'));
+    });
+  });
+  done.catch(() => undefined);
+  (stream as unknown as { then: PromiseLike<unknown>['then'] }).then = (onFulfilled, onRejected) =>
+    done.then(() => ({ rows: [], command: 'COPY', rowCount: 0 })).then(onFulfilled, onRejected);
+  await db.executeQuery(CompiledQuery.raw(stream as unknown as string, []));
+  await done;
+}
+
 /** One row: each column's text, `null` for SQL NULL. */
 export type CopyFields = (string | null)[];
 
@@ -47,48 +82,43 @@ export function copyLineFields(line: string): CopyFields {
  */
 export async function* copyOutRows(db: Kysely<any>, query: string): AsyncGenerator<CopyFields[]> {
   const stream = copyStreams.to(`copy (${query}) to stdout`);
-  let settled = false;
-  const done = new Promise<void>((resolve, reject) => {
-    stream.on('end', () => {
-      settled = true;
-      resolve();
-    });
-    stream.on('error', (error) => {
-      if (settled) return;
-      settled = true;
-      reject(error);
-    });
-  });
-  done.catch(() => undefined);
-  // Kysely hands the stream to pg's client.query as the query object (as copyIn does in
-  // rebuild-writer.ts) and awaits it: thenable, it resolves once the COPY has ended.
-  (stream as unknown as { then: PromiseLike<unknown>['then'] }).then = (onFulfilled, onRejected) =>
-    done.then(() => ({ rows: [], command: 'COPY', rowCount: 0 })).then(onFulfilled, onRejected);
-  const running = db.executeQuery(CompiledQuery.raw(stream as unknown as string, []));
+  const running = submitCopy(db, stream, 'end');
   running.catch(() => undefined);
 
   // Bytes of a line that a chunk boundary cut, kept until its newline arrives.
   let pending: Buffer[] = [];
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    const rows: CopyFields[] = [];
-    let start = 0;
-    let newline = chunk.indexOf(10);
-    if (newline >= 0 && pending.length > 0) {
-      pending.push(chunk.subarray(0, newline));
-      rows.push(copyLineFields(Buffer.concat(pending).toString('utf8')));
-      pending = [];
-      start = newline + 1;
-      newline = chunk.indexOf(10, start);
+  let complete = false;
+  try {
+    // Not destroyed when the consumer stops early: a destroyed copy stream would leave the
+    // connection paused mid-COPY (and the transaction's ROLLBACK queued behind it forever).
+    for await (const chunk of stream.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
+      const rows: CopyFields[] = [];
+      let start = 0;
+      let newline = chunk.indexOf(10);
+      if (newline >= 0 && pending.length > 0) {
+        pending.push(chunk.subarray(0, newline));
+        rows.push(copyLineFields(Buffer.concat(pending).toString('utf8')));
+        pending = [];
+        start = newline + 1;
+        newline = chunk.indexOf(10, start);
+      }
+      while (newline >= 0) {
+        rows.push(copyLineFields(chunk.toString('utf8', start, newline)));
+        start = newline + 1;
+        newline = chunk.indexOf(10, start);
+      }
+      if (start < chunk.length) pending.push(chunk.subarray(start));
+      if (rows.length > 0) yield rows;
     }
-    while (newline >= 0) {
-      rows.push(copyLineFields(chunk.toString('utf8', start, newline)));
-      start = newline + 1;
-      newline = chunk.indexOf(10, start);
+    complete = true;
+  } finally {
+    // The consumer stopped early (or a line failed to parse): let the rest of the COPY run
+    // out unread, so the connection is free again for whatever comes next.
+    if (!complete) {
+      stream.resume();
+      await running.catch(() => undefined);
     }
-    if (start < chunk.length) pending.push(chunk.subarray(start));
-    if (rows.length > 0) yield rows;
   }
   await running;
-  await done;
   if (pending.length > 0) throw new Error('COPY text: the output ended inside a line');
 }

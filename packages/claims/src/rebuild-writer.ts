@@ -1,5 +1,6 @@
 import { CompiledQuery, type Kysely, type Transaction } from 'kysely';
 import copyStreams from 'pg-copy-streams';
+import { submitCopy } from './copy-out.ts';
 import { filterRating, ON_CONFLICT_REPLACE_SQL, searchDocument, SEARCH_CONFIG, toClaimCard, type ClaimProjectionRow } from './projection.ts';
 
 /**
@@ -344,33 +345,15 @@ function copyPayload(lines: LineBuffer, vectors: readonly string[], from: number
 }
 
 /**
- * Runs one COPY … FROM STDIN with `data` on the connection behind `db` (a pg transaction):
- * pg's `client.query` takes the copy stream as a query object, which Kysely's driver hands
- * over as the query text (same connection, queued after the statements before it, as in
- * merged.ts); the stream is made thenable so Kysely's `await` waits for the COPY's end.
- * The data is written before the stream is submitted: it is corked until the server's
- * CopyInResponse, then flushed.
+ * Runs one COPY … FROM STDIN with `data` on the connection behind `db` (a pg transaction;
+ * see `submitCopy`). The data is written before the stream is submitted: it is corked until
+ * the server's CopyInResponse, then flushed.
  */
 async function copyIn(db: Kysely<any> | Transaction<any>, text: string, data: Buffer): Promise<void> {
   const stream = copyStreams.from(text);
-  let settled = false;
-  const done = new Promise<void>((resolve, reject) => {
-    stream.on('finish', () => {
-      settled = true;
-      resolve();
-    });
-    // pg may report an error and still end the stream: the first outcome counts.
-    stream.on('error', (error) => {
-      if (settled) return;
-      settled = true;
-      reject(error);
-    });
-  });
-  (stream as unknown as { then: PromiseLike<unknown>['then'] }).then = (onFulfilled, onRejected) =>
-    done.then(() => ({ rows: [], command: 'COPY', rowCount: 0 })).then(onFulfilled, onRejected);
+  const submitted = submitCopy(db, stream, 'finish');
   stream.end(data);
-  await db.executeQuery(CompiledQuery.raw(stream as unknown as string, []));
-  await done;
+  await submitted;
 }
 
 /**

@@ -59,6 +59,19 @@ describe.skipIf(!pg)('copyOutRows on PostgreSQL', () => {
     expect(rows.map((r) => (r[2] === null ? null : (JSON.parse(r[2]!) as { v: string }).v))).toEqual(values);
   });
 
+  it('a reader that stops early gets its own error back and leaves the pool usable', async () => {
+    await expect(
+      database.db.transaction().execute(async (tx) => {
+        for await (const _ of copyOutRows(tx, 'select n, v from t cross join generate_series(1, 50) order by n')) {
+          void _;
+          throw new Error('the fold failed');
+        }
+      }),
+    ).rejects.toThrow(/the fold failed/);
+    const after = await sql<{ n: number }>`select count(*)::int as n from t`.execute(database.db);
+    expect(after.rows[0]!.n).toBe(values.length);
+  });
+
   it('passes the server error on and leaves the pool usable', async () => {
     await expect(
       database.db.transaction().execute(async (tx) => {
