@@ -2,12 +2,14 @@ import { CompiledQuery, type Kysely } from 'kysely';
 import copyStreams from 'pg-copy-streams';
 
 /**
- * Reading a query's rows with `COPY (…) TO STDOUT` (text format) instead of a SELECT: one
- * statement streams the whole result, and the rows arrive as tab-separated lines that are
- * split here into string fields, without pg's per-row protocol message, row object and
- * per-column type parsers. For the rebuild's fold over every event this halves the CPU the
- * reading costs this process (measured over 200k events: ≈ 0.35–0.45 s against
- * ≈ 0.75–0.8 s for 5,000-row SELECT pages). PostgreSQL through pg only.
+ * COPY through Kysely's pg driver (PostgreSQL only): `submitCopy` runs a pg-copy-streams
+ * stream in either direction on a transaction's connection (the rebuild writes its rows with
+ * COPY FROM, rebuild-writer.ts); `copyOutRows` reads a query's rows with `COPY (…) TO STDOUT`
+ * (text format) instead of a SELECT: one statement streams the whole result, and the rows
+ * arrive as tab-separated lines that are split here into string fields, without pg's
+ * per-row protocol message, row object and per-column type parsers. For the rebuild's fold
+ * over every event this halves the CPU the reading costs this process (measured over 200k
+ * events: ≈ 0.35–0.45 s against ≈ 0.75–0.8 s for 5,000-row SELECT pages).
  */
 
 /**

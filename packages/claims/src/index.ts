@@ -21,6 +21,7 @@ export { writeClaimProjection, writeClaimProjections, PROJECTION_BATCH_ROWS, typ
 export { toEventRecord, claimIdOfStream, type EventRecordDto } from './events.ts';
 export {
   rebuildProjections,
+  canReadConcurrently,
   compareProjections,
   foldAllClaims,
   checkClaimProjection,

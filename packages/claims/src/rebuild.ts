@@ -1,6 +1,6 @@
 import { CompiledQuery, type Kysely, type Transaction } from 'kysely';
 import { evolve, initialClaimState, toClaimView, toEnvelope, type ClaimEventEnvelope, type ClaimState, type ClaimView } from '@claimtrail/domain';
-import type { EventMetadata, EventStore, JsonObject, RecordedEvent } from '@claimtrail/event-store';
+import type { Database, EventMetadata, EventStore, JsonObject, RecordedEvent } from '@claimtrail/event-store';
 import { claimIdOfStream } from './events.ts';
 import { CLAIMS_CHANGED_CHANNEL } from './view-cache.ts';
 import { copyOutRows, type CopyFields } from './copy-out.ts';
@@ -29,12 +29,12 @@ import { copyEncodedRows, CopyRowsBuilder, encodeRebuiltRows, searchVectors, wri
  *
  * The fold reads the event table by (stream_id, version), one stream after the other, so
  * memory stays bounded (one page of events, or what the COPY stream buffers) whatever the
- * size of the log. Without
- * `concurrentReads` (and always on PGlite, which has one connection) everything goes
- * through the transaction's own connection. With it (PostgreSQL), the database work is
- * spread over three connections working at once: the events are streamed by one
- * `COPY (…) TO STDOUT` on a pooled connection (copy-out.ts), each batch's search vectors (two to_tsvector per row) are computed on a
- * pooled connection, and the transaction's connection only inserts; this process folds
+ * size of the log. Without `concurrentReads` (and always on PGlite, which has one
+ * connection) everything goes through the transaction's own connection. With it
+ * (PostgreSQL), the database work is spread over three connections working at once: the
+ * events are streamed by one `COPY (…) TO STDOUT` on a pooled connection (copy-out.ts),
+ * each batch's search vectors (two to_tsvector per row) are computed on a pooled
+ * connection, and the transaction's connection only inserts; this process folds
  * meanwhile (it reads only the columns the fold needs, see FOLD_COLUMNS). There the build
  * writes with COPY … FROM STDIN (`CopyRowsBuilder`/`copyEncodedRows` in rebuild-writer.ts:
  * the same column values, far less database work per row than the INSERT); the catch-up and
@@ -59,6 +59,7 @@ const ADVISORY_KEY = 4242101;
 const WRITE_WINDOW = 2;
 /** The fold yields to the event loop every this many events (see the build loop). */
 const YIELD_EVERY_ROWS = 500;
+/** Build progress is reported every this many events (a multiple of YIELD_EVERY_ROWS). */
 const PROGRESS_EVERY_ROWS = 5000;
 const EVENT_COLUMNS = 'id, stream_id, version, type, data, metadata, recorded_at, hash, prev_hash, position';
 
@@ -82,7 +83,8 @@ export interface RebuildOptions {
   /**
    * Stream the events on another pooled connection (one COPY), and compute the search
    * vectors on a pooled connection too, while the transaction's connection writes
-   * (PostgreSQL only: PGlite has a single connection). Default false.
+   * (PostgreSQL only: PGlite has a single connection). Holds three connections of the
+   * pool at once: see `canReadConcurrently`. Default false.
    */
   concurrentReads?: boolean;
   /** How long to wait for writers to drain before the swap or compare (default 15000 ms). */
@@ -125,6 +127,15 @@ class CompareDone extends Error {
  * Rebuilds every projection from the events. `swap` (the default) replaces the live
  * tables atomically; `compare` leaves them untouched and reports the differences.
  */
+/**
+ * Whether a rebuild on `database` may use `concurrentReads`: PostgreSQL with a pool of at
+ * least three connections (the rebuild's transaction, the event stream, the search vectors;
+ * with fewer the vectors would wait for a connection the other two hold until the build ends).
+ */
+export function canReadConcurrently(database: Pick<Database, 'kind' | 'poolSize'>): boolean {
+  return database.kind === 'postgres' && database.poolSize >= 3;
+}
+
 export async function rebuildProjections(store: EventStore, options: RebuildOptions = {}): Promise<RebuildResult> {
   const mode = options.mode ?? 'swap';
   const started = Date.now();

@@ -5,7 +5,7 @@ import { createEventStore, migrateToLatest, openDatabase, type Database, type Ev
 import { migrations } from '@claimtrail/migrations';
 import { createTestDatabase, requirePostgres, type TestDatabase } from '@claimtrail/testing';
 import type { Actor } from '@claimtrail/domain';
-import { checkClaimProjection, ClaimService, rebuildProjections } from '../src/index.ts';
+import { canReadConcurrently, checkClaimProjection, ClaimService, rebuildProjections } from '../src/index.ts';
 
 /**
  * The rebuild writes its rows through its own bulk writers (rebuild-writer.ts: on PGlite two
@@ -75,6 +75,21 @@ for (const backend of ['pglite', 'postgres'] as const) {
       await store?.close();
       await database?.close();
       await testDb?.drop();
+    });
+
+    // PostgreSQL only (PGlite has one connection): declared only there, not skipped elsewhere.
+    if (backend === 'postgres') it('reads concurrently only with a pool of three; with two it reads on its transaction and still finishes', async () => {
+      expect(canReadConcurrently(database)).toBe(true);
+      const small = await openDatabase({ databaseUrl: testDb!.url, poolSize: 2 });
+      const smallStore = createEventStore(small);
+      try {
+        expect(canReadConcurrently(small)).toBe(false);
+        const result = await rebuildProjections(smallStore, { mode: 'compare', concurrentReads: canReadConcurrently(small) });
+        expect(result).toMatchObject({ differences: 0, claims: TRICKY.length + 30 });
+      } finally {
+        await smallStore.close();
+        await small.close();
+      }
     });
 
     it('a compare finds the rebuilt rows equal to the live ones (small pages)', async () => {

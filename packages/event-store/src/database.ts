@@ -39,9 +39,10 @@ export async function openDatabase(config: DatabaseConfig = {}): Promise<Databas
 
 async function openPostgres(config: DatabaseConfig, url: string): Promise<Database> {
   const onError = config.onError ?? defaultOnError;
+  const poolSize = config.poolSize ?? 10;
   const pool = new pg.Pool({
     connectionString: url,
-    max: config.poolSize ?? 10,
+    max: poolSize,
     connectionTimeoutMillis: config.connectionTimeoutMs ?? 5000,
     statement_timeout: config.statementTimeoutMs ?? 30_000,
     idleTimeoutMillis: 30_000,
@@ -60,6 +61,7 @@ async function openPostgres(config: DatabaseConfig, url: string): Promise<Databa
   const database: Database = {
     kind: 'postgres',
     db,
+    poolSize,
     listen: (channel, handler) => listener.listen(channel, handler),
     async notify(channel, payload) {
       checkChannel(channel);
@@ -231,6 +233,7 @@ async function openPglite(config: DatabaseConfig): Promise<Database> {
   return {
     kind: 'pglite',
     db,
+    poolSize: 1,
     async listen(channel, handler) {
       checkChannel(channel);
       const listener = (payload: string) => safeCall(handler, payload);

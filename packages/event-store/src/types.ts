@@ -239,6 +239,8 @@ export interface DatabaseConfig {
 export interface Database {
   readonly kind: 'postgres' | 'pglite';
   readonly db: Kysely<any>;
+  /** Connections the database can serve at once: the pool's maximum (PGlite: 1). */
+  readonly poolSize: number;
   /**
    * Subscribe to a notification channel. PostgreSQL: LISTEN on a dedicated connection
    * that is re-established when dropped (the handler is then called with `null` so the

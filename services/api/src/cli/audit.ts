@@ -15,7 +15,7 @@
 import { claimStreamId, evolve, initialClaimState, toClaimView, toEnvelope, type ClaimState } from '@claimtrail/domain';
 import { createEventStore, migrateToLatest, openDatabase, type Database, type EventStore } from '@claimtrail/event-store';
 import { migrations } from '@claimtrail/migrations';
-import { isClaimId, rebuildProjections, toEventRecord } from '@claimtrail/claims';
+import { canReadConcurrently, isClaimId, rebuildProjections, toEventRecord } from '@claimtrail/claims';
 import { ConfigError, loadConfig } from '../config.ts';
 import { verifyAll, verifyClaim, writeNdjson } from '../routes/audit.ts';
 
@@ -106,7 +106,7 @@ async function verify(store: EventStore, database: Database, flags: Map<string, 
   const progress = new Progress('verify', await store.headPosition());
   const report = await verifyAll(store, {
     onProgress: (phase, done) => progress.update(done, phase),
-    concurrentReads: database.kind === 'postgres',
+    concurrentReads: canReadConcurrently(database),
   });
   progress.done(report.ok ? `ok, ${report.checked.toLocaleString('en')} events, ${report.projections?.checked ?? 0} claims` : 'BROKEN');
   print(report);
@@ -118,7 +118,7 @@ async function rebuild(store: EventStore, database: Database, flags: Map<string,
   const progress = new Progress(compare ? 'rebuild --compare' : 'rebuild', await store.headPosition());
   const result = await rebuildProjections(store, {
     mode: compare ? 'compare' : 'swap',
-    concurrentReads: database.kind === 'postgres',
+    concurrentReads: canReadConcurrently(database),
     onProgress: (p) => progress.update(p.events, p.phase, p.phase !== 'build'),
   });
   progress.done(

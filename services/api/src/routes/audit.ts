@@ -26,7 +26,7 @@
 import type { Writable } from 'node:stream';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { ProblemSchema } from '@claimtrail/contract';
-import { checkClaimProjection, claimIdOfStream, rebuildProjections, toEventRecord } from '@claimtrail/claims';
+import { canReadConcurrently, checkClaimProjection, claimIdOfStream, rebuildProjections, toEventRecord } from '@claimtrail/claims';
 import { claimStreamId, type Role } from '@claimtrail/domain';
 import type { EventStore, PositionedEvent, VerifyResult } from '@claimtrail/event-store';
 import { HttpProblem } from '../errors.ts';
@@ -328,7 +328,7 @@ export const auditRoutes: FastifyPluginAsync = async (app) => {
         if (!report) throw new HttpProblem('not_found', `claim ${claimId} not found`);
         return report;
       }
-      return serialised(() => verifyAll(app.store, { concurrentReads: app.database.kind === 'postgres' }));
+      return serialised(() => verifyAll(app.store, { concurrentReads: canReadConcurrently(app.database) }));
     },
   );
 
