@@ -87,16 +87,19 @@ function statement(keepSeq: KeepSeq | null, precomputed: boolean): string {
  */
 export function searchVectors(db: Kysely<any> | Transaction<any>, texts: readonly [string, string][]): Promise<string[]> {
   // Not async: the texts are serialized now and not kept while the query runs.
-  return vectorsOf(db, JSON.stringify(texts), texts.length);
+  return vectorsOf(db, JSON.stringify(texts.map((t) => t[0])), JSON.stringify(texts.map((t) => t[1])), texts.length);
 }
 
-async function vectorsOf(db: Kysely<any> | Transaction<any>, texts: string, count: number): Promise<string[]> {
+async function vectorsOf(db: Kysely<any> | Transaction<any>, primaries: string, secondaries: string, count: number): Promise<string[]> {
   const config = `${quoteLiteral(SEARCH_CONFIG)}::regconfig`;
+  // Two flat arrays zipped by ROWS FROM: each text is lexed once (one array of pairs read
+  // with `x->>0`, `x->>1` lexed every pair three times: json operators re-parse their input).
   const { rows } = await db.executeQuery<{ v: string }>(
     CompiledQuery.raw(
-      `select (setweight(to_tsvector(${config}, d.x->>0), 'A') || setweight(to_tsvector(${config}, d.x->>1), 'B'))::text as v
-         from json_array_elements($1::json) with ordinality as d(x, n) order by d.n`,
-      [texts],
+      `select (setweight(to_tsvector(${config}, d.p), 'A') || setweight(to_tsvector(${config}, d.s), 'B'))::text as v
+         from rows from (json_array_elements_text($1::json), json_array_elements_text($2::json)) with ordinality as d(p, s, n)
+        order by d.n`,
+      [primaries, secondaries],
     ),
   );
   if (rows.length !== count) throw new Error('rebuild: search vectors lost rows');
