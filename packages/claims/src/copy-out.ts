@@ -75,14 +75,14 @@ export function copyLineFields(line: string): CopyFields {
 }
 
 /**
- * Runs `COPY (query) TO STDOUT` on the connection behind `db` and yields the rows in
- * batches (those of each chunk the server sent). `db` should be a transaction or a single
- * connection: settings made before (e.g. `set local enable_sort = off`) apply. The
- * consumer's pace is the server's: the stream is paused while a batch is being handled.
- * A line is split at its newline byte, which no UTF-8 sequence contains, so text is decoded
- * per whole line.
+ * Runs `COPY (query) TO STDOUT` on the connection behind `db` and yields the rows, each as
+ * `toRow` makes it of its fields, in batches (those of each chunk the server sent). `db`
+ * should be a transaction or a single connection: settings made before (e.g. `set local
+ * enable_sort = off`) apply. The consumer's pace is the server's: the stream is paused while
+ * a batch is being handled. A line is split at its newline byte, which no UTF-8 sequence
+ * contains, so text is decoded per whole line.
  */
-export async function* copyOutRows(db: Kysely<any>, query: string): AsyncGenerator<CopyFields[]> {
+export async function* copyOutRows<Row>(db: Kysely<any>, query: string, toRow: (fields: CopyFields) => Row): AsyncGenerator<Row[]> {
   const stream = copyStreams.to(`copy (${query}) to stdout`);
   const running = submitCopy(db, stream, 'end');
   running.catch(() => undefined);
@@ -94,18 +94,18 @@ export async function* copyOutRows(db: Kysely<any>, query: string): AsyncGenerat
     // Not destroyed when the consumer stops early: a destroyed copy stream would leave the
     // connection paused mid-COPY (and the transaction's ROLLBACK queued behind it forever).
     for await (const chunk of stream.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
-      const rows: CopyFields[] = [];
+      const rows: Row[] = [];
       let start = 0;
       let newline = chunk.indexOf(10);
       if (newline >= 0 && pending.length > 0) {
         pending.push(chunk.subarray(0, newline));
-        rows.push(copyLineFields(Buffer.concat(pending).toString('utf8')));
+        rows.push(toRow(copyLineFields(Buffer.concat(pending).toString('utf8'))));
         pending = [];
         start = newline + 1;
         newline = chunk.indexOf(10, start);
       }
       while (newline >= 0) {
-        rows.push(copyLineFields(chunk.toString('utf8', start, newline)));
+        rows.push(toRow(copyLineFields(chunk.toString('utf8', start, newline))));
         start = newline + 1;
         newline = chunk.indexOf(10, start);
       }

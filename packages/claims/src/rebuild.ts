@@ -328,17 +328,10 @@ function foldEnvelope(row: FoldRow, version: number): ClaimEventEnvelope {
   } as unknown as ClaimEventEnvelope;
 }
 
-/** FOLD_COLUMNS' fields from COPY text (copy-out.ts) as the rows the fold reads. */
-async function* foldRowsFromCopy(batches: AsyncIterable<CopyFields[]>): AsyncGenerator<FoldRow[]> {
-  for await (const batch of batches) {
-    const rows: FoldRow[] = new Array(batch.length);
-    for (let i = 0; i < batch.length; i++) {
-      const f = batch[i]!;
-      if (f.length !== 8) throw new Error(`rebuild: an event row of ${f.length} fields from COPY`);
-      rows[i] = { stream_id: f[0]!, version: Number(f[1]), type: f[2]!, data: f[3]!, actor: f[4], at_s: f[5]!, at_us: f[6] ?? null, hash: f[7]! };
-    }
-    yield rows;
-  }
+/** FOLD_COLUMNS' fields from COPY text (copy-out.ts) as the row the fold reads. */
+function foldRowOf(f: CopyFields): FoldRow {
+  if (f.length !== 8) throw new Error(`rebuild: an event row of ${f.length} fields from COPY`);
+  return { stream_id: f[0]!, version: Number(f[1]), type: f[2]!, data: f[3]!, actor: f[4], at_s: f[5]!, at_us: f[6] ?? null, hash: f[7]! };
 }
 
 /**
@@ -462,10 +455,12 @@ async function rebuildInTransaction(
     timing.set(phase, (timing.get(phase) ?? 0) + (now - lapStart));
     lapStart = now;
   };
+  // Each secondary index's own build time, reported after the phases.
+  const indexTimes: string[] = [];
   const reportTiming = () => {
     if (!timing) return;
-    const phases = [...timing].map(([phase, ms]) => `${phase}=${Math.round(ms)}ms${phase.startsWith('(') ? ')' : ''}`).join(' ');
-    process.stderr.write(`[rebuild] ${mode} ${phases}\n`);
+    const phases = [...timing].map(([phase, ms]) => `${phase}=${Math.round(ms)}ms`).join(' ');
+    process.stderr.write(`[rebuild] ${mode} ${phases}${indexTimes.length > 0 ? ` (${indexTimes.join(' ')})` : ''}\n`);
   };
 
   await run(`select pg_advisory_xact_lock(${ADVISORY_KEY})`);
@@ -658,7 +653,7 @@ async function rebuildInTransaction(
       await readTx.executeQuery(CompiledQuery.raw('set local enable_sort = off'));
       // A whole-table plan costs past jit_above_cost; compiling it would only add time.
       await readTx.executeQuery(CompiledQuery.raw('set local jit = off'));
-      await foldPages(foldRowsFromCopy(copyOutRows(readTx, `select ${FOLD_COLUMNS} from ${eventsTable} order by stream_id, version`)));
+      await foldPages(copyOutRows(readTx, `select ${FOLD_COLUMNS} from ${eventsTable} order by stream_id, version`, foldRowOf));
     });
   } else {
     await foldPages(
@@ -698,8 +693,7 @@ async function rebuildInTransaction(
     if (mode === 'compare' && !d.columns.includes('stream_id')) continue;
     const began = performance.now();
     await run(d.create(scratch));
-    // Each index's own time too, reported inside the phase's total.
-    timing?.set(`(${d.name}`, performance.now() - began);
+    if (timing) indexTimes.push(`${d.name}=${Math.round(performance.now() - began)}ms`);
   }
   lap('indexes');
 

@@ -51,7 +51,7 @@ describe.skipIf(!pg)('copyOutRows on PostgreSQL', () => {
   it('yields every row with the values a SELECT returns', async () => {
     const rows: (string | null)[][] = [];
     await database.db.transaction().execute(async (tx) => {
-      for await (const batch of copyOutRows(tx, 'select n, v, j from t order by n')) rows.push(...batch);
+      for await (const batch of copyOutRows(tx, 'select n, v, j from t order by n', (fields) => fields)) rows.push(...batch);
     });
     const selected = await sql<{ n: number; v: string | null; j: unknown }>`select n, v, j::text as j from t order by n`.execute(database.db);
     expect(rows.map((r) => [Number(r[0]), r[1], r[2]])).toEqual(selected.rows.map((r) => [r.n, r.v, r.j]));
@@ -62,7 +62,7 @@ describe.skipIf(!pg)('copyOutRows on PostgreSQL', () => {
   it('a reader that stops early gets its own error back and leaves the pool usable', async () => {
     await expect(
       database.db.transaction().execute(async (tx) => {
-        for await (const _ of copyOutRows(tx, 'select n, v from t cross join generate_series(1, 50) order by n')) {
+        for await (const _ of copyOutRows(tx, 'select n, v from t cross join generate_series(1, 50) order by n', (fields) => fields)) {
           void _;
           throw new Error('the fold failed');
         }
@@ -75,7 +75,7 @@ describe.skipIf(!pg)('copyOutRows on PostgreSQL', () => {
   it('passes the server error on and leaves the pool usable', async () => {
     await expect(
       database.db.transaction().execute(async (tx) => {
-        for await (const _ of copyOutRows(tx, 'select 1 / (n - 3) from t order by n')) void _;
+        for await (const _ of copyOutRows(tx, 'select 1 / (n - 3) from t order by n', (fields) => fields)) void _;
       }),
     ).rejects.toThrow(/division by zero/);
     const after = await sql<{ one: number }>`select 1 as one`.execute(database.db);
