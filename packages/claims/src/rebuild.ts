@@ -139,17 +139,30 @@ export function canReadConcurrently(database: Pick<Database, 'kind' | 'poolSize'
 export async function rebuildProjections(store: EventStore, options: RebuildOptions = {}): Promise<RebuildResult> {
   const mode = options.mode ?? 'swap';
   const started = Date.now();
-  try {
-    return await store.db.transaction().execute(async (tx) => {
-      const result = await rebuildInTransaction(store, tx, mode, options, started);
-      // A compare must leave no trace: roll the scratch table back with everything else.
-      if (mode === 'compare') throw new CompareDone(result);
-      return result;
-    });
-  } catch (error) {
-    if (error instanceof CompareDone) return error.result;
-    throw error;
-  }
+  const timing = new RebuildTiming(mode, process.env.CLAIMTRAIL_REBUILD_TIMING === '1');
+  // One connection for the whole run (two transactions on it): it holds the session-level
+  // lock that keeps other rebuilds out of the scratch schema between the two.
+  return store.db.connection().execute(async (conn) => {
+    const run = (text: string) => conn.executeQuery(CompiledQuery.raw(text));
+    await run(`select pg_advisory_lock(${ADVISORY_KEY})`);
+    try {
+      const built = await conn.transaction().execute((tx) => buildScratch(store, tx, mode, options, timing));
+      return await conn.transaction().execute(async (tx) => {
+        const result = await finishRebuild(store, tx, built, mode, options, timing, started);
+        // A compare changes nothing: its catch-up rows go with the scratch table (below).
+        if (mode === 'compare') throw new CompareDone(result);
+        return result;
+      });
+    } catch (error) {
+      if (error instanceof CompareDone) return error.result;
+      throw error;
+    } finally {
+      // The scratch table was committed (a swap has moved it in place already): a compare or a
+      // failed run leaves nothing behind. Should this fail too, the next rebuild drops it first.
+      await run(`drop schema if exists ${ident(REBUILD_SCHEMA)} cascade`).catch(() => undefined);
+      await run(`select pg_advisory_unlock(${ADVISORY_KEY})`).catch(() => undefined);
+    }
+  });
 }
 
 /** Compares the live projection with one rebuilt from the events. Empty = equal. */
@@ -406,6 +419,12 @@ function ident(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
 }
 
+/** lz4 for the TOASTed json of this transaction's new rows, where the server has it. */
+async function useLz4(tx: Transaction<any>): Promise<void> {
+  const lz4 = await tx.executeQuery(CompiledQuery.raw(`select 1 from pg_settings where name = 'default_toast_compression' and 'lz4' = any(enumvals)`));
+  if (lz4.rows.length > 0) await tx.executeQuery(CompiledQuery.raw(`set local default_toast_compression = 'lz4'`));
+}
+
 async function liveSchema(db: Kysely<any> | Transaction<any>): Promise<string> {
   const { rows } = await db.executeQuery<{ schema: string | null }>(
     CompiledQuery.raw(`select n.nspname as schema from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.oid = to_regclass('claims')`),
@@ -432,38 +451,74 @@ async function readStreamRows(
   return rows.map(toRecordedEvent);
 }
 
-async function rebuildInTransaction(
-  store: EventStore,
-  tx: Transaction<any>,
-  mode: RebuildMode,
-  options: RebuildOptions,
-  started: number,
-): Promise<RebuildResult> {
+/** What the build leaves for the second transaction. */
+interface ScratchBuild {
+  schema: string;
+  /** The live table and the scratch copy, schema-qualified and quoted. */
+  live: string;
+  scratch: string;
+  keepSeq: KeepSeq | null;
+  /** The copy carries a keep_seq trigger (swap without a seq default): dropped before the swap. */
+  seqTrigger: boolean;
+  /** Indexes still to build on the committed copy (several at once, beside the comparison). */
+  pendingIndexes: IndexDefinition[];
+  /** Events folded and claims written by the build pass. */
+  events: number;
+  claims: number;
+  /**
+   * The log's highest position before the build read it. An event the build did not see
+   * committed later, so it has no position yet or one above this (the sequencer numbers
+   * committed events only, each pass above every number committed before it).
+   */
+  positionBefore: number;
+}
+
+/** Where a rebuild's time goes (CLAIMTRAIL_REBUILD_TIMING=1: one line on stderr per run). */
+class RebuildTiming {
+  private readonly phases = new Map<string, number>();
+  private readonly indexes: string[] = [];
+  private lapStart = performance.now();
+
+  constructor(
+    private readonly mode: RebuildMode,
+    readonly enabled: boolean,
+  ) {}
+
+  /** The wall time since the previous lap is added to `phase`. */
+  lap(phase: string): void {
+    if (!this.enabled) return;
+    const now = performance.now();
+    this.phases.set(phase, (this.phases.get(phase) ?? 0) + (now - this.lapStart));
+    this.lapStart = now;
+  }
+
+  /** Times `create`, one index's build, reported after the phases. */
+  async index<T>(name: string, create: () => Promise<T>): Promise<T> {
+    const began = performance.now();
+    const result = await create();
+    if (this.enabled) this.indexes.push(`${name}=${Math.round(performance.now() - began)}ms`);
+    return result;
+  }
+
+  report(): void {
+    if (!this.enabled) return;
+    const phases = [...this.phases].map(([phase, ms]) => `${phase}=${Math.round(ms)}ms`).join(' ');
+    process.stderr.write(`[rebuild] ${this.mode} ${phases}${this.indexes.length > 0 ? ` (${this.indexes.join(' ')})` : ''}\n`);
+  }
+}
+
+/**
+ * The first transaction: folds the log into a fresh copy of the projection table in the
+ * scratch schema and commits it, with the indexes the second one needs to look rows up.
+ */
+async function buildScratch(store: EventStore, tx: Transaction<any>, mode: RebuildMode, options: RebuildOptions, timing: RebuildTiming): Promise<ScratchBuild> {
   const batchSize = options.batchSize ?? 5000;
-  const maxDiffs = options.maxDiffs ?? 100;
   const progress = options.onProgress ?? (() => undefined);
   const schema = await liveSchema(tx);
   const live = `${ident(schema)}.claims`;
   const scratch = `${ident(REBUILD_SCHEMA)}.claims`;
   const run = (text: string, params: unknown[] = []) => tx.executeQuery(CompiledQuery.raw(text, params));
-  // CLAIMTRAIL_REBUILD_TIMING=1: the wall time of each phase on stderr (where a rebuild's time goes).
-  const timing = process.env.CLAIMTRAIL_REBUILD_TIMING === '1' ? new Map<string, number>() : null;
-  let lapStart = performance.now();
-  const lap = (phase: string) => {
-    if (!timing) return;
-    const now = performance.now();
-    timing.set(phase, (timing.get(phase) ?? 0) + (now - lapStart));
-    lapStart = now;
-  };
-  // Each secondary index's own build time, reported after the phases.
-  const indexTimes: string[] = [];
-  const reportTiming = () => {
-    if (!timing) return;
-    const phases = [...timing].map(([phase, ms]) => `${phase}=${Math.round(ms)}ms`).join(' ');
-    process.stderr.write(`[rebuild] ${mode} ${phases}${indexTimes.length > 0 ? ` (${indexTimes.join(' ')})` : ''}\n`);
-  };
 
-  await run(`select pg_advisory_xact_lock(${ADVISORY_KEY})`);
   // The build is one long transaction made of short statements: no statement timeout
   // applies to the whole, each page read and write is small.
   await run(`drop schema if exists ${ident(REBUILD_SCHEMA)} cascade`);
@@ -516,8 +571,7 @@ async function rebuildInTransaction(
   // The view/card json of a row (~3 kB together) is compressed into TOAST: pglz
   // was about half the database's cost of an insert; lz4 (where the server has it) is
   // several times faster. Same values, only how this transaction's new rows are stored.
-  const lz4 = await run(`select 1 from pg_settings where name = 'default_toast_compression' and 'lz4' = any(enumvals)`);
-  if (lz4.rows.length > 0) await run(`set local default_toast_compression = 'lz4'`);
+  await useLz4(tx);
 
   let events = 0;
   let claims = 0;
@@ -614,7 +668,10 @@ async function rebuildInTransaction(
   // `COPY (…) TO STDOUT` (see copy-out.ts), streamed while the transaction's connection
   // writes; what that snapshot misses (committed later) the catch-up adds under the lock.
   // Otherwise (PGlite) they are read on the transaction, keyset-paged.
-  lap('setup');
+  const eventsTable = `${ident(schema)}.${EVENTS_TABLE}`;
+  const head = await run(`select coalesce(max(position), 0)::text as position from ${eventsTable} where position is not null`);
+  const positionBefore = Number((head.rows[0] as { position: string }).position);
+  timing.lap('setup');
   progress({ phase: 'build', events, claims });
   const foldPages = async (pages: AsyncIterable<FoldRow[]>) => {
     let seen = 0;
@@ -645,7 +702,6 @@ async function rebuildInTransaction(
     }
     progress({ phase: 'build', events, claims });
   };
-  const eventsTable = `${ident(schema)}.${EVENTS_TABLE}`;
   if (options.concurrentReads) {
     await store.db.transaction().execute(async (readTx) => {
       // The index already holds the order: without this the planner sorts the whole table
@@ -680,79 +736,226 @@ async function rebuildInTransaction(
   await sendBatch();
   await drain(0);
   while (repeated.length > 0) await writeRebuiltRows(tx, repeated.splice(0, PROJECTION_BATCH_ROWS), { keepSeq });
-  lap('build');
+  timing.lap('build');
 
-  // Secondary indexes, built once over the folded rows (a compare needs only the lookup by
-  // stream id; the copy is rolled back).
+  // Secondary indexes, built once over the folded rows. Here only what the second
+  // transaction looks rows up with (by stream id); the others (a swap needs them all) are
+  // built on the committed copy, several at once beside the comparison, when the pool has
+  // connections to spare (`concurrentReads`), else here.
   await run(`set local maintenance_work_mem = '256MB'`);
+  const pendingIndexes: IndexDefinition[] = [];
+  for (const d of liveIndexDefs) {
+    if (d.primary) continue;
+    const lookup = d.columns.includes('stream_id');
+    if (mode === 'compare' && !lookup) continue;
+    if (!lookup && options.concurrentReads && d.aside !== null) pendingIndexes.push(d);
+    else await timing.index(d.name, () => run(d.create(scratch)));
+  }
+  timing.lap('indexes');
+  return { schema, live, scratch, keepSeq, seqTrigger: mode === 'swap' && keepSeq === null, pendingIndexes, events, claims, positionBefore };
+}
+
+/**
+ * The second transaction: pauses writers, catches the copy up with what was committed
+ * during the build, compares it with the live table and (swap) moves it in place.
+ */
+async function finishRebuild(
+  store: EventStore,
+  tx: Transaction<any>,
+  built: ScratchBuild,
+  mode: RebuildMode,
+  options: RebuildOptions,
+  timing: RebuildTiming,
+  started: number,
+): Promise<RebuildResult> {
+  const maxDiffs = options.maxDiffs ?? 100;
+  const progress = options.onProgress ?? (() => undefined);
+  const { schema, live, scratch, keepSeq } = built;
+  let { events, claims } = built;
+  const run = (text: string, params: unknown[] = []) => tx.executeQuery(CompiledQuery.raw(text, params));
+  await run(`set local search_path to ${ident(REBUILD_SCHEMA)}, ${ident(schema)}`);
+  await useLz4(tx);
   // The catch-up's aggregate and the comparison's full join hash whole tables: the default
   // work_mem (4 MB) spills the join to disk in batches already at 20k rows.
   await run(`set local work_mem = '128MB'`);
-  for (const d of liveIndexDefs) {
-    if (d.primary) continue;
-    if (mode === 'compare' && !d.columns.includes('stream_id')) continue;
-    const began = performance.now();
-    await run(d.create(scratch));
-    if (timing) indexTimes.push(`${d.name}=${Math.round(performance.now() - began)}ms`);
-  }
-  lap('indexes');
+  // The remaining indexes are built on pooled connections meanwhile (they only read the
+  // copy: its SHARE lock lets the comparison read it too). The catch-up writes into the
+  // copy after they are done.
+  const indexesAside = buildIndexesAside(store.db, scratch, built.pendingIndexes, timing);
+  indexesAside.catch(() => undefined);
+  try {
+    // Phase 2: pause writers, find the streams that moved during the build. Only events
+    // the build cannot have seen need looking at (see `positionBefore`): both index ranges.
+    const lockTimeout = Math.max(1, Math.round(options.lockTimeoutMs ?? 15_000));
+    await run(`set local lock_timeout = ${lockTimeout}`);
+    await run(`lock table ${live} in ${mode === 'swap' ? 'access exclusive' : 'share'} mode`);
+    await run(`set local lock_timeout = 0`);
+    progress({ phase: 'catch-up', events, claims });
+    const behind = (
+      await run(
+        `select h.stream_id, h.head, coalesce(r.version, 0) as version
+           from (select stream_id, max(version) as head from ${ident(schema)}.${EVENTS_TABLE}
+                  where (position > $1 or position is null) and stream_id like 'claim-%' group by stream_id) h
+           left join ${scratch} r on r.stream_id = h.stream_id
+          where h.head > coalesce(r.version, 0)`,
+        [built.positionBefore],
+      )
+    ).rows as { stream_id: string; head: number; version: number }[];
+    const behindStreams = behind.map((row) => row.stream_id);
+    timing.lap('lock');
 
-  // Phase 2: pause writers, catch up with what was committed during the build.
-  const lockTimeout = Math.max(1, Math.round(options.lockTimeoutMs ?? 15_000));
-  await run(`set local lock_timeout = ${lockTimeout}`);
-  await run(`lock table ${live} in ${mode === 'swap' ? 'access exclusive' : 'share'} mode`);
-  await run(`set local lock_timeout = 0`);
-  progress({ phase: 'catch-up', events, claims });
-  const behind = await run(
-    `select h.stream_id, h.head, coalesce(r.version, 0) as version
-       from (select stream_id, max(version) as head from ${ident(schema)}.${EVENTS_TABLE}
-              where stream_id like 'claim-%' group by stream_id) h
-       left join ${scratch} r on r.stream_id = h.stream_id
-      where h.head > coalesce(r.version, 0)`,
-  );
-  const caughtUp: ClaimProjectionRow[] = [];
-  for (const row of behind.rows as { stream_id: string; head: number; version: number }[]) {
-    const from = Number(row.version);
-    let streamState: ClaimState = initialClaimState;
-    let streamHead: string | null = null;
-    if (from > 0) {
-      const snap = await run(`select view::text as view, head_hash from ${scratch} where stream_id = $1`, [row.stream_id]);
-      const found = snap.rows[0] as { view: string; head_hash: string | null };
-      streamState = stateFromView(JSON.parse(found.view) as ClaimView);
-      streamHead = found.head_hash;
+    // Phase 3: compare live and rebuilt, in the database: first every row but the moved
+    // streams' (their copies are not caught up yet; meanwhile the indexes are being built).
+    progress({ phase: 'compare', events, claims });
+    const differing = differingColumnsSql(await comparedColumns(tx, schema), 'l', 'r');
+    const settled = await differences(tx, live, scratch, differing, { except: behindStreams }, maxDiffs);
+    timing.lap('compare');
+    await indexesAside;
+    for (const d of built.pendingIndexes) {
+      const attach = d.aside?.attach;
+      if (attach) await run(attach(scratch));
     }
-    const missing = await readStreamRows(tx, schema, row.stream_id, from, Number(row.head));
-    for (const event of missing) {
-      if (event.version !== streamState.version + 1) continue;
-      streamState = evolve(streamState, toEnvelope(event));
-      streamHead = event.hash;
-      events++;
-    }
-    if (streamState.status !== null) {
-      if (from === 0) claims++;
-      caughtUp.push({ streamId: row.stream_id, state: streamState, view: toClaimView(streamState), headHash: streamHead });
-      if (caughtUp.length >= PROJECTION_BATCH_ROWS) await writeRebuiltRows(tx, caughtUp.splice(0), { keepSeq });
-    }
-  }
-  await writeRebuiltRows(tx, caughtUp, { keepSeq });
-  lap('catch-up');
+    timing.lap('indexes (waited)');
 
-  // Phase 3: compare live and rebuilt, in the database.
-  progress({ phase: 'compare', events, claims });
-  const differing = differingColumnsSql(await comparedColumns(tx, schema), 'l', 'r');
-  const diffQuery = `
+    // The moved streams: each folded on from its copy's view, written, compared.
+    const caughtUp: ClaimProjectionRow[] = [];
+    for (const row of behind) {
+      const from = Number(row.version);
+      let streamState: ClaimState = initialClaimState;
+      let streamHead: string | null = null;
+      if (from > 0) {
+        const snap = await run(`select view::text as view, head_hash from ${scratch} where stream_id = $1`, [row.stream_id]);
+        const found = snap.rows[0] as { view: string; head_hash: string | null };
+        streamState = stateFromView(JSON.parse(found.view) as ClaimView);
+        streamHead = found.head_hash;
+      }
+      const missing = await readStreamRows(tx, schema, row.stream_id, from, Number(row.head));
+      for (const event of missing) {
+        if (event.version !== streamState.version + 1) continue;
+        streamState = evolve(streamState, toEnvelope(event));
+        streamHead = event.hash;
+        events++;
+      }
+      if (streamState.status !== null) {
+        if (from === 0) claims++;
+        caughtUp.push({ streamId: row.stream_id, state: streamState, view: toClaimView(streamState), headHash: streamHead });
+        if (caughtUp.length >= PROJECTION_BATCH_ROWS) await writeRebuiltRows(tx, caughtUp.splice(0), { keepSeq });
+      }
+    }
+    await writeRebuiltRows(tx, caughtUp, { keepSeq });
+    const moved = behindStreams.length === 0 ? null : await differences(tx, live, scratch, differing, { only: behindStreams }, maxDiffs);
+    const found = moved === null ? settled : { count: settled.count + moved.count, diffs: mergeDiffs(settled.diffs, moved.diffs, maxDiffs) };
+    timing.lap('catch-up');
+    if (mode === 'compare') {
+      timing.report();
+      progress({ phase: 'done', events, claims });
+      return { mode, claims, events, differences: found.count, diffs: found.diffs, swapped: false, durationMs: Date.now() - started };
+    }
+
+    // Phase 4: swap. Keep `seq` (cursor pages stay valid), move the old table out and the
+    // new one in, restore the migration's index names and the sequence's owner.
+    progress({ phase: 'swap', events, claims });
+    if (built.seqTrigger) await run(`drop trigger keep_seq on ${scratch}`);
+    // The build already carried seq over; this only catches what it could not (no-op normally).
+    await run(`update ${scratch} r set seq = l.seq from ${live} l where l.id = r.id and r.seq <> l.seq`);
+    const liveIndexes = await indexesOf(tx, schema, 'claims');
+    const sequences = await run(
+      `select s.relname as name from pg_depend d
+         join pg_class s on s.oid = d.objid and s.relkind = 'S'
+         join pg_class t on t.oid = d.refobjid
+         join pg_namespace n on n.oid = t.relnamespace
+        where n.nspname = $1 and t.relname = 'claims' and d.deptype in ('a', 'i')`,
+      [schema],
+    );
+    for (const s of sequences.rows as { name: string }[]) {
+      await run(`alter sequence ${ident(schema)}.${ident(s.name)} owned by none`);
+    }
+    // LIKE copies no triggers: the live table's own (e.g. the claims-changed notification of
+    // migration 0009) are re-created on the new table from their definitions.
+    const triggers = await run(
+      `select t.tgname as name, pg_get_triggerdef(t.oid) as def from pg_trigger t where t.tgrelid = to_regclass($1) and not t.tgisinternal`,
+      [live],
+    );
+    for (const t of triggers.rows as { name: string; def: string }[]) {
+      const target = [` ON ${ident(schema)}.claims `, ` ON ${schema}.claims `].find((on) => t.def.includes(on));
+      if (!target) throw new Error(`rebuild: cannot re-create trigger ${t.name}: ${t.def}`);
+      await run(t.def.replace(target, ` ON ${scratch} `));
+    }
+    // Every row may have changed (a swap repairs what differed): instances drop the claim
+    // views they keep in memory at this commit.
+    await run(`select pg_notify($1, '*')`, [CLAIMS_CHANGED_CHANNEL]);
+    await run(`drop schema if exists ${ident(RETIRED_SCHEMA)} cascade`);
+    await run(`create schema ${ident(RETIRED_SCHEMA)}`);
+    await run(`alter table ${live} set schema ${ident(RETIRED_SCHEMA)}`);
+    await run(`alter table ${scratch} set schema ${ident(schema)}`);
+    const newIndexes = await indexesOf(tx, schema, 'claims');
+    for (const index of newIndexes) {
+      const original = liveIndexes.find((o) => o.shape === index.shape);
+      if (original && original.name !== index.name && !newIndexes.some((n) => n.name === original.name)) {
+        await run(`alter index ${ident(schema)}.${ident(index.name)} rename to ${ident(original.name)}`);
+      }
+    }
+    for (const s of sequences.rows as { name: string }[]) {
+      const column = await run(
+        `select a.attname as column from pg_attrdef d
+           join pg_attribute a on a.attrelid = d.adrelid and a.attnum = d.adnum
+          where d.adrelid = to_regclass($1) and pg_get_expr(d.adbin, d.adrelid) like $2`,
+        [`${schema}.claims`, `%${s.name}%`],
+      );
+      const col = (column.rows[0] as { column: string } | undefined)?.column;
+      if (col) await run(`alter sequence ${ident(schema)}.${ident(s.name)} owned by ${live}.${ident(col)}`);
+    }
+    await run(`drop schema ${ident(RETIRED_SCHEMA)} cascade`);
+    await run(`drop schema ${ident(REBUILD_SCHEMA)} cascade`);
+    timing.lap('swap');
+    timing.report();
+    progress({ phase: 'done', events, claims });
+    return { mode, claims, events, differences: found.count, diffs: found.diffs, swapped: true, durationMs: Date.now() - started };
+  } finally {
+    // A failure above leaves no build running on the copy when the transaction ends.
+    await indexesAside.catch(() => undefined);
+  }
+}
+
+type DiffScope = { except: readonly string[] } | { only: readonly string[] };
+
+/**
+ * The rows that differ between live (`l`) and rebuilt (`r`), paired by claim id: how many,
+ * and the first `maxDiffs` by id. `except`: pairs where neither row belongs to one of those
+ * streams; `only`: pairs where one does (together: every pair, once).
+ */
+async function differences(
+  tx: Transaction<any>,
+  live: string,
+  scratch: string,
+  differing: { list: string; any: string },
+  scope: DiffScope,
+  maxDiffs: number,
+): Promise<{ count: number; diffs: ProjectionDiff[] }> {
+  const streams = 'only' in scope ? scope.only : scope.except;
+  const from =
+    'only' in scope
+      ? `(select id from ${live} where stream_id = any($1::text[]) union select id from ${scratch} where stream_id = any($1::text[])) k
+         left join ${live} l on l.id = k.id left join ${scratch} r on r.id = k.id
+        where (l.id is null or r.id is null or (${differing.any}))`
+      : `${live} l full join ${scratch} r on r.id = l.id
+        where (l.id is null or r.id is null or (${differing.any}))${
+          streams.length === 0 ? '' : ' and not coalesce(l.stream_id = any($1::text[]), false) and not coalesce(r.stream_id = any($1::text[]), false)'
+        }`;
+  const params = 'only' in scope || streams.length > 0 ? [streams] : [];
+  const query = `
     select coalesce(l.id, r.id)::text as id, coalesce(l.stream_id, r.stream_id) as stream_id,
            l.version as live_version, r.version as rebuilt_version,
            case when l.id is null then 'missing' when r.id is null then 'extra' else 'different' end as reason,
            ${differing.list} as columns
-      from ${live} l full join ${scratch} r on r.id = l.id
-     where l.id is null or r.id is null or (${differing.any})`;
-  const counted = await run(`select count(*)::int as n from (${diffQuery}) d`);
-  const differences = Number((counted.rows[0] as { n: number }).n);
-  const listed = differences === 0 ? [] : (await run(`${diffQuery} order by 1 limit ${Math.max(0, Math.floor(maxDiffs))}`)).rows;
-  const diffs: ProjectionDiff[] = (
-    listed as { id: string; stream_id: string; live_version: number | null; rebuilt_version: number | null; reason: ProjectionDiff['reason']; columns: string[] | string }[]
-  ).map((r) => ({
+      from ${from}`;
+  const counted = await tx.executeQuery<{ n: number }>(CompiledQuery.raw(`select count(*)::int as n from (${query}) d`, params));
+  const count = Number(counted.rows[0]!.n);
+  if (count === 0) return { count, diffs: [] };
+  const listed = await tx.executeQuery<{ id: string; stream_id: string; live_version: number | null; rebuilt_version: number | null; reason: ProjectionDiff['reason']; columns: string[] | string }>(
+    CompiledQuery.raw(`${query} order by 1 limit ${Math.max(0, Math.floor(maxDiffs))}`, params),
+  );
+  const diffs = listed.rows.map((r) => ({
     claimId: r.id,
     streamId: r.stream_id,
     reason: r.reason,
@@ -760,73 +963,45 @@ async function rebuildInTransaction(
     liveVersion: r.live_version === null ? null : Number(r.live_version),
     rebuiltVersion: r.rebuilt_version === null ? null : Number(r.rebuilt_version),
   }));
+  return { count, diffs };
+}
 
-  lap('compare');
-  if (mode === 'compare') {
-    reportTiming();
-    progress({ phase: 'done', events, claims });
-    return { mode, claims, events, differences, diffs, swapped: false, durationMs: Date.now() - started };
-  }
+/** Two id-ordered lists of differences as one, the first `maxDiffs` (ids are uuid texts). */
+function mergeDiffs(a: ProjectionDiff[], b: ProjectionDiff[], maxDiffs: number): ProjectionDiff[] {
+  if (b.length === 0) return a;
+  return [...a, ...b].sort((x, y) => (x.claimId < y.claimId ? -1 : x.claimId > y.claimId ? 1 : 0)).slice(0, Math.max(0, Math.floor(maxDiffs)));
+}
 
-  // Phase 4: swap. Keep `seq` (cursor pages stay valid), move the old table out and the
-  // new one in, restore the migration's index names and the sequence's owner.
-  progress({ phase: 'swap', events, claims });
-  if (keepSeq === null) await run(`drop trigger keep_seq on ${scratch}`);
-  // The build already carried seq over; this only catches what it could not (no-op normally).
-  await run(`update ${scratch} r set seq = l.seq from ${live} l where l.id = r.id and r.seq <> l.seq`);
-  const liveIndexes = await indexesOf(tx, schema, 'claims');
-  const sequences = await run(
-    `select s.relname as name from pg_depend d
-       join pg_class s on s.oid = d.objid and s.relkind = 'S'
-       join pg_class t on t.oid = d.refobjid
-       join pg_namespace n on n.oid = t.relnamespace
-      where n.nspname = $1 and t.relname = 'claims' and d.deptype in ('a', 'i')`,
-    [schema],
-  );
-  for (const s of sequences.rows as { name: string }[]) {
-    await run(`alter sequence ${ident(schema)}.${ident(s.name)} owned by none`);
-  }
-  // LIKE copies no triggers: the live table's own (e.g. the claims-changed notification of
-  // migration 0009) are re-created on the new table from their definitions.
-  const triggers = await run(
-    `select t.tgname as name, pg_get_triggerdef(t.oid) as def from pg_trigger t where t.tgrelid = to_regclass($1) and not t.tgisinternal`,
-    [live],
-  );
-  for (const t of triggers.rows as { name: string; def: string }[]) {
-    const target = [` ON ${ident(schema)}.claims `, ` ON ${schema}.claims `].find((on) => t.def.includes(on));
-    if (!target) throw new Error(`rebuild: cannot re-create trigger ${t.name}: ${t.def}`);
-    await run(t.def.replace(target, ` ON ${scratch} `));
-  }
-  // Every row may have changed (a swap repairs what differed): instances drop the claim
-  // views they keep in memory at this commit.
-  await run(`select pg_notify($1, '*')`, [CLAIMS_CHANGED_CHANNEL]);
-  await run(`drop schema if exists ${ident(RETIRED_SCHEMA)} cascade`);
-  await run(`create schema ${ident(RETIRED_SCHEMA)}`);
-  await run(`alter table ${live} set schema ${ident(RETIRED_SCHEMA)}`);
-  await run(`alter table ${scratch} set schema ${ident(schema)}`);
-  const newIndexes = await indexesOf(tx, schema, 'claims');
-  for (const index of newIndexes) {
-    const original = liveIndexes.find((o) => o.shape === index.shape);
-    if (original && original.name !== index.name && !newIndexes.some((n) => n.name === original.name)) {
-      await run(`alter index ${ident(schema)}.${ident(index.name)} rename to ${ident(original.name)}`);
+/** Connections building indexes at once beside the comparison (with the transaction's own: three). */
+const ASIDE_CONNECTIONS = 2;
+
+/**
+ * Builds indexes on the committed copy on pooled connections, ASIDE_CONNECTIONS at a time,
+ * GIN first (the slowest). Each build is its own statement: CREATE INDEX takes a SHARE lock,
+ * which lets the others and the comparison's reads go on.
+ */
+async function buildIndexesAside(db: Kysely<any>, scratch: string, definitions: readonly IndexDefinition[], timing: RebuildTiming): Promise<void> {
+  const queue = definitions
+    .map((d) => ({ name: d.name, statement: d.aside!.index(scratch) }))
+    .sort((x, y) => Number(!/ USING gin /i.test(x.statement)) - Number(!/ USING gin /i.test(y.statement)));
+  let failure: unknown = null;
+  const worker = async () => {
+    for (let next = queue.shift(); next !== undefined && failure === null; next = queue.shift()) {
+      const { name, statement } = next;
+      try {
+        await timing.index(name, () =>
+          db.transaction().execute(async (t) => {
+            await t.executeQuery(CompiledQuery.raw(`set local maintenance_work_mem = '256MB'`));
+            await t.executeQuery(CompiledQuery.raw(statement));
+          }),
+        );
+      } catch (error) {
+        failure ??= error;
+      }
     }
-  }
-  for (const s of sequences.rows as { name: string }[]) {
-    const column = await run(
-      `select a.attname as column from pg_attrdef d
-         join pg_attribute a on a.attrelid = d.adrelid and a.attnum = d.adnum
-        where d.adrelid = to_regclass($1) and pg_get_expr(d.adbin, d.adrelid) like $2`,
-      [`${schema}.claims`, `%${s.name}%`],
-    );
-    const col = (column.rows[0] as { column: string } | undefined)?.column;
-    if (col) await run(`alter sequence ${ident(schema)}.${ident(s.name)} owned by ${live}.${ident(col)}`);
-  }
-  await run(`drop schema ${ident(RETIRED_SCHEMA)} cascade`);
-  await run(`drop schema ${ident(REBUILD_SCHEMA)} cascade`);
-  lap('swap');
-  reportTiming();
-  progress({ phase: 'done', events, claims });
-  return { mode, claims, events, differences, diffs, swapped: true, durationMs: Date.now() - started };
+  };
+  await Promise.all(Array.from({ length: Math.min(ASIDE_CONNECTIONS, queue.length) }, worker));
+  if (failure !== null) throw failure;
 }
 
 interface IndexDefinition {
@@ -836,6 +1011,12 @@ interface IndexDefinition {
   columns: string[];
   /** The statement creating it on `table` (a constraint for constraint-backed indexes). */
   create(table: string): string;
+  /**
+   * Building it on the committed copy beside other work: the index alone (CREATE INDEX,
+   * a SHARE lock), then `attach` (constraint-backed ones: ADD CONSTRAINT … USING INDEX, a
+   * catalog change) once the builds are done. Null: only `create` will do.
+   */
+  aside: { index(table: string): string; attach: ((table: string) => string) | null } | null;
 }
 
 /**
@@ -858,15 +1039,23 @@ async function indexDefinitions(tx: Transaction<any>, schema: string): Promise<I
   );
   return rows.map((r) => {
     const columns = parseTextArray(r.columns);
+    const match = /^CREATE (UNIQUE )?INDEX \S+ ON (?:ONLY )?\S+ (USING [\s\S]*)$/.exec(r.def);
+    const index = match ? (table: string) => `create ${match[1] ?? ''}index ${ident(r.name)} on ${table} ${match[2]!}` : null;
     if (r.constraint !== null && r.condef !== null) {
       const { constraint, condef } = r;
-      return { name: r.name, primary: r.primary, columns, create: (table: string) => `alter table ${table} add constraint ${ident(constraint)} ${condef}` };
+      // A plain UNIQUE constraint can be attached to its finished index; a deferrable one,
+      // a primary key or an exclusion constraint is only ever created whole.
+      const attachable = index !== null && !r.primary && /^UNIQUE (NULLS NOT DISTINCT )?\(/.test(condef) && !/DEFERRABLE/i.test(condef);
+      return {
+        name: r.name,
+        primary: r.primary,
+        columns,
+        create: (table: string) => `alter table ${table} add constraint ${ident(constraint)} ${condef}`,
+        aside: attachable ? { index, attach: (table: string) => `alter table ${table} add constraint ${ident(constraint)} unique using index ${ident(r.name)}` } : null,
+      };
     }
-    const match = /^CREATE (UNIQUE )?INDEX \S+ ON (?:ONLY )?\S+ (USING [\s\S]*)$/.exec(r.def);
-    if (!match) throw new Error(`rebuild: cannot re-create index ${r.name}: ${r.def}`);
-    const unique = match[1] ?? '';
-    const rest = match[2]!;
-    return { name: r.name, primary: r.primary, columns, create: (table: string) => `create ${unique}index ${ident(r.name)} on ${table} ${rest}` };
+    if (!index) throw new Error(`rebuild: cannot re-create index ${r.name}: ${r.def}`);
+    return { name: r.name, primary: r.primary, columns, create: index, aside: { index, attach: null } };
   });
 }
 

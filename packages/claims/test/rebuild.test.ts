@@ -4,8 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEventStore, migrateToLatest, openDatabase, type Database, type EventStore } from '@claimtrail/event-store';
 import { migrations } from '@claimtrail/migrations';
 import { createTestDatabase, requirePostgres, type TestDatabase } from '@claimtrail/testing';
-import type { Actor } from '@claimtrail/domain';
-import { canReadConcurrently, checkClaimProjection, ClaimService, rebuildProjections } from '../src/index.ts';
+import { decide, evolve, initialClaimState, toClaimView, toEnvelope, type Actor, type ClaimCommand, type ClaimState } from '@claimtrail/domain';
+import { canReadConcurrently, checkClaimProjection, ClaimService, rebuildProjections, writeClaimProjection } from '../src/index.ts';
 
 /**
  * The rebuild writes its rows through its own bulk writers (rebuild-writer.ts: on PGlite two
@@ -192,6 +192,91 @@ for (const backend of ['pglite', 'postgres'] as const) {
       expect(await seqs()).toEqual(before);
       expect(await stored()).toEqual({ assignee, tags: tagList.map((t) => t.toLowerCase()) });
       expect((await checkClaimProjection(store, `claim-${id}`)).ok).toBe(true);
+    });
+
+    // PostgreSQL only: a writer's transaction held open beside the rebuild needs a second connection.
+    if (backend === 'postgres') it('streams that move during the build are caught up under the lock and compared, for a compare and a swap', async () => {
+      const raw = (text: string, params: unknown[] = []) => database.db.executeQuery<Record<string, unknown>>(CompiledQuery.raw(text, params));
+      const [moving, still] = (await raw('select id::text as id from claims order by id limit 2')).rows.map((r) => r.id as string) as [string, string];
+      // What the service does for one command, inside the caller's transaction.
+      const write = async (tx: Parameters<typeof writeClaimProjection>[0], claimId: string, command: ClaimCommand) => {
+        const streamId = `claim-${claimId}`;
+        let state: ClaimState = initialClaimState;
+        for (const event of await store.readStream(streamId)) state = evolve(state, toEnvelope(event));
+        const decision = decide(command, state, fc, { claimId });
+        if (!decision.ok) throw new Error(decision.refusal.message);
+        const appended = await store.append(
+          streamId,
+          decision.events.map((e) => ({ type: e.type, data: e.data as never, metadata: { actor: fc.id, actorRole: fc.role } })),
+          { tx: tx as never, expectedVersion: state.version === 0 ? 'no_stream' : state.version },
+        );
+        for (const event of appended.events) state = evolve(state, toEnvelope(event));
+        await writeClaimProjection(tx, streamId, state, toClaimView(state), null, undefined, appended.events.at(-1)!.hash);
+      };
+      for (const mode of ['compare', 'swap'] as const) {
+        const claimsBefore = Number((await raw('select count(*)::int as n from claims')).rows[0]!.n);
+        const fresh = randomUUID();
+        let release!: () => void;
+        const gate = new Promise<void>((resolve) => (release = resolve));
+        let written!: () => void;
+        const wrote = new Promise<void>((resolve) => (written = resolve));
+        // Committed only once the rebuild waits for its lock: after the build read the log.
+        const writer = database.db.transaction().execute(async (tx) => {
+          await write(tx, moving, { type: 'add_note', body: `written during the ${mode}` });
+          await write(tx, fresh, { type: 'submit_claim', text: `Submitted during the ${mode}` });
+          await tx.executeQuery(CompiledQuery.raw(`update claims set assignee = 'tampered' where id = $1`, [moving]));
+          written();
+          await gate;
+        });
+        await wrote;
+        await raw(`update claims set assignee = 'tampered' where id = $1`, [still]);
+        const rebuilding = rebuildProjections(store, { mode, concurrentReads, batchSize: 9 });
+        const deadline = Date.now() + 20_000;
+        while (Number((await raw(`select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and query like 'lock table%'`)).rows[0]!.n) === 0) {
+          if (Date.now() > deadline) throw new Error('the rebuild never waited for the writer');
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        release();
+        await writer;
+        const result = await rebuilding;
+        const liveVersion = Number((await raw('select version from claims where id = $1', [moving])).rows[0]!.version);
+        expect(result.claims).toBe(claimsBefore + 1);
+        expect(result.differences).toBe(2);
+        // The moved claim is compared at its new version: only the tampered column differs.
+        expect(result.diffs.map((d) => [d.claimId, d.reason, d.columns, d.liveVersion, d.rebuiltVersion])).toEqual(
+          [moving, still].sort().map((id) => [id, 'different', ['assignee'], expect.any(Number), expect.any(Number)]),
+        );
+        const movedDiff = result.diffs.find((d) => d.claimId === moving)!;
+        expect([movedDiff.liveVersion, movedDiff.rebuiltVersion]).toEqual([liveVersion, liveVersion]);
+        expect(await raw(`select to_regnamespace('claimtrail_rebuild') as scratch`)).toMatchObject({ rows: [{ scratch: null }] });
+      }
+      // The swap repaired both rows and kept the claims written during the builds.
+      expect((await rebuildProjections(store, { mode: 'compare', concurrentReads })).differences).toBe(0);
+      expect((await checkClaimProjection(store, `claim-${moving}`)).ok).toBe(true);
+    });
+
+    if (backend === 'postgres') it('a rebuild that cannot get its lock fails, leaves no scratch table and lets the next one run', async () => {
+      const raw = (text: string) => database.db.executeQuery<Record<string, unknown>>(CompiledQuery.raw(text));
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      let locked!: () => void;
+      const holding = new Promise<void>((resolve) => (locked = resolve));
+      const holder = database.db.transaction().execute(async (tx) => {
+        await tx.executeQuery(CompiledQuery.raw('lock table claims in exclusive mode'));
+        locked();
+        await gate;
+      });
+      await holding;
+      try {
+        await expect(rebuildProjections(store, { mode: 'swap', concurrentReads, lockTimeoutMs: 300 })).rejects.toThrow(/lock timeout/);
+      } finally {
+        release();
+        await holder;
+      }
+      expect((await raw(`select to_regnamespace('claimtrail_rebuild') as scratch`)).rows).toEqual([{ scratch: null }]);
+      expect((await raw(`select count(*)::int as n from pg_locks where locktype = 'advisory' and objid = 4242101`)).rows).toEqual([{ n: 0 }]);
+      const next = await rebuildProjections(store, { mode: 'swap', concurrentReads });
+      expect(next).toMatchObject({ swapped: true, differences: 0 });
     });
   });
 }

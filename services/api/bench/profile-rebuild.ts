@@ -1,0 +1,62 @@
+/**
+ * Where a rebuild's CPU goes: runs rebuildProjections (swap, concurrent reads) ROUNDS
+ * times on an existing database (e.g. one kept by `BENCH_KEEP=1 npm run bench:audit`) and
+ * prints, per round, wall time, this process's CPU and each PostgreSQL backend's CPU
+ * (from /proc, Linux), labelled by the last statement it ran.
+ *
+ *   PROFILE_DB=bench_audit_… tsx services/api/bench/profile-rebuild.ts
+ *   MODE=compare  ROUNDS=3  CLAIMTRAIL_REBUILD_TIMING=1 (phases)
+ */
+import { readFileSync } from 'node:fs';
+import pg from 'pg';
+import { createEventStore, openDatabase } from '@claimtrail/event-store';
+import { rebuildProjections } from '@claimtrail/claims';
+
+const CLOCK_TICK_MS = 10;
+const serverUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const dbName = process.env.PROFILE_DB;
+if (!dbName) throw new Error('PROFILE_DB=<database> is required');
+const url = new URL(serverUrl);
+url.pathname = `/${dbName}`;
+const rounds = Number(process.env.ROUNDS ?? 3);
+const mode = process.env.MODE === 'compare' ? 'compare' : 'swap';
+
+function cpuOf(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * CLOCK_TICK_MS;
+  } catch {
+    return 0;
+  }
+}
+
+const database = await openDatabase({ databaseUrl: url.toString(), poolSize: 8, statementTimeoutMs: 600_000 });
+const store = createEventStore(database);
+const watcher = new pg.Client({ connectionString: url.toString() });
+await watcher.connect();
+const backends = async () =>
+  (await watcher.query<{ pid: number; query: string }>(`select pid, left(regexp_replace(query, '\\s+', ' ', 'g'), 70) as query from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()`, [dbName])).rows;
+try {
+  for (let round = 1; round <= rounds; round++) {
+    const before = new Map((await backends()).map((b) => [b.pid, cpuOf(b.pid)]));
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    const result = await rebuildProjections(store, { mode, concurrentReads: true });
+    const wall = performance.now() - t0;
+    const cpu = process.cpuUsage(cpu0);
+    const after = await backends();
+    const lines = after
+      .map((b) => ({ ...b, ms: cpuOf(b.pid) - (before.get(b.pid) ?? 0) }))
+      .filter((b) => b.ms > 0)
+      .sort((a, b) => b.ms - a.ms);
+    const pgTotal = lines.reduce((sum, b) => sum + b.ms, 0);
+    console.log(
+      `round ${round}: ${result.events} events ${Math.round(wall)} ms wall, ${Math.round((result.events / wall) * 1000)} ev/s; node ${Math.round((cpu.user + cpu.system) / 1000)} ms cpu; postgres ${pgTotal} ms cpu`,
+    );
+    for (const b of lines) console.log(`   ${String(b.ms).padStart(5)} ms  pid ${b.pid}  ${b.query}`);
+  }
+} finally {
+  await watcher.end();
+  await store.close();
+  await database.close();
+}
