@@ -335,7 +335,8 @@ function foldEnvelope(row: FoldRow, version: number): ClaimEventEnvelope {
     data: typeof row.data === 'string' ? (JSON.parse(row.data) as JsonObject) : row.data,
     actor: row.actor === null ? undefined : row.actor,
     recordedAt,
-    ...(recordedAtIso === undefined ? {} : { recordedAtIso }),
+    // Always present (undefined when the instant needs a Date): one object shape per event.
+    recordedAtIso,
     version,
     streamId: row.stream_id,
   } as unknown as ClaimEventEnvelope;
@@ -540,8 +541,11 @@ async function buildScratch(store: EventStore, tx: Transaction<any>, mode: Rebui
     return `${ident(r.option.slice(0, at))} = ${quoteLiteral(r.option.slice(at + 1))}`;
   });
   if (storage.length > 0) await run(`alter table ${scratch} set (${storage.join(', ')})`);
+  // The primary key: before the rows for the INSERT writer (its upsert names it); after them
+  // for COPY (one index build instead of an insertion per row), which writes distinct ids.
   const primary = liveIndexDefs.filter((d) => d.primary);
-  for (const d of primary) await run(d.create(scratch));
+  const copyWrites = options.concurrentReads === true;
+  if (!copyWrites) for (const d of primary) await run(d.create(scratch));
   // A swap carries `seq` over (cursor pages stay valid): the build's INSERT takes the live
   // row's seq by id (a join, see rebuild-writer.ts), the column default for a claim the live
   // table does not have. Without a default to fall back on, a BEFORE INSERT trigger does it.
@@ -587,10 +591,11 @@ async function buildScratch(store: EventStore, tx: Transaction<any>, mode: Rebui
   // With `concurrentReads` the transaction's connection is a pg one: the build writes with
   // COPY (see rebuild-writer.ts), which cannot resolve a conflict, so a claim id met twice
   // (two streams folding to the same id: a broken log) is set aside and upserted after the
-  // build, in fold order (the last one wins, as with the upsert).
-  const useCopy = vectorDb !== null;
+  // build, in fold order (the last one wins, as with the upsert); so is a row with a value
+  // the binary encoding does not cover exactly (e.g. an instant outside years 1–9999).
+  const useCopy = copyWrites;
   const copied = new Set<string>();
-  const repeated: ClaimProjectionRow[] = [];
+  const setAside: ClaimProjectionRow[] = [];
   // COPY cannot join: the live seq of each claim is read once here (a swap keeps it; a
   // compare ignores seq, and taking the live one spares the sequence). A claim the live
   // table gets meanwhile takes the default; the swap's seq fix-up below corrects it under
@@ -630,13 +635,8 @@ async function buildScratch(store: EventStore, tx: Transaction<any>, mode: Rebui
     const rows = batch;
     batch = [];
     // The batch is encoded right away (strings only: the rows' states and views die young,
-    // they are not kept while the batch waits). With a second connection the search vectors
-    // (two to_tsvector per row, much of the database's work) are computed there while this
-    // connection inserts the previous batch.
-    const encoded = encodeRebuiltRows(rows, vectorDb === null);
-    const write = vectorDb
-      ? searchVectors(vectorDb, encoded.texts!).then((vectors) => writeEncodedRows(tx, encoded, { keepSeq, vectors }))
-      : writeEncodedRows(tx, encoded, { keepSeq });
+    // they are not kept while the batch waits).
+    const write = writeEncodedRows(tx, encodeRebuiltRows(rows), { keepSeq });
     pending.push(
       write.catch((error: unknown) => {
         writeError ??= error;
@@ -649,11 +649,11 @@ async function buildScratch(store: EventStore, tx: Transaction<any>, mode: Rebui
       const row: ClaimProjectionRow = { streamId: current, state, view: toClaimView(state), headHash };
       claims++;
       if (useCopy) {
-        if (copied.has(row.view.id)) repeated.push(row);
+        if (copied.has(row.view.id)) setAside.push(row);
         else {
           copied.add(row.view.id);
-          copyBatch.add(row);
-          if (copyBatch.count >= PROJECTION_BATCH_ROWS) await sendCopyBatch();
+          if (!copyBatch.add(row)) setAside.push(row);
+          else if (copyBatch.count >= PROJECTION_BATCH_ROWS) await sendCopyBatch();
         }
         return;
       }
@@ -735,7 +735,8 @@ async function buildScratch(store: EventStore, tx: Transaction<any>, mode: Rebui
   await flushStream();
   await sendBatch();
   await drain(0);
-  while (repeated.length > 0) await writeRebuiltRows(tx, repeated.splice(0, PROJECTION_BATCH_ROWS), { keepSeq });
+  if (copyWrites) for (const d of primary) await timing.index(d.name, () => run(d.create(scratch)));
+  while (setAside.length > 0) await writeRebuiltRows(tx, setAside.splice(0, PROJECTION_BATCH_ROWS), { keepSeq });
   timing.lap('build');
 
   // Secondary indexes, built once over the folded rows. Here only what the second

@@ -41,7 +41,28 @@ try {
     const before = new Map((await backends()).map((b) => [b.pid, cpuOf(b.pid)]));
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
+    // TIMELINE=1: the whole machine's busy cores every 100 ms (from /proc/stat) during the round.
+    const timeline: string[] = [];
+    const busy = () => {
+      const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+      return { idle: f[3]! + f[4]!, total: f.reduce((a, b) => a + b, 0) };
+    };
+    let last = busy();
+    const sampler = process.env.TIMELINE === '1'
+      ? setInterval(() => {
+          const now = busy();
+          const cores = 2 * (1 - (now.idle - last.idle) / Math.max(1, now.total - last.total));
+          timeline.push(cores.toFixed(1));
+          last = now;
+        }, 100)
+      : null;
+    (globalThis as any).__waits = { drain: 0, read: 0, vec: 0, copy: 0 };
     const result = await rebuildProjections(store, { mode, concurrentReads: true });
+    console.log('   waits', JSON.stringify((globalThis as any).__waits, (k, v) => typeof v === 'number' ? Math.round(v) : v));
+    if (sampler) {
+      clearInterval(sampler);
+      console.log(`   busy cores per 100 ms: ${timeline.join(' ')}`);
+    }
     const wall = performance.now() - t0;
     const cpu = process.cpuUsage(cpu0);
     const after = await backends();
