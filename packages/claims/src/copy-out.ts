@@ -5,11 +5,13 @@ import copyStreams from 'pg-copy-streams';
  * COPY through Kysely's pg driver (PostgreSQL only): `submitCopy` runs a pg-copy-streams
  * stream in either direction on a transaction's connection (the rebuild writes its rows with
  * COPY FROM, rebuild-writer.ts); `copyOutRows` reads a query's rows with `COPY (…) TO STDOUT`
- * (text format) instead of a SELECT: one statement streams the whole result, and the rows
- * arrive as tab-separated lines that are split here into string fields, without pg's
- * per-row protocol message, row object and per-column type parsers. For the rebuild's fold
- * over every event this halves the CPU the reading costs this process (measured over 200k
- * events: ≈ 0.35–0.45 s against ≈ 0.75–0.8 s for 5,000-row SELECT pages).
+ * in binary format instead of a SELECT: one statement streams the whole result, and each row
+ * arrives as length-prefixed fields read here in place, without pg's per-row protocol
+ * message, row object and per-column type parsers. For the rebuild's fold over every event
+ * the text format had already halved the CPU the reading costs this process against
+ * 5,000-row SELECT pages (≈ 0.35–0.45 s against ≈ 0.75–0.8 s over 200k events); the binary
+ * format also spares the server the output functions (an instant as 8 bytes instead of two
+ * `date_part`s: ≈ 15 % of the server's time for that read) and this process the escapes.
  */
 
 /**
@@ -47,74 +49,156 @@ export async function submitCopy(db: Kysely<any>, stream: NodeJS.ReadableStream 
   await done;
 }
 
-/** One row: each column's text, `null` for SQL NULL. */
-export type CopyFields = (string | null)[];
-
-const ESCAPED = /\\([\\bfnrtv])|\\/g;
-const UNESCAPE: Record<string, string> = { '\\': '\\', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', v: '\v' };
+// 'PGCOPY\n\377\r\n\0'
+const SIGNATURE = Buffer.from([0x50, 0x47, 0x43, 0x4f, 0x50, 0x59, 0x0a, 0xff, 0x0d, 0x0a, 0x00]);
+const TWO_32 = 4_294_967_296;
 
 /**
- * A field of COPY's text output as its value. COPY TO writes `\N` for NULL and escapes
- * backslash, the delimiter (tab) and the controls \b \f \n \r \t \v with a backslash; any
- * other character stands for itself.
+ * One row of COPY binary output, read in place: valid only during the `toRow` call it is
+ * handed to (the next row reuses it). Fields are numbered from 0.
  */
-export function copyFieldValue(field: string): string | null {
-  if (field === '\\N') return null;
-  if (!field.includes('\\')) return field;
-  return field.replace(ESCAPED, (match, letter: string | undefined) => {
-    if (letter === undefined) throw new Error(`COPY text: a backslash escape this reader does not know in ${JSON.stringify(field.slice(0, 80))}`);
-    return UNESCAPE[letter]!;
-  });
+export class CopyTuple {
+  buffer: Buffer = Buffer.alloc(0);
+  count = 0;
+  /** Each field's first byte in `buffer`, and its length (-1: NULL). */
+  readonly starts: number[] = [];
+  readonly lengths: number[] = [];
+
+  isNull(field: number): boolean {
+    return this.lengths[field]! < 0;
+  }
+
+  /** A text-like field as a string (`skip` leading bytes: jsonb's version byte), null for NULL. */
+  text(field: number, skip = 0): string | null {
+    const length = this.lengths[field]!;
+    if (length < 0) return null;
+    const start = this.starts[field]!;
+    return this.buffer.toString('utf8', start + skip, start + length);
+  }
+
+  /** Whether a field holds exactly `bytes`. */
+  equals(field: number, bytes: Buffer): boolean {
+    const start = this.starts[field]!;
+    return this.lengths[field] === bytes.length && this.buffer.compare(bytes, 0, bytes.length, start, start + bytes.length) === 0;
+  }
+
+  /** A copy of a field's bytes (empty for NULL). */
+  bytes(field: number): Buffer {
+    const length = this.lengths[field]!;
+    const start = this.starts[field]!;
+    return length < 0 ? Buffer.alloc(0) : Buffer.from(this.buffer.subarray(start, start + length));
+  }
+
+  /** The first byte of a field (e.g. jsonb's format version). */
+  byte(field: number): number {
+    return this.buffer[this.starts[field]!]!;
+  }
+
+  int32(field: number): number | null {
+    if (this.lengths[field] !== 4) return this.lengths[field]! < 0 ? null : fieldSize(field, this.lengths[field]!, 4);
+    return this.buffer.readInt32BE(this.starts[field]!);
+  }
+
+  /**
+   * An 8-byte field (int8, timestamp's µs): a number when exact (|value| < 2^53), else a
+   * bigint; null for NULL.
+   */
+  int64(field: number): number | bigint | null {
+    if (this.lengths[field] !== 8) return this.lengths[field]! < 0 ? null : fieldSize(field, this.lengths[field]!, 8);
+    const start = this.starts[field]!;
+    const high = this.buffer.readInt32BE(start);
+    const low = this.buffer.readUInt32BE(start + 4);
+    // Within ±2^21 high words the value stays below 2^53 in magnitude: exact as a double.
+    if (high >= -2_097_152 && high < 2_097_152) return high * TWO_32 + low;
+    return this.buffer.readBigInt64BE(start);
+  }
 }
 
-/** A line of COPY text output (without its newline) as its fields. */
-export function copyLineFields(line: string): CopyFields {
-  const fields: CopyFields = line.split('\t');
-  for (let i = 0; i < fields.length; i++) fields[i] = copyFieldValue(fields[i]!);
-  return fields;
+function fieldSize(field: number, length: number, expected: number): never {
+  throw new Error(`COPY binary: field ${field} has ${length} bytes, expected ${expected}`);
 }
 
 /**
- * Runs `COPY (query) TO STDOUT` on the connection behind `db` and yields the rows, each as
- * `toRow` makes it of its fields, in batches (those of each chunk the server sent). `db`
- * should be a transaction or a single connection: settings made before (e.g. `set local
- * enable_sort = off`) apply. The consumer's pace is the server's: the stream is paused while
- * a batch is being handled. A line is split at its newline byte, which no UTF-8 sequence
- * contains, so text is decoded per whole line.
+ * Runs `COPY (query) TO STDOUT (FORMAT binary)` on the connection behind `db` and yields
+ * the rows, each as `toRow` makes it of the tuple, in batches (those of each chunk the
+ * server sent). `db` should be a transaction or a single connection: settings made before
+ * (e.g. `set local enable_sort = off`) apply. The consumer's pace is the server's: the
+ * stream is paused while a batch is being handled. A row cut by a chunk boundary waits for
+ * the next chunk.
  */
-export async function* copyOutRows<Row>(db: Kysely<any>, query: string, toRow: (fields: CopyFields) => Row): AsyncGenerator<Row[]> {
-  const stream = copyStreams.to(`copy (${query}) to stdout`);
+export async function* copyOutRows<Row>(db: Kysely<any>, query: string, toRow: (tuple: CopyTuple) => Row): AsyncGenerator<Row[]> {
+  const stream = copyStreams.to(`copy (${query}) to stdout with (format binary)`);
   const running = submitCopy(db, stream, 'end');
   running.catch(() => undefined);
 
-  // Bytes of a line that a chunk boundary cut, kept until its newline arrives.
-  let pending: Buffer[] = [];
+  const tuple = new CopyTuple();
+  // Bytes of a row that a chunk boundary cut (and, at first, of the header).
+  let rest: Buffer | null = null;
+  let headerRead = false;
+  let ended = false;
   let complete = false;
   try {
     // Not destroyed when the consumer stops early: a destroyed copy stream would leave the
     // connection paused mid-COPY (and the transaction's ROLLBACK queued behind it forever).
     for await (const chunk of stream.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
+      if (ended) throw new Error('COPY binary: data after the trailer');
+      const buffer: Buffer = rest === null ? chunk : Buffer.concat([rest, chunk]);
+      rest = null;
+      let at = 0;
+      if (!headerRead) {
+        if (buffer.length < SIGNATURE.length + 8) {
+          rest = buffer;
+          continue;
+        }
+        if (buffer.compare(SIGNATURE, 0, SIGNATURE.length, 0, SIGNATURE.length) !== 0) throw new Error('COPY binary: not a binary COPY stream');
+        const extension = buffer.readUInt32BE(SIGNATURE.length + 4);
+        if (buffer.length < SIGNATURE.length + 8 + extension) {
+          rest = buffer;
+          continue;
+        }
+        at = SIGNATURE.length + 8 + extension;
+        headerRead = true;
+      }
+      tuple.buffer = buffer;
       const rows: Row[] = [];
-      let start = 0;
-      let newline = chunk.indexOf(10);
-      if (newline >= 0 && pending.length > 0) {
-        pending.push(chunk.subarray(0, newline));
-        rows.push(toRow(copyLineFields(Buffer.concat(pending).toString('utf8'))));
-        pending = [];
-        start = newline + 1;
-        newline = chunk.indexOf(10, start);
+      while (at + 2 <= buffer.length) {
+        const count = buffer.readInt16BE(at);
+        if (count === -1) {
+          ended = true;
+          at += 2;
+          break;
+        }
+        // Find the row's fields; stop (and keep the bytes) if it runs past this chunk.
+        let p = at + 2;
+        let whole = true;
+        for (let i = 0; i < count; i++) {
+          if (p + 4 > buffer.length) {
+            whole = false;
+            break;
+          }
+          const length = buffer.readInt32BE(p);
+          tuple.starts[i] = p + 4;
+          tuple.lengths[i] = length;
+          p += 4 + (length > 0 ? length : 0);
+          if (p > buffer.length) {
+            whole = false;
+            break;
+          }
+        }
+        if (!whole) break;
+        tuple.count = count;
+        rows.push(toRow(tuple));
+        at = p;
       }
-      while (newline >= 0) {
-        rows.push(toRow(copyLineFields(chunk.toString('utf8', start, newline))));
-        start = newline + 1;
-        newline = chunk.indexOf(10, start);
+      if (at < buffer.length) {
+        if (ended) throw new Error('COPY binary: data after the trailer');
+        rest = buffer.subarray(at);
       }
-      if (start < chunk.length) pending.push(chunk.subarray(start));
       if (rows.length > 0) yield rows;
     }
     complete = true;
   } finally {
-    // The consumer stopped early (or a line failed to parse): let the rest of the COPY run
+    // The consumer stopped early (or a row failed to parse): let the rest of the COPY run
     // out unread, so the connection is free again for whatever comes next.
     if (!complete) {
       stream.resume();
@@ -122,5 +206,5 @@ export async function* copyOutRows<Row>(db: Kysely<any>, query: string, toRow: (
     }
   }
   await running;
-  if (pending.length > 0) throw new Error('COPY text: the output ended inside a line');
+  if (!ended) throw new Error('COPY binary: the output ended before its trailer');
 }

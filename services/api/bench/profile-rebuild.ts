@@ -40,6 +40,7 @@ try {
   for (let round = 1; round <= rounds; round++) {
     const before = new Map((await backends()).map((b) => [b.pid, cpuOf(b.pid)]));
     const cpu0 = process.cpuUsage();
+    if (process.env.MARK_ROUNDS === '1') console.log(`mark ${round} ${process.hrtime.bigint() / 1000n}`);
     const t0 = performance.now();
     // TIMELINE=1: the whole machine's busy cores every 100 ms (from /proc/stat) during the round.
     const timeline: string[] = [];
