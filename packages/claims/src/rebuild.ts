@@ -570,7 +570,9 @@ async function buildScratch(store: EventStore, tx: Transaction<any>, mode: Rebui
   // created from the live table's own definitions, under their live names, before the
   // catch-up (so the catch-up's lookups and the swap see a complete table).
   const liveIndexDefs = await indexDefinitions(tx, schema);
-  await run(`create table ${scratch} (like ${live} including all excluding indexes)`);
+  // A compare's copy is dropped at the end, never read after a crash: unlogged (no WAL for
+  // its rows and indexes, no fsync at commit). A swap's becomes the live table: logged.
+  await run(`create ${mode === 'compare' ? 'unlogged ' : ''}table ${scratch} (like ${live} including all excluding indexes)`);
   // LIKE copies columns, defaults, constraints, storage and compression, not the table's
   // storage parameters (e.g. a fillfactor leaving room for HOT updates): carry them over,
   // before the rows are written (they decide how full the copy's pages are).
