@@ -10,34 +10,36 @@ import { copyEncodedRows, CopyRowsBuilder, encodeRebuiltRows, searchVectors, wri
 /**
  * Rebuilding the projections from the events.
  *
- * Everything runs in ONE transaction: the projection is folded from the event log into a
- * fresh copy of the table (`CREATE TABLE … (LIKE claims INCLUDING ALL EXCLUDING INDEXES)`
- * plus the primary key, in a scratch schema, written with the same values as the service's
- * projection writer (`writeRebuiltRows` in rebuild-writer.ts: `writeClaimProjections`' rows
- * in a cheaper transport, in batches of `PROJECTION_BATCH_ROWS` rows), found through
- * `search_path`); the other indexes are then built once from the live table's definitions
- * under their live names (a swap builds all of them, a compare only the stream_id lookup),
- * then
- * - `compare`: writers are paused (SHARE lock), the copy is caught up with events
- *   committed meanwhile, compared row by row with the live table, and the transaction is
- *   rolled back: nothing changes;
- * - `swap`: the live table is locked (ACCESS EXCLUSIVE), the copy caught up and moved in
- *   place of the live one (SET SCHEMA), indexes renamed to their migration names, the old
- *   table dropped. Readers and writers see either the old table or the new one, never a
- *   half-built one; a writer blocked on the lock resolves `claims` again and continues on
- *   the new table. Only the catch-up and the rename happen under the exclusive lock.
+ * Two transactions on one connection, which holds a session-level advisory lock for the
+ * whole run (rebuilds and compares share the scratch schema):
+ * 1. `buildScratch`: the projection is folded from the event log into a fresh copy of the
+ *    table (`CREATE TABLE … (LIKE claims INCLUDING ALL EXCLUDING INDEXES)` in a scratch
+ *    schema, unlogged for a compare), written with the same values as the service's
+ *    projection writer (rebuild-writer.ts, in batches of `PROJECTION_BATCH_ROWS` rows, found
+ *    through `search_path`); then the primary key and the stream_id lookup are built from
+ *    the live table's definitions under their live names, and the copy is committed.
+ * 2. `finishRebuild`: writers are paused (SHARE lock for a compare, ACCESS EXCLUSIVE for a
+ *    swap); the streams that moved since the build read the log are found; every other row
+ *    is compared with the live table while (swap) the remaining indexes are built on two
+ *    pooled connections; then the moved streams are caught up and compared too, and
+ *    - `compare`: the transaction is rolled back and the copy dropped: nothing changes;
+ *    - `swap`: the copy is moved in place of the live table (SET SCHEMA), indexes renamed to
+ *      their migration names, triggers re-created, the old table dropped. Readers and
+ *      writers see either the old table or the new one, never a half-built one; a writer
+ *      blocked on the lock resolves `claims` again and continues on the new table.
+ * A failed run drops the copy too (and the next run drops any leftover first).
  *
  * The fold reads the event table by (stream_id, version), one stream after the other, so
  * memory stays bounded (one page of events, or what the COPY stream buffers) whatever the
  * size of the log. Without `concurrentReads` (and always on PGlite, which has one
- * connection) everything goes through the transaction's own connection. With it
- * (PostgreSQL), the database work is spread over three connections working at once: the
- * events are streamed by one `COPY (…) TO STDOUT` on a pooled connection (copy-out.ts),
- * each batch's search vectors (two to_tsvector per row) are computed on a pooled
- * connection, and the transaction's connection only inserts; this process folds
- * meanwhile (it reads only the columns the fold needs, see FOLD_COLUMNS). There the build
- * writes with COPY … FROM STDIN (`CopyRowsBuilder`/`copyEncodedRows` in rebuild-writer.ts:
- * the same column values, far less database work per row than the INSERT); the catch-up and
+ * connection) everything goes through the run's own connection, one step after the other.
+ * With it (PostgreSQL), the database work is spread over three connections working at
+ * once: the events are streamed by one binary `COPY (…) TO STDOUT` on a pooled connection
+ * (copy-out.ts), each batch's search vectors (two to_tsvector per row) are computed on a
+ * pooled connection, and the run's connection only writes, with a binary COPY … FROM STDIN
+ * (`CopyRowsBuilder`/`copyEncodedRows` in rebuild-writer.ts: the same column values, far
+ * less database work per row than the INSERT); this process folds meanwhile (it reads only
+ * the columns the fold needs). The catch-up, rows the binary encoding does not cover and
  * PGlite keep the INSERT writer.
  */
 
