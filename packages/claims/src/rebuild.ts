@@ -567,10 +567,9 @@ async function buildScratch(store: EventStore, tx: Transaction<any>, mode: Rebui
   await run(`create schema ${ident(REBUILD_SCHEMA)}`);
   // The copy starts WITHOUT its secondary indexes: row-by-row inserts into seven indexes
   // (two GIN) were most of the build's cost in the database; building them once after the
-  // fold is several times cheaper. Only the primary key exists during the fold (the
-  // projection writer's upsert names it); the other indexes and unique constraints are
-  // created from the live table's own definitions, under their live names, before the
-  // catch-up (so the catch-up's lookups and the swap see a complete table).
+  // fold is several times cheaper. They are created from the live table's own definitions,
+  // under their live names: the stream_id lookup at the end of this transaction (the
+  // catch-up needs it), the others in the next one (see finishRebuild).
   const liveIndexDefs = await indexDefinitions(tx, schema);
   // A compare's copy is dropped at the end, never read after a crash: unlogged (no WAL for
   // its rows and indexes, no fsync at commit). A swap's becomes the live table: logged.
@@ -636,7 +635,6 @@ async function buildScratch(store: EventStore, tx: Transaction<any>, mode: Rebui
   // (two streams folding to the same id: a broken log) is set aside and upserted after the
   // build, in fold order (the last one wins, as with the upsert); so is a row with a value
   // the binary encoding does not cover exactly (e.g. an instant outside years 1–9999).
-  const useCopy = copyWrites;
   const copied = new Set<string>();
   const setAside: ClaimProjectionRow[] = [];
   // COPY cannot join: the live seq of each claim is read once here (a swap keeps it; a
@@ -644,7 +642,7 @@ async function buildScratch(store: EventStore, tx: Transaction<any>, mode: Rebui
   // table gets meanwhile takes the default; the swap's seq fix-up below corrects it under
   // the lock. Without a default the keep_seq trigger (which COPY fires too) fills it.
   let liveSeq: Map<string, string> | null = null;
-  if (useCopy && seqFallback !== null) {
+  if (copyWrites && seqFallback !== null) {
     const seqRows = await run(`select id::text as id, seq::text as seq from ${live}`);
     liveSeq = new Map((seqRows.rows as { id: string; seq: string | null }[]).filter((r) => r.seq !== null).map((r) => [r.id, r.seq!]));
   }
@@ -673,7 +671,7 @@ async function buildScratch(store: EventStore, tx: Transaction<any>, mode: Rebui
     await drain(WRITE_WINDOW);
   };
   const sendBatch = async () => {
-    if (useCopy) return sendCopyBatch();
+    if (copyWrites) return sendCopyBatch();
     if (batch.length === 0) return;
     const rows = batch;
     batch = [];
@@ -691,7 +689,7 @@ async function buildScratch(store: EventStore, tx: Transaction<any>, mode: Rebui
     if (current !== null && state.status !== null) {
       const row: ClaimProjectionRow = { streamId: current, state, view: toClaimView(state), headHash };
       claims++;
-      if (useCopy) {
+      if (copyWrites) {
         if (copied.has(row.view.id)) setAside.push(row);
         else {
           copied.add(row.view.id);
