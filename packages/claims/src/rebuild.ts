@@ -57,6 +57,13 @@ const RETIRED_SCHEMA = 'claimtrail_retired';
 const EVENTS_TABLE = 'events';
 // Serialises rebuilds (and compares) across processes: they share the scratch schema.
 const ADVISORY_KEY = 4242101;
+/**
+ * The rebuild's statements grow with the log: one COPY streams all of it for as long as the
+ * fold takes, the index builds and the comparison cover every claim. The pool's statement
+ * timeout (meant for requests) does not apply inside its transactions; waiting for the live
+ * table's lock is bounded by `lockTimeoutMs` instead.
+ */
+const NO_STATEMENT_TIMEOUT = 'set local statement_timeout = 0';
 /** Projection batches in flight on the transaction's connection during the build. */
 const WRITE_WINDOW = 2;
 /** The fold yields to the event loop every this many events (see the build loop). */
@@ -561,8 +568,7 @@ async function buildScratch(store: EventStore, tx: Transaction<any>, mode: Rebui
   const scratch = `${ident(REBUILD_SCHEMA)}.claims`;
   const run = (text: string, params: unknown[] = []) => tx.executeQuery(CompiledQuery.raw(text, params));
 
-  // The build is one long transaction made of short statements: no statement timeout
-  // applies to the whole, each page read and write is small.
+  await run(NO_STATEMENT_TIMEOUT);
   await run(`drop schema if exists ${ident(REBUILD_SCHEMA)} cascade`);
   await run(`create schema ${ident(REBUILD_SCHEMA)}`);
   // The copy starts WITHOUT its secondary indexes: row-by-row inserts into seven indexes
@@ -747,6 +753,7 @@ async function buildScratch(store: EventStore, tx: Transaction<any>, mode: Rebui
     await store.db.transaction().execute(async (readTx) => {
       // The index already holds the order: without this the planner sorts the whole table
       // (a parallel sort, spilling to disk past work_mem).
+      await readTx.executeQuery(CompiledQuery.raw(NO_STATEMENT_TIMEOUT));
       await readTx.executeQuery(CompiledQuery.raw('set local enable_sort = off'));
       // A whole-table plan costs past jit_above_cost; compiling it would only add time.
       await readTx.executeQuery(CompiledQuery.raw('set local jit = off'));
@@ -815,6 +822,7 @@ async function finishRebuild(
   const { schema, live, scratch, keepSeq } = built;
   let { events, claims } = built;
   const run = (text: string, params: unknown[] = []) => tx.executeQuery(CompiledQuery.raw(text, params));
+  await run(NO_STATEMENT_TIMEOUT);
   await run(`set local search_path to ${ident(REBUILD_SCHEMA)}, ${ident(schema)}`);
   await useLz4(tx);
   // The catch-up's aggregate and the comparison's full join hash whole tables: the default
@@ -1033,6 +1041,7 @@ async function buildIndexesAside(db: Kysely<any>, scratch: string, definitions: 
       try {
         await timing.index(name, () =>
           db.transaction().execute(async (t) => {
+            await t.executeQuery(CompiledQuery.raw(NO_STATEMENT_TIMEOUT));
             await t.executeQuery(CompiledQuery.raw(`set local maintenance_work_mem = '256MB'`));
             await t.executeQuery(CompiledQuery.raw(statement));
           }),

@@ -297,5 +297,37 @@ for (const backend of ['pglite', 'postgres'] as const) {
       expect(row).toEqual([{ id, stream_id: `claim-{${id}}`, tags: ['x', 'y'], version: 1 }]);
       expect((await rebuildProjections(store, { mode: 'compare', concurrentReads })).differences).toBe(0);
     });
+
+    // PostgreSQL only: PGlite has no statement timeout to speak of.
+    if (backend === 'postgres') it('a rebuild longer than the pool statement timeout still finishes (its statements grow with the log)', async () => {
+      // 40,000 events in 4,000 new claim streams, written behind the service's back: the
+      // one COPY that streams them lasts as long as the fold, well past 150 ms.
+      await database.db.executeQuery(
+        CompiledQuery.raw(`
+          insert into events (id, stream_id, version, type, data, metadata, recorded_at, hash, prev_hash)
+          select gen_random_uuid(), 'claim-' || c.id, v.v,
+                 case when v.v = 1 then 'ClaimSubmitted' else 'NoteAdded' end,
+                 case when v.v = 1
+                      then jsonb_build_object('claimId', c.id, 'text', 'Bulk claim ' || c.n, 'claimant', null, 'language', null, 'tags', '[]'::jsonb, 'appearances', '[]'::jsonb)
+                      else jsonb_build_object('noteId', 'n' || v.v, 'body', 'A note of ordinary length, number ' || v.v) end,
+                 '{"actor":"fc-bulk"}'::jsonb, now(), md5(c.id::text || v.v), null
+            from (select gen_random_uuid()::text as id, n from generate_series(1, 4000) n) c cross join generate_series(1, 10) v(v)`),
+      );
+      const impatient = await openDatabase({ databaseUrl: testDb!.url, poolSize: 4, statementTimeoutMs: 150 });
+      const impatientStore = createEventStore(impatient);
+      try {
+        // The pool's timeout holds for ordinary statements...
+        await expect(impatient.db.executeQuery(CompiledQuery.raw('select pg_sleep(0.5)'))).rejects.toThrow(/statement timeout/);
+        // ...not for the rebuild's.
+        const before = Number((await database.db.executeQuery<{ n: number }>(CompiledQuery.raw('select count(*)::int as n from claims'))).rows[0]!.n);
+        const swapped = await rebuildProjections(impatientStore, { mode: 'swap', concurrentReads: canReadConcurrently(impatient) });
+        expect(swapped).toMatchObject({ swapped: true, differences: 4000, claims: before + 4000 });
+        const compared = await rebuildProjections(impatientStore, { mode: 'compare', concurrentReads: canReadConcurrently(impatient) });
+        expect(compared.differences).toBe(0);
+      } finally {
+        await impatientStore.close();
+        await impatient.close();
+      }
+    });
   });
 }
