@@ -329,5 +329,27 @@ for (const backend of ['pglite', 'postgres'] as const) {
         await impatient.close();
       }
     });
+
+    // PostgreSQL only: two pools stand for two processes (the CLI and a service instance).
+    if (backend === 'postgres') it('rebuilds from two processes at once take turns: the scratch schema is one', async () => {
+      const other = await openDatabase({ databaseUrl: testDb!.url, poolSize: 4 });
+      const otherStore = createEventStore(other);
+      try {
+        const results = await Promise.all([
+          rebuildProjections(store, { mode: 'swap', concurrentReads }),
+          rebuildProjections(otherStore, { mode: 'compare', concurrentReads: canReadConcurrently(other) }),
+          rebuildProjections(otherStore, { mode: 'swap', concurrentReads: false }),
+        ]);
+        expect(results.map((r) => [r.mode, r.differences])).toEqual([
+          ['swap', 0],
+          ['compare', 0],
+          ['swap', 0],
+        ]);
+        expect((await rebuildProjections(store, { mode: 'compare', concurrentReads })).differences).toBe(0);
+      } finally {
+        await otherStore.close();
+        await other.close();
+      }
+    });
   });
 }
