@@ -1,4 +1,4 @@
-export { ClaimService, isClaimId, UUID_RE, type ExecuteInput, type ExecuteResult, type ClaimServiceOptions } from './service.ts';
+export { ClaimService, defaultWriteConcurrency, isClaimId, UUID_RE, type ExecuteInput, type ExecuteResult, type ClaimServiceOptions } from './service.ts';
 export { ClaimViewCache, CLAIMS_CHANGED_CHANNEL, applyClaimsChanged, type CachedView } from './view-cache.ts';
 export { CommandError, isCommandError, type CommandErrorCode } from './errors.ts';
 export {

@@ -1,6 +1,7 @@
 import { hash, randomBytes } from 'node:crypto';
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import { ROLES, type Actor, type Role } from '@claimtrail/domain';
+import { LruMap } from './lru.ts';
 
 export interface UserRecord {
   id: string;
@@ -165,19 +166,19 @@ export class TokenAuthenticator {
     const o = typeof options === 'number' ? { ttlMs: options, maxEntries } : options;
     this.ttlMs = o.ttlMs ?? 5_000;
     this.maxEntries = o.maxEntries ?? maxEntries;
+    this.hashes = new LruMap(this.maxEntries);
   }
 
   /**
    * Token → its hash, for the tokens seen lately: every request is authenticated, and the
    * sha256 was a measurable part of a cached GET. Holds nothing a request does not carry.
    */
-  private readonly hashes = new Map<string, string>();
+  private readonly hashes: LruMap<string, string>;
 
   private hashOf(token: string): string {
     let hash = this.hashes.get(token);
     if (hash === undefined) {
       hash = hashToken(token);
-      if (this.hashes.size >= this.maxEntries) this.hashes.clear();
       this.hashes.set(token, hash);
     }
     return hash;

@@ -1,4 +1,4 @@
-import { availableParallelism } from 'node:os';
+import { defaultWriteConcurrency } from '@claimtrail/claims';
 
 /**
  * Configuration from the environment, validated once at start. Every problem is reported
@@ -128,7 +128,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     demoTokens: flag('DEMO_TOKENS', embedded),
     seed: flag('SEED', embedded),
     poolSize: poolSize(),
-    writeConcurrency: integer('WRITE_CONCURRENCY', Math.max(1, Math.min(4, availableParallelism() - 1)), 1, 256),
+    writeConcurrency: integer('WRITE_CONCURRENCY', defaultWriteConcurrency(), 1, 256),
     writeBatchMax: integer('WRITE_BATCH_MAX', 64, 1, 1000),
     statementTimeoutMs: integer('DB_STATEMENT_TIMEOUT_MS', 30_000, 100, 3_600_000),
     connectionTimeoutMs: integer('DB_CONNECTION_TIMEOUT_MS', 5_000, 100, 600_000),
