@@ -4,10 +4,13 @@ import { submitCopy } from './copy-out.ts';
 import { filterRating, ON_CONFLICT_REPLACE_SQL, searchDocument, SEARCH_CONFIG, toClaimCard, type ClaimProjectionRow } from './projection.ts';
 
 /**
- * The rebuild's bulk writer: the rows `writeClaimProjections` writes (same values, same json
+ * The rebuild's bulk writers: the rows `writeClaimProjections` writes (same values, same json
  * text, same search vectors, same upsert on id), sent and unpacked more cheaply, for a
- * rebuild into a fresh copy of the table.
+ * rebuild into a fresh copy of the table. Two of them: the INSERT below (PGlite, the
+ * catch-up, rows the COPY writer sets aside) and the binary COPY further down (the build
+ * on PostgreSQL).
  *
+ * The INSERT:
  * - Transport: separator-joined texts instead of one json document. `json_to_recordset`
  *   parsed the whole batch (~2 MB of json for 500 rows) with a full JSON parser and then
  *   re-lexed each view and card for their `json` columns (measured: ~40% of the database's
@@ -215,7 +218,7 @@ const TUPLE_BUFFER_START = 1 << 21;
  * held that long were copied by every young-generation collection on the way to the old
  * generation; bytes outside the JS heap are not.
  */
-export class TupleBuffer {
+class TupleBuffer {
   // Allocated at the first row, large enough for a typical batch (a row is a few kB; every
   // doubling copies what was written so far).
   buffer = EMPTY_BUFFER;
