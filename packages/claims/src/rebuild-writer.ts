@@ -153,27 +153,31 @@ export async function writeRebuiltRows(
 
 /**
  * The rows' search vectors in tsvector's binary form (`tsvectorsend`), in the rows' order,
- * computed by `db` (any connection: the expression is the projection's own, see
- * `projection.ts`).
+ * computed on a connection of `db` (any: the expression is the projection's own, see
+ * `projection.ts`), in a transaction that runs `prelude` first (the rebuild lifts the
+ * pool's statement timeout there, as in its other transactions).
  */
-export function searchVectors(db: Kysely<any> | Transaction<any>, texts: readonly [string, string][]): Promise<Buffer[]> {
+export function searchVectors(db: Kysely<any>, texts: readonly [string, string][], prelude: string): Promise<Buffer[]> {
   // Not async: the texts are serialized now and not kept while the query runs.
-  return vectorsOf(db, JSON.stringify(texts.map((t) => t[0])), JSON.stringify(texts.map((t) => t[1])), texts.length);
+  return vectorsOf(db, JSON.stringify(texts.map((t) => t[0])), JSON.stringify(texts.map((t) => t[1])), texts.length, prelude);
 }
 
-async function vectorsOf(db: Kysely<any> | Transaction<any>, primaries: string, secondaries: string, count: number): Promise<Buffer[]> {
+async function vectorsOf(db: Kysely<any>, primaries: string, secondaries: string, count: number, prelude: string): Promise<Buffer[]> {
   const config = `${quoteLiteral(SEARCH_CONFIG)}::regconfig`;
   // Two flat arrays zipped by ROWS FROM: each text is lexed once (one array of pairs read
   // with `x->>0`, `x->>1` lexed every pair three times: json operators re-parse their input).
   // bytea arrives as hex text, which pg's type parser turns into a Buffer.
-  const { rows } = await db.executeQuery<{ v: Buffer }>(
-    CompiledQuery.raw(
-      `select tsvectorsend(setweight(to_tsvector(${config}, d.p), 'A') || setweight(to_tsvector(${config}, d.s), 'B')) as v
-         from rows from (json_array_elements_text($1::json), json_array_elements_text($2::json)) with ordinality as d(p, s, n)
-        order by d.n`,
-      [primaries, secondaries],
-    ),
-  );
+  const { rows } = await db.transaction().execute(async (tx) => {
+    await tx.executeQuery(CompiledQuery.raw(prelude));
+    return tx.executeQuery<{ v: Buffer }>(
+      CompiledQuery.raw(
+        `select tsvectorsend(setweight(to_tsvector(${config}, d.p), 'A') || setweight(to_tsvector(${config}, d.s), 'B')) as v
+           from rows from (json_array_elements_text($1::json), json_array_elements_text($2::json)) with ordinality as d(p, s, n)
+          order by d.n`,
+        [primaries, secondaries],
+      ),
+    );
+  });
   if (rows.length !== count || !rows.every((r) => Buffer.isBuffer(r.v))) throw new Error('rebuild: search vectors lost rows');
   return rows.map((r) => r.v);
 }

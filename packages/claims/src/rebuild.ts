@@ -664,7 +664,7 @@ async function buildScratch(store: EventStore, tx: Transaction<any>, mode: Rebui
     if (copyBatch.count === 0 || vectorDb === null) return;
     const encoded = copyBatch.finish();
     copyBatch = new CopyRowsBuilder(seqOf);
-    const vectors = searchVectors(vectorDb, encoded.texts);
+    const vectors = searchVectors(vectorDb, encoded.texts, NO_STATEMENT_TIMEOUT);
     // The texts are in the query now: let them go while the batch waits for its vectors.
     encoded.texts = [];
     pending.push(
