@@ -31,7 +31,8 @@ describe.skipIf(!pg)('ClaimService: BEGIN/COMMIT merged into statements (Postgre
     database = await openDatabase({ databaseUrl: testDb.url, poolSize: 1 });
     await migrateToLatest(database.db, migrations);
     store = createEventStore(database);
-    service = new ClaimService(store, { database });
+    // Three batches in flight on the one connection: they queue for it, none may leave a transaction open.
+    service = new ClaimService(store, { database, batch: { concurrency: 3 } });
   });
   afterAll(async () => {
     await store?.close();
