@@ -133,10 +133,6 @@ class CompareDone extends Error {
 }
 
 /**
- * Rebuilds every projection from the events. `swap` (the default) replaces the live
- * tables atomically; `compare` leaves them untouched and reports the differences.
- */
-/**
  * Whether a rebuild on `database` may use `concurrentReads`: PostgreSQL with a pool of at
  * least three connections (the rebuild's transaction, the event stream, the search vectors;
  * with fewer the vectors would wait for a connection the other two hold until the build ends).
@@ -145,6 +141,10 @@ export function canReadConcurrently(database: Pick<Database, 'kind' | 'poolSize'
   return database.kind === 'postgres' && database.poolSize >= 3;
 }
 
+/**
+ * Rebuilds every projection from the events. `swap` (the default) replaces the live
+ * tables atomically; `compare` leaves them untouched and reports the differences.
+ */
 export async function rebuildProjections(store: EventStore, options: RebuildOptions = {}): Promise<RebuildResult> {
   const mode = options.mode ?? 'swap';
   const started = Date.now();
@@ -589,11 +589,14 @@ async function buildScratch(store: EventStore, tx: Transaction<any>, mode: Rebui
     return `${ident(r.option.slice(0, at))} = ${quoteLiteral(r.option.slice(at + 1))}`;
   });
   if (storage.length > 0) await run(`alter table ${scratch} set (${storage.join(', ')})`);
+  // With `concurrentReads` (PostgreSQL, three connections) the events are read with COPY on
+  // one pooled connection, the search vectors computed on another, the rows written with
+  // COPY here and (finishRebuild) the indexes built beside the comparison.
+  const concurrent = options.concurrentReads === true;
   // The primary key: before the rows for the INSERT writer (its upsert names it); after them
   // for COPY (one index build instead of an insertion per row), which writes distinct ids.
   const primary = liveIndexDefs.filter((d) => d.primary);
-  const copyWrites = options.concurrentReads === true;
-  if (!copyWrites) for (const d of primary) await run(d.create(scratch));
+  if (!concurrent) for (const d of primary) await run(d.create(scratch));
   // A swap carries `seq` over (cursor pages stay valid): the build's INSERT takes the live
   // row's seq by id (a join, see rebuild-writer.ts), the column default for a claim the live
   // table does not have. Without a default to fall back on, a BEFORE INSERT trigger does it.
@@ -635,7 +638,6 @@ async function buildScratch(store: EventStore, tx: Transaction<any>, mode: Rebui
   // the database writes batch N while this process folds batch N+1. At most WRITE_WINDOW
   // batches are in flight (memory stays flat); the first failure is rethrown.
   const pending: Promise<void>[] = [];
-  const vectorDb: Kysely<any> | null = options.concurrentReads ? store.db : null;
   // With `concurrentReads` the transaction's connection is a pg one: the build writes with
   // COPY (see rebuild-writer.ts), which cannot resolve a conflict, so a claim id met twice
   // (two streams folding to the same id: a broken log) is set aside and upserted after the
@@ -648,7 +650,7 @@ async function buildScratch(store: EventStore, tx: Transaction<any>, mode: Rebui
   // table gets meanwhile takes the default; the swap's seq fix-up below corrects it under
   // the lock. Without a default the keep_seq trigger (which COPY fires too) fills it.
   let liveSeq: Map<string, string> | null = null;
-  if (copyWrites && seqFallback !== null) {
+  if (concurrent && seqFallback !== null) {
     const seqRows = await run(`select id::text as id, seq::text as seq from ${live}`);
     liveSeq = new Map((seqRows.rows as { id: string; seq: string | null }[]).filter((r) => r.seq !== null).map((r) => [r.id, r.seq!]));
   }
@@ -661,10 +663,10 @@ async function buildScratch(store: EventStore, tx: Transaction<any>, mode: Rebui
   };
   let copyBatch = new CopyRowsBuilder(seqOf);
   const sendCopyBatch = async () => {
-    if (copyBatch.count === 0 || vectorDb === null) return;
+    if (copyBatch.count === 0) return;
     const encoded = copyBatch.finish();
     copyBatch = new CopyRowsBuilder(seqOf);
-    const vectors = searchVectors(vectorDb, encoded.texts, NO_STATEMENT_TIMEOUT);
+    const vectors = searchVectors(store.db, encoded.texts, NO_STATEMENT_TIMEOUT);
     // The texts are in the query now: let them go while the batch waits for its vectors.
     encoded.texts = [];
     pending.push(
@@ -677,7 +679,7 @@ async function buildScratch(store: EventStore, tx: Transaction<any>, mode: Rebui
     await drain(WRITE_WINDOW);
   };
   const sendBatch = async () => {
-    if (copyWrites) return sendCopyBatch();
+    if (concurrent) return sendCopyBatch();
     if (batch.length === 0) return;
     const rows = batch;
     batch = [];
@@ -695,7 +697,7 @@ async function buildScratch(store: EventStore, tx: Transaction<any>, mode: Rebui
     if (current !== null && state.status !== null) {
       const row: ClaimProjectionRow = { streamId: current, state, view: toClaimView(state), headHash };
       claims++;
-      if (copyWrites) {
+      if (concurrent) {
         if (copied.has(row.view.id)) setAside.push(row);
         else {
           copied.add(row.view.id);
@@ -749,11 +751,11 @@ async function buildScratch(store: EventStore, tx: Transaction<any>, mode: Rebui
     }
     progress({ phase: 'build', events, claims });
   };
-  if (options.concurrentReads) {
+  if (concurrent) {
     await store.db.transaction().execute(async (readTx) => {
+      await readTx.executeQuery(CompiledQuery.raw(NO_STATEMENT_TIMEOUT));
       // The index already holds the order: without this the planner sorts the whole table
       // (a parallel sort, spilling to disk past work_mem).
-      await readTx.executeQuery(CompiledQuery.raw(NO_STATEMENT_TIMEOUT));
       await readTx.executeQuery(CompiledQuery.raw('set local enable_sort = off'));
       // A whole-table plan costs past jit_above_cost; compiling it would only add time.
       await readTx.executeQuery(CompiledQuery.raw('set local jit = off'));
@@ -783,7 +785,7 @@ async function buildScratch(store: EventStore, tx: Transaction<any>, mode: Rebui
   await flushStream();
   await sendBatch();
   await drain(0);
-  if (copyWrites) for (const d of primary) await timing.index(d.name, () => run(d.create(scratch)));
+  if (concurrent) for (const d of primary) await timing.index(d.name, () => run(d.create(scratch)));
   while (setAside.length > 0) await writeRebuiltRows(tx, setAside.splice(0, PROJECTION_BATCH_ROWS), { keepSeq });
   timing.lap('build');
 
@@ -797,7 +799,7 @@ async function buildScratch(store: EventStore, tx: Transaction<any>, mode: Rebui
     if (d.primary) continue;
     const lookup = d.columns.includes('stream_id');
     if (mode === 'compare' && !lookup) continue;
-    if (!lookup && options.concurrentReads && d.aside !== null) pendingIndexes.push(d);
+    if (!lookup && concurrent && d.aside !== null) pendingIndexes.push(d);
     else await timing.index(d.name, () => run(d.create(scratch)));
   }
   timing.lap('indexes');
@@ -825,8 +827,8 @@ async function finishRebuild(
   await run(NO_STATEMENT_TIMEOUT);
   await run(`set local search_path to ${ident(REBUILD_SCHEMA)}, ${ident(schema)}`);
   await useLz4(tx);
-  // The catch-up's aggregate and the comparison's full join hash whole tables: the default
-  // work_mem (4 MB) spills the join to disk in batches already at 20k rows.
+  // The comparison's full join hashes whole tables: the default work_mem (4 MB) spills it
+  // to disk in batches already at 20k rows.
   await run(`set local work_mem = '128MB'`);
   // The remaining indexes are built on pooled connections meanwhile (they only read the
   // copy: its SHARE lock lets the comparison read it too). The catch-up writes into the
@@ -983,15 +985,14 @@ async function differences(
   maxDiffs: number,
 ): Promise<{ count: number; diffs: ProjectionDiff[] }> {
   const streams = 'only' in scope ? scope.only : scope.except;
+  const differs = `(l.id is null or r.id is null or (${differing.any}))`;
   const from =
     'only' in scope
       ? `(select id from ${live} where stream_id = any($1::text[]) union select id from ${scratch} where stream_id = any($1::text[])) k
          left join ${live} l on l.id = k.id left join ${scratch} r on r.id = k.id
-        where (l.id is null or r.id is null or (${differing.any}))`
+        where ${differs}`
       : `${live} l full join ${scratch} r on r.id = l.id
-        where (l.id is null or r.id is null or (${differing.any}))${
-          streams.length === 0 ? '' : ' and not coalesce(l.stream_id = any($1::text[]), false) and not coalesce(r.stream_id = any($1::text[]), false)'
-        }`;
+        where ${differs}${streams.length === 0 ? '' : ' and not coalesce(l.stream_id = any($1::text[]), false) and not coalesce(r.stream_id = any($1::text[]), false)'}`;
   const params = 'only' in scope || streams.length > 0 ? [streams] : [];
   const query = `
     select coalesce(l.id, r.id)::text as id, coalesce(l.stream_id, r.stream_id) as stream_id,
