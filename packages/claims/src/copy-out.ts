@@ -49,8 +49,10 @@ export async function submitCopy(db: Kysely<any>, stream: NodeJS.ReadableStream 
   await done;
 }
 
-// 'PGCOPY\n\377\r\n\0'
-const SIGNATURE = Buffer.from([0x50, 0x47, 0x43, 0x4f, 0x50, 0x59, 0x0a, 0xff, 0x0d, 0x0a, 0x00]);
+/** COPY's binary format: the file signature 'PGCOPY\n\377\r\n\0' (then flags and extension length). */
+export const COPY_BINARY_SIGNATURE = Buffer.from([0x50, 0x47, 0x43, 0x4f, 0x50, 0x59, 0x0a, 0xff, 0x0d, 0x0a, 0x00]);
+/** Binary timestamps count microseconds from PostgreSQL's epoch, 2000-01-01 UTC: this many seconds after Unix's. */
+export const PG_EPOCH_SECONDS = 946_684_800;
 const TWO_32 = 4_294_967_296;
 
 /**
@@ -146,17 +148,17 @@ export async function* copyOutRows<Row>(db: Kysely<any>, query: string, toRow: (
       rest = null;
       let at = 0;
       if (!headerRead) {
-        if (buffer.length < SIGNATURE.length + 8) {
+        if (buffer.length < COPY_BINARY_SIGNATURE.length + 8) {
           rest = buffer;
           continue;
         }
-        if (buffer.compare(SIGNATURE, 0, SIGNATURE.length, 0, SIGNATURE.length) !== 0) throw new Error('COPY binary: not a binary COPY stream');
-        const extension = buffer.readUInt32BE(SIGNATURE.length + 4);
-        if (buffer.length < SIGNATURE.length + 8 + extension) {
+        if (buffer.compare(COPY_BINARY_SIGNATURE, 0, COPY_BINARY_SIGNATURE.length, 0, COPY_BINARY_SIGNATURE.length) !== 0) throw new Error('COPY binary: not a binary COPY stream');
+        const extension = buffer.readUInt32BE(COPY_BINARY_SIGNATURE.length + 4);
+        if (buffer.length < COPY_BINARY_SIGNATURE.length + 8 + extension) {
           rest = buffer;
           continue;
         }
-        at = SIGNATURE.length + 8 + extension;
+        at = COPY_BINARY_SIGNATURE.length + 8 + extension;
         headerRead = true;
       }
       tuple.buffer = buffer;

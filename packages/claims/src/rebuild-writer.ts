@@ -1,6 +1,6 @@
 import { CompiledQuery, type Kysely, type Transaction } from 'kysely';
 import copyStreams from 'pg-copy-streams';
-import { submitCopy } from './copy-out.ts';
+import { COPY_BINARY_SIGNATURE, PG_EPOCH_SECONDS, submitCopy } from './copy-out.ts';
 import { filterRating, ON_CONFLICT_REPLACE_SQL, searchDocument, SEARCH_CONFIG, toClaimCard, type ClaimProjectionRow } from './projection.ts';
 
 /**
@@ -185,13 +185,12 @@ async function vectorsOf(db: Kysely<any>, primaries: string, secondaries: string
 /** The columns every COPY row carries, in order; `seq` (optional) follows `id`, `search` comes last. */
 const COPY_COLUMNS = ['stream_id', 'state', 'assignee', 'tags', 'rating', 'version', 'created_at', 'updated_at', 'head_hash', 'view', 'card'];
 const TEXT_OID = 25;
-/** Microseconds from the Unix epoch to PostgreSQL's (2000-01-01), over 1000. */
-const PG_EPOCH_MS = 946_684_800_000;
+
 const CANONICAL_UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 // toISOString's text for years 0001–9999 (year 0000 is one the server's parser refuses).
 const ISO_INSTANT = /^(?!0000)\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
-// 'PGCOPY\n\377\r\n\0', flags (no OIDs), header extension length.
-const BINARY_HEADER = Buffer.from([0x50, 0x47, 0x43, 0x4f, 0x50, 0x59, 0x0a, 0xff, 0x0d, 0x0a, 0x00, 0, 0, 0, 0, 0, 0, 0, 0]);
+// The signature, flags (no OIDs), header extension length (none).
+const BINARY_HEADER = Buffer.concat([COPY_BINARY_SIGNATURE, Buffer.alloc(8)]);
 const BINARY_TRAILER = Buffer.from([0xff, 0xff]);
 
 /** What `jsonb ->> k` yields for the value JSON.stringify puts in a scalar array (null: SQL NULL). */
@@ -210,7 +209,7 @@ function scalarText(value: unknown): string | null {
 function binaryInstant(value: unknown): bigint | null {
   if (typeof value !== 'string' || !ISO_INSTANT.test(value)) return null;
   const ms = Date.parse(value);
-  return Number.isFinite(ms) ? BigInt(ms - PG_EPOCH_MS) * 1000n : null;
+  return Number.isFinite(ms) ? BigInt(ms - PG_EPOCH_SECONDS * 1000) * 1000n : null;
 }
 
 const EMPTY_BUFFER = Buffer.alloc(0);

@@ -3,7 +3,7 @@ import { evolve, initialClaimState, toClaimView, toEnvelope, type ClaimEventEnve
 import type { Database, EventMetadata, EventStore, JsonObject, RecordedEvent } from '@claimtrail/event-store';
 import { claimIdOfStream } from './events.ts';
 import { CLAIMS_CHANGED_CHANNEL } from './view-cache.ts';
-import { copyOutRows, type CopyTuple } from './copy-out.ts';
+import { copyOutRows, PG_EPOCH_SECONDS, type CopyTuple } from './copy-out.ts';
 import { PROJECTION_BATCH_ROWS, stateFromView, writeClaimProjection, type ClaimProjectionRow } from './projection.ts';
 import { copyEncodedRows, CopyRowsBuilder, encodeRebuiltRows, searchVectors, writeEncodedRows, writeRebuiltRows, type KeepSeq } from './rebuild-writer.ts';
 
@@ -357,7 +357,6 @@ function foldEnvelope(row: FoldRow, version: number): ClaimEventEnvelope {
  */
 const FOLD_COPY_COLUMNS = `stream_id, version, type, data, metadata->>'actor' as actor, recorded_at, hash`;
 const MICROS_PER_SECOND = 1_000_000;
-const PG_EPOCH_SECONDS = 946_684_800;
 const INFINITY_MICROS = 9_223_372_036_854_775_807n;
 
 /**
