@@ -42,6 +42,23 @@ for (const backend of ['pglite', 'postgres'] as const) {
     const concurrentReads = backend === 'postgres';
     const seqs = async () =>
       (await database.db.executeQuery<{ id: string; seq: string }>(CompiledQuery.raw('select id::text as id, seq::text as seq from claims order by id'))).rows;
+    const raw = (text: string, params: unknown[] = []) => database.db.executeQuery<Record<string, unknown>>(CompiledQuery.raw(text, params));
+    /**
+     * Runs `work` in a transaction on a connection of its own and keeps it open (its locks
+     * held, nothing committed) until `release` is called; `ready` resolves once `work` is done.
+     */
+    const holdOpen = (work: (tx: Parameters<typeof writeClaimProjection>[0]) => Promise<void>) => {
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      let done!: () => void;
+      const ready = new Promise<void>((resolve) => (done = resolve));
+      const committed = database.db.transaction().execute(async (tx) => {
+        await work(tx);
+        done();
+        await gate;
+      });
+      return { ready, release, committed };
+    };
 
     beforeAll(async () => {
       if (backend === 'postgres') testDb = await createTestDatabase('claims_rebuild');
@@ -199,7 +216,6 @@ for (const backend of ['pglite', 'postgres'] as const) {
 
     // PostgreSQL only: a writer's transaction held open beside the rebuild needs a second connection.
     if (backend === 'postgres') it('streams that move during the build are caught up under the lock and compared, for a compare and a swap', async () => {
-      const raw = (text: string, params: unknown[] = []) => database.db.executeQuery<Record<string, unknown>>(CompiledQuery.raw(text, params));
       const [moving, still] = (await raw('select id::text as id from claims order by id limit 2')).rows.map((r) => r.id as string) as [string, string];
       // What the service does for one command, inside the caller's transaction.
       const write = async (tx: Parameters<typeof writeClaimProjection>[0], claimId: string, command: ClaimCommand) => {
@@ -219,19 +235,13 @@ for (const backend of ['pglite', 'postgres'] as const) {
       for (const mode of ['compare', 'swap'] as const) {
         const claimsBefore = Number((await raw('select count(*)::int as n from claims')).rows[0]!.n);
         const fresh = randomUUID();
-        let release!: () => void;
-        const gate = new Promise<void>((resolve) => (release = resolve));
-        let written!: () => void;
-        const wrote = new Promise<void>((resolve) => (written = resolve));
         // Committed only once the rebuild waits for its lock: after the build read the log.
-        const writer = database.db.transaction().execute(async (tx) => {
+        const writer = holdOpen(async (tx) => {
           await write(tx, moving, { type: 'add_note', body: `written during the ${mode}` });
           await write(tx, fresh, { type: 'submit_claim', text: `Submitted during the ${mode}` });
           await tx.executeQuery(CompiledQuery.raw(`update claims set assignee = 'tampered' where id = $1`, [moving]));
-          written();
-          await gate;
         });
-        await wrote;
+        await writer.ready;
         await raw(`update claims set assignee = 'tampered' where id = $1`, [still]);
         const rebuilding = rebuildProjections(store, { mode, concurrentReads, batchSize: 9 });
         const deadline = Date.now() + 20_000;
@@ -239,8 +249,8 @@ for (const backend of ['pglite', 'postgres'] as const) {
           if (Date.now() > deadline) throw new Error('the rebuild never waited for the writer');
           await new Promise((resolve) => setTimeout(resolve, 20));
         }
-        release();
-        await writer;
+        writer.release();
+        await writer.committed;
         const result = await rebuilding;
         const liveVersion = Number((await raw('select version from claims where id = $1', [moving])).rows[0]!.version);
         expect(result.claims).toBe(claimsBefore + 1);
@@ -259,22 +269,15 @@ for (const backend of ['pglite', 'postgres'] as const) {
     });
 
     if (backend === 'postgres') it('a rebuild that cannot get its lock fails, leaves no scratch table and lets the next one run', async () => {
-      const raw = (text: string) => database.db.executeQuery<Record<string, unknown>>(CompiledQuery.raw(text));
-      let release!: () => void;
-      const gate = new Promise<void>((resolve) => (release = resolve));
-      let locked!: () => void;
-      const holding = new Promise<void>((resolve) => (locked = resolve));
-      const holder = database.db.transaction().execute(async (tx) => {
+      const holder = holdOpen(async (tx) => {
         await tx.executeQuery(CompiledQuery.raw('lock table claims in exclusive mode'));
-        locked();
-        await gate;
       });
-      await holding;
+      await holder.ready;
       try {
         await expect(rebuildProjections(store, { mode: 'swap', concurrentReads, lockTimeoutMs: 300 })).rejects.toThrow(/lock timeout/);
       } finally {
-        release();
-        await holder;
+        holder.release();
+        await holder.committed;
       }
       expect((await raw(`select to_regnamespace('claimtrail_rebuild') as scratch`)).rows).toEqual([{ scratch: null }]);
       // pg_locks covers the whole server (other test files rebuild in their own databases).
@@ -299,7 +302,7 @@ for (const backend of ['pglite', 'postgres'] as const) {
       expect(compared.diffs).toEqual([expect.objectContaining({ claimId: id, reason: 'missing', rebuiltVersion: 1 })]);
       const swapped = await rebuildProjections(store, { mode: 'swap', concurrentReads });
       expect(swapped).toMatchObject({ swapped: true, differences: 1 });
-      const row = (await database.db.executeQuery<Record<string, unknown>>(CompiledQuery.raw('select id::text as id, stream_id, tags, version from claims where id = $1', [id]))).rows;
+      const row = (await raw('select id::text as id, stream_id, tags, version from claims where id = $1', [id])).rows;
       expect(row).toEqual([{ id, stream_id: `claim-{${id}}`, tags: ['x', 'y'], version: 1 }]);
       expect((await rebuildProjections(store, { mode: 'compare', concurrentReads })).differences).toBe(0);
     });
@@ -308,8 +311,7 @@ for (const backend of ['pglite', 'postgres'] as const) {
     if (backend === 'postgres') it('a rebuild longer than the pool statement timeout still finishes (its statements grow with the log)', async () => {
       // 40,000 events in 4,000 new claim streams, written behind the service's back: the
       // one COPY that streams them lasts as long as the fold, well past 150 ms.
-      await database.db.executeQuery(
-        CompiledQuery.raw(`
+      await raw(`
           insert into events (id, stream_id, version, type, data, metadata, recorded_at, hash, prev_hash)
           select gen_random_uuid(), 'claim-' || c.id, v.v,
                  case when v.v = 1 then 'ClaimSubmitted' else 'NoteAdded' end,
@@ -317,15 +319,14 @@ for (const backend of ['pglite', 'postgres'] as const) {
                       then jsonb_build_object('claimId', c.id, 'text', 'Bulk claim ' || c.n, 'claimant', null, 'language', null, 'tags', '[]'::jsonb, 'appearances', '[]'::jsonb)
                       else jsonb_build_object('noteId', 'n' || v.v, 'body', 'A note of ordinary length, number ' || v.v) end,
                  '{"actor":"fc-bulk"}'::jsonb, now(), md5(c.id::text || v.v), null
-            from (select gen_random_uuid()::text as id, n from generate_series(1, 4000) n) c cross join generate_series(1, 10) v(v)`),
-      );
+            from (select gen_random_uuid()::text as id, n from generate_series(1, 4000) n) c cross join generate_series(1, 10) v(v)`);
       const impatient = await openDatabase({ databaseUrl: testDb!.url, poolSize: 4, statementTimeoutMs: 150 });
       const impatientStore = createEventStore(impatient);
       try {
         // The pool's timeout holds for ordinary statements...
         await expect(impatient.db.executeQuery(CompiledQuery.raw('select pg_sleep(0.5)'))).rejects.toThrow(/statement timeout/);
         // ...not for the rebuild's.
-        const before = Number((await database.db.executeQuery<{ n: number }>(CompiledQuery.raw('select count(*)::int as n from claims'))).rows[0]!.n);
+        const before = Number((await raw('select count(*)::int as n from claims')).rows[0]!.n);
         const swapped = await rebuildProjections(impatientStore, { mode: 'swap', concurrentReads: canReadConcurrently(impatient) });
         expect(swapped).toMatchObject({ swapped: true, differences: 4000, claims: before + 4000 });
         const compared = await rebuildProjections(impatientStore, { mode: 'compare', concurrentReads: canReadConcurrently(impatient) });
