@@ -7,12 +7,12 @@
  *   PROFILE_DB=bench_audit_… tsx services/api/bench/profile-rebuild.ts
  *   MODE=compare  ROUNDS=3  CLAIMTRAIL_REBUILD_TIMING=1 (phases)
  */
-import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import pg from 'pg';
 import { createEventStore, openDatabase } from '@claimtrail/event-store';
 import { rebuildProjections } from '@claimtrail/claims';
+import { CLOCK_TICK_MS, machine, ticks } from './support.ts';
 
-const CLOCK_TICK_MS = 10;
 const serverUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const dbName = process.env.PROFILE_DB;
 if (!dbName) throw new Error('PROFILE_DB=<database> is required');
@@ -21,14 +21,7 @@ url.pathname = `/${dbName}`;
 const rounds = Number(process.env.ROUNDS ?? 3);
 const mode = process.env.MODE === 'compare' ? 'compare' : 'swap';
 
-function cpuOf(pid: number): number {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) * CLOCK_TICK_MS;
-  } catch {
-    return 0;
-  }
-}
+const cpuOf = (pid: number) => ticks(pid) * CLOCK_TICK_MS;
 
 const database = await openDatabase({ databaseUrl: url.toString(), poolSize: 8, statementTimeoutMs: 600_000 });
 const store = createEventStore(database);
@@ -44,22 +37,16 @@ try {
     const t0 = performance.now();
     // TIMELINE=1: the whole machine's busy cores every 100 ms (from /proc/stat) during the round.
     const timeline: string[] = [];
-    const busy = () => {
-      const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-      return { idle: f[3]! + f[4]!, total: f.reduce((a, b) => a + b, 0) };
-    };
-    let last = busy();
+    let last = machine();
     const sampler = process.env.TIMELINE === '1'
       ? setInterval(() => {
-          const now = busy();
-          const cores = 2 * (1 - (now.idle - last.idle) / Math.max(1, now.total - last.total));
+          const now = machine();
+          const cores = (availableParallelism() * (now.busy - last.busy)) / Math.max(1, now.all - last.all);
           timeline.push(cores.toFixed(1));
           last = now;
         }, 100)
       : null;
-    (globalThis as any).__waits = { drain: 0, read: 0, vec: 0, copy: 0 };
     const result = await rebuildProjections(store, { mode, concurrentReads: true });
-    console.log('   waits', JSON.stringify((globalThis as any).__waits, (k, v) => typeof v === 'number' ? Math.round(v) : v));
     if (sampler) {
       clearInterval(sampler);
       console.log(`   busy cores per 100 ms: ${timeline.join(' ')}`);

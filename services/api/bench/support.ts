@@ -12,7 +12,7 @@ import pg from 'pg';
 import { createTestDatabase } from '@claimtrail/testing';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
-const CLOCK_TICK_MS = 10; // USER_HZ = 100
+export const CLOCK_TICK_MS = 10; // USER_HZ = 100
 
 /** Creates `count` bench claims through POST /claims, `parallel` at a time; returns their ids in index order. */
 export async function createBenchClaims(url: string, headers: Record<string, string>, count: number, parallel = 1): Promise<string[]> {
@@ -63,7 +63,7 @@ export function noteRequests(headers: Record<string, string>, ids: readonly stri
 }
 
 /** utime + stime of a process, in clock ticks (0 when it is gone); `kernel`: stime only. */
-function ticks(pid: number, kernel = false): number {
+export function ticks(pid: number, kernel = false): number {
   try {
     const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
     return (kernel ? 0 : Number(fields[11])) + Number(fields[12]);
@@ -72,7 +72,8 @@ function ticks(pid: number, kernel = false): number {
   }
 }
 
-function machine(): { busy: number; all: number } {
+/** The whole machine's busy and total clock ticks since boot (/proc/stat, all cores). */
+export function machine(): { busy: number; all: number } {
   const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
   const all = fields.reduce((a, b) => a + b, 0);
   return { busy: all - fields[3]! - fields[4]!, all };
