@@ -27,7 +27,6 @@ import {
   TOKEN_REVOKED_CHANNEL,
   applyClaimsChanged,
   TokenAuthenticator,
-  createDemoTokens,
   ensureUsers,
   hashToken,
   isCommandError,
@@ -44,6 +43,7 @@ import { registerValidators } from './plugins/validation.ts';
 import { registerRoutes } from './routes/index.ts';
 import { livePlugin, type LivePluginOptions } from './live/index.ts';
 import { boardPlugin } from './board/index.ts';
+import { prepareDemoTokens } from './demo-tokens.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -303,6 +303,8 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
     await prepareData(app, {
       seed: options.seed ?? config.seed,
       demoTokens: options.demoTokens ?? config.demoTokens,
+      // The demo set is kept in the embedded database's folder only when this process opened it.
+      dataDir: ownsDatabase && !config.databaseUrl ? config.dataDir : undefined,
     });
   } catch (error) {
     await app.close().catch(() => undefined);
@@ -318,7 +320,7 @@ function commandOf(url: string): string {
 }
 
 /** Seed users always exist (the seed's events name them); the case itself only on an empty database. */
-async function prepareData(app: FastifyInstance, options: { seed: boolean; demoTokens: boolean }): Promise<void> {
+async function prepareData(app: FastifyInstance, options: { seed: boolean; demoTokens: boolean; dataDir: string | undefined }): Promise<void> {
   const db = app.database.db;
   await ensureUsers(db, Object.values(SEED_USERS));
   if (options.seed) {
@@ -335,6 +337,6 @@ async function prepareData(app: FastifyInstance, options: { seed: boolean; demoT
     }
   }
   if (options.demoTokens) {
-    for (const demo of await createDemoTokens(db)) app.demoTokens[demo.role] = demo.token;
+    Object.assign(app.demoTokens, await prepareDemoTokens(app.database, options.dataDir));
   }
 }
