@@ -65,6 +65,18 @@ export interface EventStoreInternals {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const MAX_PARAMS_EVENTS = 5000;
+
+/**
+ * A NUL character in JSON text: the escape `\u0000` after an even number of backslashes.
+ * After an odd number the backslash itself is escaped and the text holds the six
+ * characters `\u0000` (as in a regex), which PostgreSQL stores like any other text.
+ */
+const JSON_NUL_ESCAPE = /(?<!\\)(?:\\\\)*\\u0000/;
+
+function holdsNul(json: string): boolean {
+  return json.includes('\\u0000') && JSON_NUL_ESCAPE.test(json);
+}
+
 /** Appends of up to this many events use a named (prepared) statement per connection; see README. */
 const MAX_PREPARED_EVENTS = 100;
 
@@ -909,7 +921,7 @@ function prepareEvents(events: NewEvent[]): Prepared[] {
     } catch (error) {
       throw new InvalidEventError(`event ${index}: ${(error as Error).message}`);
     }
-    if (dataJson.includes('\\u0000') || metadataJson.includes('\\u0000')) {
+    if (holdsNul(dataJson) || holdsNul(metadataJson)) {
       throw new InvalidEventError(`event ${index}: PostgreSQL JSON cannot hold \\u0000`);
     }
     return { id: lowerId, type: event.type, data: event.data, metadata, dataJson, metadataJson };

@@ -93,6 +93,37 @@ function ajvMessage(error: { keyword?: string; message?: string; params?: Record
   }
 }
 
+/**
+ * What the database said about a value it would not take, for the SQLSTATEs a request's
+ * values can reach: class 22 (data exception) and the two class-54 limits a value can hit
+ * (a search vector over 1 MB, nesting too deep). Null for everything else, which stays a
+ * server fault (e.g. 2200H, a sequence at its maximum; 54011/54023, a statement we built
+ * too wide).
+ */
+export function databaseValueRefusal(sqlState: string): string | null {
+  switch (sqlState) {
+    case '22001':
+      return 'a value is longer than the database accepts';
+    case '22003':
+      return 'a number is outside the range the database accepts';
+    case '22007':
+    case '22008':
+      return 'a date or time is not a valid calendar date/time';
+    case '22P02':
+      return 'a value is not in the format the database expects';
+    case '22021':
+    case '22P05':
+      return 'a text contains a character the database cannot store';
+    case '2200H':
+      return null;
+    case '54000':
+      return 'the text is too long to be indexed for search';
+    case '54001':
+      return 'a value is nested too deeply';
+  }
+  return /^22[0-9A-Z]{3}$/.test(sqlState) ? 'a value in the request is not acceptable' : null;
+}
+
 export function mapError(error: unknown): Mapped {
   const base = { extra: {}, headers: {}, log: null } as const;
   if (error instanceof HttpProblem) {
@@ -160,10 +191,10 @@ export function mapError(error: unknown): Mapped {
     };
   }
   // Data exceptions raised by PostgreSQL for values that passed validation (a safety net:
-  // invalid text representation, out of range, bad encoding…). Still the client's input.
-  if (typeof e.code === 'string' && /^22[0-9A-Z]{3}$/.test(e.code)) {
-    return { ...base, code: 'validation', status: 400, detail: 'a value in the request is not acceptable', log: 'warn' };
-  }
+  // invalid text representation, out of range, bad encoding…). Still the client's input;
+  // logged because validation should have caught it first.
+  const refusedValue = typeof e.code === 'string' ? databaseValueRefusal(e.code) : null;
+  if (refusedValue !== null) return { ...base, code: 'validation', status: 400, detail: refusedValue, log: 'warn' };
 
   const status = typeof e.statusCode === 'number' ? e.statusCode : 500;
   if (status >= 400 && status < 500) {
