@@ -7,11 +7,16 @@ import {
   type ClaimView,
   type DecideContext,
 } from '@claimtrail/domain';
-import type { EventStore, JsonObject } from '@claimtrail/event-store';
+import { canonicalJson, type EventStore, type JsonObject } from '@claimtrail/event-store';
 import { uuidV5 } from './ids.ts';
 import type { SeedCommandInput } from './run.ts';
 
 const EVENT_ID_NAMESPACE = '0f3c8a52-6b1e-4d7a-8c2f-9e4b1a7d5c36';
+
+/** Event data as the store keeps it (JSON: no undefined members). */
+function jsonOf(data: unknown): unknown {
+  return JSON.parse(JSON.stringify(data)) as unknown;
+}
 
 export class SeedCommandRefused extends Error {
   constructor(
@@ -47,21 +52,34 @@ export function createStoreExecutor(store: EventStore) {
     const eventId = (i: number) =>
       idempotencyKey === undefined ? undefined : uuidV5(`${actor.id}\u0000${idempotencyKey}\u0000${i}`, EVENT_ID_NAMESPACE);
 
-    const firstId = eventId(0);
-    if (firstId !== undefined) {
-      const seen = events.find((e) => e.id === firstId);
-      if (seen) {
-        // The answer of the first call: the claim as it was right after it.
-        const upTo = events.filter((e) => e.version <= seen.version).map((e) => toEnvelope(e));
-        return { view: toClaimView(foldClaim(upTo)), replayed: true, events: 0 };
-      }
-    }
-
     const context: DecideContext = { claimId };
     if (command.type === 'merge') {
       const target = (await load(command.into)).state;
       context.mergeTarget = target.status === null ? null : { id: command.into, status: target.status };
     }
+
+    const firstId = eventId(0);
+    if (firstId !== undefined) {
+      const seen = events.find((e) => e.id === firstId);
+      if (seen) {
+        // The key was used: a replay only if it is the same request, i.e. this command,
+        // decided on the claim as it was then, gives exactly the events the key recorded.
+        const before = foldClaim(events.filter((e) => e.version < seen.version).map((e) => toEnvelope(e)));
+        const recorded = events.filter((e) => e.version >= seen.version).filter((e, i) => e.id === eventId(i));
+        const again = decide(command, before, actor, context);
+        const same =
+          again.ok &&
+          again.events.length === recorded.length &&
+          again.events.every((event, i) => event.type === recorded[i]!.type && canonicalJson(jsonOf(event.data)) === canonicalJson(recorded[i]!.data));
+        if (!same) {
+          throw new SeedCommandRefused('idempotency_key_reuse', `${command.type} on ${claimId} refused: this idempotency key was already used for a different request`);
+        }
+        // The answer of the first call: the claim as it was right after it.
+        const upTo = events.filter((e) => e.version <= recorded[recorded.length - 1]!.version).map((e) => toEnvelope(e));
+        return { view: toClaimView(foldClaim(upTo)), replayed: true, events: 0 };
+      }
+    }
+
     const decision = decide(command, state, actor, context);
     if (!decision.ok) {
       const { code, message, field } = decision.refusal;

@@ -20,6 +20,8 @@ import {
   createStoreExecutor,
   runSeed,
   SeedCommandRefused,
+  seedActor,
+  seedIdempotencyKey,
 } from '../src/index.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
@@ -137,6 +139,18 @@ describe('seed loaded into a fresh database (domain + event store)', () => {
     await expect(
       executor({ claimId: SEED_CLAIMS[0]!.id, command: { type: 'add_note', body: 'x' }, actor: { ...SEED_USERS.priya } }),
     ).rejects.toBeInstanceOf(SeedCommandRefused);
+    expect((await store.readAll({ limit: 10_000 })).events.length).toBe(before);
+  });
+
+  it('a used idempotency key answers only its own request: another command on it is refused, the first still replays', async () => {
+    const seed = SEED_CLAIMS[0]!;
+    const first = seed.steps[0]!;
+    const key = seedIdempotencyKey(seed.slug, 1);
+    const before = (await store.readAll({ limit: 10_000 })).events.length;
+    const other = { claimId: seed.id, command: { type: 'add_note' as const, body: 'not the first request' }, actor: seedActor(first.as), idempotencyKey: key };
+    await expect(executor(other)).rejects.toMatchObject({ code: 'idempotency_key_reuse' });
+    const replay = await executor({ claimId: seed.id, command: first.command, actor: seedActor(first.as), idempotencyKey: key });
+    expect(replay).toMatchObject({ replayed: true, events: 0 });
     expect((await store.readAll({ limit: 10_000 })).events.length).toBe(before);
   });
 

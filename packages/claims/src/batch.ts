@@ -32,8 +32,8 @@ import type { ExecuteInput, ExecuteResult } from './service.ts';
  *   3. decide each command on its claim's locked state (a batch holds at most one command
  *      per claim, merge targets included: see `batchFootprint`)
  *   4. append every stream's new events (one INSERT through `store.appendMany`)
- *   5. write the projection rows, the keys' stored answers, release refused keys (one
- *      statement; COMMIT rides along)
+ *   5. write the projection rows, the keys' stored answers, release the keys this batch
+ *      claimed for refused or deferred commands (one statement; COMMIT rides along)
  *
  * A refusal is an outcome of its own command only (nothing of it is written). The
  * outcomes hold only once the transaction has committed; if it fails, nothing was
@@ -127,6 +127,8 @@ export async function writeBatch(
   // 1. Idempotency keys: a key already present answers with its stored response (or a
   // reuse refusal); a concurrent holder of the key makes this wait for its commit.
   const keyed = writes.map((w, index) => ({ w, index })).filter(({ w }) => w.input.idempotencyKey !== undefined);
+  // The keys this transaction inserted: the only ones it may give back (see step 5).
+  let won = new Set<string>();
   if (keyed.length > 0) {
     const sorted = [...keyed].sort((a, b) => (keyOf(a.w.input)! < keyOf(b.w.input)! ? -1 : 1));
     const claimed = await runInSession<{ user_id: string; key: string }>(
@@ -142,7 +144,7 @@ export async function writeBatch(
       on conflict (user_id, key) do nothing
       returning user_id, key`,
     );
-    const won = new Set(claimed.map((row) => `${row.user_id}\u0000${row.key}`));
+    won = new Set(claimed.map((row) => `${row.user_id}\u0000${row.key}`));
     const taken = keyed.filter(({ w }) => !won.has(keyOf(w.input)!));
     if (taken.length > 0) {
       const stored = await sql<{ user_id: string; key: string; request_hash: string; response: string }>`
@@ -271,6 +273,9 @@ export async function writeBatch(
   const answers: Answer[] = [];
   const released: { user_id: string; key: string }[] = [];
   for (const { w, index } of keyed) {
+    // A key someone else holds is theirs, whatever this request's outcome (a reuse refusal
+    // must not erase the stored answer: the next request with the key would write again).
+    if (!won.has(keyOf(w.input)!)) continue;
     const outcome = outcomes[index];
     if (outcome === undefined) {
       // Deferred: its key is released here and claimed again by the single-command path.
