@@ -5,6 +5,8 @@ import pg from 'pg';
 import { PGlite } from '@electric-sql/pglite';
 import { PGliteDialect } from 'kysely-pglite-dialect';
 import type { Database, DatabaseConfig } from './types.ts';
+import { lockDataDir, type DataDirLock } from './data-dir-lock.ts';
+import { DatabaseOpenError } from './errors.ts';
 
 const CHANNEL = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 
@@ -222,9 +224,25 @@ function safeCall(handler: Handler, payload: string | null): void {
 async function openPglite(config: DatabaseConfig): Promise<Database> {
   const dataDir = config.dataDir ?? '.data/pglite';
   const memory = dataDir === 'memory://' || dataDir.startsWith('memory://');
-  if (!memory) mkdirSync(dataDir, { recursive: true });
-  const pglite = new PGlite(memory ? 'memory://' : dataDir);
-  await pglite.waitReady;
+  let lock: DataDirLock | undefined;
+  if (!memory) {
+    try {
+      mkdirSync(dataDir, { recursive: true });
+    } catch (error) {
+      throw new DatabaseOpenError(dataDir, (error as Error).message, { cause: error });
+    }
+    // Before PGlite reads a byte: a refused process must not touch the folder.
+    lock = lockDataDir(dataDir);
+  }
+  let pglite: PGlite;
+  try {
+    pglite = new PGlite(memory ? 'memory://' : dataDir);
+    await pglite.waitReady;
+  } catch (error) {
+    lock?.release();
+    // PGlite reports a folder it cannot use as a bare WebAssembly `Aborted()`.
+    throw new DatabaseOpenError(dataDir, (error as Error).message, { cause: error });
+  }
   const db = new Kysely<any>({ dialect: new PGliteDialect(pglite) });
   // PGlite lives in this process: notifications are an in-process bus.
   const bus = new EventEmitter();
@@ -254,7 +272,11 @@ async function openPglite(config: DatabaseConfig): Promise<Database> {
       if (closed) return;
       closed = true;
       bus.removeAllListeners();
-      await db.destroy();
+      try {
+        await db.destroy();
+      } finally {
+        lock?.release();
+      }
     },
   };
 }

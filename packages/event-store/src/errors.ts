@@ -55,3 +55,18 @@ export class StoreClosedError extends EventStoreError {
     super('closed', `${what} is closed`);
   }
 }
+
+/** The embedded database could not be opened (the folder is unusable, damaged, or not PGlite's). */
+export class DatabaseOpenError extends EventStoreError {
+  readonly dataDir: string;
+  constructor(dataDir: string, reason: string, options?: { cause?: unknown }) {
+    super(
+      'database_open_failed',
+      `The embedded database in ${dataDir} could not be opened (${reason.trim() || 'PGlite gave no reason'}).\n` +
+        'Check that the folder is writable and holds a PGlite database of this version (or is empty),\n' +
+        'or set DATA_DIR to another folder.',
+      options,
+    );
+    this.dataDir = dataDir;
+  }
+}

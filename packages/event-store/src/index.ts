@@ -8,5 +8,7 @@ export {
   IdempotencyConflictError,
   InvalidEventError,
   StoreClosedError,
+  DatabaseOpenError,
 } from './errors.ts';
+export { DataDirLockedError, LOCK_FILE_NAME, type DataDirLockHolder } from './data-dir-lock.ts';
 export { canonicalJson, sha256Hex, contentHash, chainHash, eventHash, type HashedContent } from './hash.ts';
