@@ -1,4 +1,4 @@
-import { STEP_POLICY } from './policy.ts';
+import { STEP_POLICY, type FourEyesRule } from './policy.ts';
 import {
   CLAIM_STEPS,
   ROLES,
@@ -101,6 +101,29 @@ function checkPreconditions(step: ClaimStep, state: ClaimState): DecideResult | 
     if (need === 'evidence' && state.evidence.length === 0) {
       return refuse('missing_evidence', `cannot ${describe(step)}: the claim has no evidence`);
     }
+    if (need === 'pending_correction' && state.pendingCorrection === null) {
+      return refuse('illegal_transition', `cannot ${describe(step)}: the claim has no pending correction`);
+    }
+  }
+  return null;
+}
+
+const FOUR_EYES_MESSAGES: Record<FourEyesRule, string> = {
+  draft_author: 'the author of the verdict draft cannot publish it; another editor must',
+  verdict_author: 'the author of the published verdict cannot approve a change to it; another editor must',
+  correction_proposer: 'whoever proposed a correction cannot approve it; another editor must',
+};
+
+/** The policy's four-eyes rules for the step: the first that names the actor refuses. */
+function checkFourEyes(step: ClaimStep, state: ClaimState, actor: Actor): DecideResult | null {
+  for (const rule of STEP_POLICY[step].fourEyes) {
+    const person =
+      rule === 'draft_author'
+        ? state.verdictDraft?.author
+        : rule === 'verdict_author'
+          ? state.publishedVerdict?.author
+          : state.pendingCorrection?.proposedBy;
+    if (person !== undefined && person === actor.id) return refuse('four_eyes', FOUR_EYES_MESSAGES[rule]);
   }
   return null;
 }
@@ -200,10 +223,9 @@ function decideStep(command: ClaimCommand, state: ClaimState, actor: Actor, cont
     case 'publish': {
       const missing = checkPreconditions('publish', state);
       if (missing) return missing;
+      const sameHands = checkFourEyes('publish', state, actor);
+      if (sameHands) return sameHands;
       const draft = state.verdictDraft!;
-      if (draft.author === actor.id) {
-        return refuse('four_eyes', 'the author of the verdict draft cannot publish it; another editor must');
-      }
       return accept({
         type: 'VerdictPublished',
         data: { rating: draft.rating, rationale: draft.rationale, draftedBy: draft.author },
@@ -217,17 +239,60 @@ function decideStep(command: ClaimCommand, state: ClaimState, actor: Actor, cont
       if (published === null) return refuse('missing_verdict', 'there is no published verdict to correct');
       const newRating = c.rating === undefined || c.rating === null ? published.rating : rating(c.rating, 'rating');
       const newRationale = optionalString(c.rationale, 'rationale', LIMITS.rationale) ?? published.rationale;
+      const correctionId = itemId(context, `c${state.version + 1}`);
+      // What readers see as the verdict changes only with a second person (approve_correction).
+      if (newRating !== published.rating || newRationale !== published.rationale) {
+        return accept({
+          type: 'CorrectionProposed',
+          data: { correctionId, note, rating: newRating, rationale: newRationale, replaces: state.pendingCorrection?.id ?? null },
+        });
+      }
       return accept({
         type: 'VerdictCorrected',
         data: {
-          correctionId: itemId(context, `c${state.version + 1}`),
+          correctionId,
           note,
           rating: newRating,
           rationale: newRationale,
           previousRating: published.rating,
           previousRationale: published.rationale,
+          proposedBy: null,
         },
       });
+    }
+    case 'approve_correction': {
+      const correctionId = requiredString(c.correctionId, 'correctionId', LIMITS.id);
+      const missing = checkPreconditions('approve_correction', state);
+      if (missing) return missing;
+      const pending = state.pendingCorrection!;
+      if (pending.id !== correctionId) {
+        return refuse(
+          'illegal_transition',
+          `correction ${correctionId} is not pending (the pending correction is ${pending.id}); read it before approving`,
+        );
+      }
+      const sameHands = checkFourEyes('approve_correction', state, actor);
+      if (sameHands) return sameHands;
+      const published = state.publishedVerdict!;
+      return accept({
+        type: 'VerdictCorrected',
+        data: {
+          correctionId: pending.id,
+          note: pending.note,
+          rating: pending.rating,
+          rationale: pending.rationale,
+          previousRating: published.rating,
+          previousRationale: published.rationale,
+          proposedBy: pending.proposedBy,
+        },
+      });
+    }
+    case 'reject_correction': {
+      const reason = requiredString(c.reason, 'reason', LIMITS.reason);
+      return (
+        checkPreconditions('reject_correction', state) ??
+        accept({ type: 'CorrectionRejected', data: { correctionId: state.pendingCorrection!.id, reason } })
+      );
     }
     case 'retract':
       return accept({ type: 'ClaimRetracted', data: { reason: requiredString(c.reason, 'reason', LIMITS.reason) } });

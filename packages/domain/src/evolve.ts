@@ -19,6 +19,7 @@ export const initialClaimState: ClaimState = Object.freeze({
   retraction: null,
   changesRequested: null,
   reopened: null,
+  pendingCorrection: null,
   version: 0,
   createdAt: null,
   updatedAt: null,
@@ -125,6 +126,8 @@ export function evolve(state: ClaimState, envelope: ClaimEventEnvelope): ClaimSt
         ...state, version, updatedAt: at,
         status: 'in_research',
         reopened: { reason: envelope.data.reason, by, at },
+        // A proposal was against the verdict as published; the revision starts over.
+        pendingCorrection: null,
         // The last published verdict stays visible (publishedVerdict) until a new one is
         // published; it comes back as the draft (same author, so four eyes still holds).
         verdictDraft: p === null ? state.verdictDraft : { rating: p.rating, rationale: p.rationale, author: p.author, draftedAt: at },
@@ -134,8 +137,12 @@ export function evolve(state: ClaimState, envelope: ClaimEventEnvelope): ClaimSt
       const p = state.publishedVerdict;
       if (p === null) return { ...state, version, updatedAt: at };
       const d = envelope.data;
+      // An approval applies the pending proposal; a correction recorded at once leaves any
+      // pending one waiting (it changed neither rating nor rationale).
+      const applied = d.proposedBy !== undefined && d.proposedBy !== null;
       return {
         ...state, version, updatedAt: at,
+        pendingCorrection: applied ? null : state.pendingCorrection,
         publishedVerdict: {
           ...p,
           ...ratingFields(d.rating),
@@ -151,13 +158,29 @@ export function evolve(state: ClaimState, envelope: ClaimEventEnvelope): ClaimSt
               previousRationale: d.previousRationale,
               correctedBy: by,
               correctedAt: at,
+              // Absent from events recorded before corrections needed a second person.
+              proposedBy: d.proposedBy ?? null,
             },
           ],
         },
       };
     }
+    case 'CorrectionProposed': {
+      const d = envelope.data;
+      return {
+        ...state, version, updatedAt: at,
+        pendingCorrection: { id: d.correctionId, note: d.note, rating: d.rating, rationale: d.rationale, proposedBy: by, proposedAt: at },
+      };
+    }
+    case 'CorrectionRejected':
+      return { ...state, version, updatedAt: at, pendingCorrection: null };
     case 'ClaimRetracted':
-      return { ...state, version, updatedAt: at, status: 'retracted', retraction: { reason: envelope.data.reason, by, at } };
+      return {
+        ...state, version, updatedAt: at,
+        status: 'retracted',
+        retraction: { reason: envelope.data.reason, by, at },
+        pendingCorrection: null,
+      };
     default:
       return { ...state, version, updatedAt: at };
   }

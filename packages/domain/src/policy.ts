@@ -1,14 +1,29 @@
 import { CLAIM_STATUSES, type ClaimStatus, type ClaimStep, type Role } from './types.ts';
 
+/**
+ * Who may not take a step whatever their role (admin included), so that what readers see
+ * as the verdict always had two people:
+ * - `draft_author`: whoever drafted the current verdict draft;
+ * - `verdict_author`: whoever drafted the published verdict (`publishedVerdict.author`);
+ * - `correction_proposer`: whoever proposed the pending correction.
+ */
+export type FourEyesRule = 'draft_author' | 'verdict_author' | 'correction_proposer';
+
+/**
+ * Content a step needs, checked after role and state. `pending_correction` (a proposed
+ * correction to act on) is refused as `illegal_transition`: there is nothing to approve.
+ */
+export type StepRequirement = 'evidence' | 'verdict' | 'pending_correction';
+
 /** `null` in `from` = the claim does not exist yet. `to: 'same'` = the status is kept. */
 export interface StepPolicy {
   roles: readonly Role[];
   from: readonly (ClaimStatus | null)[];
   to: ClaimStatus | 'same';
   /** Preconditions on the claim's content, checked after role and state. */
-  requires: readonly ('evidence' | 'verdict')[];
-  /** The current draft's author may not perform this step (admin included). */
-  fourEyes: boolean;
+  requires: readonly StepRequirement[];
+  /** The people who may not take this step on this claim (checked last). */
+  fourEyes: readonly FourEyesRule[];
 }
 
 const WRITERS = ['fact_checker', 'editor', 'admin'] as const;
@@ -32,28 +47,42 @@ const ANY_EXISTING = CLAIM_STATUSES;
  * - add_note: any existing claim, any state (internal desk notes change nothing).
  * - draft_verdict: in_research only, needs ≥ 1 evidence item; the editor does not draft.
  * - correct: published stays published; retract: published only.
+ * - correct that changes the rating or the rationale does not change the published verdict:
+ *   it becomes the pending correction (a new one replaces it). approve_correction applies
+ *   it, by someone other than its proposer and the published verdict's drafter (the
+ *   publisher and earlier correctors may); reject_correction drops it (anyone on the desk,
+ *   the proposer too: a withdrawal). A note-only correction changes nothing readers rely
+ *   on and is recorded at once. reopen and retract drop a pending correction.
  */
 export const STEP_POLICY: Readonly<Record<ClaimStep, StepPolicy>> = {
-  submit_claim: { roles: WRITERS, from: [null], to: 'submitted', requires: [], fourEyes: false },
-  triage: { roles: DESK, from: ['submitted'], to: 'triaged', requires: [], fourEyes: false },
-  reject: { roles: DESK, from: ['submitted', 'triaged'], to: 'rejected', requires: [], fourEyes: false },
-  merge: { roles: DESK, from: ['submitted', 'triaged', 'in_research'], to: 'merged', requires: [], fourEyes: false },
-  assign: { roles: DESK, from: ['triaged', 'in_research', 'in_review'], to: 'in_research', requires: [], fourEyes: false },
-  add_evidence: { roles: WRITERS, from: ['submitted', 'triaged', 'in_research'], to: 'same', requires: [], fourEyes: false },
-  add_note: { roles: WRITERS, from: ANY_EXISTING, to: 'same', requires: [], fourEyes: false },
-  draft_verdict: { roles: RESEARCHERS, from: ['in_research'], to: 'same', requires: ['evidence'], fourEyes: false },
+  submit_claim: { roles: WRITERS, from: [null], to: 'submitted', requires: [], fourEyes: [] },
+  triage: { roles: DESK, from: ['submitted'], to: 'triaged', requires: [], fourEyes: [] },
+  reject: { roles: DESK, from: ['submitted', 'triaged'], to: 'rejected', requires: [], fourEyes: [] },
+  merge: { roles: DESK, from: ['submitted', 'triaged', 'in_research'], to: 'merged', requires: [], fourEyes: [] },
+  assign: { roles: DESK, from: ['triaged', 'in_research', 'in_review'], to: 'in_research', requires: [], fourEyes: [] },
+  add_evidence: { roles: WRITERS, from: ['submitted', 'triaged', 'in_research'], to: 'same', requires: [], fourEyes: [] },
+  add_note: { roles: WRITERS, from: ANY_EXISTING, to: 'same', requires: [], fourEyes: [] },
+  draft_verdict: { roles: RESEARCHERS, from: ['in_research'], to: 'same', requires: ['evidence'], fourEyes: [] },
   submit_for_review: {
     roles: RESEARCHERS,
     from: ['in_research'],
     to: 'in_review',
     requires: ['verdict', 'evidence'],
-    fourEyes: false,
+    fourEyes: [],
   },
-  request_changes: { roles: DESK, from: ['in_review'], to: 'in_research', requires: [], fourEyes: false },
-  publish: { roles: DESK, from: ['in_review'], to: 'published', requires: ['verdict', 'evidence'], fourEyes: true },
-  reopen: { roles: DESK, from: ['published'], to: 'in_research', requires: [], fourEyes: false },
-  correct: { roles: DESK, from: ['published'], to: 'same', requires: [], fourEyes: false },
-  retract: { roles: DESK, from: ['published'], to: 'retracted', requires: [], fourEyes: false },
+  request_changes: { roles: DESK, from: ['in_review'], to: 'in_research', requires: [], fourEyes: [] },
+  publish: { roles: DESK, from: ['in_review'], to: 'published', requires: ['verdict', 'evidence'], fourEyes: ['draft_author'] },
+  reopen: { roles: DESK, from: ['published'], to: 'in_research', requires: [], fourEyes: [] },
+  correct: { roles: DESK, from: ['published'], to: 'same', requires: [], fourEyes: [] },
+  approve_correction: {
+    roles: DESK,
+    from: ['published'],
+    to: 'same',
+    requires: ['pending_correction'],
+    fourEyes: ['correction_proposer', 'verdict_author'],
+  },
+  reject_correction: { roles: DESK, from: ['published'], to: 'same', requires: ['pending_correction'], fourEyes: [] },
+  retract: { roles: DESK, from: ['published'], to: 'retracted', requires: [], fourEyes: [] },
 };
 
 /** May this role perform this step at all (in some state)? */

@@ -111,11 +111,25 @@ export interface ReopenCommand {
   type: 'reopen';
   reason: string;
 }
+/**
+ * A note-only correction (or one repeating the published rating and rationale) is recorded
+ * at once; one that changes the rating or the rationale becomes the pending correction,
+ * which a second person approves (`approve_correction`) or rejects.
+ */
 export interface CorrectCommand {
   type: 'correct';
   note: string;
   rating?: Rating | null;
   rationale?: string | null;
+}
+export interface ApproveCorrectionCommand {
+  type: 'approve_correction';
+  /** Id of the pending correction the approver read: a replaced proposal is not approved by mistake. */
+  correctionId: string;
+}
+export interface RejectCorrectionCommand {
+  type: 'reject_correction';
+  reason: string;
 }
 export interface RetractCommand {
   type: 'retract';
@@ -136,6 +150,8 @@ export type ClaimCommand =
   | PublishCommand
   | ReopenCommand
   | CorrectCommand
+  | ApproveCorrectionCommand
+  | RejectCorrectionCommand
   | RetractCommand;
 
 /** A workflow step is named by its command type. */
@@ -155,6 +171,8 @@ export const CLAIM_STEPS = [
   'publish',
   'reopen',
   'correct',
+  'approve_correction',
+  'reject_correction',
   'retract',
 ] as const satisfies readonly ClaimStep[];
 
@@ -175,6 +193,8 @@ export const STEP_ROUTES = {
   publish: 'publish',
   reopen: 'reopen',
   correct: 'correct',
+  'approve-correction': 'approve_correction',
+  'reject-correction': 'reject_correction',
   retract: 'retract',
 } as const satisfies Record<string, Exclude<ClaimStep, 'submit_claim'>>;
 export type StepRoute = keyof typeof STEP_ROUTES;
@@ -222,6 +242,11 @@ export type ClaimSubmittedForReviewData = { rating: Rating; rationale: string; d
 export type ChangesRequestedData = { reason: string };
 export type VerdictPublishedData = { rating: Rating; rationale: string; draftedBy: string };
 export type ClaimReopenedData = { reason: string };
+/**
+ * `proposedBy`: the proposer of an approved correction (the event's actor approved it);
+ * null when the correction was recorded at once. Events recorded before corrections
+ * needed a second person lack the field: read as null.
+ */
 export type VerdictCorrectedData = {
   correctionId: string;
   note: string;
@@ -229,7 +254,17 @@ export type VerdictCorrectedData = {
   rationale: string;
   previousRating: Rating;
   previousRationale: string;
+  proposedBy: string | null;
 };
+/** A correction that changes rating or rationale, pending a second person. `replaces`: the pending one it replaced. */
+export type CorrectionProposedData = {
+  correctionId: string;
+  note: string;
+  rating: Rating;
+  rationale: string;
+  replaces: string | null;
+};
+export type CorrectionRejectedData = { correctionId: string; reason: string };
 export type ClaimRetractedData = { reason: string };
 
 export type ClaimSubmitted = { type: 'ClaimSubmitted'; data: ClaimSubmittedData };
@@ -245,6 +280,8 @@ export type ChangesRequested = { type: 'ChangesRequested'; data: ChangesRequeste
 export type VerdictPublished = { type: 'VerdictPublished'; data: VerdictPublishedData };
 export type ClaimReopened = { type: 'ClaimReopened'; data: ClaimReopenedData };
 export type VerdictCorrected = { type: 'VerdictCorrected'; data: VerdictCorrectedData };
+export type CorrectionProposed = { type: 'CorrectionProposed'; data: CorrectionProposedData };
+export type CorrectionRejected = { type: 'CorrectionRejected'; data: CorrectionRejectedData };
 export type ClaimRetracted = { type: 'ClaimRetracted'; data: ClaimRetractedData };
 
 export type ClaimEvent =
@@ -261,6 +298,8 @@ export type ClaimEvent =
   | VerdictPublished
   | ClaimReopened
   | VerdictCorrected
+  | CorrectionProposed
+  | CorrectionRejected
   | ClaimRetracted;
 
 export type ClaimEventType = ClaimEvent['type'];
@@ -279,10 +318,15 @@ export const CLAIM_EVENT_TYPES = [
   'VerdictPublished',
   'ClaimReopened',
   'VerdictCorrected',
+  'CorrectionProposed',
+  'CorrectionRejected',
   'ClaimRetracted',
 ] as const satisfies readonly ClaimEventType[];
 
-/** Which event each step produces (one event per accepted step). */
+/**
+ * Which event each step produces (one event per accepted step). `correct` produces
+ * `VerdictCorrected` when it changes neither rating nor rationale, else `CorrectionProposed`.
+ */
 export const STEP_EVENTS = {
   submit_claim: 'ClaimSubmitted',
   triage: 'ClaimTriaged',
@@ -297,6 +341,8 @@ export const STEP_EVENTS = {
   publish: 'VerdictPublished',
   reopen: 'ClaimReopened',
   correct: 'VerdictCorrected',
+  approve_correction: 'VerdictCorrected',
+  reject_correction: 'CorrectionRejected',
   retract: 'ClaimRetracted',
 } as const satisfies Record<ClaimStep, ClaimEventType>;
 
@@ -411,8 +457,21 @@ export interface Correction {
   rationale: string;
   previousRating: Rating;
   previousRationale: string;
+  /** Who applied it: the approver of a proposed correction, else whoever recorded it. */
   correctedBy: string;
   correctedAt: string;
+  /** The proposer of an approved correction; null for one recorded at once. */
+  proposedBy: string | null;
+}
+
+/** A correction that changes what readers see, waiting for a second person. */
+export interface PendingCorrection {
+  id: string;
+  note: string;
+  rating: Rating;
+  rationale: string;
+  proposedBy: string;
+  proposedAt: string;
 }
 
 export interface PublishedVerdict {
@@ -459,6 +518,8 @@ export interface ClaimState {
   changesRequested: ReasonRecord | null;
   /** Last reopen, cleared when the claim is published again. */
   reopened: ReasonRecord | null;
+  /** Proposed change of the published verdict; cleared by approve, reject, reopen, retract. */
+  pendingCorrection: PendingCorrection | null;
   /** Number of events folded (= stream version). */
   version: number;
   createdAt: string | null;
@@ -490,6 +551,8 @@ export interface ClaimView {
   retraction: ReasonRecord | null;
   changesRequested: ReasonRecord | null;
   reopened: ReasonRecord | null;
+  /** Not public: ClaimReview and readers see `publishedVerdict` only. */
+  pendingCorrection: PendingCorrection | null;
   version: number;
   createdAt: string;
   updatedAt: string;

@@ -33,6 +33,7 @@ export function toClaimView(state: ClaimState): ClaimView {
     retraction: state.retraction === null ? null : { ...state.retraction },
     changesRequested: state.changesRequested === null ? null : { ...state.changesRequested },
     reopened: state.reopened === null ? null : { ...state.reopened },
+    pendingCorrection: state.pendingCorrection === null ? null : { ...state.pendingCorrection },
     version: state.version,
     createdAt: state.createdAt ?? '',
     updatedAt: state.updatedAt ?? state.createdAt ?? '',

@@ -15,6 +15,7 @@ import {
 } from '../src/index.ts';
 
 const ID = '11111111-1111-4111-8111-111111111111';
+const PENDING = '<pending>';
 const OTHER = '22222222-2222-4222-8222-222222222222';
 
 const ACTORS: Actor[] = [
@@ -44,7 +45,15 @@ const command: fc.Arbitrary<ClaimCommand> = fc.oneof(
   fc.record({ type: fc.constant('request_changes'), reason: text }),
   fc.constant({ type: 'publish' }),
   fc.record({ type: fc.constant('reopen'), reason: text }),
-  fc.record({ type: fc.constant('correct'), note: text, rating: fc.constantFrom(undefined, 'false', 'bogus') }),
+  fc.record({
+    type: fc.constant('correct'),
+    note: text,
+    rating: fc.constantFrom(undefined, 'false', 'unverifiable', 'bogus'),
+    rationale: fc.constantFrom(undefined, 'unconfirmed', 'new footage'),
+  }),
+  // PENDING stands for the id of the pending correction when the step runs (see run()).
+  fc.record({ type: fc.constant('approve_correction'), correctionId: fc.constantFrom(PENDING, PENDING, 'c3', '') }),
+  fc.record({ type: fc.constant('reject_correction'), reason: text }),
   fc.record({ type: fc.constant('retract'), reason: text }),
 ) as fc.Arbitrary<ClaimCommand>;
 
@@ -57,20 +66,30 @@ const mergeTarget = fc.oneof(
 const step = fc.record({ command, actor: fc.constantFrom(...ACTORS), mergeTarget });
 type Step = { command: ClaimCommand; actor: Actor; mergeTarget: DecideContext['mergeTarget'] };
 
-// The happy path, with random steps interleaved, so deep states are reached often.
-const HAPPY: [ClaimCommand, number][] = [
-  [{ type: 'submit_claim', text: 'The Legion holds Tyotkino', appearances: [{ outlet: 'AFP' }] }, 0],
-  [{ type: 'triage' }, 2],
-  [{ type: 'assign', assignee: 'fc-1' }, 2],
-  [{ type: 'add_evidence', summary: 'Governor: no breakthrough', stance: 'refutes' }, 0],
-  [{ type: 'draft_verdict', rating: 'unverifiable', rationale: 'unconfirmed' }, 0],
-  [{ type: 'submit_for_review' }, 0],
-  [{ type: 'publish' }, 3],
+// The happy path, with random steps interleaved, so deep states are reached often. Each
+// step names the actors who may take it (one is picked): drafts by an admin too, so that
+// the drafter of a published verdict is sometimes someone who could approve a correction.
+const HAPPY: [ClaimCommand, number[]][] = [
+  [{ type: 'submit_claim', text: 'The Legion holds Tyotkino', appearances: [{ outlet: 'AFP' }] }, [0]],
+  [{ type: 'triage' }, [2]],
+  [{ type: 'assign', assignee: 'fc-1' }, [2]],
+  [{ type: 'add_evidence', summary: 'Governor: no breakthrough', stance: 'refutes' }, [0]],
+  [{ type: 'draft_verdict', rating: 'unverifiable', rationale: 'unconfirmed' }, [0, 5]],
+  [{ type: 'submit_for_review' }, [0]],
+  [{ type: 'publish' }, [3]],
+  [{ type: 'correct', note: 'new footage', rating: 'false' }, [2, 5]],
+  [{ type: 'approve_correction', correctionId: PENDING }, [2, 3, 5]],
 ];
 const guided = fc
-  .array(fc.array(step, { maxLength: 3 }), { minLength: HAPPY.length, maxLength: HAPPY.length })
-  .map((noise) =>
-    HAPPY.flatMap(([c, a], i): Step[] => [{ command: c, actor: ACTORS[a]!, mergeTarget: null }, ...noise[i]!]),
+  .record({
+    noise: fc.array(fc.array(step, { maxLength: 3 }), { minLength: HAPPY.length, maxLength: HAPPY.length }),
+    picks: fc.array(fc.nat(), { minLength: HAPPY.length, maxLength: HAPPY.length }),
+  })
+  .map(({ noise, picks }) =>
+    HAPPY.flatMap(([c, choices], i): Step[] => [
+      { command: c, actor: ACTORS[choices[picks[i]! % choices.length]!]!, mergeTarget: null },
+      ...noise[i]!,
+    ]),
   );
 const sequences = fc.oneof(fc.array(step, { maxLength: 40 }), guided);
 
@@ -78,7 +97,11 @@ function run(steps: Step[]) {
   let state: ClaimState = initialClaimState;
   const log: ClaimEventEnvelope[] = [];
   const states: ClaimState[] = [];
-  steps.forEach(({ command: c, actor, mergeTarget: target }, i) => {
+  steps.forEach(({ command: given, actor, mergeTarget: target }, i) => {
+    const c =
+      given.type === 'approve_correction' && given.correctionId === PENDING
+        ? { ...given, correctionId: state.pendingCorrection?.id ?? 'none' }
+        : given;
     const context: DecideContext = { claimId: ID };
     if (target !== undefined) context.mergeTarget = target;
     const result = decide(c, state, actor, context);
@@ -160,6 +183,34 @@ describe('properties', () => {
       }),
       { numRuns: 200 },
     );
+  });
+
+  it('the published verdict changes only through publish or a correction approved by neither its proposer nor the verdict’s author', () => {
+    let approved = 0;
+    fc.assert(
+      fc.property(sequences, (steps) => {
+        const { log, states } = run(steps);
+        log.forEach((event, i) => {
+          const before = i === 0 ? null : states[i - 1]!.publishedVerdict;
+          const after = states[i]!.publishedVerdict;
+          const changed = before?.rating !== after?.rating || before?.rationale !== after?.rationale;
+          if (!changed) return;
+          if (event.type === 'VerdictPublished') {
+            expect(event.actor).not.toBe(event.data.draftedBy);
+            return;
+          }
+          expect(event.type).toBe('VerdictCorrected');
+          if (event.type !== 'VerdictCorrected') return;
+          approved++;
+          expect(typeof event.data.proposedBy).toBe('string');
+          expect(event.actor).not.toBe(event.data.proposedBy);
+          expect(event.actor).not.toBe(before!.author);
+        });
+      }),
+      { numRuns: 400 },
+    );
+    // The generators do reach approved corrections (not a timing check).
+    expect(approved).toBeGreaterThan(0);
   });
 
   it('a refused command leaves the state untouched', () => {

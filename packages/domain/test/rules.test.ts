@@ -87,6 +87,8 @@ describe('ratings and routes', () => {
       publish: 'publish',
       reopen: 'reopen',
       correct: 'correct',
+      'approve-correction': 'approve_correction',
+      'reject-correction': 'reject_correction',
       retract: 'retract',
     });
   });
@@ -145,13 +147,137 @@ describe('content preconditions', () => {
     expect(toClaimView(claim.state).changesRequestedReason).toBeNull();
   });
 
-  it('correct changes the published verdict and records the correction; stays published', () => {
+  it('an approved correction changes the published verdict and records who proposed and who applied it; stays published', () => {
     const claim = inReview().ok({ type: 'publish' }, ed1).ok({ type: 'correct', note: 'rating too soft', rating: 'false' }, ed2);
+    claim.ok({ type: 'approve_correction', correctionId: claim.state.pendingCorrection!.id }, ed1);
     const view = toClaimView(claim.state);
     expect(view.state).toBe('published');
+    expect(view.pendingCorrection).toBeNull();
     expect(view.publishedVerdict).toMatchObject({ rating: 'false', ratingValue: RATINGS.false.ratingValue, rationale: 'no confirmation' });
     expect(view.publishedVerdict?.corrections).toEqual([
-      expect.objectContaining({ note: 'rating too soft', rating: 'false', previousRating: 'unverifiable', correctedBy: ed2.id }),
+      expect.objectContaining({
+        note: 'rating too soft',
+        rating: 'false',
+        previousRating: 'unverifiable',
+        proposedBy: ed2.id,
+        correctedBy: ed1.id,
+      }),
+    ]);
+  });
+});
+
+describe('corrections: no single person changes the published verdict', () => {
+  const published = (drafter: Actor = fc1, publisher: Actor = ed1) => inReview(drafter).ok({ type: 'publish' }, publisher);
+  const approve = (claim: Claim, actor: Actor) =>
+    claim.run({ type: 'approve_correction', correctionId: claim.state.pendingCorrection?.id ?? 'none' }, actor);
+
+  it('the issue: admin drafts false, an editor publishes, the admin corrects to true → still false until a second editor approves', () => {
+    const claim = inResearch().ok({ type: 'add_evidence', summary: 'Governor denies', stance: 'refutes' }, fc1);
+    claim.ok({ type: 'draft_verdict', rating: 'false', rationale: 'denied by the governor' }, adm).ok({ type: 'submit_for_review' }, fc1);
+    claim.ok({ type: 'publish' }, ed1).ok({ type: 'correct', note: 'new footage', rating: 'true' }, adm);
+    expect(claim.log.at(-1)!.type).toBe('CorrectionProposed');
+    expect(toClaimView(claim.state)).toMatchObject({
+      state: 'published',
+      publishedVerdict: { rating: 'false', corrections: [] },
+      pendingCorrection: { rating: 'true', rationale: 'denied by the governor', note: 'new footage', proposedBy: adm.id },
+    });
+    // The admin is proposer and drafter: refused either way, nothing recorded.
+    const before = claim.log.length;
+    expect(approve(claim, adm)).toMatchObject({ ok: false, refusal: { code: 'four_eyes' } });
+    expect(claim.log).toHaveLength(before);
+    expect(approve(claim, ed2)).toMatchObject({ ok: true });
+    expect(claim.state.publishedVerdict).toMatchObject({ rating: 'true', author: adm.id, publishedBy: ed1.id });
+    expect(claim.state.pendingCorrection).toBeNull();
+  });
+
+  it('the proposer cannot approve their own correction, even as admin; the verdict’s drafter cannot either', () => {
+    const byEditor = published().ok({ type: 'correct', note: 'n', rationale: 'better wording' }, ed2);
+    expect(approve(byEditor, ed2)).toMatchObject({ ok: false, refusal: { code: 'four_eyes' } });
+    const byAdmin = published().ok({ type: 'correct', note: 'n', rating: 'mixed' }, adm);
+    expect(approve(byAdmin, adm)).toMatchObject({ ok: false, refusal: { code: 'four_eyes', message: expect.stringContaining('proposed') } });
+    // The drafter (an admin here: fact-checkers may not approve at all) of the published verdict.
+    const draftedByAdmin = published(adm).ok({ type: 'correct', note: 'n', rating: 'mixed' }, ed2);
+    expect(approve(draftedByAdmin, adm)).toMatchObject({ ok: false, refusal: { code: 'four_eyes', message: expect.stringContaining('published verdict') } });
+    expect(draftedByAdmin.state.publishedVerdict?.rating).toBe('unverifiable');
+    // The publisher is neither: they may approve.
+    expect(approve(draftedByAdmin, ed1)).toMatchObject({ ok: true });
+    expect(draftedByAdmin.state.publishedVerdict?.rating).toBe('mixed');
+  });
+
+  it('a note-only correction, or one repeating the published values, applies at once and leaves a pending one waiting', () => {
+    const claim = published().ok({ type: 'correct', note: 'typo in the note only' }, ed1);
+    expect(claim.log.at(-1)!.type).toBe('VerdictCorrected');
+    expect(claim.state.publishedVerdict?.corrections).toEqual([expect.objectContaining({ note: 'typo in the note only', proposedBy: null, correctedBy: ed1.id })]);
+    claim.ok({ type: 'correct', note: 'rate it false', rating: 'false' }, ed2);
+    claim.ok({ type: 'correct', note: 'same values', rating: 'unverifiable', rationale: 'no confirmation' }, ed1);
+    expect(claim.log.at(-1)!.type).toBe('VerdictCorrected');
+    expect(claim.state.publishedVerdict?.corrections).toHaveLength(2);
+    expect(claim.state.pendingCorrection).toMatchObject({ rating: 'false', proposedBy: ed2.id });
+  });
+
+  it('a new proposal replaces the pending one; approving the replaced one is refused', () => {
+    const claim = published().ok({ type: 'correct', note: 'first', rating: 'false' }, ed2);
+    const first = claim.state.pendingCorrection!.id;
+    claim.ok({ type: 'correct', note: 'second', rating: 'mostly_false' }, ed2);
+    expect(claim.log.at(-1)!.data).toMatchObject({ replaces: first });
+    expect(claim.run({ type: 'approve_correction', correctionId: first }, ed1)).toMatchObject({
+      ok: false,
+      refusal: { code: 'illegal_transition' },
+    });
+    expect(approve(claim, ed1)).toMatchObject({ ok: true });
+    expect(claim.state.publishedVerdict?.rating).toBe('mostly_false');
+  });
+
+  it('nothing pending: approve and reject are illegal transitions; reject drops a proposal (its proposer may withdraw it)', () => {
+    const claim = published();
+    expect(approve(claim, ed2)).toMatchObject({ ok: false, refusal: { code: 'illegal_transition' } });
+    expect(claim.run({ type: 'reject_correction', reason: 'r' }, ed2)).toMatchObject({ ok: false, refusal: { code: 'illegal_transition' } });
+    claim.ok({ type: 'correct', note: 'n', rating: 'false' }, ed2).ok({ type: 'reject_correction', reason: 'withdrawn' }, ed2);
+    expect(claim.state.pendingCorrection).toBeNull();
+    expect(claim.state.publishedVerdict?.rating).toBe('unverifiable');
+    expect(approve(claim, ed1)).toMatchObject({ ok: false, refusal: { code: 'illegal_transition' } });
+  });
+
+  it('reopen and retract drop the pending correction; the published verdict is unchanged', () => {
+    const reopened = published().ok({ type: 'correct', note: 'n', rating: 'false' }, ed2).ok({ type: 'reopen', reason: 'new footage' }, ed1);
+    expect(reopened.state.pendingCorrection).toBeNull();
+    expect(reopened.state.verdictDraft?.rating).toBe('unverifiable');
+    const retracted = published().ok({ type: 'correct', note: 'n', rating: 'false' }, ed2).ok({ type: 'retract', reason: 'wrong claim' }, ed1);
+    expect(retracted.state.pendingCorrection).toBeNull();
+    expect(retracted.state.publishedVerdict?.rating).toBe('unverifiable');
+  });
+
+  it('a correction stored before two-person corrections (no proposedBy) folds as it always did', () => {
+    const claim = published();
+    const legacy = {
+      type: 'VerdictCorrected',
+      data: {
+        correctionId: 'c14',
+        note: 'rating too soft',
+        rating: 'false',
+        rationale: 'no confirmation',
+        previousRating: 'unverifiable',
+        previousRationale: 'no confirmation',
+      },
+      actor: ed2.id,
+      recordedAt: '2024-03-12T11:00:00Z',
+      version: claim.state.version + 1,
+    } as unknown as ClaimEventEnvelope;
+    const state = evolve(claim.state, legacy);
+    expect(state.pendingCorrection).toBeNull();
+    expect(state.publishedVerdict).toMatchObject({ rating: 'false', ratingValue: RATINGS.false.ratingValue });
+    expect(state.publishedVerdict?.corrections).toEqual([
+      {
+        id: 'c14',
+        note: 'rating too soft',
+        rating: 'false',
+        rationale: 'no confirmation',
+        previousRating: 'unverifiable',
+        previousRationale: 'no confirmation',
+        correctedBy: ed2.id,
+        correctedAt: '2024-03-12T11:00:00.000Z',
+        proposedBy: null,
+      },
     ]);
   });
 });

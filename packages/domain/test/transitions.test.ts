@@ -16,10 +16,13 @@ import {
  * a change to the policy must be made twice to pass.
  *
  * Roles: F = fact_checker, E = editor, U = auditor, A = admin.
- * States: '-' = the claim does not exist yet.
+ * States: '-' = the claim does not exist yet; 'published+pending' = published, with a
+ * correction proposed by someone else (neither the actor nor the verdict's drafter).
  */
-type StateKey = '-' | ClaimStatus;
-const STATES: StateKey[] = ['-', 'submitted', 'triaged', 'in_research', 'in_review', 'published', 'rejected', 'merged', 'retracted'];
+type StateKey = '-' | ClaimStatus | 'published+pending';
+const STATES: StateKey[] = [
+  '-', 'submitted', 'triaged', 'in_research', 'in_review', 'published', 'published+pending', 'rejected', 'merged', 'retracted',
+];
 const ROLE_CODES: Record<Role, string> = { fact_checker: 'F', editor: 'E', auditor: 'U', admin: 'A' };
 
 const EXPECTED: Record<ClaimCommand['type'], { roles: string; from: StateKey[]; to: StateKey | 'same' }> = {
@@ -31,17 +34,24 @@ const EXPECTED: Record<ClaimCommand['type'], { roles: string; from: StateKey[]; 
   add_evidence: { roles: 'FEA', from: ['submitted', 'triaged', 'in_research'], to: 'same' },
   add_note: {
     roles: 'FEA',
-    from: ['submitted', 'triaged', 'in_research', 'in_review', 'published', 'rejected', 'merged', 'retracted'],
+    from: ['submitted', 'triaged', 'in_research', 'in_review', 'published', 'published+pending', 'rejected', 'merged', 'retracted'],
     to: 'same',
   },
   draft_verdict: { roles: 'FA', from: ['in_research'], to: 'same' },
   submit_for_review: { roles: 'FA', from: ['in_research'], to: 'in_review' },
   request_changes: { roles: 'EA', from: ['in_review'], to: 'in_research' },
   publish: { roles: 'EA', from: ['in_review'], to: 'published' },
-  reopen: { roles: 'EA', from: ['published'], to: 'in_research' },
-  correct: { roles: 'EA', from: ['published'], to: 'same' },
-  retract: { roles: 'EA', from: ['published'], to: 'retracted' },
+  reopen: { roles: 'EA', from: ['published', 'published+pending'], to: 'in_research' },
+  correct: { roles: 'EA', from: ['published', 'published+pending'], to: 'same' },
+  // Nothing to approve or reject on a published claim without a pending correction.
+  approve_correction: { roles: 'EA', from: ['published+pending'], to: 'same' },
+  reject_correction: { roles: 'EA', from: ['published+pending'], to: 'same' },
+  retract: { roles: 'EA', from: ['published', 'published+pending'], to: 'retracted' },
 };
+
+// From 'published+pending', the steps after which the correction is still pending (the
+// table's correct is note-only: recorded at once, the proposal keeps waiting).
+const KEEP_PENDING: ClaimCommand['type'][] = ['add_note', 'correct'];
 
 // assign keeps in_review (re-assignment does not reset the review): override of `to`.
 const ASSIGN_KEEPS: StateKey[] = ['in_review'];
@@ -49,6 +59,8 @@ const ASSIGN_KEEPS: StateKey[] = ['in_review'];
 const CLAIM_ID = '11111111-1111-4111-8111-111111111111';
 const OTHER_ID = '22222222-2222-4222-8222-222222222222';
 const DRAFTER = 'drafter-1';
+const PROPOSER = 'proposer-1';
+const PENDING_ID = 'c-pending';
 
 const COMMANDS: Record<ClaimCommand['type'], ClaimCommand> = {
   submit_claim: { type: 'submit_claim', text: 'The Legion holds Tyotkino.', appearances: [{ outlet: 'AFP' }] },
@@ -64,6 +76,8 @@ const COMMANDS: Record<ClaimCommand['type'], ClaimCommand> = {
   publish: { type: 'publish' },
   reopen: { type: 'reopen', reason: 'new footage' },
   correct: { type: 'correct', note: 'typo in rationale' },
+  approve_correction: { type: 'approve_correction', correctionId: PENDING_ID },
+  reject_correction: { type: 'reject_correction', reason: 'the footage is from 2023' },
   retract: { type: 'retract', reason: 'wrong claim' },
 };
 
@@ -100,6 +114,13 @@ function stateIn(status: StateKey): ClaimState {
   if (status === 'in_review') return s;
   s = apply(s, { type: 'VerdictPublished', data: { rating: 'mixed', rationale: 'r', draftedBy: DRAFTER } }, 'editor-x');
   if (status === 'published') return s;
+  if (status === 'published+pending') {
+    return apply(
+      s,
+      { type: 'CorrectionProposed', data: { correctionId: PENDING_ID, note: 'n', rating: 'false', rationale: 'r2', replaces: null } },
+      PROPOSER,
+    );
+  }
   return apply(s, { type: 'ClaimRetracted', data: { reason: 'r' } }, 'editor-x');
 }
 
@@ -127,6 +148,9 @@ describe('transition table: every step × every state × every role', () => {
             const to = step === 'assign' && ASSIGN_KEEPS.includes(status) ? status : expected.to;
             expect(next.status).toBe(to === 'same' ? state.status : to);
             expect(next.version).toBe(state.version + 1);
+            if (status === 'published+pending') {
+              expect(next.pendingCorrection === null).toBe(!KEEP_PENDING.includes(step));
+            }
           } else {
             expect(result.ok).toBe(false);
             if (result.ok) return;
