@@ -96,6 +96,12 @@ export const CorrectBodySchema = Type.Object(
   },
   { ...strict, title: 'CorrectBody' },
 );
+export const ApproveCorrectionBodySchema = Type.Object(
+  {
+    correctionId: Text(LIMITS.id, 'Id of the pending correction being approved (`pendingCorrection.id`): a replaced one is refused'),
+  },
+  { ...strict, title: 'ApproveCorrectionBody' },
+);
 
 // ---------------------------------------------------------------------------------------
 // Params, query strings, headers
@@ -194,10 +200,22 @@ const CorrectionSchema = Type.Object(
     rationale: Type.String(),
     previousRating: RatingSchema,
     previousRationale: Type.String(),
-    correctedBy: Type.String(),
+    correctedBy: Type.String({ description: 'Who applied it: the approver of a proposed correction' }),
     correctedAt: Type.String(),
+    proposedBy: Nullable(Type.String({ description: 'Proposer of an approved correction; null when recorded at once (note only)' })),
   },
   open,
+);
+const PendingCorrectionSchema = Type.Object(
+  {
+    id: Type.String(),
+    note: Type.String(),
+    rating: RatingSchema,
+    rationale: Type.String(),
+    proposedBy: Type.String(),
+    proposedAt: Type.String(),
+  },
+  { ...open, description: 'A correction changing rating or rationale, waiting for a second person; not public' },
 );
 const PublishedVerdictSchema = Type.Object(
   {
@@ -230,6 +248,7 @@ const claimOutcomeProperties = {
   retraction: Nullable(ReasonRecordSchema),
   changesRequested: Nullable(ReasonRecordSchema),
   reopened: Nullable(ReasonRecordSchema),
+  pendingCorrection: Nullable(PendingCorrectionSchema),
 };
 
 export const ClaimViewSchema = Type.Object(
@@ -358,6 +377,7 @@ export type EvidenceBody = Static<typeof EvidenceBodySchema>;
 export type NoteBody = Static<typeof NoteBodySchema>;
 export type VerdictBody = Static<typeof VerdictBodySchema>;
 export type CorrectBody = Static<typeof CorrectBodySchema>;
+export type ApproveCorrectionBody = Static<typeof ApproveCorrectionBodySchema>;
 export type EmptyBody = Static<typeof EmptyBodySchema>;
 export type ListClaimsQuery = Static<typeof ListClaimsQuerySchema>;
 export type StateQuery = Static<typeof StateQuerySchema>;

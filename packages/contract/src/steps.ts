@@ -1,6 +1,7 @@
 import type { TSchema } from 'typebox';
 import { STEP_ROUTES, type StepRoute } from '@claimtrail/domain';
 import {
+  ApproveCorrectionBodySchema,
   AssignBodySchema,
   CorrectBodySchema,
   EmptyBodySchema,
@@ -33,6 +34,23 @@ export const STEP_ROUTE_SPECS: readonly StepRouteSpec[] = [
   { segment: 'request-changes', command: STEP_ROUTES['request-changes'], body: ReasonBodySchema, summary: 'Send a draft back to research with a reason (editor)' },
   { segment: 'publish', command: STEP_ROUTES.publish, body: EmptyBodySchema, summary: 'Publish the verdict; not by its author (editor)' },
   { segment: 'reopen', command: STEP_ROUTES.reopen, body: ReasonBodySchema, summary: 'Reopen a published claim with a reason (editor)' },
-  { segment: 'correct', command: STEP_ROUTES.correct, body: CorrectBodySchema, summary: 'Correct a published verdict (editor)' },
+  {
+    segment: 'correct',
+    command: STEP_ROUTES.correct,
+    body: CorrectBodySchema,
+    summary: 'Correct a published verdict (editor): a note at once; a new rating or rationale is proposed for a second editor to approve',
+  },
+  {
+    segment: 'approve-correction',
+    command: STEP_ROUTES['approve-correction'],
+    body: ApproveCorrectionBodySchema,
+    summary: 'Apply the pending correction; not by its proposer nor by the author of the published verdict (editor)',
+  },
+  {
+    segment: 'reject-correction',
+    command: STEP_ROUTES['reject-correction'],
+    body: ReasonBodySchema,
+    summary: 'Drop the pending correction with a reason; its proposer may withdraw it (editor)',
+  },
   { segment: 'retract', command: STEP_ROUTES.retract, body: ReasonBodySchema, summary: 'Retract a published verdict (editor)' },
 ];
