@@ -72,6 +72,7 @@ export function toClaimCard(view: ClaimView): ClaimCard {
     retraction: view.retraction,
     changesRequested: view.changesRequested,
     reopened: view.reopened,
+    pendingCorrection: view.pendingCorrection ?? null,
     version: view.version,
     createdAt: view.createdAt,
     updatedAt: view.updatedAt,
@@ -108,6 +109,8 @@ export function stateFromView(view: ClaimView): ClaimState {
     retraction: view.retraction,
     changesRequested: view.changesRequested,
     reopened: view.reopened,
+    // Rows written by a service older than two-person corrections lack the field.
+    pendingCorrection: view.pendingCorrection ?? null,
     version: view.version,
     createdAt: view.createdAt === '' ? null : view.createdAt,
     updatedAt: view.updatedAt === '' ? null : view.updatedAt,
