@@ -3,14 +3,40 @@
  * pipeline as the HTTP API: events + projections + idempotency keys), against
  * DATABASE_URL (PostgreSQL) or the embedded database in DATA_DIR (default .data/pglite).
  * Safe to run again: every command carries a deterministic idempotency key, so a second
- * run appends nothing.
+ * run appends nothing. The embedded database allows one process: with the service running
+ * on it this refuses (exit 3) before touching the folder.
  */
+import { parseArgs } from 'node:util';
 import { ClaimService, ensureUsers } from '@claimtrail/claims';
-import { createEventStore, migrateToLatest, openDatabase, type DatabaseConfig } from '@claimtrail/event-store';
+import {
+  DataDirLockedError,
+  DatabaseOpenError,
+  createEventStore,
+  migrateToLatest,
+  openDatabase,
+  type DatabaseConfig,
+} from '@claimtrail/event-store';
 import { migrations } from '@claimtrail/migrations';
 import { SEED_CLAIMS, SEED_USERS, runSeed } from './index.ts';
 
-async function main(): Promise<void> {
+const USAGE = `usage: npm run -s seed [-- --help]
+  writes the seed desk and claims (again: appends nothing)
+exit codes: 0 fine, 1 failed, 2 usage error, 3 the embedded data folder is in use
+  (stop the service, or use PostgreSQL)
+environment: DATABASE_URL (PostgreSQL) or DATA_DIR (embedded, default .data/pglite)`;
+
+async function main(): Promise<number> {
+  let help: boolean | undefined;
+  try {
+    ({ help } = parseArgs({ args: process.argv.slice(2), options: { help: { type: 'boolean', short: 'h' } }, strict: true }).values);
+  } catch (error) {
+    console.error(`${(error as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  if (help) {
+    console.log(USAGE);
+    return 0;
+  }
   const config: DatabaseConfig = process.env.DATABASE_URL
     ? { databaseUrl: process.env.DATABASE_URL }
     : { dataDir: process.env.DATA_DIR ?? '.data/pglite' };
@@ -27,13 +53,24 @@ async function main(): Promise<void> {
         ` (${database.kind}${config.databaseUrl ? '' : ` ${config.dataDir}`})`,
     );
     for (const claim of result.claims) console.log(`  ${claim.expectedState.padEnd(12)} ${claim.id}  ${claim.slug}`);
+    return 0;
   } finally {
     await store.close();
     await database.close();
   }
 }
 
-main().catch((error: unknown) => {
-  console.error('seed failed:', error);
-  process.exitCode = 1;
-});
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    if (error instanceof DataDirLockedError || error instanceof DatabaseOpenError) {
+      console.error(error.message);
+      process.exitCode = error instanceof DataDirLockedError ? 3 : 1;
+      return;
+    }
+    console.error('seed failed:', error);
+    process.exitCode = 1;
+  },
+);

@@ -5,6 +5,7 @@
 import closeWithGrace from 'close-with-grace';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { buildApp } from './app.ts';
+import { databaseOpenFailure } from './cli/support.ts';
 
 async function main(): Promise<void> {
   let config: Config;
@@ -42,6 +43,12 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
+  // Another process on the embedded folder, or a folder PGlite cannot open: say so, no stack.
+  const openFailure = databaseOpenFailure(error);
+  if (openFailure) {
+    console.error(openFailure.message);
+    process.exit(openFailure.exitCode);
+  }
   console.error('claimtrail failed to start:', error instanceof Error ? (error.stack ?? error.message) : error);
   process.exit(1);
 });

@@ -1,8 +1,9 @@
 /**
- * `npm run audit -- <command>`: the auditor's tools from the command line, against the
+ * `npm run -s audit -- <command>`: the auditor's tools from the command line, against the
  * service's database (DATABASE_URL → PostgreSQL, else the embedded PGlite in DATA_DIR,
- * default `.data/pglite`; stop the service first when it is embedded: PGlite allows one
- * process). Results go to stdout (JSON, or NDJSON for export), progress to stderr.
+ * default `.data/pglite`; the embedded database allows one process, so stop the service
+ * first: a running one makes this refuse). Results go to stdout or `--output FILE` (JSON,
+ * or NDJSON for export), progress to stderr. `-s` keeps npm's own lines out of stdout.
  *
  *   verify [--claim <id>]           hash chains + positions + projections vs a rebuild
  *   rebuild [--compare]             rebuild projections and swap them in atomically;
@@ -10,7 +11,9 @@
  *   replay <claimId> [--json]       the claim's history, event by event, with the state after each
  *   export [--after P] [--limit N]  every event after position P as NDJSON
  *
- * Exit codes: 0 fine, 1 a broken log or differences found, 2 usage or configuration error.
+ * Every command takes --output FILE (written whole or not at all) and --help.
+ * Exit codes: 0 fine, 1 a broken log or differences found, 2 usage or configuration error,
+ * 3 the embedded data folder is in use by another process.
  */
 import { claimStreamId, evolve, initialClaimState, toClaimView, toEnvelope, type ClaimState } from '@claimtrail/domain';
 import { createEventStore, migrateToLatest, openDatabase, type Database, type EventStore } from '@claimtrail/event-store';
@@ -18,15 +21,35 @@ import { migrations } from '@claimtrail/migrations';
 import { canReadConcurrently, isClaimId, rebuildProjections, toEventRecord } from '@claimtrail/claims';
 import { ConfigError, loadConfig } from '../config.ts';
 import { verifyAll, verifyClaim, writeNdjson } from '../routes/audit.ts';
+import { UsageError, databaseOpenFailure, openOutput, parseCommand, stringOption, type CliOutput, type ParsedCommand } from './support.ts';
 
-const USAGE = `usage: npm run audit -- <command>
+const USAGE = `usage: npm run -s audit -- <command> [options]
   verify [--claim <id>]            check hash chains, positions and projections
   rebuild [--compare]              rebuild projections (swap in), or only compare
   replay <claimId> [--json]        replay one claim's history
-  export [--after P] [--limit N]   all events after position P as NDJSON on stdout
-environment: DATABASE_URL (PostgreSQL) or DATA_DIR (embedded, default .data/pglite)`;
+  export [--after P] [--limit N]   all events after position P as NDJSON
+options of every command:
+  --output FILE, -o FILE           write the result to FILE instead of stdout
+  --help, -h                       this text
+exit codes: 0 fine, 1 a broken log or differences found, 2 usage or configuration error,
+  3 the embedded data folder is in use (stop the service, or use PostgreSQL)
+environment: DATABASE_URL (PostgreSQL) or DATA_DIR (embedded, default .data/pglite)
+(npm run -s keeps npm's own lines out of the output: npm run -s audit -- export > events.ndjson)`;
 
-class UsageError extends Error {}
+const COMMON = {
+  output: { type: 'string', short: 'o' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+const COMMAND_OPTIONS = {
+  verify: { ...COMMON, claim: { type: 'string' } },
+  rebuild: { ...COMMON, compare: { type: 'boolean' } },
+  replay: { ...COMMON, json: { type: 'boolean' } },
+  export: { ...COMMON, after: { type: 'string' }, limit: { type: 'string' } },
+} as const;
+
+type Command = keyof typeof COMMAND_OPTIONS;
+type Flags = ParsedCommand['values'];
 
 /** Progress on stderr: a rewritten line on a terminal, a line every few seconds otherwise. */
 class Progress {
@@ -60,47 +83,39 @@ class Progress {
   }
 }
 
-function parse(argv: string[]): { command: string; positional: string[]; flags: Map<string, string | true> } {
+function parse(argv: string[]): { command: Command | 'help'; positional: string[]; flags: Flags } {
   const [command, ...rest] = argv;
-  if (!command || command === '--help' || command === '-h' || command === 'help') throw new UsageError('');
-  const positional: string[] = [];
-  const flags = new Map<string, string | true>();
-  for (let i = 0; i < rest.length; i++) {
-    const arg = rest[i]!;
-    if (arg.startsWith('--')) {
-      const [name, inline] = arg.slice(2).split('=', 2) as [string, string | undefined];
-      if (inline !== undefined) flags.set(name, inline);
-      else if (['after', 'limit', 'claim'].includes(name)) {
-        const value = rest[++i];
-        if (value === undefined) throw new UsageError(`--${name} needs a value`);
-        flags.set(name, value);
-      } else flags.set(name, true);
-    } else positional.push(arg);
-  }
-  return { command, positional, flags };
+  if (command === '--help' || command === '-h' || command === 'help') return { command: 'help', positional: [], flags: {} };
+  if (!command) throw new UsageError('');
+  if (!Object.hasOwn(COMMAND_OPTIONS, command)) throw new UsageError(`unknown command "${command}"`);
+  const { positional, values } = parseCommand(command, rest, COMMAND_OPTIONS[command as Command]);
+  if (values.help) return { command: 'help', positional: [], flags: {} };
+  const allowed = command === 'replay' ? 1 : 0;
+  if (positional.length > allowed) throw new UsageError(`unexpected argument ${positional[allowed]} for ${command}`);
+  return { command: command as Command, positional, flags: values };
 }
 
-function integerFlag(flags: Map<string, string | true>, name: string): number | undefined {
-  const value = flags.get(name);
+function integerFlag(flags: Flags, name: string): number | undefined {
+  const value = stringOption(flags, name);
   if (value === undefined) return undefined;
-  if (value === true || !/^\d+$/.test(value)) throw new UsageError(`--${name} must be a non-negative integer`);
+  if (!/^\d+$/.test(value)) throw new UsageError(`--${name} must be a non-negative integer`);
   return Number(value);
 }
 
-function print(value: unknown): void {
-  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+function print(output: CliOutput, value: unknown): void {
+  output.write(`${JSON.stringify(value, null, 2)}\n`);
 }
 
-async function verify(store: EventStore, database: Database, flags: Map<string, string | true>): Promise<number> {
-  const claim = flags.get('claim');
+async function verify(store: EventStore, database: Database, flags: Flags, output: CliOutput): Promise<number> {
+  const claim = stringOption(flags, 'claim');
   if (claim !== undefined) {
-    if (claim === true || !isClaimId(claim)) throw new UsageError('--claim needs a claim id (uuid)');
+    if (!isClaimId(claim)) throw new UsageError('--claim needs a claim id (uuid)');
     const report = await verifyClaim(store, claim.toLowerCase());
     if (!report) {
       process.stderr.write(`claim ${claim} has no events\n`);
       return 1;
     }
-    print(report);
+    print(output, report);
     return report.ok ? 0 : 1;
   }
   const progress = new Progress('verify', await store.headPosition());
@@ -109,12 +124,12 @@ async function verify(store: EventStore, database: Database, flags: Map<string, 
     concurrentReads: canReadConcurrently(database),
   });
   progress.done(report.ok ? `ok, ${report.checked.toLocaleString('en')} events, ${report.projections?.checked ?? 0} claims` : 'BROKEN');
-  print(report);
+  print(output, report);
   return report.ok ? 0 : 1;
 }
 
-async function rebuild(store: EventStore, database: Database, flags: Map<string, string | true>): Promise<number> {
-  const compare = flags.has('compare');
+async function rebuild(store: EventStore, database: Database, flags: Flags, output: CliOutput): Promise<number> {
+  const compare = flags.compare === true;
   const progress = new Progress(compare ? 'rebuild --compare' : 'rebuild', await store.headPosition());
   const result = await rebuildProjections(store, {
     mode: compare ? 'compare' : 'swap',
@@ -126,11 +141,11 @@ async function rebuild(store: EventStore, database: Database, flags: Map<string,
       ? `${result.differences} difference(s) over ${result.claims} claims`
       : `swapped in ${result.claims} claims (${result.differences} differed from the live rows)`,
   );
-  print(result);
+  print(output, result);
   return compare && result.differences > 0 ? 1 : 0;
 }
 
-async function replay(store: EventStore, positional: string[], flags: Map<string, string | true>): Promise<number> {
+async function replay(store: EventStore, positional: string[], flags: Flags, output: CliOutput): Promise<number> {
   const id = positional[0];
   if (!id || !isClaimId(id)) throw new UsageError('replay needs a claim id (uuid)');
   const events = await store.readStream(claimStreamId(id.toLowerCase()));
@@ -138,29 +153,29 @@ async function replay(store: EventStore, positional: string[], flags: Map<string
     process.stderr.write(`claim ${id} has no events\n`);
     return 1;
   }
-  const json = flags.has('json');
+  const json = flags.json === true;
   let state: ClaimState = initialClaimState;
   for (const event of events) {
     state = evolve(state, toEnvelope(event));
     const view = state.status === null ? null : toClaimView(state);
     if (json) {
-      process.stdout.write(`${JSON.stringify({ event: toEventRecord(event), view })}\n`);
+      output.write(`${JSON.stringify({ event: toEventRecord(event), view })}\n`);
     } else {
       const record = toEventRecord(event);
       const role = record.actorRole ? ` (${record.actorRole})` : '';
       const rating = view?.publishedVerdict?.rating ?? view?.verdictDraft?.rating;
-      process.stdout.write(
+      output.write(
         `v${String(record.version).padStart(3)}  #${String(record.position ?? '-').padEnd(8)} ${record.recordedAt}  ` +
           `${record.type.padEnd(24)} by ${record.actor}${role}  → ${view?.state ?? '?'}${rating ? ` [${rating}]` : ''}` +
           `  ${record.hash.slice(0, 12)}\n`,
       );
     }
   }
-  if (!json) print(toClaimView(state));
+  if (!json) print(output, toClaimView(state));
   return 0;
 }
 
-async function exportAll(store: EventStore, flags: Map<string, string | true>): Promise<number> {
+async function exportAll(store: EventStore, flags: Flags, output: CliOutput): Promise<number> {
   const after = integerFlag(flags, 'after') ?? 0;
   const limit = integerFlag(flags, 'limit');
   const head = await store.headPosition();
@@ -173,7 +188,7 @@ async function exportAll(store: EventStore, flags: Map<string, string | true>): 
       yield event;
     }
   })();
-  const written = await writeNdjson(process.stdout, counted, { until: head, ...(limit !== undefined ? { limit } : {}) });
+  const written = await writeNdjson(output.stream, counted, { until: head, ...(limit !== undefined ? { limit } : {}) });
   progress.done(`${written.toLocaleString('en')} events after position ${after} (head ${head})`);
   return 0;
 }
@@ -193,28 +208,26 @@ async function main(): Promise<number> {
     }
     throw error;
   }
-  if (!['verify', 'rebuild', 'replay', 'export'].includes(args.command)) {
-    process.stderr.write(`unknown command "${args.command}"\n${USAGE}\n`);
-    return 2;
+  if (args.command === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
   }
+  // Option values are checked before the database is opened: a typo costs nothing.
+  integerFlag(args.flags, 'after');
+  integerFlag(args.flags, 'limit');
   const config = loadConfig();
   const database: Database = await openDatabase(
     config.databaseUrl ? { databaseUrl: config.databaseUrl, poolSize: 4 } : { dataDir: config.dataDir },
   );
   let store: EventStore | undefined;
+  let output: CliOutput | undefined;
   try {
     await migrateToLatest(database.db, migrations);
     store = createEventStore(database);
-    switch (args.command) {
-      case 'verify':
-        return await verify(store, database, args.flags);
-      case 'rebuild':
-        return await rebuild(store, database, args.flags);
-      case 'replay':
-        return await replay(store, args.positional, args.flags);
-      default:
-        return await exportAll(store, args.flags);
-    }
+    output = await openOutput(stringOption(args.flags, 'output'));
+    const code = await run(store, database, args.command, args.positional, args.flags, output);
+    await output.commit();
+    return code;
   } catch (error) {
     if (error instanceof UsageError) {
       process.stderr.write(`${error.message}\n${USAGE}\n`);
@@ -222,8 +235,22 @@ async function main(): Promise<number> {
     }
     throw error;
   } finally {
+    output?.abort();
     await store?.close().catch(() => undefined);
     await database.close().catch(() => undefined);
+  }
+}
+
+function run(store: EventStore, database: Database, command: Command, positional: string[], flags: Flags, output: CliOutput): Promise<number> {
+  switch (command) {
+    case 'verify':
+      return verify(store, database, flags, output);
+    case 'rebuild':
+      return rebuild(store, database, flags, output);
+    case 'replay':
+      return replay(store, positional, flags, output);
+    case 'export':
+      return exportAll(store, flags, output);
   }
 }
 
@@ -232,6 +259,12 @@ main().then(
     process.exitCode = code;
   },
   (error: unknown) => {
+    const openFailure = databaseOpenFailure(error);
+    if (openFailure) {
+      process.stderr.write(`${openFailure.message}\n`);
+      process.exitCode = openFailure.exitCode;
+      return;
+    }
     if (error instanceof ConfigError) {
       process.stderr.write(`${error.message}\n`);
       process.exitCode = 2;

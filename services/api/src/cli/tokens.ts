@@ -1,7 +1,7 @@
 /**
- * `npm run tokens -- <command>`: API tokens from the command line, against the service's
- * database (DATABASE_URL → PostgreSQL, else the embedded PGlite in DATA_DIR; stop the
- * service first when it is embedded: PGlite allows one process).
+ * `npm run -s tokens -- <command>`: API tokens from the command line, against the service's
+ * database (DATABASE_URL → PostgreSQL, else the embedded PGlite in DATA_DIR; the embedded
+ * database allows one process, so stop the service first: a running one makes this refuse).
  *
  *   create <userId> [--role R] [--name N] [--label L] [--expires-in SECONDS]
  *       issues a token (printed once; only its hash is stored). With --role the user is
@@ -10,7 +10,10 @@
  *                         authentication cache at once (NOTIFY), others within AUTH_CACHE_TTL_MS
  *   list [<userId>]       token ids, labels, expiry and revocation (never the tokens)
  *
- * Exit codes: 0 fine, 1 not found, 2 usage or configuration error.
+ * Every command takes --output FILE (written whole or not at all; 0600 for `create`, which
+ * holds a secret) and --help. Results go to stdout as JSON lines, messages to stderr.
+ * Exit codes: 0 fine, 1 not found or failed, 2 usage or configuration error,
+ * 3 the embedded data folder is in use by another process.
  */
 import { ROLES, type Role } from '@claimtrail/domain';
 import { migrateToLatest, openDatabase } from '@claimtrail/event-store';
@@ -18,88 +21,116 @@ import { migrations } from '@claimtrail/migrations';
 import { createToken, ensureUsers, listTokens, revokeTokenById } from '@claimtrail/claims';
 import { sql } from 'kysely';
 import { ConfigError, loadConfig } from '../config.ts';
+import { UsageError, databaseOpenFailure, openOutput, parseCommand, stringOption, type CliOutput } from './support.ts';
 
-const USAGE = `usage: npm run tokens -- <command>
+const USAGE = `usage: npm run -s tokens -- <command> [options]
   create <userId> [--role R] [--name N] [--label L] [--expires-in SECONDS]
   revoke <tokenId>
   list [<userId>]
+options of every command:
+  --output FILE, -o FILE   write the result to FILE instead of stdout (0600 for create)
+  --help, -h               this text
+exit codes: 0 fine, 1 not found or failed, 2 usage or configuration error,
+  3 the embedded data folder is in use (stop the service, or use PostgreSQL)
 environment: DATABASE_URL (PostgreSQL) or DATA_DIR (embedded, default .data/pglite)`;
 
-class UsageError extends Error {}
+const COMMON = {
+  output: { type: 'string', short: 'o' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
 
-function parse(args: string[]): { positional: string[]; flags: Map<string, string> } {
-  const positional: string[] = [];
-  const flags = new Map<string, string>();
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    if (arg.startsWith('--')) {
-      const value = args[i + 1];
-      if (value === undefined) throw new UsageError(`${arg} needs a value`);
-      flags.set(arg.slice(2), value);
-      i++;
-    } else positional.push(arg);
-  }
-  return { positional, flags };
+const COMMAND_OPTIONS = {
+  create: { ...COMMON, role: { type: 'string' }, name: { type: 'string' }, label: { type: 'string' }, 'expires-in': { type: 'string' } },
+  revoke: COMMON,
+  list: COMMON,
+} as const;
+
+type Command = keyof typeof COMMAND_OPTIONS;
+
+function isCommand(value: string): value is Command {
+  return Object.hasOwn(COMMAND_OPTIONS, value);
 }
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
-  if (!command || command === '--help' || command === 'help') {
-    console.error(USAGE);
-    return command ? 0 : 2;
+  if (command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
   }
-  const { positional, flags } = parse(rest);
+  if (!command) throw new UsageError('');
+  if (!isCommand(command)) throw new UsageError(`unknown command ${command}`);
+  const { positional, values } = parseCommand(command, rest, COMMAND_OPTIONS[command]);
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  const expiresIn = stringOption(values, 'expires-in');
+  if (expiresIn !== undefined && !/^[1-9]\d{0,9}$/.test(expiresIn)) throw new UsageError('--expires-in must be a positive number of seconds');
+  const role = stringOption(values, 'role');
+  if (role !== undefined && !(ROLES as readonly string[]).includes(role)) throw new UsageError(`--role must be one of ${ROLES.join(', ')}`);
+  if (command === 'create' && !positional[0]) throw new UsageError('create needs a user id');
+  if (command === 'revoke' && !positional[0]) throw new UsageError('revoke needs a token id (see `list`)');
+  if (positional.length > 1) throw new UsageError(`unexpected argument ${positional[1]}`);
+
   const config = loadConfig();
   const database = await openDatabase(
     config.databaseUrl ? { databaseUrl: config.databaseUrl, poolSize: 1 } : { dataDir: config.dataDir },
   );
+  let output: CliOutput | undefined;
   try {
     await migrateToLatest(database.db, migrations);
-    const db = database.db;
-    switch (command) {
-      case 'create': {
-        const userId = positional[0];
-        if (!userId) throw new UsageError('create needs a user id');
-        const role = flags.get('role');
-        if (role !== undefined) {
-          if (!(ROLES as readonly string[]).includes(role)) throw new UsageError(`--role must be one of ${ROLES.join(', ')}`);
-          await ensureUsers(db, [{ id: userId, role: role as Role, name: flags.get('name') ?? null }]);
-        }
-        const exists = await sql<{ n: number }>`select count(*)::int as n from users where id = ${userId}`.execute(db);
-        if ((exists.rows[0]?.n ?? 0) === 0) {
-          console.error(`no user ${userId} (pass --role to create it)`);
-          return 1;
-        }
-        const expiresIn = flags.get('expires-in');
-        if (expiresIn !== undefined && !/^[1-9]\d{0,9}$/.test(expiresIn)) throw new UsageError('--expires-in must be a positive number of seconds');
-        const created = await createToken(db, {
-          userId,
-          label: flags.get('label') ?? 'cli',
-          expiresAt: expiresIn === undefined ? null : new Date(Date.now() + Number(expiresIn) * 1000),
-        });
-        console.log(JSON.stringify({ ...created, expiresAt: created.expiresAt?.toISOString() ?? null }));
-        return 0;
-      }
-      case 'revoke': {
-        const id = positional[0];
-        if (!id) throw new UsageError('revoke needs a token id (see `list`)');
-        const revoked = await revokeTokenById(db, id);
-        if (revoked.length === 0) {
-          console.error(`no token ${id}`);
-          return 1;
-        }
-        console.log(JSON.stringify({ revoked: id }));
-        return 0;
-      }
-      case 'list': {
-        for (const token of await listTokens(db, positional[0])) console.log(JSON.stringify(token));
-        return 0;
-      }
-      default:
-        throw new UsageError(`unknown command ${command}`);
-    }
+    // Opened before anything is written: a token whose secret cannot be saved is never created.
+    output = await openOutput(stringOption(values, 'output'), { secret: command === 'create' });
+    const code = await run(database.db, command, positional, values, output);
+    // A failed command leaves no (empty) output file behind.
+    if (code === 0) await output.commit();
+    return code;
   } finally {
+    output?.abort();
     await database.close();
+  }
+}
+
+async function run(
+  db: Parameters<typeof createToken>[0],
+  command: Command,
+  positional: string[],
+  values: Record<string, string | boolean | undefined>,
+  output: CliOutput,
+): Promise<number> {
+  switch (command) {
+    case 'create': {
+      const userId = positional[0]!;
+      const role = stringOption(values, 'role');
+      if (role !== undefined) await ensureUsers(db, [{ id: userId, role: role as Role, name: stringOption(values, 'name') ?? null }]);
+      const exists = await sql<{ n: number }>`select count(*)::int as n from users where id = ${userId}`.execute(db);
+      if ((exists.rows[0]?.n ?? 0) === 0) {
+        console.error(`no user ${userId} (pass --role to create it)`);
+        return 1;
+      }
+      const expiresIn = stringOption(values, 'expires-in');
+      const created = await createToken(db, {
+        userId,
+        label: stringOption(values, 'label') ?? 'cli',
+        expiresAt: expiresIn === undefined ? null : new Date(Date.now() + Number(expiresIn) * 1000),
+      });
+      output.write(`${JSON.stringify({ ...created, expiresAt: created.expiresAt?.toISOString() ?? null })}\n`);
+      return 0;
+    }
+    case 'revoke': {
+      const id = positional[0]!;
+      const revoked = await revokeTokenById(db, id);
+      if (revoked.length === 0) {
+        console.error(`no token ${id}`);
+        return 1;
+      }
+      output.write(`${JSON.stringify({ revoked: id })}\n`);
+      return 0;
+    }
+    case 'list': {
+      for (const token of await listTokens(db, positional[0])) output.write(`${JSON.stringify(token)}\n`);
+      return 0;
+    }
   }
 }
 
@@ -108,8 +139,12 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (error: unknown) => {
-    if (error instanceof UsageError || error instanceof ConfigError) {
-      console.error(`${error.message}\n${USAGE}`);
+    const openFailure = databaseOpenFailure(error);
+    if (openFailure) {
+      console.error(openFailure.message);
+      process.exitCode = openFailure.exitCode;
+    } else if (error instanceof UsageError || error instanceof ConfigError) {
+      console.error(`${error.message ? `${error.message}\n` : ''}${USAGE}`);
       process.exitCode = 2;
     } else {
       console.error(error instanceof Error ? error.message : error);
