@@ -4,6 +4,8 @@
  */
 export const ERROR_CATALOGUE = {
   validation: { status: 400, title: 'Invalid request' },
+  // Refused by the HTTP parser before routing (malformed request line, headers, chunking).
+  bad_request: { status: 400, title: 'Malformed HTTP request' },
   unauthorized: { status: 401, title: 'Authentication required' },
   forbidden_role: { status: 403, title: 'Your role may not do this' },
   // Four eyes is a policy on *who* acts, not on the claim's state: 403 like other role refusals.
@@ -15,6 +17,7 @@ export const ERROR_CATALOGUE = {
   retracted: { status: 410, title: 'The verdict was retracted' },
   method_not_allowed: { status: 405, title: 'Method not allowed' },
   not_acceptable: { status: 406, title: 'Not acceptable' },
+  request_timeout: { status: 408, title: 'Request not received in time' },
   illegal_transition: { status: 409, title: 'Step not allowed in the current state' },
   // The claim's content is not ready for the step (a state-dependent conflict, like illegal_transition).
   missing_evidence: { status: 409, title: 'The claim needs at least one evidence item' },
@@ -26,6 +29,7 @@ export const ERROR_CATALOGUE = {
   idempotency_key_reuse: { status: 422, title: 'Idempotency-Key reused with a different request' },
   unknown_merge_target: { status: 422, title: 'The claim to merge into does not exist' },
   rate_limited: { status: 429, title: 'Too many requests' },
+  headers_too_large: { status: 431, title: 'Request headers too large' },
   internal: { status: 500, title: 'Internal server error' },
   service_unavailable: { status: 503, title: 'Service temporarily unavailable' },
 } as const satisfies Record<string, { status: number; title: string }>;

@@ -204,10 +204,12 @@ export function mapError(error: unknown): Mapped {
       : status === 404 ? 'not_found'
       : status === 405 ? 'method_not_allowed'
       : status === 406 ? 'not_acceptable'
+      : status === 408 ? 'request_timeout'
       : status === 413 ? 'payload_too_large'
       : status === 414 ? 'uri_too_long'
       : status === 415 ? 'unsupported_media_type'
       : status === 429 ? 'rate_limited'
+      : status === 431 ? 'headers_too_large'
       : 'validation';
     return { ...base, code, status, detail: e.message || ERROR_CATALOGUE[code].title };
   }
