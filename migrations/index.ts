@@ -9,6 +9,7 @@ import { migration0007 } from './0007_claims_view_only.ts';
 import { migration0008 } from './0008_claims_lz4.ts';
 import { migration0009 } from './0009_claims_changed_notify.ts';
 import { migration0010 } from './0010_events_sequence_index_join.ts';
+import { migration0011 } from './0011_claims_published_rating.ts';
 
 /**
  * Every migration, by name; names sort in execution order. To add one: create
@@ -25,4 +26,5 @@ export const migrations: Record<string, Migration> = {
   '0008_claims_lz4': migration0008,
   '0009_claims_changed_notify': migration0009,
   '0010_events_sequence_index_join': migration0010,
+  '0011_claims_published_rating': migration0011,
 };

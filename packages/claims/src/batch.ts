@@ -501,7 +501,7 @@ function batchProjectionStatement(
     // came out as a hash join over a sequential scan of the whole log on every batch.
     ctes.push(sql`rows as materialized (
       select r.* from json_to_recordset(${rowsJson}::json) as r(
-        id uuid, stream_id text, state text, assignee text, tags text[], rating text, version integer,
+        id uuid, stream_id text, state text, assignee text, tags text[], rating text, draft_rating text, version integer,
         created_at timestamptz, updated_at timestamptz, reindex boolean, primary_text text, secondary_text text,
         view json, card json, head_hash text)${
         besideTheirEvents
@@ -527,8 +527,8 @@ function batchProjectionStatement(
   }
   if (kept.length > 0) {
     writes.push(sql`update claims c
-         set (state, assignee, tags, rating, version, updated_at, view, card, head_hash) =
-             (select r.state, r.assignee, r.tags, r.rating, r.version, r.updated_at, r.view, r.card, r.head_hash
+         set (state, assignee, tags, rating, draft_rating, version, updated_at, view, card, head_hash) =
+             (select r.state, r.assignee, r.tags, r.rating, r.draft_rating, r.version, r.updated_at, r.view, r.card, r.head_hash
                 from rows r where r.id = c.id)
        where c.id = any(${kept}::uuid[]) and exists (select 1 from rows r where r.id = c.id)`);
   }

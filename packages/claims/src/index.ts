@@ -6,6 +6,7 @@ export {
   getClaimJson,
   ClaimJsonBatcher,
   listClaims,
+  listClaimsStatement,
   board,
   boardJson,
   claimStateAt,
@@ -17,7 +18,7 @@ export {
   type BoardColumn,
   type StateAt,
 } from './queries.ts';
-export { writeClaimProjection, writeClaimProjections, PROJECTION_BATCH_ROWS, type ClaimProjectionRow, toClaimCard, type ClaimCard, stateFromView, searchDocument, filterRating, SEARCH_CONFIG, SPELLING_VARIANTS } from './projection.ts';
+export { writeClaimProjection, writeClaimProjections, PROJECTION_BATCH_ROWS, type ClaimProjectionRow, toClaimCard, type ClaimCard, stateFromView, searchDocument, publishedRating, draftRating, SEARCH_CONFIG, SPELLING_VARIANTS } from './projection.ts';
 export { toEventRecord, claimIdOfStream, type EventRecordDto } from './events.ts';
 export {
   rebuildProjections,

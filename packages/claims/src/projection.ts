@@ -34,9 +34,19 @@ export function searchDocument(view: ClaimView): { primary: string; secondary: s
   return { primary, secondary };
 }
 
-/** The rating a `?rating=` filter matches: the published one, else the current draft's. */
-export function filterRating(view: ClaimView): string | null {
-  return view.publishedVerdict?.rating ?? view.verdictDraft?.rating ?? null;
+/**
+ * The rating readers see (`?rating=`, column `rating`): the published verdict's while the
+ * claim is published. A reopened claim keeps its last verdict in the view until a new one
+ * is published, but that verdict is withdrawn (no ClaimReview) and a retracted one is
+ * gone: neither counts.
+ */
+export function publishedRating(view: ClaimView): string | null {
+  return view.state === 'published' ? (view.publishedVerdict?.rating ?? null) : null;
+}
+
+/** The rating of the verdict being drafted (`?draftRating=`, column `draft_rating`), whatever the state. */
+export function draftRating(view: ClaimView): string | null {
+  return view.verdictDraft?.rating ?? null;
 }
 
 /** A board card: the view without its long lists (notes, evidence, appearances), with their counts. */
@@ -144,7 +154,7 @@ function projectionTuple(
 ): RawBuilder<unknown> {
   const { view, streamId, headHash } = row;
   return sql`(
-      ${view.id}, ${streamId}, ${view.state}, ${view.assignee}, ${sql.val(view.tags)}::text[], ${filterRating(view)},
+      ${view.id}, ${streamId}, ${view.state}, ${view.assignee}, ${sql.val(view.tags)}::text[], ${publishedRating(view)}, ${draftRating(view)},
       ${view.version}, ${view.createdAt}, ${view.updatedAt}, ${searchVector(doc.primary, doc.secondary)},
       ${viewJson}::json, ${JSON.stringify(toClaimCard(view))}::json, ${headHash}
     )`;
@@ -152,7 +162,7 @@ function projectionTuple(
 
 /** The insert head and conflict clause shared by the single-row and the batched upsert. */
 const INSERT_CLAIMS = sql.raw(
-  'insert into claims (id, stream_id, state, assignee, tags, rating, version, created_at, updated_at, search, view, card, head_hash)',
+  'insert into claims (id, stream_id, state, assignee, tags, rating, draft_rating, version, created_at, updated_at, search, view, card, head_hash)',
 );
 /** A conflict replaces every column but id, stream_id and created_at (SQL text, for statements built as text). */
 export const ON_CONFLICT_REPLACE_SQL = `on conflict (id) do update set
@@ -160,6 +170,7 @@ export const ON_CONFLICT_REPLACE_SQL = `on conflict (id) do update set
       assignee = excluded.assignee,
       tags = excluded.tags,
       rating = excluded.rating,
+      draft_rating = excluded.draft_rating,
       version = excluded.version,
       updated_at = excluded.updated_at,
       search = excluded.search,
@@ -201,7 +212,7 @@ export function claimProjectionStatement(
     if (before.primary === doc.primary && before.secondary === doc.secondary) {
       return sql`${prefix}
       update claims set state = ${view.state}, assignee = ${view.assignee}, tags = ${sql.val(view.tags)}::text[],
-        rating = ${filterRating(view)}, version = ${view.version}, updated_at = ${view.updatedAt},
+        rating = ${publishedRating(view)}, draft_rating = ${draftRating(view)}, version = ${view.version}, updated_at = ${view.updatedAt},
         view = ${viewJson}::json, card = ${JSON.stringify(toClaimCard(view))}::json,
         head_hash = ${headHash}
       where id = ${view.id}`;
@@ -257,7 +268,8 @@ export function projectionColumns(view: ClaimView, streamId: string) {
     state: view.state,
     assignee: view.assignee,
     tags: view.tags,
-    rating: filterRating(view),
+    rating: publishedRating(view),
+    draft_rating: draftRating(view),
     version: view.version,
     created_at: view.createdAt,
     updated_at: view.updatedAt,
@@ -286,7 +298,7 @@ function projectionRecord(row: ClaimProjectionRow) {
 export function upsertClaimsFrom(source: RawBuilder<unknown>): RawBuilder<unknown> {
   return sql`
     ${INSERT_CLAIMS}
-    select r.id, r.stream_id, r.state, r.assignee, r.tags, r.rating, r.version, r.created_at, r.updated_at,
+    select r.id, r.stream_id, r.state, r.assignee, r.tags, r.rating, r.draft_rating, r.version, r.created_at, r.updated_at,
            ${searchVector(sql.ref('r.primary_text'), sql.ref('r.secondary_text'))},
            r.view, r.card, r.head_hash
       from ${source}
@@ -296,7 +308,7 @@ export function upsertClaimsFrom(source: RawBuilder<unknown>): RawBuilder<unknow
 
 function batchUpsert(records: string): RawBuilder<unknown> {
   return upsertClaimsFrom(sql`json_to_recordset(${records}::json) as r(
-        id uuid, stream_id text, state text, assignee text, tags text[], rating text, version integer,
+        id uuid, stream_id text, state text, assignee text, tags text[], rating text, draft_rating text, version integer,
         created_at timestamptz, updated_at timestamptz, primary_text text, secondary_text text,
         view json, card json, head_hash text)`);
 }

@@ -111,10 +111,15 @@ export class ClaimJsonBatcher {
 }
 
 export interface ListClaimsFilter {
-  state?: ClaimStatus;
+  /** One state or several (a claim in any of them). */
+  state?: ClaimStatus | readonly ClaimStatus[];
+  /** A user id (the service resolves `me` before this). */
   assignee?: string;
   tag?: string;
+  /** The published verdict's rating: published claims only (see `publishedRating`). */
   rating?: Rating;
+  /** The rating of the verdict being drafted, in any state (see `draftRating`). */
+  draftRating?: Rating;
   /** Full text (web search syntax: words, "phrases", -exclusions, or). */
   q?: string;
   limit?: number;
@@ -154,13 +159,24 @@ export function decodeCursor(cursor: string): { createdAt: string; id: string } 
   throw new CommandError('validation', 'cursor is not a cursor this server issued', { field: 'cursor' });
 }
 
-export async function listClaims(db: Kysely<any>, filter: ListClaimsFilter = {}): Promise<ClaimPage> {
-  const limit = Math.min(Math.max(filter.limit ?? 20, 1), 100);
+function pageSize(filter: ListClaimsFilter): number {
+  return Math.min(Math.max(filter.limit ?? 20, 1), 100);
+}
+
+/**
+ * The statement `listClaims` runs: one more row than the page, so the caller knows whether
+ * there is a next page. Exported so tests can EXPLAIN it (every filter must read an index).
+ */
+export function listClaimsStatement(filter: ListClaimsFilter = {}): RawBuilder<{ cursor_at: string; cursor_id: string; json: string }> {
+  const limit = pageSize(filter);
   const conditions: RawBuilder<unknown>[] = [];
-  if (filter.state) conditions.push(sql`state = ${filter.state}`);
+  const states = filter.state === undefined ? [] : typeof filter.state === 'string' ? [filter.state] : [...new Set(filter.state)];
+  if (states.length === 1) conditions.push(sql`state = ${states[0]}`);
+  else if (states.length > 1) conditions.push(sql`state = any(${sql.val(states)}::text[])`);
   if (filter.assignee) conditions.push(sql`assignee = ${filter.assignee}`);
   if (filter.tag) conditions.push(sql`tags @> array[${filter.tag.trim().toLowerCase()}]::text[]`);
   if (filter.rating) conditions.push(sql`rating = ${filter.rating}`);
+  if (filter.draftRating) conditions.push(sql`draft_rating = ${filter.draftRating}`);
   const q = filter.q?.trim();
   if (q) conditions.push(sql`search @@ websearch_to_tsquery(${SEARCH_CONFIG}::regconfig, ${q})`);
   if (filter.cursor) {
@@ -168,11 +184,16 @@ export async function listClaims(db: Kysely<any>, filter: ListClaimsFilter = {})
     conditions.push(sql`(created_at, id) < (${after.createdAt}::timestamptz, ${after.id}::uuid)`);
   }
   const where = conditions.length > 0 ? sql`where ${sql.join(conditions, sql` and `)}` : sql``;
-  const result = await sql<{ cursor_at: string; cursor_id: string; json: string }>`
+  return sql<{ cursor_at: string; cursor_id: string; json: string }>`
     select to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as cursor_at, id::text as cursor_id,
       view::text as json
     from claims ${where}
-    order by created_at desc, id desc limit ${limit + 1}`.execute(db);
+    order by created_at desc, id desc limit ${limit + 1}`;
+}
+
+export async function listClaims(db: Kysely<any>, filter: ListClaimsFilter = {}): Promise<ClaimPage> {
+  const limit = pageSize(filter);
+  const result = await listClaimsStatement(filter).execute(db);
   const rows = result.rows;
   const more = rows.length > limit;
   const page = more ? rows.slice(0, limit) : rows;

@@ -1,7 +1,7 @@
 import { CompiledQuery, type Kysely, type Transaction } from 'kysely';
 import copyStreams from 'pg-copy-streams';
 import { COPY_BINARY_SIGNATURE, PG_EPOCH_SECONDS, submitCopy } from './copy-out.ts';
-import { filterRating, ON_CONFLICT_REPLACE_SQL, searchDocument, SEARCH_CONFIG, toClaimCard, type ClaimProjectionRow } from './projection.ts';
+import { draftRating, ON_CONFLICT_REPLACE_SQL, publishedRating, searchDocument, SEARCH_CONFIG, toClaimCard, type ClaimProjectionRow } from './projection.ts';
 
 /**
  * The rebuild's bulk writers: the rows `writeClaimProjections` writes (same values, same json
@@ -56,11 +56,11 @@ function statement(keepSeq: KeepSeq | null): string {
              || setweight(to_tsvector(${config}, r.s->>${S_SECONDARY}), 'B')`;
   // `offset 0` keeps each subquery's outputs computed once per row (not inlined into every
   // reference: r.s is read a dozen times).
-  text = `insert into claims (id, ${keepSeq ? 'seq, ' : ''}stream_id, state, assignee, tags, rating, version, created_at, updated_at, search, view, card, head_hash)
+  text = `insert into claims (id, ${keepSeq ? 'seq, ' : ''}stream_id, state, assignee, tags, rating, draft_rating, version, created_at, updated_at, search, view, card, head_hash)
     select r.id, ${keepSeq ? `coalesce(l.seq, ${keepSeq.fallback}), ` : ''}r.s->>1, r.s->>2, r.s->>3,
            case when jsonb_typeof(r.s->4) = 'array'
                 then array(select t.e from jsonb_array_elements_text(r.s->4) with ordinality as t(e, n) order by t.n) end,
-           r.s->>5, (r.s->>6)::integer, (r.s->>7)::timestamptz, (r.s->>8)::timestamptz,
+           r.s->>5, r.s->>12, (r.s->>6)::integer, (r.s->>7)::timestamptz, (r.s->>8)::timestamptz,
            ${search},
            r.v, r.c, r.s->>11
       from (select (f.s->>${S_ID})::uuid as id, f.s, f.v, f.c
@@ -106,13 +106,14 @@ export function encodeRebuiltRows(rows: readonly ClaimProjectionRow[]): EncodedR
         view.state,
         view.assignee,
         view.tags,
-        filterRating(view),
+        publishedRating(view),
         view.version,
         view.createdAt,
         view.updatedAt,
         doc.primary,
         doc.secondary,
         headHash,
+        draftRating(view),
       ]),
     );
     json.push(`${JSON.stringify(view)}\u001f${JSON.stringify(toClaimCard(view))}`);
@@ -183,7 +184,7 @@ async function vectorsOf(db: Kysely<any>, primaries: string, secondaries: string
 }
 
 /** The columns every COPY row carries, in order; `seq` (optional) follows `id`, `search` comes last. */
-const COPY_COLUMNS = ['stream_id', 'state', 'assignee', 'tags', 'rating', 'version', 'created_at', 'updated_at', 'head_hash', 'view', 'card'];
+const COPY_COLUMNS = ['stream_id', 'state', 'assignee', 'tags', 'rating', 'draft_rating', 'version', 'created_at', 'updated_at', 'head_hash', 'view', 'card'];
 const TEXT_OID = 25;
 
 const CANONICAL_UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
@@ -345,7 +346,8 @@ export class CopyRowsBuilder {
     out.text(scalarText(view.state));
     out.text(scalarText(view.assignee));
     out.textArray(Array.isArray(view.tags) ? (view.tags as unknown[]).map(scalarText) : null);
-    out.text(scalarText(filterRating(view)));
+    out.text(scalarText(publishedRating(view)));
+    out.text(scalarText(draftRating(view)));
     out.int32(4);
     out.int32(version);
     out.int64(createdAt);

@@ -172,15 +172,39 @@ export async function createDemoTokens(db: Kysely<any>, options: DemoTokenOption
   });
 }
 
-interface CacheEntry {
+/** A valid token's user, and when the token stops being valid (null: it does not expire). */
+export interface AuthenticatedToken {
   actor: Actor;
+  expiresAt: Date | null;
+}
+
+/**
+ * Of the given token hashes, those that no longer authenticate anyone: revoked, expired,
+ * deleted, or their user disabled. One query for a whole set (the open websockets'
+ * tokens), so re-checking them all costs one round trip.
+ */
+export async function invalidTokenHashes(db: Kysely<any>, hashes: readonly string[]): Promise<string[]> {
+  if (hashes.length === 0) return [];
+  const unique = [...new Set(hashes)];
+  const result = await sql<{ token_hash: string }>`
+    select t.token_hash from api_tokens t join users u on u.id = t.user_id
+    where t.token_hash = any(${unique}::text[])
+      and t.revoked_at is null and (t.expires_at is null or t.expires_at > now())
+      and not u.disabled and u.role = any(${[...ROLES]}::text[])`.execute(db);
+  const valid = new Set(result.rows.map((row) => row.token_hash));
+  return unique.filter((hash) => !valid.has(hash));
+}
+
+interface CacheEntry {
+  token: AuthenticatedToken;
+  /** When this entry must be checked against the database again (ms). */
   expires: number;
 }
 
 /** Why a token was refused (all are a 401 `unauthorized`; the reason is in the problem's detail). */
 export type TokenFailure = 'invalid_token' | 'token_revoked' | 'token_expired' | 'user_disabled';
 
-export type TokenCheck = { ok: true; actor: Actor } | { ok: false; reason: TokenFailure };
+export type TokenCheck = ({ ok: true } & AuthenticatedToken) | { ok: false; reason: TokenFailure };
 
 export interface TokenAuthenticatorOptions {
   /** How long a valid token is trusted without asking the database (default 5000 ms). */
@@ -228,9 +252,14 @@ export class TokenAuthenticator {
 
   /** The actor when the token is cached and still fresh; no database access. */
   cached(token: string, hash = this.hashOf(token)): Actor | null {
+    return this.cachedToken(token, hash)?.actor ?? null;
+  }
+
+  /** The actor and the token's expiry when the token is cached and still fresh; no database access. */
+  cachedToken(token: string, hash = this.hashOf(token)): AuthenticatedToken | null {
     const hit = this.cache.get(hash);
     if (hit === undefined) return null;
-    if (hit.expires > Date.now()) return hit.actor;
+    if (hit.expires > Date.now()) return hit.token;
     this.cache.delete(hash);
     return null;
   }
@@ -243,8 +272,8 @@ export class TokenAuthenticator {
   async check(token: string): Promise<TokenCheck> {
     if (token.length === 0 || token.length > 512) return { ok: false, reason: 'invalid_token' };
     const hash = this.hashOf(token);
-    const hit = this.cached(token, hash);
-    if (hit) return { ok: true, actor: hit };
+    const hit = this.cachedToken(token, hash);
+    if (hit) return { ok: true, ...hit };
     const result = await sql<{
       id: string;
       role: string;
@@ -267,10 +296,11 @@ export class TokenAuthenticator {
     const actor: Actor = { id: row.id, role: row.role as Role, ...(row.name ? { name: row.name } : {}) };
     // Refusals are not cached: guessing must not be able to flush the cache of real tokens.
     const now = Date.now();
-    const expires = row.expires_ms === null ? now + this.ttlMs : Math.min(now + this.ttlMs, Number(row.expires_ms));
+    const expiresAt = row.expires_ms === null ? null : new Date(Number(row.expires_ms));
+    const expires = expiresAt === null ? now + this.ttlMs : Math.min(now + this.ttlMs, expiresAt.getTime());
     if (this.cache.size >= this.maxEntries) this.cache.clear();
-    this.cache.set(hash, { actor, expires });
-    return { ok: true, actor };
+    this.cache.set(hash, { token: { actor, expiresAt }, expires });
+    return { ok: true, actor, expiresAt };
   }
 
   /** Drops one token (by hash) from the cache: call on revocation. */

@@ -269,7 +269,8 @@ function queryString(query: object): string {
   const params = new URLSearchParams();
   for (const [key, value] of Object.entries(query)) {
     if (value === undefined || value === null || value === '') continue;
-    params.set(key, String(value));
+    // A list (e.g. several states) travels comma-separated, which the server splits.
+    params.set(key, Array.isArray(value) ? value.join(',') : String(value));
   }
   const s = params.toString();
   return s ? `?${s}` : '';

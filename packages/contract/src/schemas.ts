@@ -116,10 +116,25 @@ export const MAX_PAGE_SIZE = 100;
 
 export const ListClaimsQuerySchema = Type.Object(
   {
-    state: Type.Optional(ClaimStatusSchema),
-    assignee: Type.Optional(Type.String({ minLength: 1, maxLength: LIMITS.id })),
-    tag: Type.Optional(Type.String({ minLength: 1, maxLength: LIMITS.tag })),
-    rating: Type.Optional(RatingSchema),
+    state: Type.Optional(
+      Type.Array(ClaimStatusSchema, {
+        minItems: 1,
+        maxItems: 20,
+        description: 'Claims in any of these states: repeat the parameter (state=a&state=b) or separate by commas (state=a,b)',
+      }),
+    ),
+    assignee: Type.Optional(
+      Type.String({ minLength: 1, maxLength: LIMITS.id, description: "Assigned to this user id; `me` is the caller's own id" }),
+    ),
+    tag: Type.Optional(Type.String({ minLength: 1, maxLength: LIMITS.tag, description: 'Has this tag (case-insensitive)' })),
+    rating: Type.Optional(
+      Type.Enum([...RATING_NAMES], { description: 'Published claims whose published verdict has this rating (what readers see)' }),
+    ),
+    draftRating: Type.Optional(
+      Type.Enum([...RATING_NAMES], {
+        description: 'Claims whose verdict draft (not yet published, or back in research after a reopen) has this rating',
+      }),
+    ),
     q: Type.Optional(Type.String({ maxLength: 200, description: 'Full-text search over text, claimant, excerpts' })),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_PAGE_SIZE, default: DEFAULT_PAGE_SIZE })),
     cursor: Type.Optional(Type.String({ maxLength: 500, description: 'Opaque; nextCursor of the previous page' })),
@@ -379,7 +394,10 @@ export type VerdictBody = Static<typeof VerdictBodySchema>;
 export type CorrectBody = Static<typeof CorrectBodySchema>;
 export type ApproveCorrectionBody = Static<typeof ApproveCorrectionBodySchema>;
 export type EmptyBody = Static<typeof EmptyBodySchema>;
-export type ListClaimsQuery = Static<typeof ListClaimsQuerySchema>;
+/** The list's query; `state` may be one state or several (the server takes either). */
+export type ListClaimsQuery = Omit<Static<typeof ListClaimsQuerySchema>, 'state'> & {
+  state?: Static<typeof ClaimStatusSchema> | readonly Static<typeof ClaimStatusSchema>[];
+};
 export type StateQuery = Static<typeof StateQuerySchema>;
 export type EventsQuery = Static<typeof EventsQuerySchema>;
 export type BoardQuery = Static<typeof BoardQuerySchema>;

@@ -33,7 +33,8 @@ import {
   revokeTokenById,
 } from '@claimtrail/claims';
 import { SEED_USERS, runSeed } from '@claimtrail/seeds';
-import { defaultConfig, type Config } from './config.ts';
+import { defaultConfig, fastifyTrustProxy, type Config } from './config.ts';
+import { redactUrl } from './redact.ts';
 import { HttpProblem, sendProblem } from './errors.ts';
 import { registerAuth, bearerToken } from './plugins/auth.ts';
 import { AuthFailureLimiter } from './plugins/auth-limit.ts';
@@ -78,11 +79,7 @@ export interface BuildAppOptions {
 }
 
 export const API_VERSION = '1.0.0';
-
-/** `?token=…` in a logged URL becomes `?token=[redacted]`. */
-export function redactUrl(url: string): string {
-  return url.replace(/([?&](?:token|access_token)=)[^&#]*/gi, '$1[redacted]');
-}
+export { redactUrl };
 
 function loggerOptions(config: Config): FastifyServerOptions['logger'] {
   return {
@@ -94,6 +91,10 @@ function loggerOptions(config: Config): FastifyServerOptions['logger'] {
     serializers: {
       req(request: { method: string; url: string; ip?: string; id?: string }) {
         return { method: request.method, url: redactUrl(request.url), remoteAddress: request.ip };
+      },
+      // @fastify/websocket logs a refused upgrade's raw URL as `path`.
+      path(path: unknown) {
+        return typeof path === 'string' ? redactUrl(path) : path;
       },
     },
   };
@@ -190,6 +191,8 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
         ? false
         : { ...(loggerOptions(config) as object), ...(typeof options.logger === 'object' ? options.logger : {}) },
     bodyLimit: config.bodyLimit,
+    // request.ip (failed-authentication limit, rate limit, logs) is the client behind these proxies.
+    trustProxy: fastifyTrustProxy(config.trustProxy),
     // Time to receive a whole request (slow-loris bound). Not a socket idle timeout
     // (connectionTimeout): websockets and NDJSON feeds are long-lived on purpose.
     requestTimeout: config.requestTimeoutMs,
@@ -295,7 +298,8 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
   app.get('/openapi.json', { schema: { hide: true }, config: { public: true } }, async () => app.swagger());
 
   await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
-  await app.register(livePlugin, options.live ?? {});
+  // Open sockets' tokens are checked again as often as a cached token is (at least every second).
+  await app.register(livePlugin, { tokenRecheckIntervalMs: Math.max(1000, config.authCacheTtlMs), ...options.live });
   await app.register(boardPlugin);
   await app.register(registerRoutes);
 

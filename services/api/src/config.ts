@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { defaultWriteConcurrency } from '@claimtrail/claims';
 
 /**
@@ -37,6 +38,12 @@ export interface Config {
   authFailureWindowMs: number;
   /** How long a valid token is trusted without a database lookup (AUTH_CACHE_TTL_MS). */
   authCacheTtlMs: number;
+  /**
+   * Which peers are proxies whose X-Forwarded-For names the client (TRUST_PROXY): false
+   * (default: the socket's peer is the client), true (any), a hop count, or addresses/CIDRs.
+   * The client address keys the failed-authentication limit and the rate limit.
+   */
+  trustProxy: TrustProxy;
   /** Request body limit in bytes (default 1 MiB). */
   bodyLimit: number;
   /** Requests per minute per client (token, else IP); 0 disables. */
@@ -45,6 +52,33 @@ export interface Config {
   orgUrl: string;
   /** Public base URL used in links (Location is relative; ClaimReview needs absolute URLs). */
   publicUrl: string | undefined;
+}
+
+export type TrustProxy = boolean | number | readonly string[];
+
+/** proxy-addr's named ranges, accepted in TRUST_PROXY lists. */
+const PROXY_RANGE_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+/** One TRUST_PROXY list entry: an IP address, an address/prefix, or a named range. */
+function isProxyAddress(entry: string): boolean {
+  if (PROXY_RANGE_NAMES.has(entry)) return true;
+  const slash = entry.indexOf('/');
+  const address = slash === -1 ? entry : entry.slice(0, slash);
+  const version = isIP(address);
+  if (version === 0) return false;
+  if (slash === -1) return true;
+  const prefix = entry.slice(slash + 1);
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) >= 1 && Number(prefix) <= (version === 4 ? 32 : 128);
+}
+
+/**
+ * Fastify's `trustProxy` for the configured value. A hop count trusts that many proxies
+ * in front of the service whatever their address (Fastify alone would trust none), so it
+ * is only safe when the service cannot be reached except through them.
+ */
+export function fastifyTrustProxy(value: TrustProxy): boolean | string[] | ((address: string, hop: number) => boolean) {
+  if (typeof value === 'number') return (_address, hop) => hop < value;
+  return typeof value === 'boolean' ? value : [...value];
 }
 
 export class ConfigError extends Error {
@@ -119,6 +153,26 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     return ms;
   };
 
+  const trustProxy = (): TrustProxy => {
+    const raw = value('TRUST_PROXY');
+    if (raw === undefined || raw.toLowerCase() === 'false') return false;
+    if (raw.toLowerCase() === 'true') return true;
+    if (/^\d+$/.test(raw)) {
+      if (Number(raw) >= 1 && Number(raw) <= 100) return Number(raw);
+      problems.push(`TRUST_PROXY as a hop count must be from 1 to 100 (got "${raw}")`);
+      return false;
+    }
+    const entries = raw.split(',').map((entry) => entry.trim());
+    const bad = entries.filter((entry) => !isProxyAddress(entry));
+    if (bad.length > 0) {
+      problems.push(
+        `TRUST_PROXY must be true, false, a hop count, or a comma-separated list of IP addresses, CIDRs (10.0.0.0/8) and loopback/linklocal/uniquelocal; not valid: ${bad.map((entry) => `"${entry}"`).join(', ')}`,
+      );
+      return false;
+    }
+    return entries;
+  };
+
   const config: Config = {
     port: integer('PORT', 3000, 0, 65535),
     host,
@@ -136,6 +190,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     authFailureMax: integer('AUTH_FAILURE_MAX', 30, 0, 1_000_000),
     authFailureWindowMs: integer('AUTH_FAILURE_WINDOW_MS', 60_000, 1_000, 86_400_000),
     authCacheTtlMs: integer('AUTH_CACHE_TTL_MS', 5_000, 0, 300_000),
+    trustProxy: trustProxy(),
     bodyLimit: integer('BODY_LIMIT', 1024 * 1024, 1024, 100 * 1024 * 1024),
     rateLimitMax: integer('RATE_LIMIT_MAX', 10_000, 0, 100_000_000),
     orgName: value('ORG_NAME') ?? 'claimtrail',

@@ -71,6 +71,8 @@ function ajvField(error: { instancePath?: string; params?: Record<string, unknow
   const params = error.params ?? {};
   if (typeof params.missingProperty === 'string') path.push(params.missingProperty);
   if (typeof params.additionalProperty === 'string') path.push(params.additionalProperty);
+  // A query parameter is named by its key, also when it carries several values (state=a,b).
+  if (context === 'querystring' && path.length > 0) return path[0]!;
   const joined = path.reduce((acc, part) => (/^\d+$/.test(part) ? `${acc}[${part}]` : acc ? `${acc}.${part}` : part), '');
   if (joined) return joined;
   return context === 'body' || context === undefined ? 'body' : context;

@@ -7,13 +7,13 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Actor } from '@claimtrail/domain';
 import type { EventStore } from '@claimtrail/event-store';
 import { CLOSE_GOING_AWAY } from '@claimtrail/client';
-import { TOKEN_REVOKED_CHANNEL, boardJson, hashToken } from '@claimtrail/claims';
+import { TOKEN_REVOKED_CHANNEL, boardJson, hashToken, invalidTokenHashes, type AuthenticatedToken } from '@claimtrail/claims';
 import { problemType } from '@claimtrail/contract';
 import type { Kysely } from 'kysely';
 import type { WebSocket } from 'ws';
 import type {} from '@fastify/websocket';
 import { LiveHub } from './hub.ts';
-import { DEFAULT_LIVE_CONFIG, Session, flushStats, type LiveConfig, type LiveStats } from './session.ts';
+import { CLOSE_POLICY_VIOLATION, DEFAULT_LIVE_CONFIG, Session, flushStats, type LiveConfig, type LiveStats } from './session.ts';
 
 export { LiveHub } from './hub.ts';
 export { DEFAULT_LIVE_CONFIG, type LiveConfig, type LiveStats } from './session.ts';
@@ -35,7 +35,7 @@ interface LiveHost {
   };
   authenticateToken(token: string): Promise<Actor | null>;
   /** Throws a 401/429 problem; present when the API provides it. */
-  authenticateRequest?(request: FastifyRequest, token: string): Promise<Actor>;
+  authenticateRequest?(request: FastifyRequest, token: string): Promise<AuthenticatedToken>;
 }
 
 export interface LiveRuntime {
@@ -53,9 +53,8 @@ declare module 'fastify' {
 
 /** GET /board's default `limit`. */
 const BOARD_PER_STATE = 50;
-type LiveRequest = FastifyRequest & { liveActor?: Actor; liveToken?: string };
-/** Policy violation: the credentials are no longer valid. */
-const CLOSE_POLICY = 1008;
+type LiveRequest = FastifyRequest & { liveActor?: Actor; liveToken?: string; liveTokenExpiresAt?: Date | null };
+const CLOSE_POLICY = CLOSE_POLICY_VIOLATION;
 
 const READ_ROLES = new Set(['fact_checker', 'editor', 'auditor', 'admin']);
 
@@ -136,8 +135,29 @@ async function livePluginImpl(app: FastifyInstance, options: LivePluginOptions):
   }, config.heartbeatIntervalMs);
   heartbeat.unref();
 
+  // Tokens of open sockets are checked again periodically (a socket outlives any cache
+  // entry): a disabled user, or a revocation whose notice did not reach this instance.
+  let rechecking = false;
+  const recheck = setInterval(() => {
+    const db = host.database?.db;
+    if (rechecking || sessions.size === 0 || !db) return;
+    rechecking = true;
+    invalidTokenHashes(db, [...sessions].map((session) => session.tokenHash))
+      .then((invalid) => {
+        if (invalid.length === 0) return;
+        const gone = new Set(invalid);
+        for (const session of sessions) if (gone.has(session.tokenHash)) session.closeWith(CLOSE_POLICY, 'token no longer valid');
+      })
+      .catch((err: unknown) => app.log.warn({ err }, 'live: re-checking open sockets\' tokens failed'))
+      .finally(() => {
+        rechecking = false;
+      });
+  }, config.tokenRecheckIntervalMs);
+  recheck.unref();
+
   app.addHook('onClose', async () => {
     clearInterval(heartbeat);
+    clearInterval(recheck);
     await unlistenRevocations?.().catch(() => undefined);
     for (const session of sessions) session.closeWith(CLOSE_GOING_AWAY, 'server shutting down');
     sessions.clear();
@@ -148,6 +168,9 @@ async function livePluginImpl(app: FastifyInstance, options: LivePluginOptions):
     method: 'GET',
     url: '/ws',
     schema: { hide: true } as Record<string, unknown>,
+    // The app-wide bearer check skips this route (decided per route, never per request):
+    // it takes `?token=` as well, and checks it here.
+    config: { authenticatesItself: true },
     // Refuse before the upgrade: a client without a valid token gets a plain 401.
     preValidation: async (request, reply) => {
       const token = tokenFrom(request);
@@ -157,13 +180,15 @@ async function livePluginImpl(app: FastifyInstance, options: LivePluginOptions):
       }
       // Prefer the app's request-aware check (failure limiting, precise 401 details); its
       // errors reach the app's error handler like any route's.
-      const actor = host.authenticateRequest
+      const authenticated: AuthenticatedToken | null = host.authenticateRequest
         ? await host.authenticateRequest(request, token)
-        : await host.authenticateToken(token);
-      if (!actor) return problem(reply, 401, 'unauthorized', 'Authentication required', 'invalid token');
+        : await host.authenticateToken(token).then((actor) => (actor ? { actor, expiresAt: null } : null));
+      if (!authenticated) return problem(reply, 401, 'unauthorized', 'Authentication required', 'invalid token');
+      const { actor, expiresAt } = authenticated;
       if (!READ_ROLES.has(actor.role)) return problem(reply, 403, 'forbidden_role', 'Your role may not do this', 'this role may not read');
       (request as LiveRequest).liveActor = actor;
       (request as LiveRequest).liveToken = token;
+      (request as LiveRequest).liveTokenExpiresAt = expiresAt;
     },
     handler: (_request, reply) => {
       return problem(reply, 426, 'upgrade_required', 'Upgrade Required', 'GET /ws is a websocket endpoint');
@@ -190,6 +215,8 @@ async function livePluginImpl(app: FastifyInstance, options: LivePluginOptions):
       });
       sessions.add(session);
       socket.on('close', () => sessions.delete(session));
+      const { liveTokenExpiresAt } = request as LiveRequest;
+      if (liveTokenExpiresAt) session.expireAt(liveTokenExpiresAt);
       socket.on('error', (err) => request.log.debug({ err }, 'live: socket error'));
     },
   });

@@ -26,6 +26,12 @@ export interface LiveConfig {
   maxSubscriptions: number;
   /** After a 1013 close, how long the peer gets to read what is queued before it is cut. */
   closeGraceMs: number;
+  /**
+   * How often the open sockets' tokens are checked again (one query for all of them):
+   * a user disabled, or a token revoked where no notice reaches this instance, loses its
+   * sockets within this bound. Expiry needs no check: each socket has a timer.
+   */
+  tokenRecheckIntervalMs: number;
 }
 
 export const DEFAULT_LIVE_CONFIG: LiveConfig = {
@@ -35,6 +41,7 @@ export const DEFAULT_LIVE_CONFIG: LiveConfig = {
   replayBatchSize: 500,
   maxSubscriptions: 64,
   closeGraceMs: 10_000,
+  tokenRecheckIntervalMs: 5_000,
 };
 
 /** How long a snapshot waits for the fan-out to include writes acknowledged before it. */
@@ -59,6 +66,10 @@ export interface LiveStats {
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const MAX_MESSAGE_BYTES = 4096;
 const OPEN = 1;
+/** Policy violation: the session's credentials are no longer valid. */
+export const CLOSE_POLICY_VIOLATION = 1008;
+/** setTimeout's longest delay (about 24.8 days); a later expiry is re-armed in steps. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Shared bytes go out as text frames (JSON), without per-socket re-encoding. */
 const TEXT_FRAME = { binary: false } as const;
 
@@ -141,6 +152,9 @@ export class Session {
   private missed = 0;
   private closed = false;
   private readonly subscriptions = new Map<string, ChannelSubscription>();
+  /** When the session's token expires (ms since the epoch); Infinity when it does not. */
+  private expiresAt = Infinity;
+  private expiryTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     readonly socket: WebSocket,
@@ -160,6 +174,23 @@ export class Session {
 
   get config(): LiveConfig {
     return this.deps.config;
+  }
+
+  /**
+   * Closes the session with 1008 when its token expires. Until then frames flow; from
+   * that instant none is sent even if the timer runs late (admit checks the time too).
+   */
+  expireAt(at: Date): void {
+    if (this.closed) return;
+    this.expiresAt = at.getTime();
+    clearTimeout(this.expiryTimer);
+    const delay = this.expiresAt - Date.now();
+    if (delay <= 0) {
+      this.closeWith(CLOSE_POLICY_VIOLATION, 'token expired');
+      return;
+    }
+    this.expiryTimer = setTimeout(() => this.expireAt(at), Math.min(delay, MAX_TIMER_MS));
+    this.expiryTimer.unref();
   }
 
   /**
@@ -196,6 +227,10 @@ export class Session {
    */
   private admit(): boolean {
     if (this.closed || this.socket.readyState !== OPEN) return false;
+    if (this.expiresAt !== Infinity && Date.now() >= this.expiresAt) {
+      this.closeWith(CLOSE_POLICY_VIOLATION, 'token expired');
+      return false;
+    }
     // The backlog is what earlier ticks could not hand to the kernel; this tick's own
     // (corked) frames do not count against the peer.
     const backlog = this.corked ? this.backlogAtCork : this.socket.bufferedAmount;
@@ -273,6 +308,7 @@ export class Session {
   dispose(): void {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.expiryTimer);
     this.deps.stats.connections--;
     for (const sub of this.subscriptions.values()) {
       sub.close();

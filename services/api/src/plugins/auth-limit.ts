@@ -2,11 +2,11 @@
  * Failed-authentication limiter, keyed on the client IP (the general rate limit keys on the
  * token, so a guesser sending a new token each time would get a fresh bucket per guess).
  * Fixed windows per IP in a bounded map: memory stays O(maxClients) whatever an attacker
- * sends. Per process: N instances allow N × max failures per window, which is still a
- * hard ceiling on guessing.
+ * sends. Per process (N instances allow N × max failures per window). It slows and flags
+ * guessers; it never refuses a valid token (see checkUncached in auth.ts).
  */
 export interface AuthFailureLimiterOptions {
-  /** Failures per window per client before further lookups are refused; 0 disables. */
+  /** Failures per window per client before further failures answer 429; 0 disables. */
   max: number;
   windowMs: number;
   /** Clients tracked at once (oldest window dropped first when full). */
@@ -46,16 +46,18 @@ export class AuthFailureLimiter {
     return window.failures >= this.options.max ? Math.max(1, Math.ceil((window.resetAt - now) / 1000)) : 0;
   }
 
-  recordFailure(client: string, now = Date.now()): void {
-    if (!this.enabled) return;
+  /** Counts a failure; true when it is the one that reaches the limit (once per window). */
+  recordFailure(client: string, now = Date.now()): boolean {
+    if (!this.enabled) return false;
     const window = this.windows.get(client);
     if (window && window.resetAt > now) {
       window.failures++;
-      return;
+      return window.failures === this.options.max;
     }
     if (window) this.windows.delete(client);
     if (this.windows.size >= this.maxClients) this.evict(now);
     this.windows.set(client, { failures: 1, resetAt: now + this.options.windowMs });
+    return this.options.max === 1;
   }
 
   /**

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify';
 import type { Actor, Role } from '@claimtrail/domain';
-import type { TokenAuthenticator, TokenFailure } from '@claimtrail/claims';
+import type { AuthenticatedToken, TokenAuthenticator, TokenFailure } from '@claimtrail/claims';
 import { HttpProblem } from '../errors.ts';
 import type { AuthFailureLimiter } from './auth-limit.ts';
 
@@ -8,31 +8,51 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The authenticated user; set by the auth hook on every non-public route. */
     actor: Actor | null;
-    /** Set once this request's failed token check was counted against its client. */
-    authFailureCounted: boolean;
-    /** Set (by a route-level onRequest hook) when the matched route needs no token. */
+    /**
+     * Set (by a route-level onRequest hook) when the matched route needs no token here:
+     * it is public, or it checks the token itself.
+     */
     publicRoute: boolean;
   }
   interface FastifyInstance {
     /**
-     * The token check with the per-client failure limit: the actor, or throws a 401
-     * `unauthorized` (detail says why) / 429 `rate_limited` problem. For paths that
-     * authenticate on their own (the websocket upgrade).
+     * The token check with the per-client failure limit: the actor and the token's expiry,
+     * or throws a 401 `unauthorized` (detail says why) / 429 `rate_limited` problem. For
+     * routes that authenticate on their own (`config.authenticatesItself`).
      */
-    authenticateRequest(request: FastifyRequest, token: string): Promise<Actor>;
+    authenticateRequest(request: FastifyRequest, token: string): Promise<AuthenticatedToken>;
+    /** Every route and how it is authenticated, as decided when it was registered. */
+    routeAccess: readonly RouteAccess[];
   }
   interface FastifyContextConfig {
     /** No token needed (health, docs, the board page and its assets). */
     public?: boolean;
+    /**
+     * The route checks the token itself, with `app.authenticateRequest` (the websocket
+     * upgrade, which also takes `?token=`). The app-wide bearer check skips it.
+     */
+    authenticatesItself?: boolean;
   }
+}
+
+export interface RouteAccess {
+  method: string;
+  url: string;
+  access: 'public' | 'self' | 'token';
 }
 
 const PUBLIC_PATHS = new Set(['/', '/healthz', '/readyz', '/openapi.json', '/docs']);
 
-/** Decided once per route (onRoute), not per request. */
-function isPublicRoute(route: RouteOptions): boolean {
-  if ((route.config as { public?: boolean } | undefined)?.public === true) return true;
-  return PUBLIC_PATHS.has(route.url) || route.url.startsWith('/docs/');
+/**
+ * Decided once per route (onRoute), from the route alone: never from what a request
+ * carries (an `Upgrade` header, the method, the spelling of the path), so no request can
+ * talk its way out of the token check.
+ */
+function accessOf(route: RouteOptions): RouteAccess['access'] {
+  const config = route.config as { public?: boolean; authenticatesItself?: boolean } | undefined;
+  if (config?.public === true || PUBLIC_PATHS.has(route.url) || route.url.startsWith('/docs/')) return 'public';
+  if (config?.authenticatesItself === true) return 'self';
+  return 'token';
 }
 
 function markPublic(request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction): void {
@@ -42,11 +62,8 @@ function markPublic(request: FastifyRequest, _reply: FastifyReply, done: HookHan
 
 function isPublic(request: FastifyRequest): boolean {
   // Fails closed: a route the onRoute hook did not see (registered before registerAuth)
-  // is not marked, so it needs a token.
-  if (request.publicRoute || request.is404) return true;
-  // Websocket upgrades authenticate in the live plugin (token as ?token= or bearer header),
-  // where a refusal can be a websocket close code rather than an HTTP status.
-  return isUpgrade(request);
+  // is not marked, so it needs a token. No route matched: the 404 answers nothing.
+  return request.publicRoute || request.is404;
 }
 
 export function bearerToken(header: string | undefined): string | null {
@@ -94,40 +111,49 @@ function rateLimited(seconds: number, limiter: AuthFailureLimiter): HttpProblem 
 
 /**
  * Authentication runs after validation (a malformed request is a 400 whoever sends it)
- * and before the handler: every non-public route has `request.actor`.
+ * and before the handler: every route that is neither public nor self-authenticating has
+ * `request.actor`.
  *
- * Failed token checks count against the client IP; past the limit, tokens that are not
- * already in the cache get 429 without a database lookup (guessing stops, the database is
- * spared). A valid token that was seen recently still works from that IP, so one guesser
- * behind a shared NAT does not lock its neighbours out of what they were doing.
+ * Failed token checks count against the client (`request.ip`: behind a proxy, set
+ * TRUST_PROXY). Past the limit a failing token gets 429 instead of 401.
  */
 export function registerAuth(app: FastifyInstance, options: AuthOptions): void {
   const { authenticator, failures } = options;
   app.decorateRequest('actor', null);
-  app.decorateRequest('authFailureCounted', false);
   app.decorateRequest('publicRoute', false);
-  // Public routes are marked by a route-level onRequest hook (global hooks run first, so
-  // the mark is set before the auth preHandler): no per-request route lookup
-  // (request.routeOptions builds an object per access) on the routes that need a token.
+  const routes: RouteAccess[] = [];
+  app.decorate('routeAccess', routes);
+  // Routes that need no token here are marked by a route-level onRequest hook (global
+  // hooks run first, so the mark is set before the auth preHandler): no per-request route
+  // lookup (request.routeOptions builds an object per access) on the routes that need one.
   app.addHook('onRoute', (route) => {
-    if (!isPublicRoute(route)) return;
+    const access = accessOf(route);
+    for (const method of Array.isArray(route.method) ? route.method : [route.method]) routes.push({ method, url: route.url, access });
+    if (access === 'token') return;
     const own = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest];
     route.onRequest = [markPublic, ...own] as typeof route.onRequest;
   });
 
-  async function authenticateRequest(request: FastifyRequest, token: string): Promise<Actor> {
-    return authenticator.cached(token) ?? checkUncached(request, token);
+  async function authenticateRequest(request: FastifyRequest, token: string): Promise<AuthenticatedToken> {
+    return authenticator.cachedToken(token) ?? checkUncached(request, token);
   }
 
-  /** The limited database check, for a token already known not to be in the cache. */
-  async function checkUncached(request: FastifyRequest, token: string): Promise<Actor> {
+  /**
+   * The database check, for a token not in the cache. A client past its failure limit
+   * still has its token checked (one indexed hash lookup), and a valid one is served:
+   * tokens are 256 bits of randomness, so the limit cannot be what stops guessing; its job
+   * is to slow guessers down and flag them. Refusing valid tokens would let one broken
+   * script (or one attacker) lock out everyone behind the same NAT or proxy.
+   */
+  async function checkUncached(request: FastifyRequest, token: string): Promise<AuthenticatedToken> {
+    const result = await authenticator.check(token);
+    if (result.ok) return { actor: result.actor, expiresAt: result.expiresAt };
     const client = clientKey(request.ip);
     const wait = failures.blockedFor(client);
     if (wait > 0) throw rateLimited(wait, failures);
-    const result = await authenticator.check(token);
-    if (result.ok) return result.actor;
-    failures.recordFailure(client);
-    request.authFailureCounted = true;
+    if (failures.recordFailure(client)) {
+      request.log.warn({ client, failures: failures.max }, 'too many failed token checks: further failures from this client get 429');
+    }
     throw new HttpProblem('unauthorized', FAILURE_DETAIL[result.reason], {}, {
       'www-authenticate': `Bearer error="invalid_token", error_description="${FAILURE_DETAIL[result.reason]}"`,
     });
@@ -147,43 +173,11 @@ export function registerAuth(app: FastifyInstance, options: AuthOptions): void {
       request.actor = cached;
       return done();
     }
-    checkUncached(request, token).then((actor) => {
-      request.actor = actor;
+    checkUncached(request, token).then((authenticated) => {
+      request.actor = authenticated.actor;
       done();
     }, done);
   });
-
-  // The websocket upgrade authenticates in the live plugin (app.authenticateToken). Its
-  // refusals count here too: a limited client is refused before the plugin's token
-  // lookup (global hooks run before route hooks), and each 401 it answers to a request
-  // that carried a token is counted, unless authenticateRequest already did.
-  if (failures.enabled) {
-    app.addHook('preValidation', (request, _reply, done) => {
-      if (!isUpgrade(request)) return done();
-      const token = upgradeToken(request);
-      if (token === null || authenticator.cached(token)) return done();
-      const wait = failures.blockedFor(clientKey(request.ip));
-      done(wait > 0 ? rateLimited(wait, failures) : undefined);
-    });
-    app.addHook('onResponse', (request, reply, done) => {
-      if (reply.statusCode === 401 && !request.authFailureCounted && isUpgrade(request) && upgradeToken(request) !== null) {
-        failures.recordFailure(clientKey(request.ip));
-      }
-      done();
-    });
-  }
-}
-
-function isUpgrade(request: FastifyRequest): boolean {
-  return request.headers.upgrade?.toLowerCase() === 'websocket';
-}
-
-/** The token of a websocket upgrade: bearer header or `?token=` (as the live plugin reads it). */
-function upgradeToken(request: FastifyRequest): string | null {
-  const header = bearerToken(request.headers.authorization);
-  if (header !== null) return header;
-  const token = (request.query as Record<string, unknown> | undefined)?.token;
-  return typeof token === 'string' && token.length > 0 ? token : null;
 }
 
 /** For routes narrower than "any authenticated user". */

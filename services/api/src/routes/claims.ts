@@ -11,9 +11,16 @@ import {
 } from '@claimtrail/contract';
 import { ClaimJsonBatcher, listClaims } from '@claimtrail/claims';
 import { HttpProblem } from '../errors.ts';
+import { actorOf } from '../plugins/auth.ts';
 import { SECURED, claimIdParam, etag, runCommand } from './common.ts';
 
 const errors = { 400: ProblemSchema, 401: ProblemSchema, 403: ProblemSchema };
+
+/** A repeated or comma-separated query parameter as one list of its values. */
+function splitCommas(value: unknown): unknown {
+  const values = Array.isArray(value) ? value : [value];
+  return values.flatMap((v) => (typeof v === 'string' ? v.split(',') : [v]));
+}
 
 export const claimRoutes: FastifyPluginAsyncTypebox = async (app) => {
   // Concurrent reads share one query (fresh data: see ClaimJsonBatcher).
@@ -47,8 +54,19 @@ export const claimRoutes: FastifyPluginAsyncTypebox = async (app) => {
         querystring: ListClaimsQuerySchema,
         response: { 200: ClaimListSchema, ...errors },
       },
+      // `state=a,b` means the same as `state=a&state=b`: split before the schema checks each value.
+      preValidation(request, _reply, done) {
+        const query = request.query as Record<string, unknown>;
+        if (query.state !== undefined) query.state = splitCommas(query.state);
+        done();
+      },
     },
-    async (request) => listClaims(app.store.db, request.query),
+    async (request) => {
+      const { assignee, ...filter } = request.query;
+      // `me` is the caller: a desk's "my claims" without knowing its own user id.
+      const resolved = assignee === 'me' ? actorOf(request).id : assignee;
+      return listClaims(app.store.db, { ...filter, ...(resolved !== undefined ? { assignee: resolved } : {}) });
+    },
   );
 
   app.get(
