@@ -1,6 +1,6 @@
 export { SEED_USERS, seedActor, type SeedUser, type SeedUserKey } from './data/users.ts';
 export { SOURCES, excerpt, cite, type SeedSource, type SourceKey } from './data/sources.ts';
-export { SEED_CLAIMS, SEED_SUMMARY, type SeedClaim, type SeedStep } from './data/claims.ts';
-export { runSeed, type SeedExecutor, type SeedCommandInput, type SeedRunResult } from './run.ts';
+export { SEED_CLAIMS, SEED_SUMMARY, PENDING_CORRECTION, type SeedClaim, type SeedStep } from './data/claims.ts';
+export { runSeed, resolveSeedCommand, type SeedExecutor, type SeedCommandInput, type SeedRunResult } from './run.ts';
 export { createStoreExecutor, SeedCommandRefused } from './store-executor.ts';
 export { seedClaimId, seedIdempotencyKey, uuidV5, SEED_NAMESPACE } from './ids.ts';

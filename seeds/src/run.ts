@@ -1,5 +1,5 @@
 import type { Actor, ClaimCommand } from '@claimtrail/domain';
-import { SEED_CLAIMS, type SeedClaim } from './data/claims.ts';
+import { PENDING_CORRECTION, SEED_CLAIMS, type SeedClaim } from './data/claims.ts';
 import { seedActor } from './data/users.ts';
 import { seedIdempotencyKey } from './ids.ts';
 
@@ -21,10 +21,28 @@ export interface SeedRunResult {
   claims: { slug: string; id: string; expectedState: string }[];
 }
 
-function viewOf(answer: unknown): { appearances?: { id?: unknown }[] } | null {
+/** The parts of an answer's claim view the runner reads (answers of older services may lack them). */
+interface AnswerView {
+  appearances?: { id?: unknown }[];
+  pendingCorrection?: { id?: unknown } | null;
+}
+
+function viewOf(answer: unknown): AnswerView | null {
   if (typeof answer !== 'object' || answer === null) return null;
   const view = (answer as { view?: unknown }).view;
-  return typeof view === 'object' && view !== null ? (view as { appearances?: { id?: unknown }[] }) : null;
+  return typeof view === 'object' && view !== null ? (view as AnswerView) : null;
+}
+
+/**
+ * A seed step's command as sent: `PENDING_CORRECTION` becomes the id of the correction the
+ * previous answer shows pending. `null` = nothing to send: the previous step's correction
+ * was recorded at once, as a service before two-person corrections did (its answer, replayed
+ * from an older database, shows no proposal).
+ */
+export function resolveSeedCommand(command: ClaimCommand, previous: AnswerView | null): ClaimCommand | null {
+  if (command.type !== 'approve_correction' || command.correctionId !== PENDING_CORRECTION) return command;
+  const id = previous?.pendingCorrection?.id;
+  return typeof id === 'string' ? { ...command, correctionId: id } : null;
 }
 
 /**
@@ -43,8 +61,11 @@ export async function runSeed(
     // Evidence refers to appearances as a<n> (the domain's default ids); if the service
     // generated other ids, map them through the answer of submit_claim.
     let appearanceIds: string[] | null = null;
+    let previous: AnswerView | null = null;
     for (const [index, step] of claim.steps.entries()) {
-      let command = step.command;
+      const resolved = resolveSeedCommand(step.command, previous);
+      if (resolved === null) continue;
+      let command = resolved;
       if (command.type === 'add_evidence' && command.appearance && appearanceIds) {
         const n = Number(command.appearance.slice(1));
         const id = appearanceIds[n - 1];
@@ -58,6 +79,7 @@ export async function runSeed(
         idempotencyKey: seedIdempotencyKey(claim.slug, index + 1),
       });
       commands++;
+      previous = viewOf(answer);
       if (typeof answer === 'object' && answer !== null && (answer as { replayed?: unknown }).replayed === true) replayed++;
       if (command.type === 'submit_claim') {
         const ids = viewOf(answer)?.appearances?.map((a) => a.id);

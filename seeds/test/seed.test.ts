@@ -18,10 +18,12 @@ import {
   SEED_USERS,
   SOURCES,
   createStoreExecutor,
+  resolveSeedCommand,
   runSeed,
   SeedCommandRefused,
   seedActor,
   seedIdempotencyKey,
+  type SeedCommandInput,
 } from '../src/index.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
@@ -31,6 +33,8 @@ function expectFinal(view: ClaimView, slug: string) {
   expect(view.state, slug).toBe(seed.expected.state);
   expect(view.publishedVerdict?.rating ?? null, slug).toBe(seed.expected.rating);
   expect(view.assignee, slug).toBe(seed.expected.assignee);
+  // Every correction the seed proposes is approved: none is left waiting.
+  expect(view.pendingCorrection, slug).toBeNull();
   if (seed.expected.mergedInto) expect(view.mergedInto).toBe(seed.expected.mergedInto);
   expect(view.id).toBe(seed.id);
 }
@@ -62,7 +66,9 @@ describe('seed data (pure, through the domain)', () => {
       for (const [i, step] of seed.steps.entries()) {
         const actor = { ...SEED_USERS[step.as] };
         const into = step.command.type === 'merge' ? states.get(step.command.into) : undefined;
-        const result = decide(step.command, state, actor, {
+        const command = resolveSeedCommand(step.command, state.status === null ? null : toClaimView(state));
+        if (command === null) throw new Error(`${seed.slug} step ${i + 1}: nothing pending to approve`);
+        const result = decide(command, state, actor, {
           claimId: seed.id,
           mergeTarget: into?.status ? { id: into.id!, status: into.status } : null,
         });
@@ -74,6 +80,32 @@ describe('seed data (pure, through the domain)', () => {
       states.set(seed.id, state);
       expectFinal(toClaimView(state), seed.slug);
     }
+  });
+
+  it('a correction that changes what readers see is proposed by one editor and approved by another', () => {
+    const corrected = SEED_CLAIMS.filter((c) => c.steps.some((s) => s.command.type === 'approve_correction'));
+    expect(corrected.length).toBeGreaterThanOrEqual(1);
+    for (const seed of corrected) {
+      const i = seed.steps.findIndex((s) => s.command.type === 'approve_correction');
+      const proposal = seed.steps[i - 1]!;
+      expect(proposal.command.type).toBe('correct');
+      expect(seed.steps[i]!.as).not.toBe(proposal.as);
+    }
+  });
+
+  it('on a database seeded before two-person corrections (the correction was recorded at once) the approval is not sent', async () => {
+    const seed = SEED_CLAIMS.find((c) => c.steps.some((s) => s.command.type === 'approve_correction'))!;
+    const sent: SeedCommandInput['command'][] = [];
+    // Answers as an older service gave them: views without pendingCorrection.
+    const result = await runSeed(
+      async ({ command }) => {
+        sent.push(command);
+        return { view: { appearances: [{ id: 'a1' }, { id: 'a2' }, { id: 'a3' }] }, replayed: true };
+      },
+      { claims: [seed] },
+    );
+    expect(sent.map((c) => c.type)).toEqual(seed.steps.map((s) => s.command.type).filter((t) => t !== 'approve_correction'));
+    expect(result).toMatchObject({ commands: seed.steps.length - 1, replayed: seed.steps.length - 1 });
   });
 
   it('covers the contradictions of the reports', () => {

@@ -78,6 +78,16 @@ const submitForReview = (as: SeedUserKey): SeedStep => ({ as, command: { type: '
 const publish = (as: SeedUserKey): SeedStep => ({ as, command: { type: 'publish' } });
 const step = (as: SeedUserKey, command: ClaimCommand): SeedStep => ({ as, command });
 
+/**
+ * Stands for the id of the claim's pending correction, known only once the proposal is
+ * recorded: the runner puts in the one the previous step's answer shows.
+ */
+export const PENDING_CORRECTION = '<pending-correction>';
+const approveCorrection = (as: SeedUserKey): SeedStep => ({
+  as,
+  command: { type: 'approve_correction', correctionId: PENDING_CORRECTION },
+});
+
 const LEGION_HOLDS_TYOTKINO = 'legion-holds-tyotkino';
 const TYOTKINO_TAGS = ['tyotkino', 'tetkino', 'tjotkino', 'kursk', 'freedom-of-russia-legion'];
 
@@ -138,12 +148,14 @@ export const SEED_CLAIMS: SeedClaim[] = [
     ),
     submitForReview('tomas'),
     publish('jonah'),
+    // A new rationale is what readers see: proposed by one editor, approved by another.
     step('ines', {
       type: 'correct',
       note: 'Rationale now names the governor’s own statement and the district (Glushkovsky); rating unchanged.',
       rationale:
         'Fighting on Kursk territory is reported by all sides, including the governor, who says Tyotkino in the Glushkovsky district is being attacked. "No breakthrough" is defensible only in the narrow sense that no lasting hold was confirmed; as a statement that nobody entered the region it gives a false impression.',
     }),
+    approveCorrection('jonah'),
   ]),
 
   claim('lozova-rudka-taken', { state: 'in_review', rating: null, assignee: SEED_USERS.tomas.id }, [
