@@ -1,6 +1,7 @@
 import { ProblemError, problemFromResponse } from './errors.ts';
 import { LiveConnection, type WebSocketConstructor } from './live.ts';
 import type {
+  ApproveCorrectionBody,
   AssignBody,
   Board,
   ClaimEvents,
@@ -131,6 +132,13 @@ export class ClaimtrailClient {
   ): Promise<ClaimView> {
     return this.step(id, 'correct', body, options);
   }
+  /** Applies the pending correction (`view.pendingCorrection.id`); not by its proposer nor the verdict's author. */
+  approveCorrection(id: string, body: ApproveCorrectionBody, options?: WriteOptions): Promise<ClaimView> {
+    return this.step(id, 'approve-correction', body, options);
+  }
+  rejectCorrection(id: string, body: ReasonBody, options?: WriteOptions): Promise<ClaimView> {
+    return this.step(id, 'reject-correction', body, options);
+  }
   retract(id: string, body: ReasonBody, options?: WriteOptions): Promise<ClaimView> {
     return this.step(id, 'retract', body, options);
   }
@@ -254,6 +262,8 @@ export type StepSegment =
   | 'publish'
   | 'reopen'
   | 'correct'
+  | 'approve-correction'
+  | 'reject-correction'
   | 'retract';
 
 interface RequestOptions extends WriteOptions {

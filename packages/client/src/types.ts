@@ -3,6 +3,7 @@
  * imports only: the browser bundle carries no schema code).
  */
 import type {
+  ApproveCorrectionBody,
   AssignBody,
   Board,
   BoardColumn,
@@ -22,6 +23,7 @@ import type {
 import type { ClaimStatus, ClaimView, Rating, Stance } from '@claimtrail/domain';
 
 export type {
+  ApproveCorrectionBody,
   AssignBody,
   Board,
   BoardColumn,

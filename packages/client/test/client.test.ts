@@ -59,8 +59,18 @@ describe.skipIf(!pg)('@claimtrail/client', () => {
     await checker.submit(claim.id);
     const published = await editor.publish(claim.id);
     expect(published.state).toBe('published');
-    const corrected = await editor.correct(claim.id, { note: 'Typo in the rationale', rationale: 'Only one side reports it; Kyiv denies it' });
+    // A new rationale is proposed by one person and applied by another.
+    const proposed = await editor.correct(claim.id, { note: 'Typo in the rationale', rationale: 'Only one side reports it; Kyiv denies it' });
+    expect(proposed.publishedVerdict?.corrections).toHaveLength(0);
+    expect(proposed.pendingCorrection).toMatchObject({ rationale: 'Only one side reports it; Kyiv denies it' });
+    const correctionId = proposed.pendingCorrection!.id;
+    await expect(editor.approveCorrection(claim.id, { correctionId })).rejects.toMatchObject({ status: 403, code: 'four_eyes' });
+    const corrected = await as('admin').approveCorrection(claim.id, { correctionId });
     expect(corrected.publishedVerdict?.corrections).toHaveLength(1);
+    expect(corrected.publishedVerdict?.rationale).toBe('Only one side reports it; Kyiv denies it');
+    await editor.correct(claim.id, { note: 'Stronger rating', rating: 'false' });
+    const rejected = await as('admin').rejectCorrection(claim.id, { reason: 'Not yet: wait for the footage' });
+    expect(rejected).toMatchObject({ pendingCorrection: null, publishedVerdict: { rating: 'unverifiable' } });
 
     const review = await auditor.claimReview(claim.id);
     expect(review['@type']).toBe('ClaimReview');
