@@ -91,10 +91,17 @@ describe.skipIf(!pg)('ClaimReview over HTTP', () => {
     expect(claimReviewProblems(expanded, RATINGS.false.alternateName)).toEqual([]);
   });
 
-  it('a correction updates the rating and sets dateModified', async () => {
+  it('a correction updates the rating and sets dateModified once approved; a pending one is not public', async () => {
     const id = await publishedClaim(t, 'false');
     const before = (await call(t.app, { url: `/claims/${id}/claim-review`, headers: t.as.auditor })).json;
-    await must(t, id, 'correct', t.as.editor, { note: 'New footage shows partial control', rating: 'mostly_false', rationale: 'Partly confirmed by footage.' });
+    const proposed = await must(t, id, 'correct', t.as.editor, {
+      note: 'New footage shows partial control',
+      rating: 'mostly_false',
+      rationale: 'Partly confirmed by footage.',
+    });
+    const pending = await call(t.app, { url: `/claims/${id}/claim-review`, headers: t.as.auditor });
+    expect(pending.json).toEqual(before);
+    await must(t, id, 'approve-correction', t.as.admin, { correctionId: proposed.pendingCorrection.id });
     const after = await call(t.app, { url: `/claims/${id}/claim-review`, headers: t.as.auditor });
     expect(after.statusCode).toBe(200);
     const doc = after.json;

@@ -107,12 +107,25 @@ export async function must(t: TestApp, id: string, segment: string, headers: Hea
   return response.json;
 }
 
-export type Reachable = 'submitted' | 'triaged' | 'in_research' | 'researched' | 'drafted' | 'in_review' | 'published' | 'rejected' | 'merged' | 'retracted';
+export type Reachable =
+  | 'submitted'
+  | 'triaged'
+  | 'in_research'
+  | 'researched'
+  | 'drafted'
+  | 'in_review'
+  | 'published'
+  | 'correction_pending'
+  | 'rejected'
+  | 'merged'
+  | 'retracted';
 
 /**
  * A claim driven to a state by the demo users: fact-checker researches and drafts,
  * editor triages, assigns, publishes. `researched` = in_research with evidence;
- * `drafted` = in_research with evidence and a verdict draft.
+ * `drafted` = in_research with evidence and a verdict draft; `correction_pending` =
+ * published, with a rating correction proposed by another editor (not a demo user, so
+ * every demo desk user may approve it).
  */
 export async function claimIn(t: TestApp, target: Reachable): Promise<string> {
   const fc = t.as.fact_checker;
@@ -140,6 +153,11 @@ export async function claimIn(t: TestApp, target: Reachable): Promise<string> {
   if (target === 'in_review') return id;
   await must(t, id, 'publish', ed);
   if (target === 'published') return id;
+  if (target === 'correction_pending') {
+    const proposer = await t.newUser('editor');
+    await must(t, id, 'correct', proposer.headers, { note: 'the footage is older', rating: 'mixed' });
+    return id;
+  }
   await must(t, id, 'retract', ed, { reason: 'new information' });
   return id;
 }

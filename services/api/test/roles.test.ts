@@ -5,8 +5,13 @@ import { call, claimIn, createClaim, startApp, step, type Reachable, type TestAp
 
 const pg = await requirePostgres();
 
+async function pendingCorrectionId(t: TestApp, id: string): Promise<Record<string, unknown>> {
+  const view = await call(t.app, { method: 'GET', url: `/claims/${id}`, headers: t.as.auditor });
+  return { correctionId: view.json.pendingCorrection.id };
+}
+
 /** For each route: a claim state where the step is allowed, and a valid body. */
-const SETUP: Record<string, { from: Reachable; body?: (t: TestApp) => Promise<Record<string, unknown>> }> = {
+const SETUP: Record<string, { from: Reachable; body?: (t: TestApp, id: string) => Promise<Record<string, unknown>> }> = {
   triage: { from: 'submitted' },
   reject: { from: 'submitted', body: async () => ({ reason: 'not check-worthy' }) },
   merge: { from: 'submitted', body: async (t) => ({ into: (await createClaim(t)).id }) },
@@ -19,6 +24,8 @@ const SETUP: Record<string, { from: Reachable; body?: (t: TestApp) => Promise<Re
   publish: { from: 'in_review' },
   reopen: { from: 'published', body: async () => ({ reason: 'new facts' }) },
   correct: { from: 'published', body: async () => ({ note: 'typo', rating: 'false' }) },
+  'approve-correction': { from: 'correction_pending', body: pendingCorrectionId },
+  'reject-correction': { from: 'correction_pending', body: async () => ({ reason: 'not convinced' }) },
   retract: { from: 'published', body: async () => ({ reason: 'withdrawn' }) },
 };
 
@@ -54,7 +61,7 @@ describe.skipIf(!pg)('role matrix: every write route × every role', () => {
       const allowed = STEP_POLICY[command].roles.includes(role);
       it(`POST /claims/:id/${segment} as ${role} → ${allowed ? 200 : 403}`, async () => {
         const id = await claimIn(t, setup.from);
-        const body = setup.body ? await setup.body(t) : undefined;
+        const body = setup.body ? await setup.body(t, id) : undefined;
         const before = await t.eventCount();
         const response = await step(t, id, segment, t.as[role], body);
         expect(response.statusCode, response.body).toBe(allowed ? 200 : 403);

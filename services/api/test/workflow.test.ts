@@ -56,7 +56,10 @@ describe.skipIf(!pg)('claim workflow over HTTP (PostgreSQL)', () => {
     const published = await step(t, id, 'publish', ines.headers);
     expect(published.statusCode).toBe(200);
     expect(published.json.publishedVerdict).toMatchObject({ rating: 'unverifiable', author: mara.id, publishedBy: ines.id });
-    const corrected = await step(t, id, 'correct', ines.headers, { note: 'Fixed the village name', rating: 'misleading' });
+    const proposed = await step(t, id, 'correct', ines.headers, { note: 'Fixed the village name', rating: 'misleading' });
+    expect(proposed.json).toMatchObject({ publishedVerdict: { rating: 'unverifiable' }, pendingCorrection: { rating: 'misleading' } });
+    const jonah = await t.newUser('editor', 'wf-jonah');
+    const corrected = await step(t, id, 'approve-correction', jonah.headers, { correctionId: proposed.json.pendingCorrection.id });
     expect(corrected.json.publishedVerdict.rating).toBe('misleading');
     expect(corrected.json.publishedVerdict.corrections).toHaveLength(1);
     expect((await step(t, id, 'reopen', ines.headers, { reason: 'New footage' })).json.state).toBe('in_research');
@@ -96,6 +99,98 @@ describe.skipIf(!pg)('claim workflow over HTTP (PostgreSQL)', () => {
     expect((await call(t.app, { method: 'GET', url: `/claims/${id}/state?at=yesterday`, headers: priya.headers })).statusCode).toBe(400);
     const latest = await call(t.app, { method: 'GET', url: `/claims/${id}/state`, headers: priya.headers });
     expect(latest.json).toEqual(view.json);
+  });
+
+  it('a correction that changes the verdict needs a second person: proposed, refused to its proposer and drafter, approved by another', async () => {
+    // The issue's case: an admin drafts "false", an editor publishes, the admin corrects to "true".
+    const admin = await t.newUser('admin', 'wf-admin-drafter');
+    const checker = await t.newUser('fact_checker', 'wf-fc-corrections');
+    const publisher = await t.newUser('editor', 'wf-ed-publisher');
+    const second = await t.newUser('editor', 'wf-ed-second');
+    const { id } = await createClaim(t, checker.headers);
+    await must(t, id, 'triage', publisher.headers);
+    await must(t, id, 'assign', publisher.headers, { assignee: checker.id });
+    await must(t, id, 'evidence', checker.headers, { summary: 'The governor denies it', stance: 'refutes' });
+    await must(t, id, 'verdict', admin.headers, { rating: 'false', rationale: 'Denied by the governor' });
+    await must(t, id, 'submit', checker.headers);
+    await must(t, id, 'publish', publisher.headers);
+    const review = async () => (await call(t.app, { method: 'GET', url: `/claims/${id}/claim-review`, headers: t.as.auditor })).json;
+    const ratingOf = (doc: { reviewRating: { alternateName: string } }) => doc.reviewRating.alternateName;
+    const publishedReview = ratingOf(await review());
+
+    const proposed = await step(t, id, 'correct', admin.headers, { note: 'New footage', rating: 'true' });
+    expect(proposed.statusCode).toBe(200);
+    expect(proposed.json).toMatchObject({
+      state: 'published',
+      publishedVerdict: { rating: 'false', corrections: [] },
+      pendingCorrection: { rating: 'true', rationale: 'Denied by the governor', note: 'New footage', proposedBy: admin.id },
+    });
+    const correctionId: string = proposed.json.pendingCorrection.id;
+    // Readers still see the published verdict: ClaimReview and the published-rating filter.
+    expect(ratingOf(await review())).toBe(publishedReview);
+    expect(JSON.stringify(await review())).not.toContain('New footage');
+    const listed = async (rating: string) =>
+      (await call(t.app, { method: 'GET', url: `/claims?rating=${rating}&limit=100`, headers: t.as.auditor })).json.items.map((c: { id: string }) => c.id);
+    expect(await listed('false')).toContain(id);
+    expect(await listed('true')).not.toContain(id);
+
+    // Refused, 403 four_eyes, nothing appended: the proposer (also the drafter here); then,
+    // once an editor proposes, the proposer again and the drafter of the published verdict.
+    const refuse = async (headers: Record<string, string>, pending: string) => {
+      const before = await t.eventCount();
+      const answer = await step(t, id, 'approve-correction', headers, { correctionId: pending });
+      expect(answer.statusCode).toBe(403);
+      expect(answer.headers['content-type']).toContain('application/problem+json');
+      expect(answer.json.code).toBe('four_eyes');
+      expect(await t.eventCount()).toBe(before);
+    };
+    await refuse(admin.headers, correctionId);
+    const own = await step(t, id, 'correct', publisher.headers, { note: 'Rather mostly true', rating: 'mostly_true' });
+    expect(own.json.pendingCorrection).toMatchObject({ rating: 'mostly_true', proposedBy: publisher.id });
+    await refuse(publisher.headers, own.json.pendingCorrection.id);
+    await refuse(admin.headers, own.json.pendingCorrection.id);
+    expect((await call(t.app, { method: 'GET', url: `/claims/${id}`, headers: t.as.auditor })).json.publishedVerdict.rating).toBe('false');
+    // The replaced proposal cannot be approved any more: the approver must have read the current one.
+    const stale = await step(t, id, 'approve-correction', second.headers, { correctionId });
+    expect(stale.statusCode).toBe(409);
+    expect(stale.json.code).toBe('illegal_transition');
+
+    const approved = await step(t, id, 'approve-correction', second.headers, { correctionId: own.json.pendingCorrection.id });
+    expect(approved.statusCode).toBe(200);
+    expect(approved.json).toMatchObject({ publishedVerdict: { rating: 'mostly_true', author: admin.id }, pendingCorrection: null });
+    expect(approved.json.publishedVerdict.corrections).toEqual([
+      expect.objectContaining({ rating: 'mostly_true', previousRating: 'false', proposedBy: publisher.id, correctedBy: second.id }),
+    ]);
+    expect(ratingOf(await review())).not.toBe(publishedReview);
+    expect(await listed('mostly_true')).toContain(id);
+
+    // Nothing pending: approve and reject are illegal transitions, appending nothing.
+    const nothingBefore = await t.eventCount();
+    const nothing = await step(t, id, 'approve-correction', second.headers, { correctionId: own.json.pendingCorrection.id });
+    expect(nothing.statusCode).toBe(409);
+    expect(nothing.json.code).toBe('illegal_transition');
+    expect((await step(t, id, 'reject-correction', second.headers, { reason: 'none' })).statusCode).toBe(409);
+    expect(await t.eventCount()).toBe(nothingBefore);
+
+    // A note-only correction applies at once, by one person.
+    const noteOnly = await step(t, id, 'correct', publisher.headers, { note: 'Added the date of the footage' });
+    expect(noteOnly.json).toMatchObject({ pendingCorrection: null, publishedVerdict: { rating: 'mostly_true' } });
+    expect(noteOnly.json.publishedVerdict.corrections).toHaveLength(2);
+    expect(noteOnly.json.publishedVerdict.corrections[1]).toMatchObject({ proposedBy: null, correctedBy: publisher.id });
+
+    // A rejected proposal changes nothing; reopen drops a pending one.
+    await must(t, id, 'correct', publisher.headers, { note: 'n', rating: 'mixed' });
+    const rejected = await step(t, id, 'reject-correction', second.headers, { reason: 'The footage does not show that' });
+    expect(rejected.json).toMatchObject({ pendingCorrection: null, publishedVerdict: { rating: 'mostly_true' } });
+    await must(t, id, 'correct', publisher.headers, { note: 'n', rating: 'mixed' });
+    const reopened = await step(t, id, 'reopen', second.headers, { reason: 'New footage to review' });
+    expect(reopened.json).toMatchObject({ state: 'in_research', pendingCorrection: null, verdictDraft: { rating: 'mostly_true' } });
+
+    const types = (await call(t.app, { method: 'GET', url: `/claims/${id}/events`, headers: t.as.auditor })).json.events.map(
+      (e: { type: string }) => e.type,
+    );
+    expect(types.filter((type: string) => type === 'CorrectionProposed')).toHaveLength(4);
+    expect(types).toContain('CorrectionRejected');
   });
 
   it('rejects and merges through the side exits', async () => {
