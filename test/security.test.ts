@@ -33,7 +33,7 @@ const DESK: readonly Role[] = ['editor', 'admin'];
 const RESEARCHERS: readonly Role[] = ['fact_checker', 'admin'];
 const AUDIT: readonly Role[] = ['auditor', 'editor', 'admin'];
 
-type Prep = 'submitted' | 'triaged' | 'in_research' | 'with_evidence' | 'with_verdict' | 'in_review' | 'published';
+type Prep = 'submitted' | 'triaged' | 'in_research' | 'with_evidence' | 'with_verdict' | 'in_review' | 'published' | 'correction_pending';
 
 interface RouteRule {
   method: 'GET' | 'POST';
@@ -42,7 +42,7 @@ interface RouteRule {
   /** null = public (no token needed). */
   roles: readonly Role[] | null;
   /** Workflow steps: the state an allowed role's request is sent in, and its body. */
-  step?: { from: Prep; body: (ctx: { other: string }) => Record<string, unknown> };
+  step?: { from: Prep; body: (ctx: { other: string; pending: string }) => Record<string, unknown> };
 }
 
 /** THE policy, written out: PRODUCT.md "Auth" + the domain's role table. */
@@ -76,6 +76,9 @@ const POLICY: readonly RouteRule[] = [
   { method: 'POST', path: '/claims/{id}/publish', roles: DESK, step: { from: 'in_review', body: () => ({}) } },
   { method: 'POST', path: '/claims/{id}/reopen', roles: DESK, step: { from: 'published', body: () => ({ reason: 'new facts' }) } },
   { method: 'POST', path: '/claims/{id}/correct', roles: DESK, step: { from: 'published', body: () => ({ note: 'typo fixed' }) } },
+  // The pending correction is proposed by another editor: both desk roles may approve it.
+  { method: 'POST', path: '/claims/{id}/approve-correction', roles: DESK, step: { from: 'correction_pending', body: (c) => ({ correctionId: c.pending }) } },
+  { method: 'POST', path: '/claims/{id}/reject-correction', roles: DESK, step: { from: 'correction_pending', body: () => ({ reason: 'not convinced' }) } },
   { method: 'POST', path: '/claims/{id}/retract', roles: DESK, step: { from: 'published', body: () => ({ reason: 'wrong' }) } },
 ];
 
@@ -87,6 +90,7 @@ describe.skipIf(!pg)('security', () => {
   let users: Record<Role, Principal>;
   let revoked: string;
   let disabled: string;
+  let secondEditor: string;
   const sentTokens = new Set<string>();
   const counts = newCounts();
 
@@ -103,10 +107,12 @@ describe.skipIf(!pg)('security', () => {
     const prepared = await prepareDatabase(appUrl, [
       { id: 'rel-revoked', role: 'editor' },
       { id: 'rel-disabled', role: 'admin' },
+      { id: 'rel-second-editor', role: 'editor' },
     ]);
     users = prepared;
     revoked = prepared.extra[0]!.token;
     disabled = prepared.extra[1]!.token;
+    secondEditor = prepared.extra[2]!.token;
     const database = await openDatabase({ databaseUrl: appUrl, poolSize: 1 });
     await revokeToken(database.db, revoked);
     await database.close();
@@ -148,7 +154,7 @@ describe.skipIf(!pg)('security', () => {
     const created = await send('POST', '/claims', fc, { text: `Security claim ${randomUUID()}` });
     expect(created.status, created.text).toBe(201);
     const id: string = created.json.id;
-    const order: Prep[] = ['submitted', 'triaged', 'in_research', 'with_evidence', 'with_verdict', 'in_review', 'published'];
+    const order: Prep[] = ['submitted', 'triaged', 'in_research', 'with_evidence', 'with_verdict', 'in_review', 'published', 'correction_pending'];
     const target = order.indexOf(state);
     if (target >= 1) await step(ed, id, 'triage');
     if (target >= 2) await step(ed, id, 'assign', { assignee: users.fact_checker.userId });
@@ -156,6 +162,7 @@ describe.skipIf(!pg)('security', () => {
     if (target >= 4) await step(fc, id, 'verdict', { rating: 'mostly_false', rationale: 'sources disagree' });
     if (target >= 5) await step(fc, id, 'submit');
     if (target >= 6) await step(ed, id, 'publish');
+    if (target >= 7) await step(secondEditor, id, 'correct', { note: 'older footage', rating: 'mixed' });
     return id;
   }
 
@@ -186,7 +193,7 @@ describe.skipIf(!pg)('security', () => {
     const mismatches: string[] = [];
     for (const rule of POLICY) {
       const path = rule.path.replace('{id}', sample) + (rule.path === '/claims/{id}/state' ? '?version=1' : '');
-      const body = rule.step?.body({ other }) ?? (rule.path === '/claims' ? { text: 'policy probe' } : {});
+      const body = rule.step?.body({ other, pending: 'c0' }) ?? (rule.path === '/claims' ? { text: 'policy probe' } : {});
       if (rule.roles === null) {
         const res = await send(rule.method, path, null);
         if (res.status >= 400) mismatches.push(`${rule.method} ${rule.path} public: ${res.status}`);
@@ -207,7 +214,8 @@ describe.skipIf(!pg)('security', () => {
       for (const role of rule.roles) {
         const target = rule.step ? await claimIn(rule.step.from) : sample;
         const rolePath = rule.path.replace('{id}', target) + (rule.path === '/claims/{id}/state' ? '?version=1' : '');
-        const res = await send(rule.method, rolePath, users[role].token, body);
+        const pending = rule.step?.from === 'correction_pending' ? (await send('GET', `/claims/${target}`, users.auditor.token)).json.pendingCorrection.id : 'c0';
+        const res = await send(rule.method, rolePath, users[role].token, rule.step?.body({ other, pending }) ?? body);
         // claim-review of a claim that is published answers 200; everything allowed answers 2xx.
         if (res.status < 200 || res.status >= 300) mismatches.push(`${rule.method} ${rule.path} ${role}: ${res.status} ${res.text.slice(0, 200)} (want 2xx)`);
       }

@@ -7,7 +7,6 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import swagger from '@fastify/swagger';
-import swaggerUi from '@fastify/swagger-ui';
 import rateLimit from '@fastify/rate-limit';
 import websocket from '@fastify/websocket';
 import { sql } from 'kysely';
@@ -46,6 +45,7 @@ import { registerRoutes } from './routes/index.ts';
 import { livePlugin, type LivePluginOptions } from './live/index.ts';
 import { boardPlugin } from './board/index.ts';
 import { prepareDemoTokens } from './demo-tokens.ts';
+import { docsPlugin } from './plugins/security-headers.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -294,7 +294,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
       ],
     },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
+  await app.register(docsPlugin);
   app.get('/openapi.json', { schema: { hide: true }, config: { public: true } }, async () => app.swagger());
 
   await app.register(websocket, { options: { maxPayload: 64 * 1024 } });

@@ -1,10 +1,12 @@
 /**
- * Entry point (`npm start`): read the configuration, build the app, listen, print where
- * and (embedded default / DEMO_TOKENS=1) the demo tokens, close gracefully on signals.
+ * Entry point (`npm start`): read the configuration, build the app, listen, print where it
+ * listens (banner.ts) and (embedded default / DEMO_TOKENS=1) the demo tokens, close
+ * gracefully on signals.
  */
 import closeWithGrace from 'close-with-grace';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { buildApp } from './app.ts';
+import { startBanner } from './banner.ts';
 import { databaseOpenFailure } from './cli/support.ts';
 
 async function main(): Promise<void> {
@@ -26,20 +28,14 @@ async function main(): Promise<void> {
     await app.close();
   });
 
-  const address = await app.listen({ port: config.port, host: config.host });
-  const url = address.replace('://0.0.0.0', '://127.0.0.1');
-  const lines = [
-    '',
-    `claimtrail listening on ${url}  (${app.database.kind === 'pglite' ? `embedded PGlite in ${config.dataDir}` : 'PostgreSQL'})`,
-    `  live board  ${url}/`,
-    `  API docs    ${url}/docs   (OpenAPI: ${url}/openapi.json)`,
-  ];
-  const tokens = Object.entries(app.demoTokens);
-  if (tokens.length > 0) {
-    lines.push('  demo tokens (Authorization: Bearer <token>):');
-    for (const [role, token] of tokens) lines.push(`    ${role.padEnd(13)} ${token}`);
-  }
-  console.log(lines.join('\n') + '\n');
+  await app.listen({ port: config.port, host: config.host });
+  console.log(
+    startBanner({
+      bound: app.addresses().filter((a) => typeof a !== 'string'),
+      database: app.database.kind === 'pglite' ? `embedded PGlite in ${config.dataDir}` : 'PostgreSQL',
+      demoTokens: app.demoTokens,
+    }),
+  );
 }
 
 main().catch((error: unknown) => {

@@ -1,4 +1,4 @@
-/** GET / and its assets: public, the demo editor token injected safely, right types. */
+/** GET / and its assets: public, right types; the demo editor token only from the config route. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
@@ -22,13 +22,15 @@ describe.skipIf(!pg)('board page routes', () => {
     await db?.drop();
   });
 
-  it('serves the page without a token, with the demo editor token injected', async () => {
+  it('serves the page without a token; the demo editor token comes from the config route', async () => {
     const response = await app.inject({ method: 'GET', url: '/' });
     expect(response.statusCode).toBe(200);
     expect(response.headers['content-type']).toMatch(/^text\/html/);
     expect(response.body).toContain('<main id="board"');
-    const config = /window\.__CLAIMTRAIL__=(\{.*?\})<\/script>/.exec(response.body)?.[1];
-    expect(JSON.parse(config!)).toEqual({ demoToken: app.demoTokens.editor, demoRole: 'editor' });
+    expect(response.body).not.toContain(app.demoTokens.editor!);
+    // inject() is a loopback client asking for localhost.
+    const config = await app.inject({ method: 'GET', url: '/assets/board/config.json' });
+    expect(config.json()).toEqual({ demoToken: app.demoTokens.editor, demoRole: 'editor' });
     const assets = [...response.body.matchAll(/(?:src|href)="(\/assets\/board\/[^"]+)"/g)].map((m) => m[1]!);
     expect(assets).toHaveLength(2);
     for (const url of assets) {

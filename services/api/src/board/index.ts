@@ -1,10 +1,14 @@
 /**
  * The live board page: `GET /` and its bundled assets under `/assets/board/` (built into
- * dist/board by `npm run build`; see build.ts). Public routes: the page asks for a token.
+ * dist/board by `npm run build`; see build.ts). Public routes: the page asks for a token,
+ * unless it may be given the demo one (see loopback.ts).
  */
 import type { FastifyInstance } from 'fastify';
+import helmet from '@fastify/helmet';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { PAGE_HEADERS } from '../plugins/security-headers.ts';
+import { mayReceiveDemoCredentials } from './loopback.ts';
 
 const distDir = fileURLToPath(new URL('../../dist/board/', import.meta.url));
 
@@ -18,8 +22,14 @@ export const BOARD_NOT_BUILT =
   'The board page is not built: run `npm run build` (or `npm run build -w @claimtrail/api`) to bundle it into services/api/dist/board/.';
 
 export interface BoardPluginOptions {
-  /** Token the page uses until the user pastes one (the embedded default's demo editor). */
+  /** Token offered to loopback visitors until they paste one (default: the demo editor's). */
   demoToken?: string;
+}
+
+/** What `/assets/board/config.json` answers; empty for anyone who may not have the demo token. */
+export interface BoardPageConfig {
+  demoToken?: string;
+  demoRole?: string;
 }
 
 interface DemoHost {
@@ -40,32 +50,38 @@ async function boardPluginImpl(app: FastifyInstance, options: BoardPluginOptions
     return content;
   };
 
+  // This plugin's own scope: the headers apply to the page and its assets only.
+  await app.register(helmet, PAGE_HEADERS);
   const publicRoute = { config: { public: true }, schema: { hide: true } as Record<string, unknown> };
 
+  // The page is the same for everyone: the credentials are not in it.
   app.get('/', publicRoute, async (_request, reply) => {
     if (!built) return reply.code(503).type('text/plain; charset=utf-8').send(BOARD_NOT_BUILT);
+    const html = read('index.html').toString('utf8').replaceAll('__VERSION__', version);
+    return reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(html);
+  });
+
+  // The page's configuration is fetched by its script rather than written into the page:
+  // the CSP allows no inline script, and a credential in markup ends up wherever the page
+  // is saved or cached, while this answer goes only to a same-origin fetch (a cross-origin
+  // page cannot read it, and nosniff keeps it from being loaded as a script).
+  app.get('/assets/board/config.json', publicRoute, async (request, reply) => {
+    reply.header('cache-control', 'no-store');
+    const config: BoardPageConfig = {};
     const demoToken = options.demoToken ?? (app as unknown as DemoHost).demoTokens?.editor;
-    const pageConfig = demoToken ? { demoToken, demoRole: 'editor' } : {};
-    // JSON in a script: escape `<` so no value can close the tag.
-    const script = `<script>window.__CLAIMTRAIL__=${JSON.stringify(pageConfig).replace(/</g, '\\u003c')}</script>`;
-    const html = read('index.html').toString('utf8').replaceAll('__VERSION__', version).replace('<!--CONFIG-->', script);
-    return reply
-      .type('text/html; charset=utf-8')
-      .header('cache-control', 'no-store')
-      .header('x-content-type-options', 'nosniff')
-      .header('referrer-policy', 'no-referrer')
-      .send(html);
+    // A token another instance's start has rotated out is not worth offering.
+    if (demoToken && mayReceiveDemoCredentials(request.raw) && (await app.authenticateToken(demoToken))) {
+      config.demoToken = demoToken;
+      config.demoRole = 'editor';
+    }
+    return config;
   });
 
   app.get<{ Params: { file: string } }>('/assets/board/:file', publicRoute, async (request, reply) => {
     const type = ASSETS[request.params.file];
     if (!type) return reply.code(404).type('text/plain').send('not found');
     if (!built) return reply.code(503).type('text/plain; charset=utf-8').send(BOARD_NOT_BUILT);
-    return reply
-      .type(type)
-      .header('cache-control', 'public, max-age=300')
-      .header('x-content-type-options', 'nosniff')
-      .send(read(request.params.file));
+    return reply.type(type).header('cache-control', 'public, max-age=300').send(read(request.params.file));
   });
 }
 

@@ -14,6 +14,7 @@ import {
   type LiveSubscription,
 } from '@claimtrail/client';
 
+/** From /assets/board/config.json: the demo token, only for a browser on the service's own machine. */
 interface PageConfig {
   demoToken?: string;
   demoRole?: string;
@@ -49,8 +50,25 @@ const FROM_BY_EVENT: Record<string, ClaimStatus> = {
   ClaimRetracted: 'published',
 };
 
+/**
+ * A pasted token is kept in sessionStorage: it survives a reload but not the tab, and is
+ * never written to disk for the next visitor of a shared machine. The demo token is never
+ * stored: it is asked for again on every load (and only a loopback visitor gets it).
+ */
 const TOKEN_KEY = 'claimtrail.token';
-const config: PageConfig = (window as unknown as { __CLAIMTRAIL__?: PageConfig }).__CLAIMTRAIL__ ?? {};
+localStorage.removeItem(TOKEN_KEY); // tokens are never kept across sessions; drop one left there
+
+async function loadConfig(): Promise<PageConfig> {
+  try {
+    const response = await fetch('/assets/board/config.json', { cache: 'no-store', credentials: 'same-origin' });
+    if (!response.ok) return {};
+    const body = (await response.json()) as PageConfig;
+    return typeof body === 'object' && body !== null ? body : {};
+  } catch {
+    return {};
+  }
+}
+const config = await loadConfig();
 
 const $ = <T extends HTMLElement>(selector: string): T => {
   const el = document.querySelector<T>(selector);
@@ -76,7 +94,7 @@ const claims = new Map<string, ClaimView>();
 const counts = new Map<ClaimStatus, number>(STATES.map((s) => [s.state, 0]));
 const filters = { tag: '', assignee: '' };
 
-let token = localStorage.getItem(TOKEN_KEY) || config.demoToken || '';
+let token = sessionStorage.getItem(TOKEN_KEY) || config.demoToken || '';
 const client = new ClaimtrailClient({ baseUrl: location.origin, token: () => token });
 let subscription: LiveSubscription | null = null;
 
@@ -259,49 +277,95 @@ function applyEvent(message: EventMessage): void {
 // --- connection --------------------------------------------------------------------------
 
 const indicator = $<HTMLElement>('#connection');
-function showStatus(status: LiveStatus | 'rejected' | 'no-token', detail?: string): void {
+const tokenForm = $<HTMLFormElement>('#token-form');
+const tokenInput = $<HTMLInputElement>('#token');
+const notice = $<HTMLElement>('#notice');
+type PageStatus = LiveStatus | 'rejected' | 'no-token';
+function showStatus(status: PageStatus, detail?: string): void {
   indicator.dataset.status = status;
-  const text: Record<string, string> = {
+  const text: Record<PageStatus, string> = {
     open: 'Live',
     connecting: 'Connecting…',
     reconnecting: 'Reconnecting…',
     closed: 'Offline',
-    rejected: 'Token rejected',
-    'no-token': 'No token',
+    rejected: 'Token refused',
+    'no-token': 'Signed out',
   };
   $('#connection-text').textContent = text[status] ?? status;
   indicator.title = detail ?? '';
 }
 
+function showNotice(kind: 'refused' | 'sign-in' | null, text = ''): void {
+  notice.hidden = kind === null;
+  notice.dataset.kind = kind ?? '';
+  notice.textContent = text;
+}
+
+/** Set when the API refused the token: the socket's later status must not hide that. */
+let refused = false;
+
+function tokenRefused(detail: string | undefined): void {
+  refused = true;
+  subscription?.unsubscribe();
+  subscription = null;
+  client.live.close();
+  // A stored token that no longer works is not offered again on the next load.
+  if (sessionStorage.getItem(TOKEN_KEY) === token) sessionStorage.removeItem(TOKEN_KEY);
+  claims.clear();
+  for (const { state } of STATES) counts.set(state, 0);
+  renderAll();
+  showStatus('rejected', detail);
+  showNotice('refused', `That token was refused${detail ? ` (${detail})` : ''}. Paste a valid API token above to sign in.`);
+  tokenInput.focus();
+}
+
+function isRefusal(err: unknown): err is ProblemError {
+  return err instanceof ProblemError && (err.status === 401 || err.status === 403);
+}
+
 let checking = false;
+/** The socket cannot say why its upgrade was refused; the same token on the HTTP API can. */
 async function checkToken(): Promise<void> {
   if (checking) return;
   checking = true;
   try {
     await client.board({});
   } catch (err) {
-    if (err instanceof ProblemError && (err.status === 401 || err.status === 403)) {
-      showStatus('rejected', err.detail);
-      client.live.close();
-    }
+    if (isRefusal(err)) tokenRefused(err.detail);
   } finally {
     checking = false;
   }
 }
 
 client.live.onStatus((status) => {
+  if (refused) return;
   if (status === 'reconnecting') void checkToken();
   showStatus(status);
 });
 
-function connect(): void {
+async function connect(): Promise<void> {
   subscription?.unsubscribe();
   subscription = null;
   client.live.close();
+  refused = false;
   if (!token) {
     showStatus('no-token');
+    showNotice('sign-in', 'Sign in: paste an API token above (`npm run tokens -- create …` makes one).');
+    tokenInput.focus();
     return;
   }
+  showNotice(null);
+  showStatus('connecting');
+  // Ask the API first: a refused token is then said plainly instead of an endless reconnect.
+  const attempt = token;
+  try {
+    applySnapshot(await client.board({}));
+  } catch (err) {
+    if (attempt !== token) return;
+    if (isRefusal(err)) return tokenRefused(err.detail);
+    // Unreachable or failing for now: the socket retries and says so.
+  }
+  if (attempt !== token) return;
   subscription = client.live.subscribe(
     { channel: 'board' },
     {
@@ -314,19 +378,15 @@ function connect(): void {
 
 // --- controls ----------------------------------------------------------------------------
 
-const tokenForm = $<HTMLFormElement>('#token-form');
-const tokenInput = $<HTMLInputElement>('#token');
-tokenInput.value = localStorage.getItem(TOKEN_KEY) ?? '';
-if (!tokenInput.value && config.demoToken) {
-  tokenInput.placeholder = `Using the demo ${config.demoRole ?? 'editor'} token`;
-}
+tokenInput.value = sessionStorage.getItem(TOKEN_KEY) ?? '';
+if (config.demoToken) tokenInput.placeholder = `Using the demo ${config.demoRole ?? 'editor'} token`;
 tokenForm.addEventListener('submit', (event) => {
   event.preventDefault();
   const value = tokenInput.value.trim();
-  if (value) localStorage.setItem(TOKEN_KEY, value);
-  else localStorage.removeItem(TOKEN_KEY);
+  if (value) sessionStorage.setItem(TOKEN_KEY, value);
+  else sessionStorage.removeItem(TOKEN_KEY);
   token = value || config.demoToken || '';
-  connect();
+  void connect();
 });
 
 $<HTMLSelectElement>('#filter-tag').addEventListener('change', (event) => {
@@ -345,4 +405,4 @@ setInterval(() => {
 }, 30_000);
 
 renderAll();
-connect();
+void connect();
