@@ -35,6 +35,19 @@ const LANGUAGE_PATTERN = '^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$';
 
 export const ClaimIdSchema = Type.String({ pattern: UUID_PATTERN, description: 'Claim id (uuid)' });
 
+/**
+ * What a value of each pattern or format looks like, for validation messages
+ * ("<field> must be <expectation>"): a client reads what to send, not a regex.
+ */
+export const EXPECTED_SHAPES: Readonly<Record<string, string>> = {
+  [UUID_PATTERN]: 'a uuid such as 6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b',
+  [HTTP_URL_PATTERN]: 'an absolute http(s) URL without spaces, such as https://example.org/report',
+  [DATE_PATTERN]: 'a date such as 2024-03-12 or a date-time such as 2024-03-12T10:00:00Z',
+  [LANGUAGE_PATTERN]: 'a BCP-47 language tag such as "en" or "de-CH"',
+  '\\S': 'text with at least one visible character',
+  'date-time': 'a date-time with a time zone, such as 2024-03-12T10:00:00Z or 2024-03-12T11:00:00+01:00',
+};
+
 // ---------------------------------------------------------------------------------------
 // Request bodies
 

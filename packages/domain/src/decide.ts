@@ -59,16 +59,16 @@ export function decide(
     return refuse('forbidden_role', 'unknown actor role');
   }
   if (!policy.roles.includes(actor.role)) {
-    return refuse('forbidden_role', `role ${actor.role} may not ${describe(step)}`);
+    return refuse('forbidden_role', `the role ${actor.role} may not ${describe(step)} (allowed roles: ${policy.roles.join(', ')})`);
   }
   if (!policy.from.includes(state.status)) {
-    const where = state.status === null ? 'a claim that does not exist' : `a ${state.status} claim`;
-    const allowed = policy.from.map((s) => (s === null ? '(new claim)' : s)).join(', ');
+    const where = state.status === null ? 'a claim that does not exist' : `a claim that is ${state.status}`;
+    const allowed = policy.from.filter((s) => s !== null);
     return refuse(
       'illegal_transition',
       step === 'submit_claim'
         ? 'the claim already exists'
-        : `cannot ${describe(step)} ${where}; allowed from: ${allowed}`,
+        : `cannot ${STEP_ACTIONS[step](where)}; the claim must be ${alternatives(allowed)}`,
     );
   }
 
@@ -82,6 +82,31 @@ export function decide(
 
 function describe(step: ClaimStep): string {
   return step.replace(/_/g, ' ');
+}
+
+/** Each step as a phrase about the claim it acts on: "publish a claim that is in_research". */
+const STEP_ACTIONS: Record<ClaimStep, (claim: string) => string> = {
+  submit_claim: (claim) => `submit ${claim}`,
+  triage: (claim) => `triage ${claim}`,
+  reject: (claim) => `reject ${claim}`,
+  merge: (claim) => `merge ${claim}`,
+  assign: (claim) => `assign ${claim}`,
+  add_evidence: (claim) => `add evidence to ${claim}`,
+  add_note: (claim) => `add a note to ${claim}`,
+  draft_verdict: (claim) => `draft a verdict for ${claim}`,
+  submit_for_review: (claim) => `submit ${claim} for review`,
+  request_changes: (claim) => `request changes to ${claim}`,
+  publish: (claim) => `publish ${claim}`,
+  reopen: (claim) => `reopen ${claim}`,
+  correct: (claim) => `correct ${claim}`,
+  approve_correction: (claim) => `approve a correction of ${claim}`,
+  reject_correction: (claim) => `reject a correction of ${claim}`,
+  retract: (claim) => `retract ${claim}`,
+};
+
+/** "a", "a or b", "a, b or c". */
+function alternatives(items: readonly string[]): string {
+  return items.length <= 1 ? (items[0] ?? '') : `${items.slice(0, -1).join(', ')} or ${items[items.length - 1]}`;
 }
 
 /**
@@ -140,7 +165,7 @@ function decideStep(command: ClaimCommand, state: ClaimState, actor: Actor, cont
       const rawAppearances = c.appearances ?? [];
       if (!Array.isArray(rawAppearances)) fail('appearances', 'appearances must be an array');
       if (rawAppearances.length > LIMITS.appearances) {
-        fail('appearances', `at most ${LIMITS.appearances} appearances`);
+        fail('appearances', `appearances may hold at most ${LIMITS.appearances} items`);
       }
       const appearances: AppearanceData[] = rawAppearances.map((raw: unknown, i: number) => {
         const f = `appearances[${i}]`;

@@ -37,11 +37,26 @@ function fail(field: string, message: string): never {
   throw new ValidationError(field, message);
 }
 
+/**
+ * A character that shows nothing: whitespace, control and format characters (zero-width
+ * space/joiners, bidi controls, BOM, tag characters) and the other default-ignorable code
+ * points (variation selectors, Hangul fillers, combining grapheme joiner).
+ */
+const VISIBLE = /[^\s\p{Cc}\p{Cf}\p{Default_Ignorable_Code_Point}]/u;
+
+/** True when `text` shows at least one character (is not blank once invisible ones are ignored). */
+export function hasVisibleText(text: string): boolean {
+  return VISIBLE.test(text);
+}
+
 export function requiredString(value: unknown, field: string, max: number): string {
   if (typeof value !== 'string') fail(field, `${field} is required and must be a string`);
   const trimmed = value.trim();
   if (trimmed.length === 0) fail(field, `${field} must not be empty`);
-  if (trimmed.length > max) fail(field, `${field} must be at most ${max} characters`);
+  if (!hasVisibleText(trimmed)) {
+    fail(field, `${field} must contain visible text (it holds only invisible characters: whitespace, zero-width, bidi or other format characters)`);
+  }
+  if (trimmed.length > max) fail(field, `${field} must be at most ${max} characters (got ${trimmed.length})`);
   return trimmed;
 }
 
@@ -50,8 +65,9 @@ export function optionalString(value: unknown, field: string, max: number): stri
   if (value === undefined || value === null) return null;
   if (typeof value !== 'string') fail(field, `${field} must be a string`);
   const trimmed = value.trim();
-  if (trimmed.length === 0) return null;
-  if (trimmed.length > max) fail(field, `${field} must be at most ${max} characters`);
+  // Blank or invisible-only (zero-width, bidi controls…) is the same as absent.
+  if (!hasVisibleText(trimmed)) return null;
+  if (trimmed.length > max) fail(field, `${field} must be at most ${max} characters (got ${trimmed.length})`);
   return trimmed;
 }
 
@@ -62,9 +78,9 @@ export function optionalUrl(value: unknown, field: string): string | null {
   try {
     parsed = new URL(url);
   } catch {
-    fail(field, `${field} must be an absolute http(s) URL`);
+    fail(field, `${field} must be an absolute http(s) URL, such as https://example.org/report`);
   }
-  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') fail(field, `${field} must be an http(s) URL`);
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') fail(field, `${field} must be an http(s) URL, such as https://example.org/report`);
   return url;
 }
 
@@ -79,12 +95,40 @@ export function optionalLanguage(value: unknown, field: string): string | null {
   return [primary!.toLowerCase(), ...rest].join('-');
 }
 
-const DATE = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
+const DATE = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(Z|[+-](\d{2}):?(\d{2}))?)?$/;
+const DATE_EXAMPLE = 'a date such as 2024-03-12 or a date-time such as 2024-03-12T10:00:00Z';
 
+function daysInMonth(year: number, month: number): number {
+  if (month === 2) return year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28;
+  return [4, 6, 9, 11].includes(month) ? 30 : 31;
+}
+
+/**
+ * Why `text` is not an ISO-8601 calendar date or date-time (null when it is one). Strict:
+ * the day must exist in its month (leap years per the Gregorian rule), hours 00–23 (no
+ * 24:00), minutes and seconds 00–59 (no leap second), offsets up to ±23:59. Never rolls
+ * a value over (JavaScript's Date.parse turns 2024-02-30 into March 1st).
+ */
+export function calendarDateProblem(text: string): string | null {
+  const m = DATE.exec(text);
+  if (m === null) return `must be ${DATE_EXAMPLE}`;
+  const [year, month, day] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  if (year < 1) return 'must have a year from 0001 to 9999';
+  if (month < 1 || month > 12) return `has no month ${m[2]} (months are 01 to 12)`;
+  if (day < 1 || day > daysInMonth(year, month)) return `names a day that does not exist: ${m[1]}-${m[2]} has ${daysInMonth(year, month)} days`;
+  if (m[4] !== undefined && Number(m[4]) > 23) return 'must have an hour from 00 to 23 (use 00:00 of the next day, not 24:00)';
+  if (m[5] !== undefined && Number(m[5]) > 59) return 'must have minutes from 00 to 59';
+  if (m[6] !== undefined && Number(m[6]) > 59) return 'must have seconds from 00 to 59';
+  if (m[8] !== undefined && (Number(m[8]) > 23 || Number(m[9]) > 59)) return 'must have a UTC offset from -23:59 to +23:59';
+  return null;
+}
+
+/** An optional date or date-time, kept exactly as written (a time without offset stays local to its source). */
 export function optionalDate(value: unknown, field: string): string | null {
   const text = optionalString(value, field, 40);
   if (text === null) return null;
-  if (!DATE.test(text) || Number.isNaN(Date.parse(text))) fail(field, `${field} must be an ISO-8601 date`);
+  const problem = calendarDateProblem(text);
+  if (problem !== null) fail(field, `${field} ${problem}`);
   return text;
 }
 
@@ -104,8 +148,8 @@ export function rating(value: unknown, field: string): Rating {
 
 export function tags(value: unknown, field: string): string[] {
   if (value === undefined || value === null) return [];
-  if (!Array.isArray(value)) fail(field, `${field} must be an array of strings`);
-  if (value.length > LIMITS.tags) fail(field, `${field} may hold at most ${LIMITS.tags} tags`);
+  if (!Array.isArray(value)) fail(field, `${field} must be an array of strings, such as ["border", "energy"]`);
+  if (value.length > LIMITS.tags) fail(field, `${field} may hold at most ${LIMITS.tags} tags (got ${value.length})`);
   const out: string[] = [];
   value.forEach((tag, i) => {
     // Tags are filter keys: normalised to lower case, duplicates dropped.

@@ -4,7 +4,7 @@
  * exhausted database is a 503 with Retry-After.
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { ERROR_CATALOGUE, PROBLEM_CONTENT_TYPE, problemType, type ErrorCode } from '@claimtrail/contract';
+import { ERROR_CATALOGUE, EXPECTED_SHAPES, PROBLEM_CONTENT_TYPE, problemType, type ErrorCode } from '@claimtrail/contract';
 import { isCommandError } from '@claimtrail/claims';
 
 export interface FieldError {
@@ -78,21 +78,50 @@ function ajvField(error: { instancePath?: string; params?: Record<string, unknow
   return context === 'body' || context === undefined ? 'body' : context;
 }
 
-function ajvMessage(error: { keyword?: string; message?: string; params?: Record<string, unknown> }, field: string): string {
+type AjvError = { instancePath?: string; keyword?: string; message?: string; params?: Record<string, unknown> };
+
+/** "<field> must …": what the field expects, in words (patterns and formats by EXPECTED_SHAPES). */
+function ajvMessage(error: AjvError, field: string): string {
+  const params = error.params ?? {};
   switch (error.keyword) {
     case 'required':
       return `${field} is required`;
     case 'additionalProperties':
       return `${field} is not a known field`;
     case 'enum':
-      return `${field} must be one of ${((error.params?.allowedValues as unknown[]) ?? []).join(', ')}`;
+      return `${field} must be one of ${((params.allowedValues as unknown[]) ?? []).join(', ')}`;
     case 'pattern':
-      return field === 'text' || /\b(reason|note|body|summary|rationale)\b/.test(field)
-        ? `${field} must not be blank`
-        : `${field} has an invalid format`;
+      return `${field} must be ${EXPECTED_SHAPES[String(params.pattern)] ?? 'in the documented format'}`;
+    case 'format':
+      return `${field} must be ${EXPECTED_SHAPES[String(params.format)] ?? `a valid ${String(params.format)}`}`;
+    case 'minLength':
+      return params.limit === 1 ? `${field} must not be empty` : `${field} must be at least ${String(params.limit)} characters`;
+    case 'maxLength':
+      return `${field} must be at most ${String(params.limit)} characters`;
+    case 'maxItems':
+      return `${field} may hold at most ${String(params.limit)} items`;
+    case 'minimum':
+      return `${field} must be at least ${String(params.limit)}`;
+    case 'maximum':
+      return `${field} must be at most ${String(params.limit)}`;
+    case 'type': {
+      const type = String(params.type);
+      return `${field} must be ${type === 'integer' ? 'a whole number' : type === 'array' ? 'an array' : type === 'object' ? 'an object' : type === 'null' ? 'null' : `a ${type}`}`;
+    }
     default:
       return `${field} ${error.message ?? 'is invalid'}`;
   }
+}
+
+/**
+ * A nullable field (`anyOf: [X, null]`) that fails reports X's error, "must be null" and
+ * "must match a schema in anyOf": only the first says anything; drop the other two when
+ * the field has a more specific error.
+ */
+function usefulAjvErrors(errors: AjvError[], fieldOf: (error: AjvError) => string): AjvError[] {
+  const isNoise = (e: AjvError) => e.keyword === 'anyOf' || (e.keyword === 'type' && e.params?.type === 'null');
+  const specific = new Set(errors.filter((e) => !isNoise(e)).map(fieldOf));
+  return errors.filter((e) => !isNoise(e) || !specific.has(fieldOf(e)));
 }
 
 /**
@@ -153,8 +182,9 @@ export function mapError(error: unknown): Mapped {
   };
 
   if (Array.isArray(e.validation) && e.validation.length > 0) {
-    const errors = e.validation.slice(0, 20).map((v) => {
-      const field = ajvField(v, e.validationContext);
+    const fieldOf = (v: AjvError) => ajvField(v, e.validationContext);
+    const errors = usefulAjvErrors(e.validation.slice(0, 20), fieldOf).map((v) => {
+      const field = fieldOf(v);
       return { field, message: ajvMessage(v, field) };
     });
     const first = errors[0]!;

@@ -19,6 +19,7 @@ export const historyRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       schema: {
         tags: ['audit'],
+        operationId: 'listClaimEvents',
         summary: "The claim's full history, in stream order",
         security: SECURED,
         params: ClaimParamsSchema,
@@ -39,6 +40,7 @@ export const historyRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       schema: {
         tags: ['audit'],
+        operationId: 'getClaimState',
         summary: 'The claim view as it was at a version (?version=N) or an instant (?at=ISO-8601)',
         description: 'Folds the stream prefix. 404 when the claim did not exist yet at that point (or the version is beyond its history).',
         security: SECURED,
@@ -57,7 +59,10 @@ export const historyRoutes: FastifyPluginAsyncTypebox = async (app) => {
       if (version !== undefined) when = { version };
       else if (at !== undefined) {
         const instant = new Date(at);
-        if (Number.isNaN(instant.getTime())) throw new HttpProblem('validation', 'at must be an ISO-8601 instant', { field: 'at' });
+        // The schema's date-time format admits a leap second (23:59:60), which Date cannot hold.
+        if (Number.isNaN(instant.getTime())) {
+          throw new HttpProblem('validation', 'at must be a date-time with a time zone, such as 2024-03-12T10:00:00Z (seconds 00 to 59)', { field: 'at' });
+        }
         when = { at: instant };
       }
       const view = await claimStateAt(app.store, id, when);
