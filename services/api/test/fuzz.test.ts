@@ -22,11 +22,32 @@ type Schema = {
 };
 
 const loneSurrogate = fc.integer({ min: 0xd800, max: 0xdfff }).map((n) => String.fromCharCode(n));
+
+/**
+ * Pieces of hostile text: escape sequences as text (a backslash and `u0000`, percent and
+ * JSON escapes), real C0/C1 controls, Unicode format characters (ZWJ, bidi overrides and
+ * isolates, BOM, variation selectors, tag characters), lone surrogates, and words whose
+ * NFC and NFD spellings differ.
+ */
+const FRAGMENTS = [
+  '\\u0000', '\\\\u0000', '\\ud800', '\\udfff\\ud800', '\\n', '\\x00', '\\0', '%00', '%u0000', '%25u0000', '\\"', '\\',
+  '\u0000', '\u0001', '\u0008', '\u001b[31m', '\u007f', '\u0080', '\u0085', '\u009f', '\t', '\r\n',
+  '\u200b', '\u200c', '\u200d', '\u200e', '\u200f', '\u202a', '\u202e', '\u2066', '\u2069', '\u2060', '\ufeff', '\u00ad',
+  '\ufe0f', '\ufe0e', '\u{e0100}', '\u{e0041}', '\u{e007f}', '\u3164', '\u034f',
+  '\ud800', '\udfff', '\ud83d', '\ude00',
+  'e\u0301', '\u00e9', 'Te\u0308tkino', 'Tëtkino', 'Тёткино'.normalize('NFD'), 'Тёткино', '\u1100\u1161\u11a8', '각',
+  '👨\u200d👩\u200d👧', '🏳️\u200d🌈', 'x',
+];
+const fragment = fc.constantFrom(...FRAGMENTS);
+/** Hostile text: fragments mixed with ordinary characters. */
+const hostileText = fc.array(fc.oneof({ weight: 3, arbitrary: fragment }, { weight: 1, arbitrary: fc.string({ maxLength: 6 }) }), { minLength: 1, maxLength: 12 }).map((parts) => parts.join(''));
 const nasty = fc.oneof(
   fc.string({ unit: 'binary', maxLength: 50 }),
   fc.string({ unit: 'grapheme', maxLength: 50 }),
   fc.string({ unit: loneSurrogate, minLength: 1, maxLength: 3 }),
   fc.constantFrom('', ' ', '\u0000', 'a\u0000b', '\ud83d', '💥'.repeat(3000), '\u202e', 'null', '__proto__', "'; drop table events; --"),
+  { weight: 4, arbitrary: hostileText },
+  hostileText.map((t) => t.repeat(Math.ceil(3000 / t.length))),
   fc.string({ minLength: 3000, maxLength: 12_000 }),
 );
 
@@ -54,7 +75,9 @@ function valid(schema: Schema, name: string, ctx: { claimId: string }): fc.Arbit
       if (schema.pattern?.startsWith('^\\d{4}')) return fc.constantFrom('2024-03-12', '2024-03-12T10:00:00Z');
       if (schema.pattern?.startsWith('^[A-Za-z]{2,3}')) return fc.constantFrom('en', 'ru', 'uk-UA');
       const max = Math.min(schema.maxLength ?? 200, 200);
-      return fc.string({ minLength: 1, maxLength: max }).map((s) => (s.trim() ? s : `x${s}`));
+      return fc
+        .oneof(fc.string({ minLength: 1, maxLength: max }), hostileText.map((t) => t.slice(0, max)))
+        .map((s) => (s.trim() ? s : `x${s}`));
     }
     default:
       return fc.jsonValue();
@@ -118,12 +141,13 @@ describe.skipIf(!pg)('fuzz: never a 5xx, refused requests append nothing', () =>
     await t?.close();
   });
 
-  async function checked(send: () => Promise<{ statusCode: number; body: string }>): Promise<void> {
+  async function checked(send: () => Promise<{ statusCode: number; body: string; headers: Record<string, unknown> }>): Promise<void> {
     const before = await t.eventCount();
     const response = await send();
     expect(response.statusCode, response.body).toBeLessThan(500);
     if (response.statusCode >= 400) {
       expect(await t.eventCount()).toBe(before);
+      expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
       expect(JSON.parse(response.body)).toMatchObject({ code: expect.any(String), status: response.statusCode });
     }
   }
@@ -160,6 +184,37 @@ describe.skipIf(!pg)('fuzz: never a 5xx, refused requests append nothing', () =>
     );
   });
 
+  it('hostile text in every text field: stored exactly (NFC, trimmed), or refused naming the field', async () => {
+    const unstorable = (v: string) => v.includes('\u0000') || /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(v);
+    const visible = /[^\s\p{Cc}\p{Cf}\p{Default_Ignorable_Code_Point}]/u;
+    const fields = ['text', 'claimant', 'tags[0]', 'appearances[0].title', 'appearances[0].excerpt'] as const;
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(...fields), hostileText, fc.context(), async (field, value, ctx) => {
+        const body: Record<string, unknown> = { text: 'A claim' };
+        if (field === 'tags[0]') body.tags = [value];
+        else if (field.startsWith('appearances')) body.appearances = [{ [field.split('.')[1]!]: value }];
+        else body[field] = value;
+        ctx.log(`${field} ${JSON.stringify(value)}`);
+        const before = await t.eventCount();
+        const response = await call(t.app, { method: 'POST', url: '/claims', headers: { ...t.as.fact_checker, 'content-type': 'application/json' }, payload: JSON.stringify(body) });
+        const expected = value.normalize('NFC').trim();
+        if (unstorable(value) || (field === 'text' || field === 'tags[0]' ? !visible.test(expected) : false)) {
+          expect(response.statusCode, response.body).toBe(400);
+          expect(response.json).toMatchObject({ code: 'validation', field });
+          expect(await t.eventCount()).toBe(before);
+          return;
+        }
+        expect(response.statusCode, response.body).toBe(201);
+        const view = (await call(t.app, { method: 'GET', url: `/claims/${response.json.id}`, headers: t.as.auditor })).json;
+        const stored =
+          field === 'tags[0]' ? view.tags[0] : field.startsWith('appearances') ? view.appearances[0][field.split('.')[1]!] : view[field];
+        const shown = visible.test(expected) ? (field === 'tags[0]' ? expected.toLowerCase() : expected) : null;
+        expect(stored).toBe(shown);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
   it('raw bytes, odd content types and methods', async () => {
     await fc.assert(
       fc.asyncProperty(
@@ -182,10 +237,16 @@ describe.skipIf(!pg)('fuzz: never a 5xx, refused requests append nothing', () =>
     await fc.assert(
       fc.asyncProperty(
         fc.constantFrom(...paths),
-        fc.oneof(fc.constant(null), fc.oneof(fc.uuid(), fc.string({ maxLength: 60 }), nasty.map((s) => s.slice(0, 600)))),
+        fc.oneof(fc.constant(null), fc.oneof(fc.uuid(), fc.string({ maxLength: 60 }), hostileText, nasty.map((s) => s.slice(0, 600)))),
         fc.dictionary(
           fc.constantFrom('state', 'assignee', 'tag', 'rating', 'q', 'limit', 'cursor', 'version', 'at', 'after', 'x'),
-          fc.oneof(fc.string({ maxLength: 30 }), fc.integer().map(String), nasty.map((s) => s.slice(0, 300)), fc.constantFrom('0', '-1', '1e9', '9007199254740993', 'NaN', '2024-03-12T00:00:00Z')),
+          fc.oneof(
+            fc.string({ maxLength: 30 }),
+            fc.integer().map(String),
+            hostileText,
+            nasty.map((s) => s.slice(0, 300)),
+            fc.constantFrom('0', '-1', '1e9', '9007199254740993', 'NaN', '2024-03-12T00:00:00Z', '2024-02-30T00:00:00Z', '2024-03-12T24:00:00Z', '2016-12-31T23:59:60Z'),
+          ),
           { maxKeys: 4 },
         ),
         async (path, rawId, query) => {
