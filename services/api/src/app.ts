@@ -44,6 +44,7 @@ import { registerValidators } from './plugins/validation.ts';
 import { registerRoutes } from './routes/index.ts';
 import { livePlugin, type LivePluginOptions } from './live/index.ts';
 import { boardPlugin } from './board/index.ts';
+import { OPENAPI_LICENSE, openApiServers, requireOperationIds } from './openapi.ts';
 import { prepareDemoTokens } from './demo-tokens.ts';
 import { docsPlugin } from './plugins/security-headers.ts';
 
@@ -273,12 +274,15 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
     });
   }
 
+  requireOperationIds(app);
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
+      servers: openApiServers(config.publicUrl),
       info: {
         title: 'claimtrail',
         version: API_VERSION,
+        license: OPENAPI_LICENSE,
         description:
           'Event-sourced fact-check workflow. Errors are application/problem+json (RFC 9457) with a stable `code`. ' +
           'Writes return `ETag: "<version>"`, honour `If-Match` (412 when stale) and `Idempotency-Key`.',

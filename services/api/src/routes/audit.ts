@@ -276,6 +276,7 @@ export const auditRoutes: FastifyPluginAsync = async (app) => {
     {
       schema: {
         tags: ['audit'],
+        operationId: 'verifyAudit',
         summary: 'Proof that the log is intact: hash chains, positions, and projections equal to a rebuild',
         description: 'Roles auditor, editor, admin. With ?claimId= only that claim (chain + projection row).',
         security: SECURED,

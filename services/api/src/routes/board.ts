@@ -9,6 +9,7 @@ export const boardRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       schema: {
         tags: ['claims'],
+        operationId: 'getBoard',
         summary: 'Per workflow state: the count and the claims in it (most recently changed first)',
         security: SECURED,
         querystring: BoardQuerySchema,

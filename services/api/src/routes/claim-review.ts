@@ -58,6 +58,7 @@ export const claimReviewRoutes: FastifyPluginAsync = async (app) => {
     {
       schema: {
         tags: ['claims'],
+        operationId: 'getClaimReview',
         summary: 'schema.org ClaimReview (JSON-LD) of the published verdict',
         description:
           '404 `not_published` while no verdict is public (also while reopened), 410 `retracted` after a retraction. ' +
@@ -85,6 +86,7 @@ export const claimReviewRoutes: FastifyPluginAsync = async (app) => {
     {
       schema: {
         tags: ['claims'],
+        operationId: 'listClaimReviews',
         summary: 'Every published ClaimReview, newest claim first',
         security: SECURED,
         querystring: {

@@ -34,6 +34,7 @@ export const claimRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       schema: {
         tags: ['claims'],
+        operationId: 'submitClaim',
         summary: 'Submit a claim',
         security: SECURED,
         body: CreateClaimBodySchema,
@@ -49,6 +50,7 @@ export const claimRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       schema: {
         tags: ['claims'],
+        operationId: 'listClaims',
         summary: 'List claims (filters, full-text q, keyset pagination; newest first)',
         security: SECURED,
         querystring: ListClaimsQuerySchema,
@@ -74,6 +76,7 @@ export const claimRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       schema: {
         tags: ['claims'],
+        operationId: 'getClaim',
         summary: 'The claim view',
         security: SECURED,
         params: ClaimParamsSchema,

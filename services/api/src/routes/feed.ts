@@ -10,6 +10,7 @@ export const feedRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       schema: {
         tags: ['feed'],
+        operationId: 'listEvents',
         summary: 'Every event after ?after= (a position), in position order',
         security: SECURED,
         querystring: EventsQuerySchema,

@@ -12,6 +12,7 @@ export const stepRoutes: FastifyPluginAsync = async (app) => {
       {
         schema: {
           tags: ['workflow'],
+          operationId: spec.operationId,
           summary: spec.summary,
           description: `Sends the \`${spec.command}\` command. Answers 200 with the new claim view and \`ETag: "<version>"\`.`,
           security: SECURED,

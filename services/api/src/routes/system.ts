@@ -15,13 +15,27 @@ const ReadySchema = Type.Object(
   { additionalProperties: true },
 );
 
+/**
+ * The probes have no 4xx of their own, but like every route they refuse a request that
+ * cannot be read (malformed URL, oversized headers, a timed-out request) with a problem.
+ */
+const MALFORMED_REQUEST = { ...ProblemSchema, description: 'A request that cannot be read (problem+json)' };
+
 export const systemRoutes: FastifyPluginAsyncTypebox = async (app) => {
   // The migrations this build expects: fixed for the process, not recomputed per probe.
   const expected = Object.keys(migrations).sort();
 
   app.get(
     '/healthz',
-    { schema: { tags: ['system'], summary: 'Liveness: the process answers', security: PUBLIC, response: { 200: HealthSchema } } },
+    {
+      schema: {
+        tags: ['system'],
+        operationId: 'getHealth',
+        summary: 'Liveness: the process answers',
+        security: PUBLIC,
+        response: { 200: HealthSchema, '4xx': MALFORMED_REQUEST },
+      },
+    },
     async () => ({ status: 'ok' }),
   );
 
@@ -30,9 +44,10 @@ export const systemRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       schema: {
         tags: ['system'],
+        operationId: 'getReadiness',
         summary: 'Readiness: database reachable and every migration applied (else 503)',
         security: PUBLIC,
-        response: { 200: ReadySchema, 503: ReadySchema },
+        response: { 200: ReadySchema, '4xx': MALFORMED_REQUEST, 503: ReadySchema },
       },
     },
     async (_request, reply) => {
@@ -61,6 +76,7 @@ export const systemRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       schema: {
         tags: ['system'],
+        operationId: 'getMetrics',
         summary: 'Prometheus metrics (any authenticated role)',
         security: SECURED,
         produces: ['text/plain'],
@@ -78,6 +94,7 @@ export const systemRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       schema: {
         tags: ['system'],
+        operationId: 'getMe',
         summary: 'Who the token belongs to',
         security: SECURED,
         response: {
