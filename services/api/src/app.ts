@@ -214,6 +214,9 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
     routerOptions: { maxParamLength: 500, ignoreTrailingSlash: true },
     // Errors raised before routing (bad URL encoding, too-long params) are problems too.
     frameworkErrors: (error, request, reply) => {
+      // An upgrade request's socket left Node's HTTP server; the websocket plugin closes it
+      // after routed requests only. Unclosed, each such request would hold a socket open.
+      if (request.raw.upgrade) reply.raw.once('finish', () => request.raw.socket.destroy());
       sendProblem(error, request, reply);
     },
     // …and so are requests Node's HTTP parser refuses before Fastify sees them.

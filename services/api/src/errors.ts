@@ -6,6 +6,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { ERROR_CATALOGUE, EXPECTED_SHAPES, PROBLEM_CONTENT_TYPE, problemType, type ErrorCode } from '@claimtrail/contract';
 import { isCommandError } from '@claimtrail/claims';
+import { redactParameterKey, redactUrl } from './redact.ts';
 
 export interface FieldError {
   field: string;
@@ -72,7 +73,7 @@ function ajvField(error: { instancePath?: string; params?: Record<string, unknow
   if (typeof params.missingProperty === 'string') path.push(params.missingProperty);
   if (typeof params.additionalProperty === 'string') path.push(params.additionalProperty);
   // A query parameter is named by its key, also when it carries several values (state=a,b).
-  if (context === 'querystring' && path.length > 0) return path[0]!;
+  if (context === 'querystring' && path.length > 0) return redactParameterKey(path[0]!);
   const joined = path.reduce((acc, part) => (/^\d+$/.test(part) ? `${acc}[${part}]` : acc ? `${acc}.${part}` : part), '');
   if (joined) return joined;
   return context === 'body' || context === undefined ? 'body' : context;
@@ -255,7 +256,7 @@ export function problemDocument(mapped: Mapped, request: FastifyRequest): Proble
     status: mapped.status,
     detail: mapped.detail,
     code: mapped.code,
-    instance: request.url.split('?')[0]!.slice(0, 500),
+    instance: redactUrl(request.url).split('?')[0]!.slice(0, 500),
     requestId: request.id,
     ...mapped.extra,
   };

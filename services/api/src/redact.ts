@@ -26,6 +26,14 @@ const SECRET_KEY = /token/i;
 const PLAIN_KEY = /^[A-Za-z_]{1,40}$/;
 
 /**
+ * A decoded parameter key as it may be shown (in a validation error): a key that names a
+ * token but is not a plain name (`token=<secret>` sent as `token%3D<secret>`) is hidden.
+ */
+export function redactParameterKey(key: string): string {
+  return SECRET_KEY.test(key) && !PLAIN_KEY.test(key) ? '[redacted]' : key;
+}
+
+/**
  * The URL as it may be logged: every parameter whose key names a token loses its value.
  * The URL is split into parameters at every separator a server or client may use (`?`,
  * `&`, `;`, `#`) and each key is decided on its decoded form, so `?%74oken=`, `;token=`

@@ -12,7 +12,7 @@
  *   an upgrade without a valid token.
  */
 import { randomBytes } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requirePostgres } from '@claimtrail/testing';
@@ -232,6 +232,23 @@ describe.skipIf(!pg)('auth is decided per route, never by a request header', () 
         expect(res.status, `${path} upgrade=${upgrade}`).toBeGreaterThanOrEqual(200);
         expect(res.status, `${path} upgrade=${upgrade}`).toBeLessThan(400);
       }
+    }
+  });
+
+  it('an upgrade request the router cannot parse gets its problem and its socket closed', async () => {
+    // Unclosed, every such request (no token needed) would hold a server socket forever.
+    for (const path of ['/claims/%ZZ', '/%ZZ', '/claims/%E0%A4%A']) {
+      const answer = await new Promise<string>((resolve, reject) => {
+        const socket = connect(port, '127.0.0.1', () => {
+          socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n`);
+        });
+        let received = '';
+        socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+        socket.on('close', () => resolve(received));
+        socket.on('error', reject);
+      });
+      expect(answer, path).toMatch(/^HTTP\/1\.1 400 /);
+      expect(answer.toLowerCase(), path).toContain('content-type: application/problem+json');
     }
   });
 
