@@ -53,6 +53,18 @@ const HOSTILE_STRINGS = [
   '-1',
   '1e309',
   '9007199254740993',
+  // Escape sequences as text (stored as written), control and format characters, mixed forms.
+  '\\u0000',
+  'regex \\\\u0000 \\x00 \\0',
+  '\\ud800\\udfff',
+  '%u0000 %25u0000',
+  '\u0001\u001b[31m\u007f\u0085\u009f',
+  '\u200d\u200c\u200b\u2060\u00ad',
+  '\u202e\u2066\u2069\u200f',
+  '\ufe0f\u{e0100}\u{e0041}\u{e007f}',
+  'Te\u0308tkino Tëtkino',
+  'Тёткино'.normalize('NFD'),
+  '👨\u200d👩\u200d👧 \u200fשלום',
 ];
 
 const ID_SEGMENTS = [
@@ -74,6 +86,11 @@ const ID_SEGMENTS = [
   '1',
   '-1',
   '%20',
+  '%5Cu0000',
+  '%E2%80%AE',
+  '%EF%BB%BF',
+  encodeURIComponent('e\u0301'),
+  'Тёткино',
 ];
 
 interface Route {
@@ -119,6 +136,8 @@ const ROUTES: Route[] = [
   { method: 'POST', path: '/claims/:id/publish', body: () => ({}) },
   { method: 'POST', path: '/claims/:id/reopen', body: () => ({ reason: 'new facts' }) },
   { method: 'POST', path: '/claims/:id/correct', body: () => ({ note: 'fix', rating: 'mixed' }) },
+  { method: 'POST', path: '/claims/:id/approve-correction', body: () => ({ correctionId: 'c12' }) },
+  { method: 'POST', path: '/claims/:id/reject-correction', body: () => ({ reason: 'not convinced' }) },
   { method: 'POST', path: '/claims/:id/retract', body: () => ({ reason: 'wrong' }) },
 ];
 
@@ -180,7 +199,10 @@ const caseArb: fc.Arbitrary<Case> = fc.record({
       fc.constantFrom('state', 'assignee', 'tag', 'rating', 'q', 'limit', 'cursor', 'after', 'version', 'at', 'claimId', 'token', '__proto__[x]', 'constructor[prototype][x]', 'limit[]'),
       fc.oneof(
         fc.constantFrom('-1', '0', '1', '101', 'abc', '1e309', '9007199254740993', '1.5', 'published', 'bogus', '2024-03-12T00:00:00Z', '9999-99-99', '%00', '%ff', "'%20OR%201=1--", '%3Cscript%3E', '!!&&||():*', 'a'.repeat(600)),
+        // Impossible instants, escapes as text, and raw (unencoded) non-ASCII the HTTP parser refuses.
+        fc.constantFrom('2024-02-30T00:00:00Z', '2024-03-12T24:00:00Z', '%5Cu0000', '%u0000', 'Тёткино', 'caf\u00e9', '\u0001'),
         fc.string({ maxLength: 20 }).map(encodeURIComponent),
+        fc.constantFrom(...HOSTILE_STRINGS.filter((v) => v.length < 1000 && !/[\uD800-\uDFFF]/.test(v))).map(encodeURIComponent),
       ),
     ),
     { maxLength: 4 },
@@ -233,6 +255,18 @@ const caseArb: fc.Arbitrary<Case> = fc.record({
     { freq: 8 },
   ),
 });
+
+/** An error response is problem+json with a `code` (a HEAD answer has the header but no body). */
+function isProblem(res: { head: string; body: string }, head: boolean): boolean {
+  if (!/\r\ncontent-type:\s*application\/problem\+json/i.test(res.head)) return false;
+  if (head) return true;
+  try {
+    const problem = JSON.parse(res.body) as { code?: unknown };
+    return typeof problem.code === 'string' && problem.code.length > 0;
+  } catch {
+    return false;
+  }
+}
 
 describe.skipIf(!pg)('bad input at scale', () => {
   let db: TestDatabase;
@@ -337,6 +371,7 @@ describe.skipIf(!pg)('bad input at scale', () => {
     expect(cases.length).toBe(TOTAL);
 
     const serverErrors: string[] = [];
+    const notProblems: string[] = [];
     const unanswered: string[] = [];
     const refusedWithEvents: string[] = [];
     const histogram = new Map<number, number>();
@@ -354,6 +389,7 @@ describe.skipIf(!pg)('bad input at scale', () => {
         histogram.set(r.res.status, (histogram.get(r.res.status) ?? 0) + 1);
         const label = `#${r.requestId} ${JSON.stringify(r.c).slice(0, 300)}`;
         if (r.res.status >= 500) serverErrors.push(`${r.res.status} ${label} → ${r.res.body.slice(0, 300)}`);
+        if (r.res.status >= 400 && !isProblem(r.res, r.c.method === 'HEAD')) notProblems.push(`${r.res.status} ${label} → ${r.res.head.slice(0, 200)} ${r.res.body.slice(0, 200)}`);
         if (r.res.status === 0) unanswered.push(`${r.res.error} ${label}`);
       }
       const after = await countEvents(db.url);
@@ -376,6 +412,7 @@ describe.skipIf(!pg)('bad input at scale', () => {
     }
     console.log(`bad-input statuses: ${JSON.stringify(Object.fromEntries([...histogram].sort((a, b) => a[0] - b[0])))}; 10 MB bodies unanswered (reset before reading): ${unanswered.length}`);
     expect(serverErrors, 'responses ≥ 500').toEqual([]);
+    expect(notProblems, 'errors that are not problem+json with a code').toEqual([]);
     expect(unanswered.filter((u) => !u.includes('"huge"')), 'requests without an answer').toEqual([]);
     expect(refusedWithEvents).toEqual([]);
 
