@@ -62,6 +62,7 @@ const POLICY: readonly RouteRule[] = [
   { method: 'GET', path: '/claim-reviews', roles: ALL },
   { method: 'GET', path: '/events', roles: ALL },
   { method: 'GET', path: '/board', roles: ALL },
+  { method: 'GET', path: '/users', roles: ALL },
   { method: 'GET', path: '/audit/verify', roles: AUDIT },
   { method: 'POST', path: '/claims', roles: WRITERS },
   { method: 'POST', path: '/claims/{id}/triage', roles: DESK, step: { from: 'submitted', body: () => ({}) } },

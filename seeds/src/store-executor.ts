@@ -8,6 +8,7 @@ import {
   type DecideContext,
 } from '@claimtrail/domain';
 import { canonicalJson, type EventStore, type JsonObject } from '@claimtrail/event-store';
+import { seedDirectoryUser } from './data/users.ts';
 import { uuidV5 } from './ids.ts';
 import type { SeedCommandInput } from './run.ts';
 
@@ -57,6 +58,8 @@ export function createStoreExecutor(store: EventStore) {
       const target = (await load(command.into)).state;
       context.mergeTarget = target.status === null ? null : { id: command.into, status: target.status };
     }
+    // Without a users table, the directory is the seed desk.
+    if (command.type === 'assign') context.assignee = seedDirectoryUser(command.assignee);
 
     const firstId = eventId(0);
     if (firstId !== undefined) {

@@ -22,6 +22,7 @@ import {
   runSeed,
   SeedCommandRefused,
   seedActor,
+  seedDirectoryUser,
   seedIdempotencyKey,
   type SeedCommandInput,
 } from '../src/index.ts';
@@ -71,6 +72,8 @@ describe('seed data (pure, through the domain)', () => {
         const result = decide(command, state, actor, {
           claimId: seed.id,
           mergeTarget: into?.status ? { id: into.id!, status: into.status } : null,
+          // Every assignee is a user of the seed desk who can research (the service looks them up).
+          ...(step.command.type === 'assign' ? { assignee: seedDirectoryUser(step.command.assignee) } : {}),
         });
         if (!result.ok) throw new Error(`${seed.slug} step ${i + 1} (${step.command.type}): ${result.refusal.code} ${result.refusal.message}`);
         for (const event of result.events) {

@@ -11,6 +11,7 @@ import {
 } from '@claimtrail/domain';
 import { isAppendConflict, type AppendResult, type EventStore, type NewEvent, type StreamHead } from '@claimtrail/event-store';
 import { decideWrite } from './decide-write.ts';
+import { directoryUsers } from './directory.ts';
 import { CommandError } from './errors.ts';
 import { isClaimId } from './ids.ts';
 import { LruMap } from './lru.ts';
@@ -234,6 +235,10 @@ export async function writeBatch(
     }
   }
 
+  // The users the batch's assign commands name (one query, only when there are any).
+  const assigning = writes.filter((w, i) => !outcomes[i] && w.input.command?.type === 'assign');
+  const directory = assigning.length === 0 ? null : await directoryUsers(tx, assigning.map((w) => (w.input.command as { assignee?: unknown }).assignee));
+
   // 3. Decide, each command on its claim's locked state (a busy claim's: later, alone).
   for (let index = 0; index < writes.length; index++) {
     if (outcomes[index]) continue;
@@ -245,8 +250,9 @@ export async function writeBatch(
     const context: DecideContext = { claimId };
     if (command.type === 'merge') {
       const target = isClaimId(command.into) ? slots.get(command.into.toLowerCase()) : undefined;
-      context.mergeTarget = target ? { id: command.into as string, status: target.state.status! } : null;
+      context.mergeTarget = target ? { id: command.into.toLowerCase(), status: target.state.status! } : null;
     }
+    if (command.type === 'assign') context.assignee = directory?.get(command.assignee) ?? null;
     const decided = decideWrite(input, slot.state, context);
     if (decided instanceof CommandError) {
       outcomes[index] = { ok: false, error: decided };
@@ -334,7 +340,7 @@ function writtenClaims(appending: ClaimSlot[], docs: SearchDocument[]): [string,
 /**
  * The common case in one round trip. When every command of the batch writes a claim whose
  * committed state this service holds (or creates one), carries no Idempotency-Key and is
- * not a merge, nothing needs to be read first: the commands are decided on the cached
+ * neither a merge nor an assign, nothing needs to be read first: the commands are decided on the cached
  * states, the events numbered and chained, the views folded, and BEGIN, the row locks (in
  * id order, as the other path takes them), the append, the projection rows and COMMIT go
  * out together.
@@ -357,7 +363,8 @@ async function writeInOneFlight(
   if (!session.merged || session.begun) return null;
   const slots: ClaimSlot[] = [];
   for (const { input, streamId } of writes) {
-    if (input.idempotencyKey !== undefined || input.command.type === 'merge') return null;
+    // A merge reads its target and an assign its assignee: neither is in the cache.
+    if (input.idempotencyKey !== undefined || input.command.type === 'merge' || input.command.type === 'assign') return null;
     const cached = cache.get(input.claimId);
     if (cached) {
       if (cached.version > 0 && !cached.headHash) return null;

@@ -58,4 +58,5 @@ export {
   type TokenFailure,
   type TokenAuthenticatorOptions,
 } from './users.ts';
+export { listUsers, directoryUsers, type DirectoryEntry } from './directory.ts';
 export { canonicalJson, sha256Hex } from '@claimtrail/event-store';

@@ -16,6 +16,7 @@ import {
 import { canonicalJson, sha256Hex, type Database, type EventStore, type RecordedEvent } from '@claimtrail/event-store';
 import { batchFootprint, ClaimStateCache, writeBatch, type BatchOutcome, type BatchPath, type BatchWrite } from './batch.ts';
 import { decideWrite } from './decide-write.ts';
+import { directoryUsers } from './directory.ts';
 import { CommandError } from './errors.ts';
 import { WriteQueue } from './write-queue.ts';
 import { ClaimViewCache } from './view-cache.ts';
@@ -114,6 +115,19 @@ function rolledBackForSure(error: unknown): boolean {
 }
 
 /**
+ * The command with the claim ids it names in their canonical (lower-case) spelling: the
+ * domain compares ids as strings (a merge into itself, the target recorded in ClaimMerged),
+ * so it must only ever see one spelling of a claim. A value that is not a uuid is left for
+ * the domain to refuse.
+ */
+function canonicalIds(command: ClaimCommand): ClaimCommand {
+  if (command?.type === 'merge' && isClaimId(command.into) && command.into !== command.into.toLowerCase()) {
+    return { ...command, into: command.into.toLowerCase() };
+  }
+  return command;
+}
+
+/**
  * Group-commit write transactions in flight at once, by default: the cores less one, 1 to 4
  * (on 2 cores, 1 measured best: bigger batches, less CPU per write). The service's
  * WRITE_CONCURRENCY defaults to it too.
@@ -167,10 +181,11 @@ export class ClaimService {
     }
     const id = claimId.toLowerCase();
     const streamId = claimStreamId(id);
+    const canonical = canonicalIds(command);
     // Only a keyed request needs its hash (canonical JSON + sha256 of the whole command).
     const requestHash =
-      input.idempotencyKey === undefined ? '' : (input.requestHash ?? this.requestHash({ claimId: id, command }));
-    const write: BatchWrite = { input: { ...input, claimId: id }, streamId, requestHash };
+      input.idempotencyKey === undefined ? '' : (input.requestHash ?? this.requestHash({ claimId: id, command: canonical }));
+    const write: BatchWrite = { input: { ...input, claimId: id, command: canonical }, streamId, requestHash };
     const queue = this.queue;
     if (!queue) return this.executeAlone(write);
     return new Promise<ExecuteResult>((resolve, reject) => queue.push({ write, resolve, reject }));
@@ -321,6 +336,8 @@ export class ClaimService {
     const loaded = await this.loadForUpdate(tx, session, claimId, fromStream);
     const context: DecideContext = { claimId };
     if (command?.type === 'merge') context.mergeTarget = await this.mergeTarget(tx, command.into);
+    // Only an assign reads the directory: no other write pays for the lookup.
+    if (command?.type === 'assign') context.assignee = (await directoryUsers(tx, [command.assignee])).get(command.assignee) ?? null;
     const newEvents = decideWrite(input, loaded.state, context);
     if (newEvents instanceof CommandError) throw newEvents;
     // The head kept in the locked claim row saves the store its head read (the store's
@@ -380,6 +397,6 @@ export class ClaimService {
     const result = await sql<{ id: string; state: string }>`
       select id, state from claims where id = ${into.toLowerCase()}`.execute(tx);
     const row = result.rows[0];
-    return row ? { id: into, status: row.state as ClaimState['status'] & string } : null;
+    return row ? { id: into.toLowerCase(), status: row.state as ClaimState['status'] & string } : null;
   }
 }

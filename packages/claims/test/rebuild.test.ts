@@ -6,7 +6,7 @@ import { createEventStore, migrateToLatest, openDatabase, type Database, type Ev
 import { migrations } from '@claimtrail/migrations';
 import { createTestDatabase, requirePostgres, type TestDatabase } from '@claimtrail/testing';
 import { decide, evolve, initialClaimState, toClaimView, toEnvelope, type Actor, type ClaimCommand, type ClaimState } from '@claimtrail/domain';
-import { canReadConcurrently, checkClaimProjection, ClaimService, isCommandError, rebuildProjections, writeClaimProjection } from '../src/index.ts';
+import { canReadConcurrently, checkClaimProjection, ClaimService, ensureUsers, isCommandError, rebuildProjections, writeClaimProjection } from '../src/index.ts';
 
 /**
  * The rebuild writes its rows through its own bulk writers (rebuild-writer.ts: on PGlite two
@@ -66,6 +66,8 @@ for (const backend of ['pglite', 'postgres'] as const) {
       await migrateToLatest(database.db, migrations);
       store = createEventStore(database);
       service = new ClaimService(store);
+      // Assign names users of the directory.
+      await ensureUsers(database.db, [fc]);
       for (const [i, text] of TRICKY.entries()) {
         const id = randomUUID();
         await service.execute({
@@ -198,6 +200,7 @@ for (const backend of ['pglite', 'postgres'] as const) {
         actor: hostileActor,
       });
       await service.execute({ claimId: id, command: { type: 'triage' }, actor: ed });
+      await ensureUsers(database.db, [hostileActor]);
       await service.execute({ claimId: id, command: { type: 'assign', assignee }, actor: ed });
       await service.execute({ claimId: id, command: { type: 'add_evidence', summary: hostile, stance: 'context', url: null }, actor: hostileActor });
       await service.execute({ claimId: id, command: { type: 'add_note', body: hostile }, actor: hostileActor });
@@ -389,6 +392,7 @@ for (const backend of ['pglite', 'postgres'] as const) {
         if (!submitted) continue;
         written++;
         await attempt(() => service.execute({ claimId: id, command: { type: 'triage' }, actor: ed }));
+        await ensureUsers(database.db, [{ id: c.assignee, role: 'fact_checker' }]);
         await attempt(() => service.execute({ claimId: id, command: { type: 'assign', assignee: c.assignee }, actor: ed }));
         await attempt(() => service.execute({ claimId: id, command: { type: 'add_evidence', summary: c.evidence, stance: 'context', url: null }, actor: fc }));
         await attempt(() => service.execute({ claimId: id, command: { type: 'add_note', body: c.note }, actor: fc }));

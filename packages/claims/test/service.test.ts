@@ -104,11 +104,30 @@ for (const [backend, merged, batched] of [
       expect(await count()).toBe(before);
       const reuse = await refusal(service.execute({ ...input, command: { type: 'submit_claim', text: 'twice' } }));
       expect(reuse.code).toBe('idempotency_key_reuse');
+      // The refused reuse left the key to its request: that one still replays, the other is still refused.
+      const third = await service.execute({ ...input, claimId: randomUUID() });
+      expect(third).toMatchObject({ replayed: true, view: first.view });
+      expect((await refusal(service.execute({ ...input, command: { type: 'submit_claim', text: 'twice' } }))).code).toBe('idempotency_key_reuse');
+      expect(await count()).toBe(before);
       // A refused command does not burn its key: the same key works once the request is valid.
       const bad = await refusal(service.execute({ claimId: id, command: { type: 'triage' }, actor: fc, idempotencyKey: 'k2' }));
       expect(bad.code).toBe('forbidden_role');
       const other = await service.execute({ ...input, claimId: randomUUID(), actor: ed });
       expect(other.replayed).toBe(false);
+    });
+
+    it('merge names claims in one spelling: its own id in upper case is refused, a target in upper case is recorded in lower case', async () => {
+      const id = randomUUID();
+      const target = randomUUID();
+      await service.execute({ claimId: id, command: { type: 'submit_claim', text: 'the duplicate' }, actor: fc });
+      await service.execute({ claimId: target, command: { type: 'submit_claim', text: 'the original' }, actor: fc });
+      const before = await count();
+      const self = await refusal(service.execute({ claimId: id.toUpperCase(), command: { type: 'merge', into: id.toUpperCase() }, actor: ed }));
+      expect(self).toMatchObject({ code: 'validation', field: 'into' });
+      expect(await count()).toBe(before);
+      const merged = await service.execute({ claimId: id, command: { type: 'merge', into: target.toUpperCase() }, actor: ed });
+      expect(merged.view.mergedInto).toBe(target);
+      expect((await store.readStream(`claim-${id}`)).at(-1)!.data).toMatchObject({ into: target });
     });
 
     it('concurrent writers on one claim: all land, versions dense', async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { decide, evolve, initialClaimState, toClaimView, type ClaimState } from '@claimtrail/domain';
-import { runSeed } from '../../../seeds/src/index.ts';
+import { runSeed, seedDirectoryUser } from '../../../seeds/src/index.ts';
 import { stateFromView } from '../src/index.ts';
 
 // The projection row stores the view only; a write loads its state back with
@@ -16,6 +16,7 @@ describe('stateFromView', () => {
       const decision = decide(command, state, actor, {
         claimId,
         ...(mergeTarget?.status ? { mergeTarget: { id: mergeTarget.id!, status: mergeTarget.status } } : {}),
+        ...(command.type === 'assign' ? { assignee: seedDirectoryUser(command.assignee) } : {}),
       });
       if (!decision.ok) throw new Error(`${decision.refusal.code}: ${decision.refusal.message}`);
       for (const event of decision.events) {

@@ -28,6 +28,8 @@ export const ERROR_CATALOGUE = {
   unsupported_media_type: { status: 415, title: 'Unsupported media type' },
   idempotency_key_reuse: { status: 422, title: 'Idempotency-Key reused with a different request' },
   unknown_merge_target: { status: 422, title: 'The claim to merge into does not exist' },
+  // assign names a user whose role may not research (draft a verdict): nobody could work on the claim.
+  assignee_cannot_research: { status: 422, title: 'The assignee cannot research claims' },
   rate_limited: { status: 429, title: 'Too many requests' },
   headers_too_large: { status: 431, title: 'Request headers too large' },
   internal: { status: 500, title: 'Internal server error' },

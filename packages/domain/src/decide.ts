@@ -1,4 +1,4 @@
-import { STEP_POLICY, type FourEyesRule } from './policy.ts';
+import { STEP_POLICY, canResearch, type FourEyesRule } from './policy.ts';
 import {
   CLAIM_STEPS,
   ROLES,
@@ -205,6 +205,13 @@ function decideStep(command: ClaimCommand, state: ClaimState, actor: Actor, cont
       const assignee = requiredString(c.assignee, 'assignee', LIMITS.id);
       if (from !== 'triaged' && state.assignee === assignee) {
         fail('assignee', `the claim is already assigned to ${assignee}`);
+      }
+      const user = context.assignee;
+      if (user === undefined || user === null || user.id !== assignee) fail('assignee', `assignee ${assignee} is not a user`);
+      if (!user.active) fail('assignee', `assignee ${assignee} is a disabled user`);
+      if (!canResearch(user.role)) {
+        const researchers = ROLES.filter(canResearch).join(' or ');
+        return refuse('assignee_cannot_research', `assignee ${assignee} has the role ${user.role}, which cannot research claims; assign a ${researchers}`);
       }
       return accept({
         type: 'ClaimAssigned',

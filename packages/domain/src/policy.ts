@@ -91,6 +91,14 @@ export function can(role: Role, step: ClaimStep): boolean {
   return policy !== undefined && policy.roles.includes(role);
 }
 
+/**
+ * Who may be assigned a claim: whoever may do its research, i.e. draft its verdict (an
+ * assignee who cannot would leave the claim in research with nobody able to finish it).
+ */
+export function canResearch(role: Role): boolean {
+  return can(role, 'draft_verdict');
+}
+
 /** Is the step allowed from this status (null = claim does not exist)? */
 export function allowedFrom(step: ClaimStep, status: ClaimStatus | null): boolean {
   return STEP_POLICY[step].from.includes(status);

@@ -373,6 +373,7 @@ export type RefusalCode =
   | 'four_eyes'
   | 'missing_evidence'
   | 'missing_verdict'
+  | 'assignee_cannot_research'
   | 'validation';
 
 export const REFUSAL_CODES = [
@@ -381,6 +382,7 @@ export const REFUSAL_CODES = [
   'four_eyes',
   'missing_evidence',
   'missing_verdict',
+  'assignee_cannot_research',
   'validation',
 ] as const satisfies readonly RefusalCode[];
 
@@ -396,6 +398,14 @@ export interface MergeTarget {
   status: ClaimStatus;
 }
 
+/** A user as the caller's user directory knows them (who may be assigned a claim). */
+export interface DirectoryUser {
+  id: string;
+  role: Role;
+  /** False for a disabled user: they cannot sign in, so they cannot work on a claim. */
+  active: boolean;
+}
+
 export interface DecideContext {
   /** Claim uuid of the stream (recorded in ClaimSubmitted; used to refuse merging into itself). */
   claimId?: string;
@@ -404,6 +414,11 @@ export interface DecideContext {
    * exist. Leaving it `undefined` for a merge is refused (decide cannot check it).
    */
   mergeTarget?: MergeTarget | null;
+  /**
+   * The user named by `assign.assignee`, as looked up by the caller: `null` when there is
+   * no such user. Leaving it `undefined` for an assign is refused (decide cannot check it).
+   */
+  assignee?: DirectoryUser | null;
   /**
    * Id generator for evidence, notes, appearances, corrections. Optional: without it ids
    * are derived from the stream version, which keeps retries and replays byte-identical.

@@ -26,6 +26,12 @@ const ACTORS: Actor[] = [
   { id: 'aud-1', role: 'auditor' },
   { id: 'adm-1', role: 'admin' },
 ];
+/** The user directory an assign is decided against: the actors (what the service looks up). */
+const assigneeOf = (command: ClaimCommand): DecideContext => {
+  if (command.type !== 'assign') return {};
+  const user = ACTORS.find((a) => a.id === command.assignee);
+  return { assignee: user ? { id: user.id, role: user.role, active: true } : null };
+};
 const STATUSES: ClaimStatus[] = ['submitted', 'triaged', 'in_research', 'in_review', 'published', 'rejected', 'merged', 'retracted'];
 
 const text = fc.oneof(fc.constantFrom('Tyotkino', 'Tetkino', 'no breakthrough', '', '   '), fc.string({ maxLength: 12 }));
@@ -102,7 +108,7 @@ function run(steps: Step[]) {
       given.type === 'approve_correction' && given.correctionId === PENDING
         ? { ...given, correctionId: state.pendingCorrection?.id ?? 'none' }
         : given;
-    const context: DecideContext = { claimId: ID };
+    const context: DecideContext = { claimId: ID, ...assigneeOf(c) };
     if (target !== undefined) context.mergeTarget = target;
     const result = decide(c, state, actor, context);
     if (!result.ok) {
@@ -218,7 +224,7 @@ describe('properties', () => {
       fc.property(sequences, step, (steps, extra) => {
         const { state } = run(steps);
         const snapshot = JSON.stringify(state);
-        const result = decide(extra.command, state, extra.actor, { claimId: ID, mergeTarget: extra.mergeTarget ?? null });
+        const result = decide(extra.command, state, extra.actor, { claimId: ID, mergeTarget: extra.mergeTarget ?? null, ...assigneeOf(extra.command) });
         expect(JSON.stringify(state)).toBe(snapshot);
         if (!result.ok) expect(result.refusal.message.length).toBeGreaterThan(0);
       }),

@@ -14,6 +14,7 @@ import {
   type ClaimEventEnvelope,
   type ClaimState,
   type DecideContext,
+  type DirectoryUser,
 } from '../src/index.ts';
 
 const fc1: Actor = { id: 'fc-1', role: 'fact_checker' };
@@ -24,11 +25,16 @@ const adm: Actor = { id: 'adm-1', role: 'admin' };
 const ID = '11111111-1111-4111-8111-111111111111';
 const TARGET = '22222222-2222-4222-8222-222222222222';
 
+/** The user directory an assign is decided against (what the service looks up). */
+const DIRECTORY: DirectoryUser[] = [fc1, fc2, ed1, ed2, adm].map((a) => ({ id: a.id, role: a.role, active: true }));
+const assigneeOf = (command: ClaimCommand): DecideContext =>
+  command.type === 'assign' ? { assignee: DIRECTORY.find((u) => u.id === command.assignee) ?? null } : {};
+
 class Claim {
   state: ClaimState = initialClaimState;
   log: ClaimEventEnvelope[] = [];
   run(command: ClaimCommand, actor: Actor, context: DecideContext = {}) {
-    const result = decide(command, this.state, actor, { claimId: ID, ...context });
+    const result = decide(command, this.state, actor, { claimId: ID, ...assigneeOf(command), ...context });
     if (result.ok) {
       for (const event of result.events) {
         const envelope = { ...event, actor: actor.id, recordedAt: `2024-03-12T10:${String(this.log.length).padStart(2, '0')}:00Z`, version: this.state.version + 1 };
@@ -291,6 +297,24 @@ describe('assign', () => {
       ok: false,
       refusal: { code: 'validation', field: 'assignee' },
     });
+  });
+
+  it('assigns only a user who can research (the roles that may draft a verdict), active, and looked up', () => {
+    const triaged = () => new Claim().ok({ type: 'submit_claim', text: 'x' }, fc1).ok({ type: 'triage' }, ed1);
+    const assign = (assignee: string, directory: DecideContext['assignee']) =>
+      triaged().run({ type: 'assign', assignee }, ed1, { assignee: directory });
+    expect(assign('fc-9', { id: 'fc-9', role: 'fact_checker', active: true })).toMatchObject({ ok: true });
+    expect(assign('adm-9', { id: 'adm-9', role: 'admin', active: true })).toMatchObject({ ok: true });
+    for (const role of ['editor', 'auditor'] as const) {
+      expect(can(role, 'draft_verdict')).toBe(false);
+      expect(assign('x-9', { id: 'x-9', role, active: true })).toMatchObject({ ok: false, refusal: { code: 'assignee_cannot_research' } });
+    }
+    const notAUser = { ok: false, refusal: { code: 'validation', field: 'assignee' } };
+    expect(assign('fc-9', { id: 'fc-9', role: 'fact_checker', active: false })).toMatchObject(notAUser);
+    expect(assign('fc-9', null)).toMatchObject(notAUser);
+    expect(assign('fc-9', undefined)).toMatchObject(notAUser);
+    // The directory entry must be the one named (a caller that looked up someone else).
+    expect(assign('fc-9', { id: 'FC-9', role: 'fact_checker', active: true })).toMatchObject(notAUser);
   });
 });
 

@@ -139,6 +139,7 @@ describe('transition table: every step × every state × every role', () => {
           const result = decide(COMMANDS[step], state, actor, {
             claimId: CLAIM_ID,
             mergeTarget: { id: OTHER_ID, status: 'triaged' },
+            assignee: { id: 'checker-new', role: 'fact_checker', active: true },
           });
           if (outcome === 'ok') {
             expect(result).toMatchObject({ ok: true });

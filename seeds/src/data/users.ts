@@ -1,4 +1,4 @@
-import type { Actor, Role } from '@claimtrail/domain';
+import type { Actor, DirectoryUser, Role } from '@claimtrail/domain';
 
 export interface SeedUser {
   id: string;
@@ -21,4 +21,10 @@ export type SeedUserKey = keyof typeof SEED_USERS;
 export function seedActor(key: SeedUserKey): Actor {
   const user = SEED_USERS[key];
   return { id: user.id, role: user.role, name: user.name };
+}
+
+/** A seed user as the user directory has them (null: not a seed user). */
+export function seedDirectoryUser(id: string): DirectoryUser | null {
+  const user = Object.values(SEED_USERS).find((u) => u.id === id);
+  return user ? { id: user.id, role: user.role, active: true } : null;
 }

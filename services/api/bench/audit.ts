@@ -73,7 +73,9 @@ function claimEvents(i: number): { streamId: string; events: NewEvent[] } {
   let state: ClaimState = initialClaimState;
   const events: NewEvent[] = [];
   for (const [command, actor] of claimCommands(i)) {
-    const decision = decide(command, state, actor, { claimId });
+    // The one assignee is the bench's fact-checker (what the service's directory lookup would find).
+    const assignee = command.type === 'assign' ? { assignee: { id: factChecker.id, role: factChecker.role, active: true } } : {};
+    const decision = decide(command, state, actor, { claimId, ...assignee });
     if (!decision.ok) throw new Error(`bench data refused: ${decision.refusal.code} ${decision.refusal.message}`);
     for (const event of decision.events) {
       state = evolve(state, { ...event, actor: actor.id, recordedAt: new Date(), version: state.version + 1 } as never);

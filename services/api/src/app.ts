@@ -297,6 +297,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
         { name: 'workflow', description: 'Workflow steps' },
         { name: 'audit', description: 'History and time travel' },
         { name: 'feed', description: 'Global event feed' },
+        { name: 'users', description: 'The user directory' },
         { name: 'system', description: 'Health, readiness, metrics' },
       ],
     },

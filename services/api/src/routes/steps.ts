@@ -34,6 +34,8 @@ export const stepRoutes: FastifyPluginAsync = async (app) => {
       async (request, reply) => {
         const id = claimIdParam(request.params.id);
         const body = (request.body ?? {}) as Record<string, unknown>;
+        // Claim ids reach the domain in one spelling only (the schema admits either case).
+        if (typeof body.into === 'string') body.into = body.into.toLowerCase();
         const command = { ...body, type: spec.command } as unknown as ClaimCommand;
         return runCommand(request, reply, id, command, 200);
       },
