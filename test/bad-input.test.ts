@@ -136,6 +136,8 @@ const ROUTES: Route[] = [
   { method: 'POST', path: '/claims/:id/publish', body: () => ({}) },
   { method: 'POST', path: '/claims/:id/reopen', body: () => ({ reason: 'new facts' }) },
   { method: 'POST', path: '/claims/:id/correct', body: () => ({ note: 'fix', rating: 'mixed' }) },
+  { method: 'POST', path: '/claims/:id/approve-correction', body: () => ({ correctionId: 'c12' }) },
+  { method: 'POST', path: '/claims/:id/reject-correction', body: () => ({ reason: 'not convinced' }) },
   { method: 'POST', path: '/claims/:id/retract', body: () => ({ reason: 'wrong' }) },
 ];
 
