@@ -24,6 +24,8 @@ interface Op {
   ifMatch?: boolean;
 }
 
+const PENDING = '<pending>';
+
 const STEPS: { segment: string; roles: Role[]; body: (r: number) => Record<string, unknown> | undefined }[] = [
   { segment: 'triage', roles: ['editor', 'admin'], body: () => undefined },
   { segment: 'assign', roles: ['editor'], body: () => ({ assignee: 'demo-fact-checker' }) },
@@ -34,13 +36,17 @@ const STEPS: { segment: string; roles: Role[]; body: (r: number) => Record<strin
   { segment: 'request-changes', roles: ['editor'], body: (r) => ({ reason: `fix ${r}` }) },
   { segment: 'publish', roles: ['editor', 'admin'], body: () => undefined },
   { segment: 'correct', roles: ['editor'], body: (r) => ({ note: `correction ${r}`, rating: RATING_NAMES[(r + 1) % RATING_NAMES.length], rationale: `new ${r}` }) },
+  // The editor proposes; the admin (who never drafts here) approves. The body names the
+  // correction pending when the op is sent (see workload).
+  { segment: 'approve-correction', roles: ['admin'], body: () => ({ correctionId: PENDING }) },
+  { segment: 'reject-correction', roles: ['admin', 'editor'], body: (r) => ({ reason: `not convinced ${r}` }) },
   { segment: 'reopen', roles: ['editor'], body: (r) => ({ reason: `reopen ${r}` }) },
   { segment: 'retract', roles: ['editor'], body: (r) => ({ reason: `retract ${r}` }) },
   { segment: 'reject', roles: ['editor'], body: (r) => ({ reason: `reject ${r}` }) },
 ];
 
 const HAPPY = ['triage', 'assign', 'evidence', 'verdict', 'submit', 'publish'];
-const TAIL = ['correct', 'reopen', 'retract', 'notes', 'correct'];
+const TAIL = ['correct', 'approve-correction', 'reopen', 'retract', 'notes', 'correct', 'approve-correction', 'reject-correction'];
 
 function stepOp(claim: number, segment: string, r: number, ifMatch: boolean): Op {
   const s = STEPS.find((x) => x.segment === segment)!;
@@ -123,7 +129,12 @@ describe.skipIf(!hasPg)('rebuild after a randomized concurrent workload', () => 
           const headers: Record<string, string> = {};
           const known = etags.get(id);
           if (op.ifMatch && known) headers['if-match'] = known;
-          const r = await send('POST', `/claims/${id}/${op.segment}`, op.role, op.body, headers);
+          let body = op.body;
+          if (body?.correctionId === PENDING) {
+            const view = await send('GET', `/claims/${id}`, 'auditor');
+            body = { correctionId: view.json?.pendingCorrection?.id ?? 'none' };
+          }
+          const r = await send('POST', `/claims/${id}/${op.segment}`, op.role, body, headers);
           if (r.etag) etags.set(id, r.etag);
           statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
           // A refusal is a 4xx and never a 5xx.
@@ -181,6 +192,29 @@ describe.skipIf(!hasPg)('rebuild after a randomized concurrent workload', () => 
     );
     expect(all.get(200) ?? 0).toBeGreaterThan(100);
     expect((all.get(409) ?? 0) + (all.get(403) ?? 0)).toBeGreaterThan(10);
+    // Corrections the rebuild compares: whatever the workload got, plus, for certain, one
+    // approved and one still pending on a published claim.
+    const publishedIds = (await send('GET', '/claims?state=published&limit=100', 'auditor')).json.items.map((c: { id: string }) => c.id);
+    expect(publishedIds.length).toBeGreaterThan(0);
+    const target = publishedIds[0] as string;
+    for (const rating of ['mixed', 'misleading']) {
+      const proposed = await send('POST', `/claims/${target}/correct`, 'editor', { note: `rate it ${rating}`, rating });
+      expect(proposed.status, JSON.stringify(proposed.json)).toBe(200);
+      if (rating === 'mixed') {
+        const approved = await send('POST', `/claims/${target}/approve-correction`, 'admin', { correctionId: proposed.json.pendingCorrection.id });
+        expect(approved.status, JSON.stringify(approved.json)).toBe(200);
+      }
+    }
+    const byType = new Map(
+      (await app.database.db.selectFrom('events').select('type').select((eb) => eb.fn.countAll<string>().as('n')).groupBy('type').execute()).map(
+        (row) => [row.type as string, Number(row.n)],
+      ),
+    );
+    console.log('corrections', JSON.stringify(['CorrectionProposed', 'VerdictCorrected', 'CorrectionRejected'].map((t) => [t, byType.get(t) ?? 0])));
+    expect((await send('GET', `/claims/${target}`, 'auditor')).json).toMatchObject({
+      publishedVerdict: { rating: 'mixed' },
+      pendingCorrection: { rating: 'misleading' },
+    });
 
     for (const concurrentReads of [false, true]) {
       const compared = await rebuildProjections(app.store, { mode: 'compare', concurrentReads });
