@@ -104,7 +104,9 @@ function simulate(next: () => number, index: number, base: number): ClaimProject
   }
   let state: ClaimState = initialClaimState;
   commands.forEach(([command, actor], k) => {
-    const decided = decide(command, state, actor, { claimId: id });
+    // The assignees are the fact-checkers above (the directory the service would look them up in).
+    const assignee = command.type === 'assign' ? { assignee: { id: command.assignee, role: 'fact_checker' as const, active: true } } : {};
+    const decided = decide(command, state, actor, { claimId: id, ...assignee });
     if (!decided.ok) throw new Error(`simulate ${path}: ${command.type} refused: ${JSON.stringify(decided)}`);
     for (const event of decided.events) {
       state = evolve(state, {
