@@ -10,6 +10,7 @@ import { migration0008 } from './0008_claims_lz4.ts';
 import { migration0009 } from './0009_claims_changed_notify.ts';
 import { migration0010 } from './0010_events_sequence_index_join.ts';
 import { migration0011 } from './0011_claims_published_rating.ts';
+import { migration0012 } from './0012_claims_pending_correction.ts';
 
 /**
  * Every migration, by name; names sort in execution order. To add one: create
@@ -27,4 +28,5 @@ export const migrations: Record<string, Migration> = {
   '0009_claims_changed_notify': migration0009,
   '0010_events_sequence_index_join': migration0010,
   '0011_claims_published_rating': migration0011,
+  '0012_claims_pending_correction': migration0012,
 };

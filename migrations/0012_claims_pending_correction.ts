@@ -1,0 +1,48 @@
+import { sql, type Kysely, type Migration } from 'kysely';
+
+/**
+ * Two-person corrections: the claim view and the board card gained `pendingCorrection`
+ * (a proposed change of the published verdict) and each recorded correction `proposedBy`.
+ * Rows written before have neither; a response schema requires them and a rebuild would
+ * report every such row as different. Both are null for every row written before (no
+ * proposal existed, every correction was recorded at once), so they are filled in place,
+ * without a fold. Rows that already have the field (written by the new service) are left.
+ */
+function upgraded(column: 'view' | 'card') {
+  const doc = sql.ref(column);
+  return sql`(case
+      when jsonb_typeof(${doc}::jsonb -> 'publishedVerdict') = 'object' then jsonb_set(
+        ${doc}::jsonb,
+        '{publishedVerdict,corrections}',
+        coalesce(
+          (select jsonb_agg(case when c ? 'proposedBy' then c else c || '{"proposedBy":null}'::jsonb end order by i)
+             from jsonb_array_elements(${doc}::jsonb -> 'publishedVerdict' -> 'corrections') with ordinality as t(c, i)),
+          '[]'::jsonb))
+      else ${doc}::jsonb
+    end || '{"pendingCorrection":null}'::jsonb)::json`;
+}
+
+function downgraded(column: 'view' | 'card') {
+  const doc = sql.ref(column);
+  return sql`(case
+      when jsonb_typeof(${doc}::jsonb -> 'publishedVerdict') = 'object' then jsonb_set(
+        ${doc}::jsonb,
+        '{publishedVerdict,corrections}',
+        coalesce(
+          (select jsonb_agg(c - 'proposedBy' order by i)
+             from jsonb_array_elements(${doc}::jsonb -> 'publishedVerdict' -> 'corrections') with ordinality as t(c, i)),
+          '[]'::jsonb))
+      else ${doc}::jsonb
+    end - 'pendingCorrection')::json`;
+}
+
+async function up(db: Kysely<any>): Promise<void> {
+  await sql`update claims set view = ${upgraded('view')} where not (view::jsonb ? 'pendingCorrection')`.execute(db);
+  await sql`update claims set card = ${upgraded('card')} where not (card::jsonb ? 'pendingCorrection')`.execute(db);
+}
+
+async function down(db: Kysely<any>): Promise<void> {
+  await sql`update claims set view = ${downgraded('view')}, card = ${downgraded('card')}`.execute(db);
+}
+
+export const migration0012: Migration = { up, down };
