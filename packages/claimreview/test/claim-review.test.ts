@@ -158,6 +158,7 @@ describe('claimReviewFromView', () => {
     retraction: null,
     changesRequested: null,
     reopened: null,
+    pendingCorrection: null,
     version: 7,
     createdAt: '2024-03-13T09:00:00.000Z',
     updatedAt: '2024-03-14T10:00:00.000Z',
@@ -206,6 +207,7 @@ describe('claimReviewFromView', () => {
           previousRationale: 'because',
           correctedBy: 'u2',
           correctedAt: '2024-03-16T10:00:00.000Z',
+          proposedBy: 'u3',
         },
       ],
     };
@@ -216,5 +218,21 @@ describe('claimReviewFromView', () => {
     expect(result.document.dateModified).toBe('2024-03-16T10:00:00.000Z');
     expect(result.document.datePublished).toBe('2024-03-14T10:00:00.000Z');
     expect(result.document.itemReviewed.author).toEqual({ '@type': 'Person', name: 'Kursk governor' });
+  });
+
+  it('never shows a pending correction: only the published verdict is public', () => {
+    const pendingCorrection = {
+      id: 'c9',
+      note: 'proposed: footage shows control',
+      rating: 'true' as const,
+      rationale: 'proposed rationale',
+      proposedBy: 'u1',
+      proposedAt: '2024-03-17T10:00:00.000Z',
+    };
+    const options = { reviewUrl, organization: org };
+    const withPending = claimReviewFromView({ ...base, state: 'published', publishedVerdict: verdict, pendingCorrection }, options);
+    const without = claimReviewFromView({ ...base, state: 'published', publishedVerdict: verdict }, options);
+    expect(withPending).toEqual(without);
+    expect(JSON.stringify(withPending)).not.toContain('proposed');
   });
 });
