@@ -216,7 +216,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
     frameworkErrors: (error, request, reply) => {
       // An upgrade request's socket left Node's HTTP server; the websocket plugin closes it
       // after routed requests only. Unclosed, each such request would hold a socket open.
-      if (request.raw.upgrade) reply.raw.once('finish', () => request.raw.socket.destroy());
+      if ((request.raw as { upgrade?: boolean }).upgrade === true) reply.raw.once('finish', () => request.raw.socket.destroy());
       sendProblem(error, request, reply);
     },
     // …and so are requests Node's HTTP parser refuses before Fastify sees them.
