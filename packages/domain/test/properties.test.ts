@@ -145,6 +145,8 @@ function checkInvariants(state: ClaimState, eventsSoFar: number) {
   if (state.status === 'rejected') expect(state.rejection?.reason).toBeTruthy();
   if (state.status === 'retracted') expect(state.retraction?.reason).toBeTruthy();
   if (state.verdictDraft !== null) expect(state.evidence.length).toBeGreaterThanOrEqual(1);
+  // A proposed correction exists only against a verdict readers see.
+  if (state.pendingCorrection !== null) expect(state.status).toBe('published');
   expect(state.id).toBe(ID);
   expect(state.text.trim().length).toBeGreaterThan(0);
   const ids = [...state.evidence.map((e) => e.id), ...state.notes.map((n) => n.id)];
