@@ -6,6 +6,7 @@ import { buildApp } from '../src/app.ts';
 import { AuthFailureLimiter } from '../src/plugins/auth-limit.ts';
 import { clientKey } from '../src/plugins/auth.ts';
 import { call, startApp, type TestApp } from './helpers.ts';
+import { rawRequest } from './raw-http.ts';
 
 const pg = await requirePostgres();
 const guess = () => `ct_${randomBytes(32).toString('base64url')}`;
@@ -72,7 +73,7 @@ describe('tokens: expiry, revocation, failure limit (embedded)', () => {
     expect(JSON.stringify(listed)).not.toContain(created.token);
   });
 
-  it('limits failed token checks per client: 429 + Retry-After, no lookup; cached tokens still pass', async () => {
+  it('limits failed token checks per client: 429 + Retry-After; cached tokens still pass', async () => {
     const limited = await startApp({ postgres: false, config: { authFailureMax: 3, authFailureWindowMs: 60_000 } });
     try {
       const good = { authorization: limited.as.editor.authorization };
@@ -106,6 +107,34 @@ describe('tokens: expiry, revocation, failure limit (embedded)', () => {
         headers: { connection: 'upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' },
       });
       expect(ws.statusCode).toBe(429);
+    } finally {
+      await limited.close();
+    }
+  });
+
+  it('a valid token is never refused because its address is limited, cached or not', async () => {
+    const limited = await startApp({ postgres: false, config: { authFailureMax: 3, authFailureWindowMs: 60_000, authCacheTtlMs: 0 } });
+    try {
+      for (let i = 0; i < 3; i++) {
+        expect((await call(limited.app, { method: 'GET', url: '/claims', headers: { authorization: `Bearer ${guess()}` } })).statusCode).toBe(401);
+      }
+      expect((await call(limited.app, { method: 'GET', url: '/claims', headers: { authorization: `Bearer ${guess()}` } })).statusCode).toBe(429);
+      // Tokens this instance has never seen (and, with a zero cache TTL, nothing cached at all).
+      for (const role of ['fact_checker', 'editor', 'auditor', 'admin'] as const) {
+        const fresh = await limited.newUser(role);
+        const me = await call(limited.app, { method: 'GET', url: '/me', headers: fresh.headers });
+        expect(me.statusCode, role).toBe(200);
+        expect(me.json.id).toBe(fresh.id);
+        // The websocket upgrade's own check lets it through too (inject cannot upgrade: 426 means authenticated).
+        const ws = await call(limited.app, {
+          method: 'GET',
+          url: `/ws?token=${fresh.headers.authorization.slice('Bearer '.length)}`,
+          headers: { connection: 'upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' },
+        });
+        expect(ws.statusCode, role).toBe(426);
+      }
+      // Failures from the address still get 429.
+      expect((await call(limited.app, { method: 'GET', url: '/claims', headers: { authorization: `Bearer ${guess()}` } })).statusCode).toBe(429);
     } finally {
       await limited.close();
     }
@@ -145,6 +174,49 @@ describe.skipIf(!pg)('token revocation across instances (PostgreSQL NOTIFY)', ()
   });
 });
 
+describe.skipIf(!pg)('the client address behind a proxy (TRUST_PROXY)', () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await createTestDatabase('api_trust_proxy');
+  });
+  afterAll(async () => {
+    await db?.drop();
+  });
+
+  it('TRUST_PROXY: clients behind a trusted proxy get their own failure buckets; without it they share the proxy\'s', async () => {
+    /** Statuses of bad-token requests from each forwarded client, in order, over real HTTP from 127.0.0.1. */
+    async function run(trustProxy: Partial<import('../src/config.ts').Config>['trustProxy']): Promise<number[]> {
+      const app = await buildApp({
+        logger: false,
+        seed: false,
+        demoTokens: false,
+        config: { databaseUrl: db.url, rateLimitMax: 0, authFailureMax: 2, authFailureWindowMs: 60_000, ...(trustProxy === undefined ? {} : { trustProxy }) },
+      });
+      try {
+        await app.listen({ port: 0, host: '127.0.0.1' });
+        const { port } = app.server.address() as import('node:net').AddressInfo;
+        const statuses: number[] = [];
+        for (const client of ['203.0.113.7', '203.0.113.7', '203.0.113.7', '198.51.100.9']) {
+          const res = await rawRequest(`http://127.0.0.1:${port}`, {
+            path: '/claims',
+            headers: { authorization: `Bearer ${guess()}`, 'x-forwarded-for': client },
+          });
+          statuses.push(res.status);
+        }
+        return statuses;
+      } finally {
+        await app.close();
+      }
+    }
+    expect(await run(['127.0.0.1'])).toEqual([401, 401, 429, 401]);
+    expect(await run(['loopback'])).toEqual([401, 401, 429, 401]);
+    expect(await run(1)).toEqual([401, 401, 429, 401]);
+    expect(await run(undefined)).toEqual([401, 401, 429, 429]);
+    // A proxy that is not trusted cannot choose the client address.
+    expect(await run(['10.0.0.0/8'])).toEqual([401, 401, 429, 429]);
+  });
+});
+
 describe('timeouts, pool and auth settings', async () => {
   const { loadConfig, ConfigError } = await import('../src/config.ts');
   it('has defaults, accepts the older pool variable, reports bad values by name', () => {
@@ -156,6 +228,7 @@ describe('timeouts, pool and auth settings', async () => {
       authFailureMax: 30,
       authFailureWindowMs: 60_000,
       authCacheTtlMs: 5_000,
+      trustProxy: false,
     });
     expect(loadConfig({ DATABASE_POOL_SIZE: '4' }).poolSize).toBe(4);
     expect(loadConfig({ DB_POOL_SIZE: '6', DB_STATEMENT_TIMEOUT_MS: '5000', REQUEST_TIMEOUT_MS: '0' })).toMatchObject({
@@ -171,6 +244,36 @@ describe('timeouts, pool and auth settings', async () => {
       for (const name of ['DB_POOL_SIZE', 'DB_STATEMENT_TIMEOUT_MS', 'DB_CONNECTION_TIMEOUT_MS', 'REQUEST_TIMEOUT_MS', 'AUTH_FAILURE_MAX']) {
         expect((error as Error).message).toContain(name);
       }
+    }
+  });
+
+  it('TRUST_PROXY: true, false, a hop count, or addresses/CIDRs/named ranges; anything else is named in the error', () => {
+    expect(loadConfig({ TRUST_PROXY: 'true' }).trustProxy).toBe(true);
+    expect(loadConfig({ TRUST_PROXY: 'FALSE' }).trustProxy).toBe(false);
+    expect(loadConfig({ TRUST_PROXY: '2' }).trustProxy).toBe(2);
+    expect(loadConfig({ TRUST_PROXY: '127.0.0.1, 10.0.0.0/8,::1, fd00::/8, loopback,uniquelocal' }).trustProxy).toEqual([
+      '127.0.0.1',
+      '10.0.0.0/8',
+      '::1',
+      'fd00::/8',
+      'loopback',
+      'uniquelocal',
+    ]);
+    for (const bad of ['0', '101', 'yes', '10.0.0.0/33', '10.0.0.0/0', '::1/129', '300.1.1.1', 'nginx', '10.0.0.1,', '10.0.0.0/8, example.org']) {
+      try {
+        loadConfig({ TRUST_PROXY: bad });
+        expect.unreachable(bad);
+      } catch (error) {
+        expect(error, bad).toBeInstanceOf(ConfigError);
+        expect((error as Error).message, bad).toContain('TRUST_PROXY');
+      }
+    }
+    try {
+      loadConfig({ TRUST_PROXY: '10.0.0.1, 10.0.0.0/99, proxy.local' });
+      expect.unreachable();
+    } catch (error) {
+      expect((error as Error).message).toContain('"10.0.0.0/99", "proxy.local"');
+      expect((error as Error).message).not.toContain('"10.0.0.1"');
     }
   });
 });
