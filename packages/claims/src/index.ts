@@ -46,6 +46,7 @@ export {
   createToken,
   listTokens,
   TOKEN_REVOKED_CHANNEL,
+  invalidTokenHashes,
   createDemoTokens,
   DEMO_TOKEN_LABEL,
   DEMO_USERS,
@@ -55,6 +56,7 @@ export {
   type CreatedToken,
   type TokenInfo,
   type TokenCheck,
+  type AuthenticatedToken,
   type TokenFailure,
   type TokenAuthenticatorOptions,
 } from './users.ts';
