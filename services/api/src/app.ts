@@ -82,6 +82,7 @@ export interface BuildAppOptions {
 export const API_VERSION = '1.0.0';
 export { redactUrl };
 
+
 function loggerOptions(config: Config): FastifyServerOptions['logger'] {
   return {
     level: config.logLevel,
@@ -262,9 +263,11 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
       max: config.rateLimitMax,
       timeWindow: 60_000,
       allowList: (request) => UNLIMITED_URLS.has(request.url),
+      // A token the service knows to be valid has its own bucket; anything else counts
+      // against the client address, so a guesser cannot get a fresh bucket per guess.
       keyGenerator(request) {
         const token = bearerToken(request.headers.authorization);
-        return token ? `t:${hashToken(token)}` : `ip:${request.ip}`;
+        return token !== null && authenticator.cached(token) !== null ? `t:${hashToken(token)}` : `ip:${request.ip}`;
       },
       errorResponseBuilder(_request, context) {
         return new HttpProblem(

@@ -163,16 +163,12 @@ describe.skipIf(!pg)('auth is decided per route, never by a request header', () 
             if (connection !== undefined) headers.connection = connection;
             if (credential.authorization !== undefined) headers.authorization = credential.authorization;
             if (body !== undefined) headers['content-type'] = 'application/json';
-            // Node hands an upgrade request's body to no one (it is the upgraded stream's
-            // first bytes), so a POST that Node treats as an upgrade is a 400 (body size
-            // does not match Content-Length) before any route logic: a refusal too.
-            const nodeUpgrade = upgrade !== undefined && /(^|,)\s*upgrade\s*(,|$)/i.test(connection ?? '');
             tasks.push(async () => {
               const res = await rawAttempt(base, { method: op.method, path: fill(op.template), headers, ...(body !== undefined ? { body } : {}) });
               if (typeof res === 'string') return `${op.method} ${op.template} upgrade=${upgrade} connection=${connection} ${credential.label} → ${res}`;
-              const ok =
-                (isProblem(res, op.method, 401) && (op.method === 'HEAD' || JSON.parse(res.body).code === 'unauthorized')) ||
-                (op.method === 'POST' && nodeUpgrade && isProblem(res, op.method, 400));
+              // Always 401: the token check runs before the body is read or validated (Node
+              // hands an upgrade request's body to no one, so its parsing would fail).
+              const ok = isProblem(res, op.method, 401) && (op.method === 'HEAD' || JSON.parse(res.body).code === 'unauthorized');
               return ok ? null : `${op.method} ${op.template} upgrade=${upgrade} connection=${connection} ${credential.label} → ${res.status} ${res.body.slice(0, 120)}`;
             });
           }
@@ -182,6 +178,32 @@ describe.skipIf(!pg)('auth is decided per route, never by a request header', () 
     const failures = (await inParallel(tasks)).filter((f) => f !== null);
     expect(failures).toEqual([]);
     expect(tasks.length).toBeGreaterThanOrEqual(3000);
+    expect(await t.eventCount()).toBe(before);
+  });
+
+  it('every write with a malformed, mistyped or oversized body and no valid token → 401 (nothing about its input rules leaks)', async () => {
+    const before = await t.eventCount();
+    const bodies: { type: string; body: string }[] = [
+      { type: 'application/json', body: '{"text":' },
+      { type: 'application/json', body: '{"unexpected":true,"text":""}' },
+      { type: 'text/plain', body: 'hello' },
+      { type: 'application/json', body: JSON.stringify({ text: 'x'.repeat(2 * 1024 * 1024) }) },
+    ];
+    const tasks: (() => Promise<string | null>)[] = [];
+    for (const op of operations.filter((o) => o.method === 'POST')) {
+      for (const { type, body } of bodies) {
+        for (const credential of CREDENTIALS) {
+          const headers: Record<string, string> = { 'content-type': type };
+          if (credential.authorization !== undefined) headers.authorization = credential.authorization;
+          tasks.push(async () => {
+            const res = await rawAttempt(base, { method: op.method, path: fill(op.template), headers, body });
+            if (typeof res === 'string') return `${op.template} ${type} ${credential.label} → ${res}`;
+            return isProblem(res, op.method, 401) ? null : `${op.template} ${type} ${body.length} B ${credential.label} → ${res.status} ${res.body.slice(0, 120)}`;
+          });
+        }
+      }
+    }
+    expect((await inParallel(tasks)).filter((f) => f !== null)).toEqual([]);
     expect(await t.eventCount()).toBe(before);
   });
 
@@ -198,8 +220,8 @@ describe.skipIf(!pg)('auth is decided per route, never by a request header', () 
         { method: 'GET', path: `${path}/`, allowed: [401] },
         { method: 'GET', path: encoded, allowed: [401] },
         { method: 'GET', path: `${path}?`, allowed: [401] },
-        // Unknown query keys are a 400 before any token check (validation comes first).
-        { method: 'GET', path: `${path}?token=${garbage}&access_token=${garbage}`, allowed: [400, 401] },
+        // Unknown query keys: still a 401 (the token check comes before validation).
+        { method: 'GET', path: `${path}?token=${garbage}&access_token=${garbage}`, allowed: [401] },
         { method: 'GET', path: upper, allowed: [401, 404] },
         { method: 'GET', path: `/${path}`, allowed: [401, 404] },
         { method: 'GET', path: `${path};x=1`, allowed: [401, 404] },

@@ -110,9 +110,9 @@ function rateLimited(seconds: number, limiter: AuthFailureLimiter): HttpProblem 
 }
 
 /**
- * Authentication runs after validation (a malformed request is a 400 whoever sends it)
- * and before the handler: every route that is neither public nor self-authenticating has
- * `request.actor`.
+ * Authentication runs before the body is parsed and before validation (a request
+ * without a valid token is a 401 whatever else is wrong with it): every route that is
+ * neither public nor self-authenticating has `request.actor` in its handler.
  *
  * Failed token checks count against the client (`request.ip`: behind a proxy, set
  * TRUST_PROXY). Past the limit a failing token gets 429 instead of 401.
@@ -160,10 +160,13 @@ export function registerAuth(app: FastifyInstance, options: AuthOptions): void {
   }
   app.decorate('authenticateRequest', authenticateRequest);
 
+  // preParsing: after every onRequest hook (the route-level public mark included) and
+  // before the body is read or anything is validated, so a client without a valid token
+  // learns nothing about a route's input rules and costs no body parsing: it gets 401.
   // Callback style with a synchronous path for a cached token (the common case): an async
   // hook would cost a promise and a microtask hop on every request.
-  app.addHook('preHandler', (request, _reply, done) => {
-    if (isPublic(request)) return done();
+  app.addHook('preParsing', (request, _reply, payload, done) => {
+    if (isPublic(request)) return done(null, payload);
     const token = bearerToken(request.headers.authorization);
     if (token === null) {
       return done(new HttpProblem('unauthorized', 'send Authorization: Bearer <token>', {}, { 'www-authenticate': 'Bearer' }));
@@ -171,12 +174,15 @@ export function registerAuth(app: FastifyInstance, options: AuthOptions): void {
     const cached = authenticator.cached(token);
     if (cached) {
       request.actor = cached;
-      return done();
+      return done(null, payload);
     }
-    checkUncached(request, token).then((authenticated) => {
-      request.actor = authenticated.actor;
-      done();
-    }, done);
+    checkUncached(request, token).then(
+      (authenticated) => {
+        request.actor = authenticated.actor;
+        done(null, payload);
+      },
+      (error: Error) => done(error),
+    );
   });
 }
 
