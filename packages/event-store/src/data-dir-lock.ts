@@ -4,8 +4,8 @@
  * process on the same folder does not see the first one's writes and overwrites them.
  * So whoever opens a folder holds `<dataDir>/claimtrail.lock` until it closes or exits.
  *
- * The lock file names its holder (pid, host, process start time). It is created with
- * O_EXCL, so of two racing starts exactly one creates it. A lock whose holder is gone
+ * The lock file names its holder (pid, host, process start time). It is created whole and
+ * exclusively (a hard link to a written file), so of two racing starts exactly one creates it. A lock whose holder is gone
  * (kill -9, power loss, a container restarted with the same pid) is broken at once — no
  * waiting for a timeout — because liveness is asked of the kernel (`kill(pid, 0)` and, on
  * Linux, the process start time against pid reuse), never inferred from a heartbeat that
@@ -17,7 +17,7 @@
  * the process 'exit' handler.
  */
 import { randomUUID } from 'node:crypto';
-import { closeSync, openSync, readFileSync, realpathSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, linkSync, openSync, readFileSync, realpathSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, relative } from 'node:path';
 import { EventStoreError } from './errors.ts';
@@ -55,7 +55,7 @@ function describe(dataDir: string, lockFile: string, holder: DataDirLockHolder |
   const who =
     reason === 'this-process'
       ? 'this process already has it open'
-      : holder
+      : reason !== 'contended' && holder
         ? `it is in use by pid ${holder.pid}${holder.program ? ` (${holder.program})` : ''}` +
           `${holder.hostname !== hostname() ? ` on host ${holder.hostname}` : ''}, since ${holder.since}`
         : 'another process is taking it right now';
@@ -104,8 +104,26 @@ function programName(): string {
   return rel.startsWith('..') ? script : rel;
 }
 
-/** Creates `file` with `content` only if it does not exist; false when it does. */
+/**
+ * Creates `file` with `content` only if it does not exist; false when it does. The content
+ * is written to a private file first and hard-linked into place, so the lock file is never
+ * seen empty or half written: a reader that finds it unreadable is looking at debris. On a
+ * filesystem without hard links it falls back to O_EXCL and a write (readers then retry
+ * a file that is still empty, see readLock).
+ */
 function createExclusive(file: string, content: string): boolean {
+  const staging = `${file}.${process.pid}.${randomUUID()}.tmp`;
+  writeFileSync(staging, content, { flag: 'wx', mode: 0o644 });
+  try {
+    linkSync(staging, file);
+    return true;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return false;
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'ENOSYS' && code !== 'EOPNOTSUPP') throw error;
+  } finally {
+    unlinkQuietly(staging);
+  }
   let fd: number;
   try {
     fd = openSync(file, 'wx', 0o644);
@@ -142,9 +160,9 @@ function parseHolder(text: string): DataDirLockHolder | null {
 }
 
 /**
- * Reads a lock file. A file just created by `createExclusive` is empty until its single
- * write lands: an unparseable file is read again a few times before it counts as debris
- * (a holder killed between create and write).
+ * Reads a lock file. Where `createExclusive` had to fall back to O_EXCL, a new file is empty
+ * until its single write lands: an unparseable file is read again a few times before it
+ * counts as debris (a holder killed between create and write).
  */
 function readLock(file: string): ReadResult {
   for (let attempt = 0; ; attempt++) {

@@ -121,6 +121,25 @@ describe('data folder lock (one process)', () => {
     }
   });
 
+  it('a dead holding is removed only by the process that holds the break file: never while another live process does', async () => {
+    const dir = freshFolder();
+    const breakFile = `${lockFileOf(dir)}.break`;
+    const breaker = liveProcess();
+    writeHolder(dir, { pid: await deadPid(), token: 'dead' });
+    writeFileSync(breakFile, JSON.stringify({ pid: breaker.pid, hostname: hostname(), processStart: null, program: 'x.ts', since: '', token: 'breaking' }));
+
+    // Someone else is breaking it: the lock is left alone (and this open is refused, not won).
+    expect(refusal(() => lockDataDir(dir)).message).toMatch(/another process is taking it right now/);
+    expect(JSON.parse(readFileSync(lockFileOf(dir), 'utf8'))).toMatchObject({ token: 'dead' });
+
+    // A break file whose process is gone is debris like any other.
+    breaker.kill('SIGKILL');
+    await new Promise((resolve) => breaker.once('exit', resolve));
+    take(dir);
+    expect(JSON.parse(readFileSync(lockFileOf(dir), 'utf8'))).toMatchObject({ pid: process.pid });
+    expect(existsSync(breakFile)).toBe(false);
+  });
+
   it('a holder on another host cannot be checked: refused, with the file to delete', () => {
     const dir = freshFolder();
     writeHolder(dir, { pid: 4242, hostname: `not-${hostname()}` });
