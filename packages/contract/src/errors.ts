@@ -26,8 +26,9 @@ export const ERROR_CATALOGUE = {
   payload_too_large: { status: 413, title: 'Request body too large' },
   uri_too_long: { status: 414, title: 'URI too long' },
   unsupported_media_type: { status: 415, title: 'Unsupported media type' },
+  // GET /ws without a websocket handshake, or asking to upgrade to another protocol.
+  upgrade_required: { status: 426, title: 'Upgrade to websocket required' },
   idempotency_key_reuse: { status: 422, title: 'Idempotency-Key reused with a different request' },
-  unknown_merge_target: { status: 422, title: 'The claim to merge into does not exist' },
   // assign names a user whose role may not research (draft a verdict): nobody could work on the claim.
   assignee_cannot_research: { status: 422, title: 'The assignee cannot research claims' },
   rate_limited: { status: 429, title: 'Too many requests' },

@@ -165,7 +165,8 @@ export function mapError(error: unknown): Mapped {
     if (error.code === 'conflict_retries_exhausted') {
       return { ...base, code: 'service_unavailable', status: 503, detail: error.message, headers: { 'retry-after': '1' }, log: 'warn' };
     }
-    const code = error.code as ErrorCode;
+    // No cast: every code the domain and the command service refuse with must be catalogued.
+    const code: ErrorCode = error.code;
     const extra: Record<string, unknown> = {};
     if (error.field !== undefined) {
       extra.field = error.field;

@@ -8,11 +8,15 @@ import type { Actor } from '@claimtrail/domain';
 import type { EventStore } from '@claimtrail/event-store';
 import { CLOSE_GOING_AWAY } from '@claimtrail/client';
 import { TOKEN_REVOKED_CHANNEL, boardJson, hashToken, invalidTokenHashes, type AuthenticatedToken } from '@claimtrail/claims';
-import { problemType } from '@claimtrail/contract';
+import { problemType, type ErrorCode } from '@claimtrail/contract';
+import type { Duplex } from 'node:stream';
 import type { Kysely } from 'kysely';
 import type { WebSocket } from 'ws';
 import type {} from '@fastify/websocket';
+import { HttpProblem } from '../errors.ts';
+import { clientErrorResponse } from '../plugins/client-errors.ts';
 import { LiveHub } from './hub.ts';
+import { UPGRADE_REQUIRED_HEADERS, handshakeRefusal } from './handshake.ts';
 import { CLOSE_POLICY_VIOLATION, DEFAULT_LIVE_CONFIG, Session, flushStats, type LiveConfig, type LiveStats } from './session.ts';
 
 export { LiveHub } from './hub.ts';
@@ -69,7 +73,7 @@ export function tokenFrom(request: FastifyRequest): string | null {
   return typeof token === 'string' && token.length > 0 ? token : null;
 }
 
-function problem(reply: FastifyReply, status: number, code: string, title: string, detail: string) {
+function problem(reply: FastifyReply, status: number, code: ErrorCode, title: string, detail: string) {
   return reply.code(status).type('application/problem+json').send({ type: problemType(code), title, status, detail, code });
 }
 
@@ -130,6 +134,13 @@ async function livePluginImpl(app: FastifyInstance, options: LivePluginOptions):
     }
   });
 
+  // A handshake the route accepted but the websocket library still refuses (its checks are
+  // mirrored in handshake.ts, so only if they drift apart) is answered as a problem too.
+  app.websocketServer.on('wsClientError', (error: Error, socket: Duplex) => {
+    app.log.warn({ err: error }, 'live: the websocket library refused a handshake the route accepted');
+    socket.end(clientErrorResponse({ code: 'bad_request', detail: `websocket handshake refused: ${error.message}` }), () => socket.destroy());
+  });
+
   const heartbeat = setInterval(() => {
     for (const session of sessions) session.heartbeat();
   }, config.heartbeatIntervalMs);
@@ -186,12 +197,21 @@ async function livePluginImpl(app: FastifyInstance, options: LivePluginOptions):
       if (!authenticated) return problem(reply, 401, 'unauthorized', 'Authentication required', 'invalid token');
       const { actor, expiresAt } = authenticated;
       if (!READ_ROLES.has(actor.role)) return problem(reply, 403, 'forbidden_role', 'Your role may not do this', 'this role may not read');
+      // The handshake is checked here, after the token, because the websocket library
+      // answers a handshake it cannot complete with text rather than a problem document.
+      if (request.ws) {
+        const refusal = handshakeRefusal(request.headers);
+        if (refusal) {
+          const extra = refusal.field === undefined ? {} : { field: refusal.field, in: 'headers', errors: [{ field: refusal.field, message: refusal.detail }] };
+          throw new HttpProblem(refusal.code, refusal.detail, extra, refusal.headers);
+        }
+      }
       (request as LiveRequest).liveActor = actor;
       (request as LiveRequest).liveToken = token;
       (request as LiveRequest).liveTokenExpiresAt = expiresAt;
     },
-    handler: (_request, reply) => {
-      return problem(reply, 426, 'upgrade_required', 'Upgrade Required', 'GET /ws is a websocket endpoint');
+    handler: () => {
+      throw new HttpProblem('upgrade_required', 'GET /ws is a websocket endpoint: send a websocket handshake (Upgrade: websocket)', {}, { ...UPGRADE_REQUIRED_HEADERS });
     },
     wsHandler: (socket: WebSocket, request: FastifyRequest) => {
       const { liveActor } = request as LiveRequest;
