@@ -183,7 +183,7 @@ describe('pure helpers', () => {
 
   it('a card drops the long lists and keeps their counts', () => {
     const card = toClaimCard({ id: 'x', notes: [{}], evidence: [{}, {}], appearances: [], notesCount: 1 } as never);
-    expect(card).toEqual({ id: 'x', notesCount: 1, evidenceCount: 2, appearancesCount: 0 });
+    expect(card).toEqual({ id: 'x', notesCount: 1, evidenceCount: 2, appearancesCount: 0, pendingCorrection: null });
   });
 
   it("a card's JSON is the view's JSON without the lists, keys in the view's order, counts last", () => {

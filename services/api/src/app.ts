@@ -44,7 +44,7 @@ import { registerValidators } from './plugins/validation.ts';
 import { registerRoutes } from './routes/index.ts';
 import { livePlugin, type LivePluginOptions } from './live/index.ts';
 import { boardPlugin } from './board/index.ts';
-import { OPENAPI_LICENSE, openApiServers, requireOperationIds } from './openapi.ts';
+import { OPENAPI_LICENSE, openApiServers, problemResponses, requireOperationIds } from './openapi.ts';
 import { prepareDemoTokens } from './demo-tokens.ts';
 import { docsPlugin } from './plugins/security-headers.ts';
 
@@ -263,11 +263,14 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
       max: config.rateLimitMax,
       timeWindow: 60_000,
       allowList: (request) => UNLIMITED_URLS.has(request.url),
-      // A token the service knows to be valid has its own bucket; anything else counts
-      // against the client address, so a guesser cannot get a fresh bucket per guess.
+      // Counted after authentication (which runs in preParsing): an authenticated request
+      // spends its token's budget, a public one its address's. A request whose token fails
+      // never gets here; guessing is bounded per address by the failed-auth limiter, so a
+      // guesser cannot open a fresh bucket per guess.
+      hook: 'preHandler',
       keyGenerator(request) {
-        const token = bearerToken(request.headers.authorization);
-        return token !== null && authenticator.cached(token) !== null ? `t:${hashToken(token)}` : `ip:${request.ip}`;
+        const token = request.actor === null ? null : bearerToken(request.headers.authorization);
+        return token !== null ? `t:${hashToken(token)}` : `ip:${request.ip}`;
       },
       errorResponseBuilder(_request, context) {
         return new HttpProblem(
@@ -282,6 +285,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
 
   requireOperationIds(app);
   await app.register(swagger, {
+    transformObject: problemResponses,
     openapi: {
       openapi: '3.1.0',
       servers: openApiServers(config.publicUrl),
