@@ -1,10 +1,13 @@
 /**
  * What `/openapi.json` says about itself beyond the routes: where the API is served, under
- * which license, and the rule that every documented operation has an `operationId`
+ * which license, how its errors are sent, and the rule that every documented operation has an `operationId`
  * (generated clients name their methods after it; Redocly's recommended rules, checked by
  * test/openapi-lint.test.ts, require it).
  */
+import { STATUS_CODES } from 'node:http';
 import type { FastifyInstance, RouteOptions } from 'fastify';
+import type { SwaggerTransformObject } from '@fastify/swagger';
+import { ERROR_CATALOGUE, PROBLEM_CONTENT_TYPE, ProblemSchema } from '@claimtrail/contract';
 
 /**
  * The repository grants no license (no LICENSE file, every package.json is private and
@@ -47,3 +50,50 @@ export function requireOperationIds(app: FastifyInstance): void {
     taken.set(id, name);
   });
 }
+
+type MediaTypes = Record<string, { schema?: { title?: string } & Record<string, unknown> }>;
+type Responses = Record<string, { description?: string; content?: MediaTypes } & Record<string, unknown>>;
+interface OpenApiDocument {
+  paths?: Record<string, Record<string, { responses?: Responses }>>;
+  components?: { schemas?: Record<string, unknown> } & Record<string, unknown>;
+}
+
+const PROBLEM_REF = { $ref: '#/components/schemas/Problem' } as const;
+/** How a response schema is recognised as the Problem schema (its `title`). */
+const PROBLEM_TITLE = (ProblemSchema as { title?: string }).title;
+
+/** "403 (problem+json): `forbidden_role` (Your role may not do this), …": the codes a status carries. */
+export function errorResponseDescription(status: string): string {
+  const numeric = Number(status);
+  const codes = Object.entries(ERROR_CATALOGUE).filter(([, entry]) => entry.status === numeric);
+  const range = /^[45]XX$/i.test(status) ? `Any ${status[0]}xx` : `${status} ${STATUS_CODES[numeric] ?? ''}`.trim();
+  if (codes.length === 0) return `${range} (${PROBLEM_CONTENT_TYPE}; \`code\` says why)`;
+  return `${range} (${PROBLEM_CONTENT_TYPE}), ${codes.length === 1 ? 'code' : 'codes'}: ${codes.map(([code, entry]) => `\`${code}\` (${entry.title})`).join(', ')}`;
+}
+
+/**
+ * @fastify/swagger documents a response schema under the route's media type
+ * (`application/json`, or `text/plain` for /metrics) as a "Default Response"; every error
+ * is sent as application/problem+json (errors.ts). A response whose schema is the Problem
+ * schema is rewritten here to that media type, a reference to one `Problem` component
+ * and a description naming the codes of its status (the route's own description, when it
+ * has one, comes first).
+ */
+export const problemResponses: SwaggerTransformObject = (documentObject) => {
+  if (!('openapiObject' in documentObject)) return documentObject.swaggerObject;
+  const document = documentObject.openapiObject as OpenApiDocument;
+  for (const operations of Object.values(document.paths ?? {})) {
+    for (const operation of Object.values(operations)) {
+      for (const [status, response] of Object.entries(operation.responses ?? {})) {
+        if (!/^[45]/.test(status)) continue;
+        const schemas = Object.values(response.content ?? {}).map((media) => media.schema);
+        if (schemas.length === 0 || !schemas.every((schema) => schema?.title === PROBLEM_TITLE)) continue;
+        const own = response.description !== undefined && response.description !== 'Default Response' ? `${response.description}. ` : '';
+        response.description = `${own}${errorResponseDescription(status)}`;
+        response.content = { [PROBLEM_CONTENT_TYPE]: { schema: { ...PROBLEM_REF } } };
+      }
+    }
+  }
+  document.components = { ...document.components, schemas: { ...document.components?.schemas, Problem: JSON.parse(JSON.stringify(ProblemSchema)) as unknown } };
+  return documentObject.openapiObject;
+};

@@ -22,10 +22,12 @@ interface LintProblem {
   location: { pointer?: string }[];
 }
 
+type MediaTypes = Record<string, { schema?: { $ref?: string; title?: string } }>;
 type OpenApi = {
   servers?: { url: string }[];
   info: { license?: { name: string } };
-  paths: Record<string, Record<string, { operationId?: string; responses: Record<string, unknown> }>>;
+  paths: Record<string, Record<string, { operationId?: string; responses: Record<string, { description: string; content?: MediaTypes }> }>>;
+  components?: { schemas?: Record<string, { title?: string; properties?: Record<string, unknown>; required?: string[] }> };
 };
 
 /** Redocly's recommended rules over a document: every error and warning, as `severity rule pointer: message`. */
@@ -111,6 +113,34 @@ describe('/openapi.json passes Redocly recommended rules (no error, no warning)'
       'POST /claims/{id}/publish': 'publishVerdict',
       'GET /events': 'listEvents',
     });
+  });
+
+  it('every error response is application/problem+json with the Problem schema and says what it is', () => {
+    const document = documentOf(app);
+    const problem = document.components?.schemas?.Problem;
+    expect(problem?.required).toEqual(expect.arrayContaining(['type', 'title', 'status', 'detail', 'code']));
+    // The readiness probe's 503 is its report (application/json), not an error document.
+    const reports = new Set(['GET /readyz 503']);
+    let checked = 0;
+    for (const operation of operations(document)) {
+      for (const [status, response] of Object.entries(operation.responses)) {
+        if (!/^[45]/.test(status)) continue;
+        const name = `${operation.name} ${status}`;
+        expect(response.description, name).not.toBe('Default Response');
+        expect(response.description.length, name).toBeGreaterThan(10);
+        if (reports.has(name)) {
+          expect(Object.keys(response.content ?? {}), name).toEqual(['application/json']);
+          continue;
+        }
+        expect(Object.keys(response.content ?? {}), name).toEqual(['application/problem+json']);
+        expect(response.content!['application/problem+json']!.schema, name).toEqual({ $ref: '#/components/schemas/Problem' });
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThan(100);
+    // A status the catalogue knows is described by its codes.
+    expect(document.paths['/claims/{id}/publish']!.post!.responses['409']!.description).toMatch(/illegal_transition/);
+    expect(document.paths['/claims/{id}/publish']!.post!.responses['403']!.description).toMatch(/four_eyes/);
   });
 
   it('a route added without an operationId (or a duplicate, or not camelCase) is refused at registration', async () => {

@@ -47,7 +47,12 @@ export const systemRoutes: FastifyPluginAsyncTypebox = async (app) => {
         operationId: 'getReadiness',
         summary: 'Readiness: database reachable and every migration applied (else 503)',
         security: PUBLIC,
-        response: { 200: ReadySchema, '4xx': MALFORMED_REQUEST, 503: ReadySchema },
+        response: {
+          200: ReadySchema,
+          '4xx': MALFORMED_REQUEST,
+          // Not an error document: the same report, for probes and people (Retry-After set).
+          503: { ...ReadySchema, description: 'Not ready: the database is unreachable or migrations are pending (the readiness report, application/json)' },
+        },
       },
     },
     async (_request, reply) => {
