@@ -1,6 +1,7 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import {
   CLAIM_STATUSES,
+  calendarDateProblem,
   claimStreamId,
   foldClaim,
   toClaimView,
@@ -148,7 +149,9 @@ export function decodeCursor(cursor: string): { createdAt: string; id: string } 
     if (
       typeof parsed.c === 'string' &&
       /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$/.test(parsed.c) &&
-      !Number.isNaN(Date.parse(parsed.c)) &&
+      // Strictly: Date.parse rolls 2024-02-30 over to March 1st, and PostgreSQL refuses it
+      // later with an error that names no field.
+      calendarDateProblem(parsed.c) === null &&
       isClaimId(parsed.i)
     ) {
       return { createdAt: parsed.c, id: parsed.i };
