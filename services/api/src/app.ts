@@ -198,10 +198,18 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
     // Time to receive a whole request (slow-loris bound). Not a socket idle timeout
     // (connectionTimeout): websockets and NDJSON feeds are long-lived on purpose.
     requestTimeout: config.requestTimeoutMs,
-    // Node checks for timed-out requests every 30 s by default, so a 30 s timeout fired
-    // after 30 to 60 s; checking at a quarter of the timeout keeps it within 25 %.
+    // The timeouts go to Node's server constructor too: set only afterwards (as Fastify
+    // does with requestTimeout), a body that stops arriving after complete headers was
+    // never cut off. Node checks for timed-out requests every 30 s by default, so a 30 s
+    // timeout fired after 30 to 60 s; checking at a quarter of the timeout keeps it within 25 %.
     ...(config.requestTimeoutMs > 0
-      ? { http: { connectionsCheckingInterval: Math.min(30_000, Math.max(250, Math.floor(config.requestTimeoutMs / 4))) } }
+      ? {
+          http: {
+            requestTimeout: config.requestTimeoutMs,
+            headersTimeout: Math.min(60_000, config.requestTimeoutMs),
+            connectionsCheckingInterval: Math.min(30_000, Math.max(250, Math.floor(config.requestTimeoutMs / 4))),
+          },
+        }
       : {}),
     // One log line per request ("request completed", with status and time) instead of two.
     logController: new CompletedOnlyLogController(),

@@ -114,6 +114,19 @@ describe.skipIf(!pg)('errors the HTTP parser raises are problem+json too', () =>
     expectProblem(response, 408, 'request_timeout');
   });
 
+  it('a body that stops arriving after complete headers: 408 request_timeout, nothing appended', async () => {
+    // Headers complete, 100 bytes announced, a few sent, then silence (slow body).
+    const before = await t.eventCount();
+    const editor = t.as.editor.authorization;
+    const response = await rawRequest(
+      port,
+      `POST /claims HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: ${editor}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"text":`,
+      20_000,
+    );
+    expectProblem(response, 408, 'request_timeout');
+    expect(await t.eventCount()).toBe(before);
+  });
+
   it('the server keeps serving after all of them', async () => {
     const response = await rawRequest(port, head('GET /healthz HTTP/1.1', ['Connection: close']));
     expect(response.status).toBe(200);
