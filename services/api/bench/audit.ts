@@ -23,7 +23,7 @@ import { decide, evolve, initialClaimState, RATING_NAMES, type Actor, type Claim
 import { createEventStore, migrateToLatest, openDatabase, type EventStore, type JsonObject, type NewEvent } from '@claimtrail/event-store';
 import { migrations } from '@claimtrail/migrations';
 import { rebuildProjections } from '@claimtrail/claims';
-import { verifyAll } from '../src/routes/audit.ts';
+import { verifyAll } from '../src/audit/verify.ts';
 
 const serverUrl = process.env.DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const TOTAL = Number(process.env.BENCH_EVENTS ?? 200_000);

@@ -20,7 +20,8 @@ import { createEventStore, migrateToLatest, openDatabase, type Database, type Ev
 import { migrations } from '@claimtrail/migrations';
 import { canReadConcurrently, isClaimId, rebuildProjections, toEventRecord } from '@claimtrail/claims';
 import { ConfigError, loadConfig } from '../config.ts';
-import { verifyAll, verifyClaim, writeNdjson } from '../routes/audit.ts';
+import { writeNdjson } from '../audit/ndjson.ts';
+import { verifyAll, verifyClaim } from '../audit/verify.ts';
 import { UsageError, databaseOpenFailure, openOutput, parseCommand, stringOption, type CliOutput, type ParsedCommand } from './support.ts';
 
 const USAGE = `usage: npm run -s audit -- <command> [options]

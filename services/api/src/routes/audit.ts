@@ -2,14 +2,7 @@
  * Audit routes.
  *
  * `GET /audit/verify[?claimId=]` → `{ok, checked, firstBroken?, projections}`:
- *   - the hash chains (store.verify: every hash recomputed, prev-hash links, dense
- *     versions, and for the whole log dense positions, so a deleted event shows);
- *   - the projections agree with the events: for one claim its row is compared with the
- *     fold of its stream; for the whole log every projection is rebuilt into a scratch
- *     table and compared row by row, inside a transaction that is rolled back.
- *   `firstBroken` names streamId, claimId, version, eventId, position and reason
- *   (`hash_mismatch`, `prev_hash_mismatch`, `version_gap`, `position_gap`, or
- *   `projection_missing` / `projection_extra` / `projection_mismatch`).
+ *   the hash chains and the projections against a rebuild (src/audit/verify.ts).
  *   Policy: auditor, editor and admin may call it (auditors prove integrity, the desk
  *   checks its own work, admins operate); fact-checkers get 403. It reads only. A
  *   whole-log verify is expensive: one runs at a time per instance, others queue.
@@ -17,207 +10,23 @@
  * `GET /events` with `Accept: application/x-ndjson` → every event after `?after=` (up to
  *   the head at the time of the request, or `?limit=`), one JSON object per line, the
  *   same objects as the JSON feed. Streamed from store.streamAll straight to the socket
- *   with backpressure, so exporting millions of events uses constant memory. Same
- *   policy as the JSON feed (any authenticated role). Chosen by a route constraint on
+ *   with backpressure (src/audit/ndjson.ts), so exporting millions of events uses
+ *   constant memory. Same policy as the JSON feed (any authenticated role). Chosen by a route constraint on
  *   the Accept header, so the JSON route stays untouched.
  *
  * Nobody changes the log through HTTP: these routes only read.
  */
-import type { Writable } from 'node:stream';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { ProblemSchema } from '@claimtrail/contract';
-import { canReadConcurrently, checkClaimProjection, claimIdOfStream, rebuildProjections, toEventRecord } from '@claimtrail/claims';
-import { claimStreamId, type Role } from '@claimtrail/domain';
-import type { EventStore, PositionedEvent, VerifyResult } from '@claimtrail/event-store';
+import { canReadConcurrently } from '@claimtrail/claims';
+import type { Role } from '@claimtrail/domain';
+import { NDJSON_CONTENT_TYPE, writeNdjson } from '../audit/ndjson.ts';
+import { verifyAll, verifyClaim } from '../audit/verify.ts';
 import { HttpProblem } from '../errors.ts';
 import { requireRole } from '../plugins/auth.ts';
 import { SECURED, claimIdParam } from './common.ts';
 
 export const AUDIT_ROLES: readonly Role[] = ['auditor', 'editor', 'admin'];
-export const NDJSON_CONTENT_TYPE = 'application/x-ndjson';
-
-export type BrokenReason =
-  | 'hash_mismatch'
-  | 'prev_hash_mismatch'
-  | 'version_gap'
-  | 'position_gap'
-  | 'projection_missing'
-  | 'projection_extra'
-  | 'projection_mismatch';
-
-export interface AuditBroken {
-  streamId: string;
-  claimId: string | null;
-  version: number | null;
-  eventId: string | null;
-  position: number | null;
-  reason: BrokenReason;
-  /** For projection mismatches: the columns that differ. */
-  columns?: string[];
-}
-
-export interface AuditReport {
-  ok: boolean;
-  /** Events whose hash chain was checked. */
-  checked: number;
-  firstBroken?: AuditBroken;
-  /** The projection comparison (absent when the chain is already broken). */
-  projections?: { checked: number; differences: number };
-  scope: { claimId: string } | 'all';
-  durationMs: number;
-}
-
-async function lastEventOf(store: EventStore, streamId: string): Promise<{ id: string; version: number; position: number | null } | null> {
-  const head = await store.streamVersion(streamId);
-  if (head === 0) return null;
-  const [event] = await store.readStream(streamId, { fromVersion: head, toVersion: head });
-  return event ? { id: event.id, version: event.version, position: event.position } : null;
-}
-
-function chainBroken(result: VerifyResult): AuditBroken | undefined {
-  const b = result.firstBroken;
-  if (!b) return undefined;
-  return {
-    streamId: b.streamId,
-    claimId: claimIdOfStream(b.streamId),
-    version: b.version,
-    eventId: b.eventId,
-    position: b.position,
-    reason: b.reason,
-  };
-}
-
-const PROJECTION_REASON = { missing: 'projection_missing', extra: 'projection_extra', different: 'projection_mismatch' } as const;
-
-/** Verifies one claim (its chain and its projection row). Null when the claim has no events. */
-export async function verifyClaim(store: EventStore, claimId: string): Promise<AuditReport | null> {
-  const started = Date.now();
-  const streamId = claimStreamId(claimId);
-  const chain = await store.verify({ streamId });
-  if (chain.checked === 0 && chain.ok) return null;
-  const scope = { claimId };
-  if (!chain.ok) return { ok: false, checked: chain.checked, firstBroken: chainBroken(chain)!, scope, durationMs: Date.now() - started };
-  const check = await checkClaimProjection(store, streamId);
-  const report: AuditReport = {
-    ok: check.ok,
-    checked: chain.checked,
-    projections: { checked: 1, differences: check.ok ? 0 : 1 },
-    scope,
-    durationMs: 0,
-  };
-  if (check.diff) {
-    report.firstBroken = {
-      streamId,
-      claimId,
-      version: check.lastEvent?.version ?? check.diff.rebuiltVersion,
-      eventId: check.lastEvent?.id ?? null,
-      position: check.lastEvent?.position ?? null,
-      reason: PROJECTION_REASON[check.diff.reason],
-      ...(check.diff.columns ? { columns: check.diff.columns } : {}),
-    };
-  }
-  report.durationMs = Date.now() - started;
-  return report;
-}
-
-/** Verifies the whole log: every chain, dense positions, then every projection against a rebuild. */
-export async function verifyAll(
-  store: EventStore,
-  options: { onProgress?: (phase: string, done: number) => void; concurrentReads?: boolean } = {},
-): Promise<AuditReport> {
-  const started = Date.now();
-  const chain = await store.verify({ onProgress: (n) => options.onProgress?.('chain', n) });
-  if (!chain.ok) {
-    return { ok: false, checked: chain.checked, firstBroken: chainBroken(chain)!, scope: 'all', durationMs: Date.now() - started };
-  }
-  const rebuilt = await rebuildProjections(store, {
-    mode: 'compare',
-    maxDiffs: 1,
-    concurrentReads: options.concurrentReads ?? false,
-    onProgress: (p) => options.onProgress?.(`projections:${p.phase}`, p.events),
-  });
-  const report: AuditReport = {
-    ok: rebuilt.differences === 0,
-    checked: chain.checked,
-    projections: { checked: rebuilt.claims, differences: rebuilt.differences },
-    scope: 'all',
-    durationMs: 0,
-  };
-  const diff = rebuilt.diffs[0];
-  if (diff) {
-    const last = await lastEventOf(store, diff.streamId);
-    report.firstBroken = {
-      streamId: diff.streamId,
-      claimId: diff.claimId,
-      version: last?.version ?? diff.rebuiltVersion ?? diff.liveVersion,
-      eventId: last?.id ?? null,
-      position: last?.position ?? null,
-      reason: PROJECTION_REASON[diff.reason],
-      ...(diff.columns ? { columns: diff.columns } : {}),
-    };
-  }
-  report.durationMs = Date.now() - started;
-  return report;
-}
-
-/**
- * Writes every event after `after` (up to `until`, at most `limit`) as NDJSON to a raw
- * response (or any writable: the CLI's stdout), waiting for 'drain' whenever the socket's buffer is full. Returns the count.
- * Stops early (and releases the store's cursor) when the client goes away.
- */
-export async function writeNdjson(
-  raw: Writable,
-  events: AsyncIterable<PositionedEvent>,
-  options: { until?: number; limit?: number } = {},
-): Promise<number> {
-  let written = 0;
-  let closed = raw.destroyed;
-  const onClose = () => {
-    closed = true;
-  };
-  raw.on('close', onClose);
-  // Lines are grouped into ~64 KiB chunks: one write per line would cost a syscall each.
-  let chunk = '';
-  const flush = async () => {
-    if (chunk === '' || closed) return;
-    const ok = raw.write(chunk);
-    chunk = '';
-    if (!ok && !closed) {
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          raw.off('drain', done);
-          raw.off('close', done);
-          resolve();
-        };
-        raw.on('drain', done);
-        raw.on('close', done);
-      });
-    }
-  };
-  try {
-    for await (const event of events) {
-      if (closed) break;
-      if (options.until !== undefined && event.position > options.until) break;
-      chunk += JSON.stringify(toEventRecord(event)) + '\n';
-      written++;
-      if (chunk.length >= 64 * 1024) await flush();
-      if (options.limit !== undefined && written >= options.limit) break;
-    }
-    await flush();
-  } finally {
-    raw.off('close', onClose);
-  }
-  return written;
-}
-
-let verifyQueue: Promise<unknown> = Promise.resolve();
-
-/** One whole-log verify at a time per instance: each holds a transaction for its duration. */
-function serialised<T>(fn: () => Promise<T>): Promise<T> {
-  const run = verifyQueue.then(fn, fn);
-  verifyQueue = run.catch(() => undefined);
-  return run;
-}
 
 function acceptsNdjson(request: { headers: Record<string, string | string[] | undefined> }): string | undefined {
   const accept = request.headers.accept;
@@ -254,6 +63,14 @@ async function streamExport(app: FastifyInstance, request: FastifyRequest<{ Quer
 }
 
 export const auditRoutes: FastifyPluginAsync = async (app) => {
+  // One whole-log verify at a time per instance: each holds a transaction for its duration.
+  let verifyQueue: Promise<unknown> = Promise.resolve();
+  const serialised = <T>(fn: () => Promise<T>): Promise<T> => {
+    const run = verifyQueue.then(fn, fn);
+    verifyQueue = run.catch(() => undefined);
+    return run;
+  };
+
   if (!app.hasConstraintStrategy('ndjson')) {
     app.addConstraintStrategy({
       name: 'ndjson',
