@@ -1,5 +1,7 @@
-export const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+import { isUuid } from '@claimtrail/event-store';
+
+export { UUID_RE } from '@claimtrail/event-store';
 
 export function isClaimId(value: unknown): value is string {
-  return typeof value === 'string' && UUID_RE.test(value);
+  return isUuid(value);
 }

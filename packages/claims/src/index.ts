@@ -59,6 +59,6 @@ export {
   type AuthenticatedToken,
   type TokenFailure,
   type TokenAuthenticatorOptions,
-} from './users.ts';
-export { listUsers, directoryUsers, type DirectoryEntry } from './directory.ts';
+} from '@claimtrail/identity';
+export { listUsers, directoryUsers, type DirectoryEntry } from '@claimtrail/identity';
 export { canonicalJson, sha256Hex } from '@claimtrail/event-store';

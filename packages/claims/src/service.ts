@@ -14,9 +14,9 @@ import {
   type DecideContext,
 } from '@claimtrail/domain';
 import { canonicalJson, sha256Hex, type Database, type EventStore, type RecordedEvent } from '@claimtrail/event-store';
+import { directoryUsers } from '@claimtrail/identity';
 import { batchFootprint, ClaimStateCache, writeBatch, type BatchOutcome, type BatchPath, type BatchWrite } from './batch.ts';
 import { decideWrite } from './decide-write.ts';
-import { directoryUsers } from './directory.ts';
 import { CommandError } from './errors.ts';
 import { WriteQueue } from './write-queue.ts';
 import { ClaimViewCache } from './view-cache.ts';

@@ -1,4 +1,4 @@
-import { LruMap } from './lru.ts';
+import { LruMap } from '@claimtrail/event-store';
 
 /**
  * Claim views (their JSON text) as of their latest known version, least recently used out

@@ -12,3 +12,5 @@ export {
 } from './errors.ts';
 export { DataDirLockedError, LOCK_FILE_NAME, type DataDirLockHolder } from './data-dir-lock.ts';
 export { canonicalJson, sha256Hex, contentHash, chainHash, eventHash, type HashedContent } from './hash.ts';
+export { LruMap } from './lru.ts';
+export { UUID_RE, isUuid } from './uuid.ts';

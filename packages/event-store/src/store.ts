@@ -9,6 +9,7 @@ import {
 } from './errors.ts';
 import { canonicalJson, contentDigest, chainDigest } from './hash.ts';
 import { verifyEvents } from './verify.ts';
+import { isUuid } from './uuid.ts';
 import { EVENT_COLUMNS as COLUMNS, q, type EventRow as Row } from './row.ts';
 import { Sequencer, sleep, type PassResult } from './sequencer.ts';
 import { pgPoolOf } from './database.ts';
@@ -63,7 +64,6 @@ export interface EventStoreInternals {
   flush(): Promise<void>;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const MAX_PARAMS_EVENTS = 5000;
 
 /**
@@ -895,7 +895,7 @@ function prepareEvents(events: NewEvent[]): Prepared[] {
   return events.map((event, index) => {
     if (typeof event !== 'object' || event === null) throw new InvalidEventError(`event ${index} is not an object`);
     const id = index === 0 ? firstId : (event.id ?? randomUUID());
-    if (typeof id !== 'string' || !UUID.test(id)) throw new InvalidEventError(`event ${index}: id must be a UUID`);
+    if (!isUuid(id)) throw new InvalidEventError(`event ${index}: id must be a UUID`);
     const lowerId = id.toLowerCase();
     if (seen.has(lowerId)) throw new InvalidEventError(`event ${index}: duplicate id ${id}`);
     seen.add(lowerId);

@@ -1,0 +1,24 @@
+export type { IdentityExecutor, IdentityDatabase } from './db.ts';
+export { ensureUsers, type UserRecord } from './users.ts';
+export { listUsers, directoryUsers, type DirectoryEntry } from './directory.ts';
+export {
+  hashToken,
+  generateToken,
+  createToken,
+  issueToken,
+  revokeToken,
+  revokeTokenById,
+  listTokens,
+  invalidTokenHashes,
+  TOKEN_REVOKED_CHANNEL,
+  type CreatedToken,
+  type TokenInfo,
+} from './tokens.ts';
+export {
+  TokenAuthenticator,
+  type AuthenticatedToken,
+  type TokenCheck,
+  type TokenFailure,
+  type TokenAuthenticatorOptions,
+} from './authenticator.ts';
+export { createDemoTokens, DEMO_TOKEN_LABEL, DEMO_USERS, type DemoToken, type DemoTokenOptions } from './demo-tokens.ts';

@@ -1,0 +1,17 @@
+import { sql } from 'kysely';
+import type { Role } from '@claimtrail/domain';
+import type { IdentityExecutor } from './db.ts';
+
+export interface UserRecord {
+  id: string;
+  role: Role;
+  name?: string | null;
+}
+
+/** Creates the users that do not exist yet; existing users keep their role and name. */
+export async function ensureUsers(db: IdentityExecutor, users: readonly UserRecord[]): Promise<void> {
+  for (const user of users) {
+    await sql`insert into users (id, name, role) values (${user.id}, ${user.name ?? null}, ${user.role})
+              on conflict (id) do nothing`.execute(db);
+  }
+}
