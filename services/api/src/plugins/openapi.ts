@@ -1,13 +1,18 @@
 /**
- * What `/openapi.json` says about itself beyond the routes: where the API is served, under
- * which license, how its errors are sent, and the rule that every documented operation has an `operationId`
- * (generated clients name their methods after it; Redocly's recommended rules, checked by
+ * The OpenAPI document (`/openapi.json`, the docs page): what it says about itself beyond
+ * the routes — where the API is served, under which license, how its errors are sent —
+ * and the rule that every documented operation has an `operationId` (generated clients
+ * name their methods after it; Redocly's recommended rules, checked by
  * test/openapi-lint.test.ts, require it).
  */
 import { STATUS_CODES } from 'node:http';
 import type { FastifyInstance, RouteOptions } from 'fastify';
-import type { SwaggerTransformObject } from '@fastify/swagger';
+import swagger, { type SwaggerTransformObject } from '@fastify/swagger';
 import { ERROR_CATALOGUE, PROBLEM_CONTENT_TYPE, ProblemSchema } from '@claimtrail/contract';
+import type { Config } from '../config.ts';
+import { docsPlugin } from './security-headers.ts';
+
+export const API_VERSION = '1.0.0';
 
 /**
  * The repository grants no license (no LICENSE file, every package.json is private and
@@ -97,3 +102,38 @@ export const problemResponses: SwaggerTransformObject = (documentObject) => {
   document.components = { ...document.components, schemas: { ...document.components?.schemas, Problem: JSON.parse(JSON.stringify(ProblemSchema)) as unknown } };
   return documentObject.openapiObject;
 };
+
+/**
+ * The document, its docs page and `GET /openapi.json`. Registered before the routes: the
+ * operationId rule and the document both see routes as they are added.
+ */
+export async function registerOpenApi(app: FastifyInstance, config: Config): Promise<void> {
+  requireOperationIds(app);
+  await app.register(swagger, {
+    transformObject: problemResponses,
+    openapi: {
+      openapi: '3.1.0',
+      servers: openApiServers(config.publicUrl),
+      info: {
+        title: 'claimtrail',
+        version: API_VERSION,
+        license: OPENAPI_LICENSE,
+        description:
+          'Event-sourced fact-check workflow. Errors are application/problem+json (RFC 9457) with a stable `code`. ' +
+          'Writes return `ETag: "<version>"`, honour `If-Match` (412 when stale) and `Idempotency-Key`.',
+      },
+      components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearerAuth: [] }],
+      tags: [
+        { name: 'claims', description: 'Submit, read, list, search, board' },
+        { name: 'workflow', description: 'Workflow steps' },
+        { name: 'audit', description: 'History and time travel' },
+        { name: 'feed', description: 'Global event feed' },
+        { name: 'users', description: 'The user directory' },
+        { name: 'system', description: 'Health, readiness, metrics' },
+      ],
+    },
+  });
+  await app.register(docsPlugin);
+  app.get('/openapi.json', { schema: { hide: true }, config: { public: true } }, async () => app.swagger());
+}

@@ -1,0 +1,148 @@
+/**
+ * What the app needs before it can answer, and what it does once it can: open the
+ * database (unless given one), migrate, create the store and the command service, listen
+ * for other instances' token revocations and claim changes; then, with the app built,
+ * make sure the seed users exist, seed the case on an empty database and issue demo tokens.
+ */
+import { createEventStore, migrateToLatest, openDatabase, type Database, type EventStore, type EventStoreOptions } from '@claimtrail/event-store';
+import { migrations } from '@claimtrail/migrations';
+import { ClaimService, CLAIMS_CHANGED_CHANNEL, applyClaimsChanged } from '@claimtrail/claims';
+import { TOKEN_REVOKED_CHANNEL, TokenAuthenticator, ensureUsers } from '@claimtrail/identity';
+import { SEED_USERS, runSeed } from '@claimtrail/seeds';
+import { sql } from 'kysely';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import type { Config } from './config.ts';
+import { prepareDemoTokens } from './demo-tokens.ts';
+import { createMetrics, type Metrics } from './plugins/metrics.ts';
+
+/** The app's connections and services, opened before the app is built. */
+export interface Backend {
+  database: Database;
+  /** Whether the backend opened the database (and so closes it). */
+  ownsDatabase: boolean;
+  store: EventStore;
+  claims: ClaimService;
+  authenticator: TokenAuthenticator;
+  metrics: Metrics;
+  /** Why a notification listener could not start (not fatal; logged once the app has a logger). */
+  listenError: unknown;
+  close(log: FastifyBaseLogger): Promise<void>;
+}
+
+export interface BackendOptions {
+  /** An open database to use (then not closed here). */
+  database?: Database;
+  /** Run migrations (default true). */
+  migrate?: boolean;
+  store?: EventStoreOptions;
+}
+
+export async function openBackend(config: Config, options: BackendOptions = {}): Promise<Backend> {
+  const ownsDatabase = options.database === undefined;
+  const database =
+    options.database ??
+    (await openDatabase({
+      ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : { dataDir: config.dataDir }),
+      poolSize: config.poolSize,
+      statementTimeoutMs: config.statementTimeoutMs,
+      connectionTimeoutMs: config.connectionTimeoutMs,
+    }));
+
+  let store: (EventStore & { close(): Promise<void> }) | undefined;
+  try {
+    if (options.migrate !== false) await migrateToLatest(database.db, migrations);
+    store = createEventStore(database, options.store ?? {});
+  } catch (error) {
+    if (ownsDatabase) await database.close().catch(() => undefined);
+    throw error;
+  }
+
+  // Revocations from any instance (or `npm run tokens -- revoke`) drop the token from this
+  // instance's cache at once; after a listener reconnect (notices may be lost) drop all.
+  const authenticator = new TokenAuthenticator(database.db, { ttlMs: config.authCacheTtlMs });
+  let unlistenTokens: (() => Promise<void>) | undefined;
+  let listenError: unknown;
+  try {
+    unlistenTokens = await database.listen(TOKEN_REVOKED_CHANNEL, (hash) => {
+      if (hash === null) authenticator.clear();
+      else authenticator.forget(hash);
+    });
+  } catch (error) {
+    // Not fatal: the cache TTL still bounds how long a revoked token works.
+    listenError = error;
+  }
+  const metrics = createMetrics(database.db);
+  const claims = new ClaimService(store, {
+    database,
+    batch: config.writeBatchMax === 1 ? false : { concurrency: config.writeConcurrency, maxSize: config.writeBatchMax },
+    onAppended(result, command) {
+      for (const event of result.events) metrics.eventsAppended.inc({ type: event.type });
+      metrics.commands.inc({ command: command.type, outcome: 'ok' });
+    },
+    onBatch(size) {
+      metrics.writeBatchSize.observe(size);
+    },
+    onBatchWritten(path) {
+      metrics.writeBatches.inc({ path });
+    },
+  });
+  // Reads answer from the service's view cache; other writers are heard through the
+  // claims-changed notifications (migration 0009). Without them (PGlite has one process,
+  // but a PostgreSQL listener that failed to start hears nothing) only a single writer is
+  // safe to cache for: a PostgreSQL service that cannot listen reads from the database.
+  let unlistenClaims: (() => Promise<void>) | undefined;
+  if (database.kind === 'postgres') {
+    try {
+      unlistenClaims = await database.listen(CLAIMS_CHANGED_CHANNEL, (payload) => applyClaimsChanged(claims.views, payload));
+    } catch (error) {
+      claims.views.disable();
+      listenError ??= error;
+    }
+  }
+
+  const openStore = store;
+  return {
+    database,
+    ownsDatabase,
+    store: openStore,
+    claims,
+    authenticator,
+    metrics,
+    listenError,
+    async close(log) {
+      await unlistenTokens?.().catch(() => undefined);
+      await unlistenClaims?.().catch(() => undefined);
+      await openStore.close().catch((error: unknown) => log.warn({ err: error }, 'closing the event store'));
+      if (ownsDatabase) await database.close().catch((error: unknown) => log.warn({ err: error }, 'closing the database'));
+    },
+  };
+}
+
+export interface StartOptions {
+  seed: boolean;
+  demoTokens: boolean;
+  /** Where the embedded database keeps the demo token set; undefined when it is not ours. */
+  dataDir: string | undefined;
+}
+
+/** Seed users always exist (the seed's events name them); the case itself only on an empty database. */
+export async function prepareData(app: FastifyInstance, options: StartOptions): Promise<void> {
+  const db = app.database.db;
+  await ensureUsers(db, Object.values(SEED_USERS));
+  if (options.seed) {
+    const existing = await sql<{ n: number }>`select count(*)::int as n from claims`.execute(db);
+    if ((existing.rows[0]?.n ?? 0) === 0) {
+      const started = Date.now();
+      try {
+        const result = await runSeed((input) => app.claims.execute(input));
+        app.log.info({ commands: result.commands, claims: result.claims.length, ms: Date.now() - started }, 'seeded the case');
+      } catch (error) {
+        // A broken seed must not keep the service from starting; it is loud in the log.
+        app.log.error({ err: error }, 'seeding failed');
+      }
+    }
+  }
+  if (options.demoTokens) {
+    Object.assign(app.demoTokens, await prepareDemoTokens(app.database, options.dataDir));
+  }
+}
