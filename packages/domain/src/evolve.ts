@@ -1,5 +1,6 @@
 import { RATINGS } from './ratings.ts';
-import type { ClaimEventEnvelope, ClaimState, PublishedVerdict, Rating } from './types.ts';
+import { EVENT_STATUS, type ClaimEventEnvelope } from './events.ts';
+import type { ClaimState, PublishedVerdict, Rating } from './state.ts';
 
 export const initialClaimState: ClaimState = Object.freeze({
   id: null,
@@ -58,14 +59,14 @@ export function evolve(state: ClaimState, envelope: ClaimEventEnvelope): ClaimSt
   const by = envelope.actor;
   const version = envelope.version;
   // Each case spreads `state` once with its own changes (one copy per event: a rebuild folds
-  // hundreds of thousands of them).
+  // hundreds of thousands of them). Statuses come from EVENT_STATUS, what each event means.
   switch (envelope.type) {
     case 'ClaimSubmitted': {
       const d = envelope.data;
       return {
         ...state, version, updatedAt: at,
         id: d.claimId ?? state.id ?? claimIdFromStream(envelope.streamId),
-        status: 'submitted',
+        status: EVENT_STATUS.ClaimSubmitted,
         text: d.text,
         claimant: d.claimant,
         language: d.language,
@@ -76,11 +77,11 @@ export function evolve(state: ClaimState, envelope: ClaimEventEnvelope): ClaimSt
       };
     }
     case 'ClaimTriaged':
-      return { ...state, version, updatedAt: at, status: 'triaged' };
+      return { ...state, version, updatedAt: at, status: EVENT_STATUS.ClaimTriaged };
     case 'ClaimRejected':
-      return { ...state, version, updatedAt: at, status: 'rejected', rejection: { reason: envelope.data.reason, by, at } };
+      return { ...state, version, updatedAt: at, status: EVENT_STATUS.ClaimRejected, rejection: { reason: envelope.data.reason, by, at } };
     case 'ClaimMerged':
-      return { ...state, version, updatedAt: at, status: 'merged', mergedInto: envelope.data.into };
+      return { ...state, version, updatedAt: at, status: EVENT_STATUS.ClaimMerged, mergedInto: envelope.data.into };
     case 'ClaimAssigned':
       return { ...state, version, updatedAt: at, status: envelope.data.to, assignee: envelope.data.assignee };
     case 'EvidenceAdded': {
@@ -104,9 +105,9 @@ export function evolve(state: ClaimState, envelope: ClaimEventEnvelope): ClaimSt
         verdictDraft: { rating: envelope.data.rating, rationale: envelope.data.rationale, author: by, draftedAt: at },
       };
     case 'ClaimSubmittedForReview':
-      return { ...state, version, updatedAt: at, status: 'in_review', changesRequested: null };
+      return { ...state, version, updatedAt: at, status: EVENT_STATUS.ClaimSubmittedForReview, changesRequested: null };
     case 'ChangesRequested':
-      return { ...state, version, updatedAt: at, status: 'in_research', changesRequested: { reason: envelope.data.reason, by, at } };
+      return { ...state, version, updatedAt: at, status: EVENT_STATUS.ChangesRequested, changesRequested: { reason: envelope.data.reason, by, at } };
     case 'VerdictPublished': {
       const d = envelope.data;
       const published: PublishedVerdict = {
@@ -118,13 +119,13 @@ export function evolve(state: ClaimState, envelope: ClaimEventEnvelope): ClaimSt
         corrections: [],
       };
       // The draft became the published verdict; a reopen brings it back as the draft.
-      return { ...state, version, updatedAt: at, status: 'published', publishedVerdict: published, verdictDraft: null, reopened: null };
+      return { ...state, version, updatedAt: at, status: EVENT_STATUS.VerdictPublished, publishedVerdict: published, verdictDraft: null, reopened: null };
     }
     case 'ClaimReopened': {
       const p = state.publishedVerdict;
       return {
         ...state, version, updatedAt: at,
-        status: 'in_research',
+        status: EVENT_STATUS.ClaimReopened,
         reopened: { reason: envelope.data.reason, by, at },
         // A proposal was against the verdict as published; the revision starts over.
         pendingCorrection: null,
@@ -177,7 +178,7 @@ export function evolve(state: ClaimState, envelope: ClaimEventEnvelope): ClaimSt
     case 'ClaimRetracted':
       return {
         ...state, version, updatedAt: at,
-        status: 'retracted',
+        status: EVENT_STATUS.ClaimRetracted,
         retraction: { reason: envelope.data.reason, by, at },
         pendingCorrection: null,
       };

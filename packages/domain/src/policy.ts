@@ -1,4 +1,6 @@
-import { CLAIM_STATUSES, type ClaimStatus, type ClaimStep, type Role } from './types.ts';
+import type { ClaimStep, Role } from './commands.ts';
+import { EVENT_STATUS, type ClaimEventType } from './events.ts';
+import { CLAIM_STATUSES, type ClaimStatus } from './state.ts';
 
 /**
  * Who may not take a step whatever their role (admin included), so that what readers see
@@ -20,6 +22,8 @@ export interface StepPolicy {
   roles: readonly Role[];
   from: readonly (ClaimStatus | null)[];
   to: ClaimStatus | 'same';
+  /** States in which the step keeps the status instead of moving to `to`. */
+  keepsStatusIn?: readonly ClaimStatus[];
   /** Preconditions on the claim's content, checked after role and state. */
   requires: readonly StepRequirement[];
   /** The people who may not take this step on this claim (checked last). */
@@ -59,7 +63,14 @@ export const STEP_POLICY: Readonly<Record<ClaimStep, StepPolicy>> = {
   triage: { roles: DESK, from: ['submitted'], to: 'triaged', requires: [], fourEyes: [] },
   reject: { roles: DESK, from: ['submitted', 'triaged'], to: 'rejected', requires: [], fourEyes: [] },
   merge: { roles: DESK, from: ['submitted', 'triaged', 'in_research'], to: 'merged', requires: [], fourEyes: [] },
-  assign: { roles: DESK, from: ['triaged', 'in_research', 'in_review'], to: 'in_research', requires: [], fourEyes: [] },
+  assign: {
+    roles: DESK,
+    from: ['triaged', 'in_research', 'in_review'],
+    to: 'in_research',
+    keepsStatusIn: ['in_research', 'in_review'],
+    requires: [],
+    fourEyes: [],
+  },
   add_evidence: { roles: WRITERS, from: ['submitted', 'triaged', 'in_research'], to: 'same', requires: [], fourEyes: [] },
   add_note: { roles: WRITERS, from: ANY_EXISTING, to: 'same', requires: [], fourEyes: [] },
   draft_verdict: { roles: RESEARCHERS, from: ['in_research'], to: 'same', requires: ['evidence'], fourEyes: [] },
@@ -84,6 +95,54 @@ export const STEP_POLICY: Readonly<Record<ClaimStep, StepPolicy>> = {
   reject_correction: { roles: DESK, from: ['published'], to: 'same', requires: ['pending_correction'], fourEyes: [] },
   retract: { roles: DESK, from: ['published'], to: 'retracted', requires: [], fourEyes: [] },
 };
+
+/**
+ * Which event each step produces (one event per accepted step). `correct` produces
+ * `VerdictCorrected` when it changes neither rating nor rationale, else `CorrectionProposed`.
+ */
+export const STEP_EVENTS = {
+  submit_claim: 'ClaimSubmitted',
+  triage: 'ClaimTriaged',
+  reject: 'ClaimRejected',
+  merge: 'ClaimMerged',
+  assign: 'ClaimAssigned',
+  add_evidence: 'EvidenceAdded',
+  add_note: 'NoteAdded',
+  draft_verdict: 'VerdictDrafted',
+  submit_for_review: 'ClaimSubmittedForReview',
+  request_changes: 'ChangesRequested',
+  publish: 'VerdictPublished',
+  reopen: 'ClaimReopened',
+  correct: 'VerdictCorrected',
+  approve_correction: 'VerdictCorrected',
+  reject_correction: 'CorrectionRejected',
+  retract: 'ClaimRetracted',
+} as const satisfies Record<ClaimStep, ClaimEventType>;
+
+
+
+/**
+ * The policy's target states must be what the recorded events mean (`EVENT_STATUS`, which
+ * evolve applies). Evolve does not read the policy: a stored event replays the same
+ * whatever the policy later says. A `to` that disagrees with its step's event fails here,
+ * when the module loads, so table and events cannot drift apart.
+ */
+for (const [step, event] of Object.entries(STEP_EVENTS) as [ClaimStep, ClaimEventType][]) {
+  const meaning = EVENT_STATUS[event];
+  const { to } = STEP_POLICY[step];
+  if (meaning !== 'recorded' && meaning !== to) {
+    throw new Error(`STEP_POLICY.${step}.to is ${to}, but its event ${event} moves a claim to ${meaning}`);
+  }
+}
+
+/**
+ * The status a step leaves a claim in from `from` (the status recorded in events that
+ * carry it: `ClaimAssigned.data.to`).
+ */
+export function targetStatus(step: ClaimStep, from: ClaimStatus): ClaimStatus {
+  const { to, keepsStatusIn } = STEP_POLICY[step];
+  return to === 'same' || keepsStatusIn?.includes(from) ? from : to;
+}
 
 /** May this role perform this step at all (in some state)? */
 export function can(role: Role, step: ClaimStep): boolean {

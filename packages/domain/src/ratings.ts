@@ -1,4 +1,4 @@
-import type { Rating } from './types.ts';
+import type { Rating } from './state.ts';
 
 export interface RatingInfo {
   rating: Rating;

@@ -1,5 +1,6 @@
 import { isRating } from './ratings.ts';
-import { STANCES, type Refusal, type Stance, type Rating } from './types.ts';
+import type { Refusal } from './commands.ts';
+import { RATING_NAMES, STANCES, type Rating, type Stance } from './state.ts';
 
 /** Maximum lengths (characters, after trimming). */
 export const LIMITS = {
@@ -21,20 +22,24 @@ export const LIMITS = {
   id: 200,
 } as const;
 
-export class ValidationError extends Error {
-  constructor(
-    readonly field: string,
-    message: string,
-  ) {
-    super(message);
-  }
-  toRefusal(): Refusal {
-    return { code: 'validation', message: this.message, field: this.field };
+/**
+ * A refusal thrown from deep inside a step's reading of its fields; decide catches it and
+ * answers with `refusal` (decide itself never throws for bad input).
+ */
+export class Refused extends Error {
+  constructor(readonly refusal: Refusal) {
+    super(refusal.message);
   }
 }
 
+/** Refuse the command: `field` is invalid. */
 function fail(field: string, message: string): never {
-  throw new ValidationError(field, message);
+  throw new Refused({ code: 'validation', message, field });
+}
+
+/** Refuse the command for a reason other than an invalid field. */
+export function refuseWith(code: Refusal['code'], message: string): never {
+  throw new Refused({ code, message });
 }
 
 /**
@@ -141,7 +146,7 @@ export function stance(value: unknown, field: string): Stance {
 
 export function rating(value: unknown, field: string): Rating {
   if (!isRating(value)) {
-    fail(field, `${field} must be one of true, mostly_true, mixed, mostly_false, false, misleading, unverifiable`);
+    fail(field, `${field} must be one of ${RATING_NAMES.join(', ')}`);
   }
   return value;
 }

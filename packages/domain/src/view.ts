@@ -1,4 +1,36 @@
-import type { ClaimState, ClaimView } from './types.ts';
+import type { Appearance, ClaimState, ClaimStatus, EvidenceItem, Note, PendingCorrection, PublishedVerdict, ReasonRecord, VerdictDraft } from './state.ts';
+
+/** What GET /claims/:id returns. */
+export interface ClaimView {
+  id: string;
+  text: string;
+  claimant: string | null;
+  language: string | null;
+  tags: string[];
+  appearances: Appearance[];
+  state: ClaimStatus;
+  assignee: string | null;
+  evidence: EvidenceItem[];
+  notesCount: number;
+  notes: Note[];
+  verdictDraft: VerdictDraft | null;
+  publishedVerdict: PublishedVerdict | null;
+  mergedInto: string | null;
+  rejectionReason: string | null;
+  retractionReason: string | null;
+  changesRequestedReason: string | null;
+  reopenReason: string | null;
+  rejection: ReasonRecord | null;
+  retraction: ReasonRecord | null;
+  changesRequested: ReasonRecord | null;
+  reopened: ReasonRecord | null;
+  /** Not public: ClaimReview and readers see `publishedVerdict` only. */
+  pendingCorrection: PendingCorrection | null;
+  version: number;
+  createdAt: string;
+  updatedAt: string;
+  createdBy: string;
+}
 
 /**
  * The claim view (GET /claims/:id, projections, websocket payloads). Derived only from

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requirePostgres } from '@claimtrail/testing';
-import { ROLES, STEP_POLICY, STEP_ROUTES, type ClaimStep, type Role } from '@claimtrail/domain';
+import { STEP_ROUTES } from '@claimtrail/contract';
+import { ROLES, STEP_POLICY, type ClaimStep, type Role } from '@claimtrail/domain';
 import { call, claimIn, createClaim, startApp, step, type Reachable, type TestApp } from './helpers.ts';
 
 const pg = await requirePostgres();
