@@ -1,13 +1,15 @@
 /**
  * Live updates over websockets (`GET /ws`, PRODUCT.md "Websocket"): one store subscription
- * per process feeding an in-memory fan-out (hub.ts), per-connection subscriptions with
- * gap-free replay → live switch (session.ts).
+ * per process feeding an in-memory fan-out (hub.ts); per connection the transport
+ * (connection.ts), the protocol (protocol.ts) and subscriptions (subscription.ts) that
+ * catch up from the store (replay.ts) and switch to live without a gap.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Actor } from '@claimtrail/domain';
 import type { EventStore } from '@claimtrail/event-store';
 import { CLOSE_GOING_AWAY } from '@claimtrail/client';
-import { TOKEN_REVOKED_CHANNEL, boardJson, hashToken, invalidTokenHashes, type AuthenticatedToken } from '@claimtrail/claims';
+import { boardJson } from '@claimtrail/claims';
+import { TOKEN_REVOKED_CHANNEL, hashToken, invalidTokenHashes, type AuthenticatedToken } from '@claimtrail/identity';
 import { problemType, type ErrorCode } from '@claimtrail/contract';
 import type { Duplex } from 'node:stream';
 import type { Kysely } from 'kysely';
@@ -17,10 +19,13 @@ import { HttpProblem } from '../errors.ts';
 import { clientErrorResponse } from '../plugins/client-errors.ts';
 import { LiveHub } from './hub.ts';
 import { UPGRADE_REQUIRED_HEADERS, handshakeRefusal } from './handshake.ts';
-import { CLOSE_POLICY_VIOLATION, DEFAULT_LIVE_CONFIG, Session, flushStats, type LiveConfig, type LiveStats } from './session.ts';
+import { DEFAULT_LIVE_CONFIG, type LiveConfig } from './config.ts';
+import { CLOSE_POLICY_VIOLATION, CorkedWrites, type LiveStats } from './connection.ts';
+import { Session } from './protocol.ts';
 
 export { LiveHub } from './hub.ts';
-export { DEFAULT_LIVE_CONFIG, type LiveConfig, type LiveStats } from './session.ts';
+export { DEFAULT_LIVE_CONFIG, type LiveConfig } from './config.ts';
+export type { LiveStats } from './connection.ts';
 
 export interface LivePluginOptions extends Partial<LiveConfig> {
   /**
@@ -94,6 +99,7 @@ async function livePluginImpl(app: FastifyInstance, options: LivePluginOptions):
   const hub = new LiveHub(host.store, app.log);
   const sessions = new Set<Session>();
   const stats: LiveStats = { connections: 0, overflowCloses: 0, heartbeatTerminations: 0 };
+  const writes = new CorkedWrites();
   const boardSnapshot =
     boardOption ??
     (() => boardJson(host.database?.db ?? host.store.db, BOARD_PER_STATE));
@@ -108,8 +114,8 @@ async function livePluginImpl(app: FastifyInstance, options: LivePluginOptions):
         ...stats,
         events,
         messages,
-        fanOutMs: fanOutMs + flushStats.ms,
-        fanOutMaxMs: fanOutMaxMs + flushStats.maxMs,
+        fanOutMs: fanOutMs + writes.ms,
+        fanOutMaxMs: fanOutMaxMs + writes.maxMs,
         position: hub.position,
       };
     },
@@ -224,7 +230,6 @@ async function livePluginImpl(app: FastifyInstance, options: LivePluginOptions):
       const close = socket.close.bind(socket);
       socket.close = ((code?: number, reason?: string | Buffer) =>
         code === undefined ? close(CLOSE_GOING_AWAY, 'server shutting down') : close(code, reason)) as WebSocket['close'];
-      stats.connections++;
       const session = new Session(socket, liveActor, hashToken((request as LiveRequest).liveToken!), {
         hub,
         store: host.store,
@@ -232,6 +237,7 @@ async function livePluginImpl(app: FastifyInstance, options: LivePluginOptions):
         log: app.log,
         boardSnapshot,
         stats,
+        writes,
       });
       sessions.add(session);
       socket.on('close', () => sessions.delete(session));
