@@ -17,7 +17,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, requirePostgres, type TestDatabase } from '@claimtrail/testing';
-import { revokeToken } from '@claimtrail/claims';
+import { revokeToken } from '@claimtrail/identity';
 import { openDatabase } from '@claimtrail/event-store';
 import type { Role } from '@claimtrail/domain';
 import { adminQuery, countEvents, prepareDatabase, query, type Principal } from './support/db.ts';

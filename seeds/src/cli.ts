@@ -7,7 +7,8 @@
  * on it this refuses (exit 3) before touching the folder.
  */
 import { parseArgs } from 'node:util';
-import { ClaimService, ensureUsers } from '@claimtrail/claims';
+import { ClaimService } from '@claimtrail/claims';
+import { ensureUsers } from '@claimtrail/identity';
 import {
   DataDirLockedError,
   DatabaseOpenError,

@@ -217,7 +217,8 @@ describe('seed loaded through ClaimService (events + projections + idempotency k
   });
 
   it('ends every claim in its expected state, twice-run appends nothing, projection matches', async () => {
-    const { ClaimService, ensureUsers, getClaim } = await import('@claimtrail/claims');
+    const { ClaimService, getClaim } = await import('@claimtrail/claims');
+    const { ensureUsers } = await import('@claimtrail/identity');
     await ensureUsers(database.db, Object.values(SEED_USERS));
     const service = new ClaimService(store);
     const first = await runSeed((input) => service.execute(input));

@@ -8,7 +8,8 @@ import pg from 'pg';
 import type { Role } from '@claimtrail/domain';
 import { createEventStore, migrateToLatest, openDatabase } from '@claimtrail/event-store';
 import { migrations } from '@claimtrail/migrations';
-import { compareProjections, ensureUsers, issueToken, type ProjectionDiff } from '@claimtrail/claims';
+import { compareProjections, type ProjectionDiff } from '@claimtrail/claims';
+import { ensureUsers, issueToken } from '@claimtrail/identity';
 import { serverUrl } from '@claimtrail/testing';
 
 export const ROLES: readonly Role[] = ['fact_checker', 'editor', 'auditor', 'admin'];

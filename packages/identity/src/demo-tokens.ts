@@ -4,6 +4,7 @@ import type { IdentityDatabase } from './db.ts';
 import { createToken, hashToken, revokeWhere } from './tokens.ts';
 import { ensureUsers, type UserRecord } from './users.ts';
 
+/** The demo users, also defined in the seeds (their home); kept here until every importer takes them from there. */
 export const DEMO_USERS: readonly UserRecord[] = [
   { id: 'demo-fact-checker', role: 'fact_checker', name: 'Demo fact-checker' },
   { id: 'demo-editor', role: 'editor', name: 'Demo editor' },
@@ -35,19 +36,23 @@ export interface DemoTokenOptions {
 }
 
 /**
- * One user per role, each with one start-up token: the `reuse` token when it still works,
- * otherwise a new one. Every other start-up token of the demo users is revoked (or, with
- * `graceMs`, expires then), so the number of working demo tokens does not grow with
- * restarts. Serialized by an advisory lock: two instances starting at once on one
- * database would otherwise each retire the other's set.
+ * The demo users (one per role; created when missing), each with one start-up token: the
+ * `reuse` token when it still works, otherwise a new one. Every other start-up token of
+ * these users is revoked (or, with `graceMs`, expires then), so the number of working demo
+ * tokens does not grow with restarts. Serialized by an advisory lock: two instances
+ * starting at once on one database would otherwise each retire the other's set.
  */
-export async function createDemoTokens(db: IdentityDatabase, options: DemoTokenOptions = {}): Promise<DemoToken[]> {
-  await ensureUsers(db, DEMO_USERS);
+export async function createDemoTokens(
+  db: IdentityDatabase,
+  users: readonly UserRecord[],
+  options: DemoTokenOptions = {},
+): Promise<DemoToken[]> {
+  await ensureUsers(db, users);
   const graceMs = Math.max(0, Math.floor(options.graceMs ?? 0));
   return db.transaction().execute(async (tx) => {
     await sql`select pg_advisory_xact_lock(hashtext('claimtrail.demo_tokens'))`.execute(tx);
     const out: DemoToken[] = [];
-    for (const user of DEMO_USERS) {
+    for (const user of users) {
       const kept = options.reuse?.[user.role];
       const usable =
         kept !== undefined &&
@@ -60,7 +65,7 @@ export async function createDemoTokens(db: IdentityDatabase, options: DemoTokenO
       const token = usable ? kept : (await createToken(tx, { userId: user.id, label: DEMO_TOKEN_LABEL })).token;
       out.push({ userId: user.id, role: user.role, token });
     }
-    const others = sql`user_id in (${sql.join(DEMO_USERS.map((u) => u.id))}) and label = ${DEMO_TOKEN_LABEL}
+    const others = sql`user_id in (${sql.join(users.map((u) => u.id))}) and label = ${DEMO_TOKEN_LABEL}
       and revoked_at is null and token_hash not in (${sql.join(out.map((d) => hashToken(d.token)))})`;
     if (graceMs === 0) await revokeWhere(tx, others);
     else {

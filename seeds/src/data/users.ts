@@ -18,6 +18,14 @@ export const SEED_USERS = {
 
 export type SeedUserKey = keyof typeof SEED_USERS;
 
+/** The users the service's demo tokens belong to: one per role, apart from the seed desk. */
+export const DEMO_USERS: readonly SeedUser[] = [
+  { id: 'demo-fact-checker', role: 'fact_checker', name: 'Demo fact-checker' },
+  { id: 'demo-editor', role: 'editor', name: 'Demo editor' },
+  { id: 'demo-auditor', role: 'auditor', name: 'Demo auditor' },
+  { id: 'demo-admin', role: 'admin', name: 'Demo admin' },
+];
+
 export function seedActor(key: SeedUserKey): Actor {
   const user = SEED_USERS[key];
   return { id: user.id, role: user.role, name: user.name };

@@ -16,7 +16,8 @@ import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Role } from '@claimtrail/domain';
 import type { Database } from '@claimtrail/event-store';
-import { createDemoTokens, type DemoToken } from '@claimtrail/claims';
+import { createDemoTokens, type DemoToken } from '@claimtrail/identity';
+import { DEMO_USERS } from '@claimtrail/seeds';
 
 export const DEMO_TOKENS_FILE = 'claimtrail-demo-tokens.json';
 /** How long a shared database's previous demo tokens keep working after another start. */
@@ -67,12 +68,12 @@ function toSet(tokens: readonly DemoToken[]): DemoTokenSet {
  */
 export async function prepareDemoTokens(database: Database, dataDir: string | undefined): Promise<DemoTokenSet> {
   if (database.kind !== 'pglite') {
-    return toSet(await createDemoTokens(database.db, { graceMs: SHARED_DEMO_TOKEN_GRACE_MS }));
+    return toSet(await createDemoTokens(database.db, DEMO_USERS, { graceMs: SHARED_DEMO_TOKEN_GRACE_MS }));
   }
-  if (dataDir === undefined || isMemoryDataDir(dataDir)) return toSet(await createDemoTokens(database.db));
+  if (dataDir === undefined || isMemoryDataDir(dataDir)) return toSet(await createDemoTokens(database.db, DEMO_USERS));
   const file = join(dataDir, DEMO_TOKENS_FILE);
   const saved = await readSaved(file);
-  const tokens = toSet(await createDemoTokens(database.db, { reuse: saved }));
+  const tokens = toSet(await createDemoTokens(database.db, DEMO_USERS, { reuse: saved }));
   await mkdir(dataDir, { recursive: true });
   await save(file, tokens);
   return tokens;

@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createToken, ensureUsers } from '@claimtrail/claims';
+import { createToken, ensureUsers } from '@claimtrail/identity';
 import { requirePostgres } from '@claimtrail/testing';
 import { redactUrl } from '../src/redact.ts';
 import { startApp, type TestApp } from './helpers.ts';

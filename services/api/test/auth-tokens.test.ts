@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createToken, ensureUsers, listTokens, revokeTokenById } from '@claimtrail/claims';
+import { createToken, ensureUsers, listTokens, revokeTokenById } from '@claimtrail/identity';
 import { createTestDatabase, requirePostgres, type TestDatabase } from '@claimtrail/testing';
 import { buildApp } from '../src/app.ts';
 import { AuthFailureLimiter } from '../src/plugins/auth-limit.ts';

@@ -1,6 +1,6 @@
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import type { Role } from '@claimtrail/domain';
-import { ensureUsers, issueToken } from '@claimtrail/claims';
+import { ensureUsers, issueToken } from '@claimtrail/identity';
 import { createTestDatabase, type TestDatabase } from '@claimtrail/testing';
 import { buildApp, type BuildAppOptions } from '../src/app.ts';
 import type { Config } from '../src/config.ts';

@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
-import { createToken, ensureUsers } from '@claimtrail/claims';
+import { createToken, ensureUsers } from '@claimtrail/identity';
 import { createTestDatabase, requirePostgres, type TestDatabase } from '@claimtrail/testing';
 import { startInstance, Watcher, type Instance } from './live-support.ts';
 

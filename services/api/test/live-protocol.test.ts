@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { createTestDatabase, requirePostgres, type TestDatabase } from '@claimtrail/testing';
 import type { EventMessage, SnapshotMessage } from '@claimtrail/client';
-import { issueToken, revokeToken } from '@claimtrail/claims';
+import { issueToken, revokeToken } from '@claimtrail/identity';
 import { startInstance, Watcher, type Instance } from './live-support.ts';
 
 const pg = await requirePostgres();

@@ -18,7 +18,7 @@
 import { ROLES, type Role } from '@claimtrail/domain';
 import { migrateToLatest, openDatabase } from '@claimtrail/event-store';
 import { migrations } from '@claimtrail/migrations';
-import { createToken, ensureUsers, listTokens, revokeTokenById } from '@claimtrail/claims';
+import { createToken, ensureUsers, listTokens, revokeTokenById } from '@claimtrail/identity';
 import { sql } from 'kysely';
 import { ConfigError, loadConfig } from '../config.ts';
 import { UsageError, databaseOpenFailure, openOutput, parseCommand, stringOption, type CliOutput } from './support.ts';

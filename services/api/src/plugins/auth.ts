@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify';
 import type { Actor, Role } from '@claimtrail/domain';
-import type { AuthenticatedToken, TokenAuthenticator, TokenFailure } from '@claimtrail/claims';
+import type { AuthenticatedToken, TokenAuthenticator, TokenFailure } from '@claimtrail/identity';
 import { HttpProblem } from '../errors.ts';
 import type { AuthFailureLimiter } from './auth-limit.ts';
 

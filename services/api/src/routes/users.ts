@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { ProblemSchema, UserListSchema } from '@claimtrail/contract';
-import { listUsers } from '@claimtrail/claims';
+import { listUsers } from '@claimtrail/identity';
 import { SECURED } from './common.ts';
 
 /** `GET /users`: the user directory (who can be assigned a claim; who the events name). */
