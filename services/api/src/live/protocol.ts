@@ -10,6 +10,7 @@ import {
   type LiveChannel,
   type LiveErrorCode,
 } from '@claimtrail/client';
+import { isClaimId } from '@claimtrail/claims';
 import type { Actor } from '@claimtrail/domain';
 import type { WebSocket } from 'ws';
 import { Connection, type ConnectionDeps } from './connection.ts';
@@ -18,7 +19,6 @@ import { ChannelSubscription } from './subscription.ts';
 
 export type SessionDeps = ConnectionDeps & ReplayDeps;
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const MAX_MESSAGE_BYTES = 4096;
 
 class ProtocolError extends Error {
@@ -115,7 +115,7 @@ export class Session {
     }
     let claimId: string | null = null;
     if (channel === 'claim') {
-      if (typeof message.claimId !== 'string' || !UUID.test(message.claimId)) {
+      if (typeof message.claimId !== 'string' || !isClaimId(message.claimId)) {
         throw new ProtocolError('claim_id_required', 'the claim channel needs claimId (a uuid)');
       }
       claimId = message.claimId.toLowerCase();
