@@ -5,7 +5,8 @@ import { createEventStore, migrateToLatest, openDatabase, type Database, type Ev
 import { migrations } from '@claimtrail/migrations';
 import { createTestDatabase, requirePostgres, type TestDatabase } from '@claimtrail/testing';
 import type { Actor, ClaimCommand } from '@claimtrail/domain';
-import { ClaimService, compareProjections, ensureUsers, getClaim, listClaims } from '../src/index.ts';
+import { ensureUsers } from '@claimtrail/identity';
+import { ClaimService, compareProjections, getClaim, listClaims } from '../src/index.ts';
 
 /**
  * Two-person corrections through the service and its projection: the pending correction is
