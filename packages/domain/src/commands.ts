@@ -28,7 +28,7 @@ export interface AppearanceInput {
   excerpt?: string | null;
 }
 
-/** POST /claims */
+/** A new claim: the first step, on a claim that does not exist yet. */
 export interface SubmitClaimCommand {
   type: 'submit_claim';
   text: string;

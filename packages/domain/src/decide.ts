@@ -10,7 +10,7 @@ function refuse(code: Refusal['code'], message: string, field?: string): DecideR
 
 /**
  * Decide what a command does to a claim. Pure: same inputs, same output. Never throws
- * for bad input (commands arrive from HTTP): anything wrong becomes a refusal and no
+ * for bad input (commands arrive unchecked from outside): anything wrong becomes a refusal and no
  * events. Checks run in a fixed order so that the refusal is predictable:
  * command shape → role → state → field validation → content preconditions → four eyes.
  * All but field validation (each step's own part, steps.ts) are read from STEP_POLICY.

@@ -1,6 +1,7 @@
 import { RATINGS } from './ratings.ts';
 import { EVENT_STATUS, type ClaimEventEnvelope } from './events.ts';
 import type { ClaimState, PublishedVerdict, Rating } from './state.ts';
+import { claimIdOfStream } from './streams.ts';
 
 export const initialClaimState: ClaimState = Object.freeze({
   id: null,
@@ -35,7 +36,7 @@ function iso(at: string | Date): string {
 
 function claimIdFromStream(streamId: string | undefined): string | null {
   if (streamId === undefined) return null;
-  return streamId.startsWith('claim-') ? streamId.slice('claim-'.length) : streamId;
+  return claimIdOfStream(streamId) ?? streamId;
 }
 
 function ratingFields(rating: Rating) {
@@ -215,8 +216,4 @@ export function toEnvelope(recorded: {
   } as ClaimEventEnvelope;
   if (recorded.streamId !== undefined) envelope.streamId = recorded.streamId;
   return envelope;
-}
-
-export function claimStreamId(claimId: string): string {
-  return `claim-${claimId}`;
 }

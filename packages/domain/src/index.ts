@@ -104,4 +104,5 @@ export {
 } from './policy.ts';
 export { LIMITS, calendarDateProblem } from './validation.ts';
 export { decide } from './decide.ts';
-export { evolve, foldClaim, initialClaimState, toEnvelope, claimStreamId } from './evolve.ts';
+export { evolve, foldClaim, initialClaimState, toEnvelope } from './evolve.ts';
+export { claimIdOfStream, claimStreamId } from './streams.ts';

@@ -17,7 +17,10 @@ export type FourEyesRule = 'draft_author' | 'verdict_author' | 'correction_propo
  */
 export type StepRequirement = 'evidence' | 'verdict' | 'pending_correction';
 
-/** `null` in `from` = the claim does not exist yet. `to: 'same'` = the status is kept. */
+/**
+ * `null` in `from` = the claim does not exist yet. `to: 'same'` = the status is kept; `to`
+ * must be what the step's event means (EVENT_STATUS), checked when this module loads.
+ */
 export interface StepPolicy {
   roles: readonly Role[];
   from: readonly (ClaimStatus | null)[];
@@ -97,8 +100,9 @@ export const STEP_POLICY: Readonly<Record<ClaimStep, StepPolicy>> = {
 };
 
 /**
- * Which event each step produces (one event per accepted step). `correct` produces
- * `VerdictCorrected` when it changes neither rating nor rationale, else `CorrectionProposed`.
+ * Which event each step produces (one event per accepted step; steps.ts cannot build
+ * another, by type). `correct` produces `VerdictCorrected` when it changes neither rating
+ * nor rationale, else `CorrectionProposed` (STEP_ALTERNATIVE_EVENTS).
  */
 export const STEP_EVENTS = {
   submit_claim: 'ClaimSubmitted',
@@ -119,19 +123,24 @@ export const STEP_EVENTS = {
   retract: 'ClaimRetracted',
 } as const satisfies Record<ClaimStep, ClaimEventType>;
 
-
+/** The event a step produces instead of its STEP_EVENTS one in some cases. */
+export const STEP_ALTERNATIVE_EVENTS = {
+  correct: 'CorrectionProposed',
+} as const satisfies Partial<Record<ClaimStep, ClaimEventType>>;
 
 /**
  * The policy's target states must be what the recorded events mean (`EVENT_STATUS`, which
  * evolve applies). Evolve does not read the policy: a stored event replays the same
- * whatever the policy later says. A `to` that disagrees with its step's event fails here,
- * when the module loads, so table and events cannot drift apart.
+ * whatever the policy later says. A `to` that disagrees with one of its step's events
+ * fails here, when the module loads, so table and events cannot drift apart.
  */
-for (const [step, event] of Object.entries(STEP_EVENTS) as [ClaimStep, ClaimEventType][]) {
-  const meaning = EVENT_STATUS[event];
-  const { to } = STEP_POLICY[step];
-  if (meaning !== 'recorded' && meaning !== to) {
-    throw new Error(`STEP_POLICY.${step}.to is ${to}, but its event ${event} moves a claim to ${meaning}`);
+for (const events of [STEP_EVENTS, STEP_ALTERNATIVE_EVENTS]) {
+  for (const [step, event] of Object.entries(events) as [ClaimStep, ClaimEventType][]) {
+    const meaning = EVENT_STATUS[event];
+    const { to } = STEP_POLICY[step];
+    if (meaning !== 'recorded' && meaning !== to) {
+      throw new Error(`STEP_POLICY.${step}.to is ${to}, but its event ${event} moves a claim to ${meaning}`);
+    }
   }
 }
 

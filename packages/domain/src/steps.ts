@@ -1,7 +1,6 @@
-import type { ClaimStep, DecideContext } from './commands.ts';
-import type { AppearanceData, ClaimEvent, CorrectionProposed } from './events.ts';
-import { ROLES } from './commands.ts';
-import { canResearch, targetStatus, type STEP_EVENTS } from './policy.ts';
+import { ROLES, type ClaimStep, type DecideContext } from './commands.ts';
+import type { AppearanceData, ClaimEvent } from './events.ts';
+import { canResearch, targetStatus, type STEP_ALTERNATIVE_EVENTS, type STEP_EVENTS } from './policy.ts';
 import type { ClaimState, ClaimStatus } from './state.ts';
 import {
   LIMITS,
@@ -18,10 +17,13 @@ import {
   tags,
 } from './validation.ts';
 
-/** The event a step records: the one STEP_EVENTS names (a correct that changes the verdict proposes it instead). */
-export type StepEvent<S extends ClaimStep> =
-  | Extract<ClaimEvent, { type: (typeof STEP_EVENTS)[S] }>
-  | (S extends 'correct' ? CorrectionProposed : never);
+type Alternatives = typeof STEP_ALTERNATIVE_EVENTS;
+
+/** The event a step records: the one STEP_EVENTS names, or its STEP_ALTERNATIVE_EVENTS one. */
+export type StepEvent<S extends ClaimStep> = Extract<
+  ClaimEvent,
+  { type: (typeof STEP_EVENTS)[S] | (S extends keyof Alternatives ? Alternatives[S] : never) }
+>;
 
 /**
  * A step's own part of decide, run once role and state have passed the policy: it reads

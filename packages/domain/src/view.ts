@@ -1,6 +1,6 @@
 import type { Appearance, ClaimState, ClaimStatus, EvidenceItem, Note, PendingCorrection, PublishedVerdict, ReasonRecord, VerdictDraft } from './state.ts';
 
-/** What GET /claims/:id returns. */
+/** The claim as the desk sees it: what the API answers for one claim. */
 export interface ClaimView {
   id: string;
   text: string;
@@ -33,9 +33,9 @@ export interface ClaimView {
 }
 
 /**
- * The claim view (GET /claims/:id, projections, websocket payloads). Derived only from
+ * The claim view (API answers, projections, live updates). Derived only from
  * the state evolve builds, so every reader sees the same thing. Throws for a claim that
- * does not exist (status null): callers answer 404 before asking for a view.
+ * does not exist (status null): callers answer "not found" before asking for a view.
  */
 export function toClaimView(state: ClaimState): ClaimView {
   if (state.status === null) throw new Error('toClaimView: the claim does not exist');
