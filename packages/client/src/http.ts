@@ -1,3 +1,4 @@
+import type { StepRoute } from '@claimtrail/contract';
 import { ProblemError, problemFromResponse } from './errors.ts';
 import { LiveConnection, type WebSocketConstructor } from './live.ts';
 import type {
@@ -249,22 +250,8 @@ export class ClaimtrailClient {
   }
 }
 
-export type StepSegment =
-  | 'triage'
-  | 'reject'
-  | 'merge'
-  | 'assign'
-  | 'evidence'
-  | 'notes'
-  | 'verdict'
-  | 'submit'
-  | 'request-changes'
-  | 'publish'
-  | 'reopen'
-  | 'correct'
-  | 'approve-correction'
-  | 'reject-correction'
-  | 'retract';
+/** The `<segment>` of `POST /claims/:id/<segment>`: the contract's route names. */
+export type StepSegment = StepRoute;
 
 interface RequestOptions extends WriteOptions {
   body?: unknown;
