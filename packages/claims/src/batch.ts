@@ -16,7 +16,7 @@ import { CommandError } from './errors.ts';
 import { isClaimId } from './ids.ts';
 import { LruMap } from './lru.ts';
 import { runFlight, runInSession, statementName, type WriteSession } from './merged.ts';
-import { projectionColumns, searchDocument, stateFromView, toClaimCard, upsertClaimsFrom } from './projection.ts';
+import { jsonColumnTexts, recordsetColumnsSql, scalarRecord, searchDocument, stateFromView, UPDATED_COLUMNS, upsertClaimsFrom } from './projection.ts';
 import type { ExecuteInput, ExecuteResult } from './service.ts';
 
 /**
@@ -325,7 +325,7 @@ function projectionRows(appending: ClaimSlot[]) {
   const rows = appending.map((slot, i) => projectionRecord(slot, docs[i]!));
   const rowsJson = jsonRecords(rows, (_row, i) => {
     const slot = appending[i]!;
-    return { view: slot.viewJson!, card: JSON.stringify(toClaimCard(slot.view!)) };
+    return jsonColumnTexts({ streamId: slot.streamId, view: slot.view!, headHash: slot.head.hash, viewJson: slot.viewJson! });
   });
   return { docs, rows, rowsJson };
 }
@@ -444,16 +444,15 @@ export function batchFootprint(input: ExecuteInput): string[] {
 }
 
 /** One claim's row of the batch statement's json parameter. */
-function projectionRecord(slot: ClaimSlot, doc: SearchDocument) {
+function projectionRecord(slot: ClaimSlot, doc: SearchDocument): Record<string, unknown> & { reindex: boolean } {
   const view = slot.view!;
   const before = slot.storedDoc;
   const reindex = !before || before.primary !== doc.primary || before.secondary !== doc.secondary;
   return {
-    ...projectionColumns(view, slot.streamId),
+    ...scalarRecord({ streamId: slot.streamId, view, headHash: slot.head.hash }),
     reindex,
     primary_text: reindex ? doc.primary : null,
     secondary_text: reindex ? doc.secondary : null,
-    head_hash: slot.head.hash,
   };
 }
 
@@ -470,6 +469,11 @@ function jsonRecords<T extends object>(records: readonly T[], nested: (record: T
 }
 
 type ProjectionRecord = ReturnType<typeof projectionRecord>;
+/** The rows' columns (the projection row's, search as its texts, plus whether to recompute the vector). */
+const ROWS_COLUMNS = sql.raw(recordsetColumnsSql(['reindex boolean']));
+/** What a row keeping its search vector updates: `state, …, head_hash`, and from the rows `r.state, …`. */
+const UPDATED_LIST = sql.raw(UPDATED_COLUMNS.map((c) => c.name).join(', '));
+const UPDATED_FROM_ROWS = sql.raw(UPDATED_COLUMNS.map((c) => `r.${c.name}`).join(', '));
 interface Answer {
   user_id: string;
   key: string;
@@ -507,10 +511,7 @@ function batchProjectionStatement(
     // json_to_recordset's guess of 100 rows, and (prepared, planned while `events` was small)
     // came out as a hash join over a sequential scan of the whole log on every batch.
     ctes.push(sql`rows as materialized (
-      select r.* from json_to_recordset(${rowsJson}::json) as r(
-        id uuid, stream_id text, state text, assignee text, tags text[], rating text, draft_rating text, version integer,
-        created_at timestamptz, updated_at timestamptz, reindex boolean, primary_text text, secondary_text text,
-        view json, card json, head_hash text)${
+      select r.* from json_to_recordset(${rowsJson}::json) as r(${ROWS_COLUMNS})${
         besideTheirEvents
           ? sql` cross join lateral (select 1 from events e
                   where e.stream_id = r.stream_id and e.version = r.version and e.hash = r.head_hash limit 1) as beside`
@@ -534,8 +535,8 @@ function batchProjectionStatement(
   }
   if (kept.length > 0) {
     writes.push(sql`update claims c
-         set (state, assignee, tags, rating, draft_rating, version, updated_at, view, card, head_hash) =
-             (select r.state, r.assignee, r.tags, r.rating, r.draft_rating, r.version, r.updated_at, r.view, r.card, r.head_hash
+         set (${UPDATED_LIST}) =
+             (select ${UPDATED_FROM_ROWS}
                 from rows r where r.id = c.id)
        where c.id = any(${kept}::uuid[]) and exists (select 1 from rows r where r.id = c.id)`);
   }

@@ -4,7 +4,7 @@ import copyStreams from 'pg-copy-streams';
 /**
  * COPY through Kysely's pg driver (PostgreSQL only): `submitCopy` runs a pg-copy-streams
  * stream in either direction on a transaction's connection (the rebuild writes its rows with
- * COPY FROM, rebuild-writer.ts); `copyOutRows` reads a query's rows with `COPY (…) TO STDOUT`
+ * COPY FROM, rebuild/writer.ts); `copyOutRows` reads a query's rows with `COPY (…) TO STDOUT`
  * in binary format instead of a SELECT: one statement streams the whole result, and each row
  * arrives as length-prefixed fields read here in place, without pg's per-row protocol
  * message, row object and per-column type parsers. For the rebuild's fold over every event

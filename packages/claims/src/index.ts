@@ -20,21 +20,10 @@ export {
 } from './queries.ts';
 export { writeClaimProjection, writeClaimProjections, PROJECTION_BATCH_ROWS, type ClaimProjectionRow, toClaimCard, type ClaimCard, stateFromView, searchDocument, publishedRating, draftRating, SEARCH_CONFIG, SPELLING_VARIANTS } from './projection.ts';
 export { toEventRecord, claimIdOfStream, type EventRecordDto } from './events.ts';
-export {
-  rebuildProjections,
-  canReadConcurrently,
-  compareProjections,
-  foldAllClaims,
-  checkClaimProjection,
-  PROJECTION_TABLES,
-  UNCOMPARED_COLUMNS,
-  type RebuildResult,
-  type RebuildOptions,
-  type RebuildMode,
-  type RebuildProgress,
-  type ProjectionDiff,
-  type ClaimProjectionCheck,
-} from './rebuild.ts';
+export { rebuildProjections, canReadConcurrently, compareProjections, foldAllClaims, PROJECTION_TABLES } from './rebuild/rebuild.ts';
+export { checkClaimProjection, UNCOMPARED_COLUMNS, type ClaimProjectionCheck } from './rebuild/compare.ts';
+export { formatRebuildTimings } from './rebuild/timing.ts';
+export type { RebuildResult, RebuildOptions, RebuildMode, RebuildProgress, RebuildTimings, ProjectionDiff } from './rebuild/types.ts';
 export {
   TokenAuthenticator,
   hashToken,

@@ -1,96 +1,45 @@
 import { sql, type Kysely, type RawBuilder, type Transaction } from 'kysely';
 import type { ClaimState, ClaimView } from '@claimtrail/domain';
+import {
+  COLUMN_LIST_SQL,
+  jsonColumnTexts,
+  ON_CONFLICT_REPLACE_SQL,
+  PROJECTION_COLUMNS,
+  PROJECTION_KEY,
+  recordsetColumnsSql,
+  scalarRecord,
+  SEARCH_CONFIG,
+  SEARCH_TEXTS,
+  searchDocument,
+  UPDATED_COLUMNS,
+  VALUE_COLUMNS,
+  type ClaimProjectionRow,
+  type ProjectionInput,
+} from './projection-row.ts';
 
-/**
- * The text search configuration. `english` stems ("crossing" finds "crossed"); names such
- * as Tyotkino pass through unchanged. Both sides (document and query) use the same one.
+export {
+  SEARCH_CONFIG,
+  SPELLING_VARIANTS,
+  searchDocument,
+  publishedRating,
+  draftRating,
+  toClaimCard,
+  ON_CONFLICT_REPLACE_SQL,
+  scalarRecord,
+  jsonColumnTexts,
+  recordsetColumnsSql,
+  UPDATED_COLUMNS,
+  type ClaimCard,
+  type ClaimProjectionRow,
+  type ProjectionInput,
+} from './projection-row.ts';
+
+/*
+ * The projection's writers: the single-row statements of the write path (an upsert, or an
+ * update keeping the search vector) and the json batch. Their column lists and values come
+ * from the row definition (projection-row.ts); the statement texts are derived from it once,
+ * at module load, so a write only supplies values.
  */
-export const SEARCH_CONFIG = 'english';
-
-/**
- * The village is spelled Tyotkino, Tetkino, Tjotkino (and Тёткино) across the reports:
- * a document mentioning any spelling is indexed under all of them, so a search for one
- * finds every claim. Index-time expansion keeps queries plain `websearch_to_tsquery`.
- */
-export const SPELLING_VARIANTS: readonly (readonly string[])[] = [
-  ['tyotkino', 'tetkino', 'tjotkino', 'tyetkino', 'тёткино', 'теткино'],
-];
-
-export function searchDocument(view: ClaimView): { primary: string; secondary: string } {
-  const secondaryParts = [
-    view.claimant ?? '',
-    ...view.tags,
-    ...view.appearances.flatMap((a) => [a.outlet ?? '', a.title ?? '', a.excerpt ?? '']),
-    ...view.evidence.map((e) => e.summary),
-  ];
-  const primary = view.text;
-  let secondary = secondaryParts.filter((s) => s.length > 0).join(' \n ');
-  const haystack = `${primary} ${secondary}`.toLowerCase();
-  const aliases: string[] = [];
-  for (const group of SPELLING_VARIANTS) {
-    if (group.some((variant) => haystack.includes(variant))) aliases.push(...group);
-  }
-  if (aliases.length > 0) secondary = `${secondary} \n ${aliases.join(' ')}`;
-  return { primary, secondary };
-}
-
-/**
- * The rating readers see (`?rating=`, column `rating`): the published verdict's while the
- * claim is published. A reopened claim keeps its last verdict in the view until a new one
- * is published, but that verdict is withdrawn (no ClaimReview) and a retracted one is
- * gone: neither counts.
- */
-export function publishedRating(view: ClaimView): string | null {
-  return view.state === 'published' ? (view.publishedVerdict?.rating ?? null) : null;
-}
-
-/** The rating of the verdict being drafted (`?draftRating=`, column `draft_rating`), whatever the state. */
-export function draftRating(view: ClaimView): string | null {
-  return view.verdictDraft?.rating ?? null;
-}
-
-/** A board card: the view without its long lists (notes, evidence, appearances), with their counts. */
-export type ClaimCard = Omit<ClaimView, 'notes' | 'evidence' | 'appearances'> & {
-  evidenceCount: number;
-  appearancesCount: number;
-};
-
-/**
- * Field by field rather than by rest/spread (which copied every key twice, on every write
- * and every rebuilt row): the keys keep the view's order (`toClaimView`'s), so the stored
- * card JSON is the same text. Typed as a full `ClaimCard` literal: a field added to the
- * view and not here fails to compile.
- */
-export function toClaimCard(view: ClaimView): ClaimCard {
-  return {
-    id: view.id,
-    text: view.text,
-    claimant: view.claimant,
-    language: view.language,
-    tags: view.tags,
-    state: view.state,
-    assignee: view.assignee,
-    notesCount: view.notesCount,
-    verdictDraft: view.verdictDraft,
-    publishedVerdict: view.publishedVerdict,
-    mergedInto: view.mergedInto,
-    rejectionReason: view.rejectionReason,
-    retractionReason: view.retractionReason,
-    changesRequestedReason: view.changesRequestedReason,
-    reopenReason: view.reopenReason,
-    rejection: view.rejection,
-    retraction: view.retraction,
-    changesRequested: view.changesRequested,
-    reopened: view.reopened,
-    pendingCorrection: view.pendingCorrection ?? null,
-    version: view.version,
-    createdAt: view.createdAt,
-    updatedAt: view.updatedAt,
-    createdBy: view.createdBy,
-    evidenceCount: view.evidence.length,
-    appearancesCount: view.appearances.length,
-  };
-}
 
 /**
  * The domain state a projection row stands for, from its view: the inverse of the
@@ -128,15 +77,6 @@ export function stateFromView(view: ClaimView): ClaimState {
   };
 }
 
-/** One claim's projection row, as `writeClaimProjections` takes it. */
-export interface ClaimProjectionRow {
-  streamId: string;
-  state: ClaimState;
-  view: ClaimView;
-  /** Hash of the stream's event at `view.version` (the head a write hands to the store). */
-  headHash: string | null;
-}
-
 /** At most this many rows per INSERT of `writeClaimProjections` (one json parameter per batch). */
 export const PROJECTION_BATCH_ROWS = 500;
 
@@ -146,37 +86,47 @@ function searchVector(primary: string | RawBuilder<unknown>, secondary: string |
         || setweight(to_tsvector(${SEARCH_CONFIG}::regconfig, ${secondary}), 'B')`;
 }
 
-/** The VALUES tuple of the single-row upsert (search document and view JSON computed once by the caller). */
-function projectionTuple(
-  row: ClaimProjectionRow,
-  doc: { primary: string; secondary: string },
-  viewJson: string,
-): RawBuilder<unknown> {
-  const { view, streamId, headHash } = row;
-  return sql`(
-      ${view.id}, ${streamId}, ${view.state}, ${view.assignee}, ${sql.val(view.tags)}::text[], ${publishedRating(view)}, ${draftRating(view)},
-      ${view.version}, ${view.createdAt}, ${view.updatedAt}, ${searchVector(doc.primary, doc.secondary)},
-      ${viewJson}::json, ${JSON.stringify(toClaimCard(view))}::json, ${headHash}
-    )`;
+/**
+ * A statement from the SQL texts around its parameters (one more text than parameters), as
+ * a `sql` template literal makes it.
+ */
+function withParameters(fragments: readonly string[], parameters: readonly unknown[]): RawBuilder<unknown> {
+  return sql(fragments as unknown as TemplateStringsArray, ...parameters);
+}
+
+/** The texts around the VALUES tuple's parameters: one per column (with its cast), the search vector in its place. */
+const TUPLE_FRAGMENTS: readonly string[] = (() => {
+  const fragments = ['(\n      '];
+  PROJECTION_COLUMNS.forEach((c, i) => {
+    const cast = c.kind === 'value' ? c.type.paramCast : '';
+    fragments.push(`${cast}${i === PROJECTION_COLUMNS.length - 1 ? '\n    )' : ', '}`);
+  });
+  return fragments;
+})();
+
+/** The texts around the parameters of the update that keeps the search vector: the updated columns, then the key. */
+const UPDATE_FRAGMENTS: readonly string[] = (() => {
+  const fragments = [`update claims set ${UPDATED_COLUMNS[0]!.name} = `];
+  UPDATED_COLUMNS.forEach((c, i) => {
+    const next = UPDATED_COLUMNS[i + 1];
+    fragments.push(`${c.type.paramCast}${next ? `, ${next.name} = ` : ` where ${PROJECTION_KEY} = `}`);
+  });
+  fragments.push('');
+  return fragments;
+})();
+
+const KEY_COLUMN = VALUE_COLUMNS.find((c) => c.name === PROJECTION_KEY)!;
+
+/** The VALUES tuple of the single-row upsert (search document computed once by the caller). */
+function projectionTuple(row: ProjectionInput, doc: { primary: string; secondary: string }): RawBuilder<unknown> {
+  return withParameters(
+    TUPLE_FRAGMENTS,
+    PROJECTION_COLUMNS.map((c) => (c.kind === 'search' ? searchVector(doc.primary, doc.secondary) : sql.val(c.value(row)))),
+  );
 }
 
 /** The insert head and conflict clause shared by the single-row and the batched upsert. */
-const INSERT_CLAIMS = sql.raw(
-  'insert into claims (id, stream_id, state, assignee, tags, rating, draft_rating, version, created_at, updated_at, search, view, card, head_hash)',
-);
-/** A conflict replaces every column but id, stream_id and created_at (SQL text, for statements built as text). */
-export const ON_CONFLICT_REPLACE_SQL = `on conflict (id) do update set
-      state = excluded.state,
-      assignee = excluded.assignee,
-      tags = excluded.tags,
-      rating = excluded.rating,
-      draft_rating = excluded.draft_rating,
-      version = excluded.version,
-      updated_at = excluded.updated_at,
-      search = excluded.search,
-      view = excluded.view,
-      card = excluded.card,
-      head_hash = excluded.head_hash`;
+const INSERT_CLAIMS = sql.raw(`insert into claims (${COLUMN_LIST_SQL})`);
 /** {@link ON_CONFLICT_REPLACE_SQL} for Kysely's sql templates. */
 const ON_CONFLICT_REPLACE = sql.raw(ON_CONFLICT_REPLACE_SQL);
 
@@ -207,18 +157,17 @@ export function claimProjectionStatement(
 ): RawBuilder<unknown> {
   const prefix = alongside ? sql`with alongside as (${alongside}) ` : sql``;
   const doc = searchDocument(view);
+  const row: ProjectionInput = { streamId, view, headHash, viewJson };
   if (previous) {
     const before = searchDocument(previous);
     if (before.primary === doc.primary && before.secondary === doc.secondary) {
+      const values = UPDATED_COLUMNS.map((c) => sql.val(c.value(row)));
+      values.push(sql.val(KEY_COLUMN.value(row)));
       return sql`${prefix}
-      update claims set state = ${view.state}, assignee = ${view.assignee}, tags = ${sql.val(view.tags)}::text[],
-        rating = ${publishedRating(view)}, draft_rating = ${draftRating(view)}, version = ${view.version}, updated_at = ${view.updatedAt},
-        view = ${viewJson}::json, card = ${JSON.stringify(toClaimCard(view))}::json,
-        head_hash = ${headHash}
-      where id = ${view.id}`;
+      ${withParameters(UPDATE_FRAGMENTS, values)}`;
     }
   }
-  return upsert(prefix, [projectionTuple({ streamId, state, view, headHash }, doc, viewJson)]);
+  return upsert(prefix, [projectionTuple(row, doc)]);
 }
 
 /** Writes (insert or replace) the claim's projection row. Call inside the append's transaction. */
@@ -240,12 +189,11 @@ export async function writeClaimProjection(
  * vector computed). A claim listed twice is written once, with its last row (one
  * INSERT … ON CONFLICT cannot touch a row twice).
  *
- * A batch travels as ONE json parameter (an array of row objects, one `JSON.stringify`
- * for the whole batch) expanded by `json_to_recordset`, instead of 14 parameters per row:
- * no per-row statement building, no per-parameter protocol overhead. `json` (not jsonb)
- * keeps each nested value's text exactly as serialized, so `view` and `card` are
- * byte-identical to what the single-row writer sends (`JSON.stringify` of the same
- * objects): a rebuild still compares equal to the live rows.
+ * A batch travels as ONE json parameter (an array of row objects) expanded by
+ * `json_to_recordset`, instead of 14 parameters per row: no per-row statement building, no
+ * per-parameter protocol overhead. `json` (not jsonb) keeps each nested value's text exactly
+ * as serialized, so `view` and `card` are byte-identical to what the single-row writer sends
+ * (`JSON.stringify` of the same objects): a rebuild still compares equal to the live rows.
  */
 export async function writeClaimProjections(db: Kysely<any> | Transaction<any>, rows: readonly ClaimProjectionRow[]): Promise<void> {
   const byId = new Map<string, ClaimProjectionRow>();
@@ -255,60 +203,49 @@ export async function writeClaimProjections(db: Kysely<any> | Transaction<any>, 
   }
   const unique = [...byId.values()];
   for (let i = 0; i < unique.length; i += PROJECTION_BATCH_ROWS) {
-    const records = unique.slice(i, i + PROJECTION_BATCH_ROWS).map(projectionRecord);
-    await batchUpsert(JSON.stringify(records)).execute(db);
+    const records = unique.slice(i, i + PROJECTION_BATCH_ROWS).map(projectionRecordJson);
+    await batchUpsert(`[${records.join(',')}]`).execute(db);
   }
 }
 
-/** The projection row's plain columns of a view (the keys name the columns of `claims`). */
-export function projectionColumns(view: ClaimView, streamId: string) {
-  return {
-    id: view.id,
-    stream_id: streamId,
-    state: view.state,
-    assignee: view.assignee,
-    tags: view.tags,
-    rating: publishedRating(view),
-    draft_rating: draftRating(view),
-    version: view.version,
-    created_at: view.createdAt,
-    updated_at: view.updatedAt,
-  };
+/**
+ * One row of `writeClaimProjections`' json parameter (keys = the recordset's columns): the
+ * plain values and the search texts as one object, the json columns' texts added verbatim.
+ */
+function projectionRecordJson(row: ClaimProjectionRow): string {
+  const doc = searchDocument(row.view);
+  const record = scalarRecord(row);
+  record[SEARCH_TEXTS[0]] = doc.primary;
+  record[SEARCH_TEXTS[1]] = doc.secondary;
+  const nested = Object.entries(jsonColumnTexts(row))
+    .map(([name, json]) => `,${JSON.stringify(name)}:${json}`)
+    .join('');
+  return `${JSON.stringify(record).slice(0, -1)}${nested}}`;
 }
 
-/** One row of `writeClaimProjections`' json parameter (keys = the recordset's columns). */
-function projectionRecord(row: ClaimProjectionRow) {
-  const { view, streamId, headHash } = row;
-  const doc = searchDocument(view);
-  return {
-    ...projectionColumns(view, streamId),
-    primary_text: doc.primary,
-    secondary_text: doc.secondary,
-    view,
-    card: toClaimCard(view),
-    head_hash: headHash,
-  };
-}
+/** `r.id, r.stream_id, …`: every column read from rows named `r`, the search vector computed from its two texts. */
+const SELECT_FROM_R = sql.join(
+  PROJECTION_COLUMNS.map((c) =>
+    c.kind === 'search' ? searchVector(sql.ref(`r.${SEARCH_TEXTS[0]}`), sql.ref(`r.${SEARCH_TEXTS[1]}`)) : sql.raw(`r.${c.name}`),
+  ),
+);
 
 /**
  * Upserts projection rows read from `source`, a FROM clause naming its rows `r` with the
- * columns of `claims` (but search) plus `primary_text` and `secondary_text`; the search
- * vector is computed from those two.
+ * columns of `recordsetColumnsSql` (every column but search, plus `primary_text` and
+ * `secondary_text`, from which the search vector is computed).
  */
 export function upsertClaimsFrom(source: RawBuilder<unknown>): RawBuilder<unknown> {
   return sql`
     ${INSERT_CLAIMS}
-    select r.id, r.stream_id, r.state, r.assignee, r.tags, r.rating, r.draft_rating, r.version, r.created_at, r.updated_at,
-           ${searchVector(sql.ref('r.primary_text'), sql.ref('r.secondary_text'))},
-           r.view, r.card, r.head_hash
+    select ${SELECT_FROM_R}
       from ${source}
     ${ON_CONFLICT_REPLACE}
   `;
 }
 
+const RECORDSET_COLUMNS = sql.raw(recordsetColumnsSql());
+
 function batchUpsert(records: string): RawBuilder<unknown> {
-  return upsertClaimsFrom(sql`json_to_recordset(${records}::json) as r(
-        id uuid, stream_id text, state text, assignee text, tags text[], rating text, draft_rating text, version integer,
-        created_at timestamptz, updated_at timestamptz, primary_text text, secondary_text text,
-        view json, card json, head_hash text)`);
+  return upsertClaimsFrom(sql`json_to_recordset(${records}::json) as r(${RECORDSET_COLUMNS})`);
 }

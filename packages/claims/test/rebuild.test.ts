@@ -9,7 +9,7 @@ import { decide, evolve, initialClaimState, toClaimView, toEnvelope, type Actor,
 import { canReadConcurrently, checkClaimProjection, ClaimService, ensureUsers, isCommandError, rebuildProjections, writeClaimProjection } from '../src/index.ts';
 
 /**
- * The rebuild writes its rows through its own bulk writers (rebuild-writer.ts: on PGlite two
+ * The rebuild writes its rows through its own bulk writers (rebuild/writer.ts: on PGlite two
  * separator-joined texts, `seq` by join; on PostgreSQL COPY text format, `seq` from the live
  * table, search vectors computed on another connection):
  * the rows must still equal, column for column, what the service's writer stores, for
@@ -152,7 +152,7 @@ for (const backend of ['pglite', 'postgres'] as const) {
     });
 
     it('recorded instants far from today fold as through the full event read', async () => {
-      // The build reads recorded_at as numbers and formats the ISO text itself (rebuild.ts,
+      // The build reads recorded_at as numbers and formats the ISO text itself (rebuild/read-log.ts,
       // foldEnvelope); checkClaimProjection folds the full rows (pg's timestamptz parser).
       const instants = [
         '1969-12-31 23:59:59.999999+00',

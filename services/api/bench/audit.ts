@@ -22,12 +22,15 @@ import pg from 'pg';
 import { decide, evolve, initialClaimState, RATING_NAMES, type Actor, type ClaimCommand, type ClaimState } from '@claimtrail/domain';
 import { createEventStore, migrateToLatest, openDatabase, type EventStore, type JsonObject, type NewEvent } from '@claimtrail/event-store';
 import { migrations } from '@claimtrail/migrations';
-import { rebuildProjections } from '@claimtrail/claims';
+import { formatRebuildTimings, rebuildProjections } from '@claimtrail/claims';
 import { verifyAll } from '../src/audit/verify.ts';
 
 const serverUrl = process.env.DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const TOTAL = Number(process.env.BENCH_EVENTS ?? 200_000);
 const PER_CLAIM = 10;
+// CLAIMTRAIL_REBUILD_TIMING=1: each timed rebuild's phases and index builds on stderr.
+const rebuildTimings =
+  process.env.CLAIMTRAIL_REBUILD_TIMING === '1' ? { onTimings: (t: Parameters<typeof formatRebuildTimings>[0]) => process.stderr.write(`${formatRebuildTimings(t)}\n`) } : {};
 const CLAIMS = Math.ceil(TOTAL / PER_CLAIM);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 // Audit verify takes 20× longer than a read: one round keeps the run near 3 minutes. The
@@ -187,7 +190,7 @@ async function main(): Promise<void> {
       return result.checked;
     });
     const rebuild = await paired('rebuild (swap)', async () => {
-      const result = await rebuildProjections(store, { mode: 'swap', concurrentReads: true });
+      const result = await rebuildProjections(store, { mode: 'swap', concurrentReads: true, ...rebuildTimings });
       return result.events;
     });
     const audit = await paired('audit verify (chain + compare)', async () => {

@@ -5,12 +5,12 @@
  * (from /proc, Linux), labelled by the last statement it ran.
  *
  *   PROFILE_DB=bench_audit_… tsx services/api/bench/profile-rebuild.ts
- *   MODE=compare  ROUNDS=3  CLAIMTRAIL_REBUILD_TIMING=1 (phases)
+ *   MODE=compare  ROUNDS=3  CLAIMTRAIL_REBUILD_TIMING=1 (each phase's and index build's time on stderr)
  */
 import { availableParallelism } from 'node:os';
 import pg from 'pg';
 import { createEventStore, openDatabase } from '@claimtrail/event-store';
-import { rebuildProjections } from '@claimtrail/claims';
+import { formatRebuildTimings, rebuildProjections, type RebuildTimings } from '@claimtrail/claims';
 import { CLOCK_TICK_MS, machine, ticks } from './support.ts';
 
 const serverUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -20,6 +20,8 @@ const url = new URL(serverUrl);
 url.pathname = `/${dbName}`;
 const rounds = Number(process.env.ROUNDS ?? 3);
 const mode = process.env.MODE === 'compare' ? 'compare' : 'swap';
+const onTimings =
+  process.env.CLAIMTRAIL_REBUILD_TIMING === '1' ? (timings: RebuildTimings) => process.stderr.write(`${formatRebuildTimings(timings)}\n`) : undefined;
 
 const cpuOf = (pid: number) => ticks(pid) * CLOCK_TICK_MS;
 
@@ -46,7 +48,7 @@ try {
           last = now;
         }, 100)
       : null;
-    const result = await rebuildProjections(store, { mode, concurrentReads: true });
+    const result = await rebuildProjections(store, { mode, concurrentReads: true, ...(onTimings ? { onTimings } : {}) });
     if (sampler) {
       clearInterval(sampler);
       console.log(`   busy cores per 100 ms: ${timeline.join(' ')}`);

@@ -1,7 +1,17 @@
 import { CompiledQuery, type Kysely, type Transaction } from 'kysely';
-import copyStreams from 'pg-copy-streams';
-import { COPY_BINARY_SIGNATURE, PG_EPOCH_SECONDS, submitCopy } from './copy-out.ts';
-import { draftRating, ON_CONFLICT_REPLACE_SQL, publishedRating, searchDocument, SEARCH_CONFIG, toClaimCard, type ClaimProjectionRow } from './projection.ts';
+import { BINARY_HEADER, BINARY_TRAILER, copyIn, CopyTupleWriter } from '../copy-in.ts';
+import {
+  JSON_COLUMNS,
+  ON_CONFLICT_REPLACE_SQL,
+  PROJECTION_COLUMNS,
+  PROJECTION_KEY,
+  SCALAR_COLUMNS,
+  SEARCH_CONFIG,
+  searchDocument,
+  VALUE_COLUMNS,
+  type ClaimProjectionRow,
+  type ValueColumn,
+} from '../projection-row.ts';
 
 /**
  * The rebuild's bulk writers: the rows `writeClaimProjections` writes (same values, same json
@@ -36,10 +46,10 @@ export interface KeepSeq {
   fallback: string;
 }
 
-// Positions in a row's scalar array.
-const S_ID = 0;
-const S_PRIMARY = 9;
-const S_SECONDARY = 10;
+// A row's scalar array: the scalar columns' values in SCALAR_COLUMNS' order, then the two search texts.
+const S_PRIMARY = SCALAR_COLUMNS.length;
+const S_SECONDARY = S_PRIMARY + 1;
+const KEY = VALUE_COLUMNS.find((c) => c.name === PROJECTION_KEY)!;
 
 function quoteLiteral(value: string): string {
   return `'${value.replace(/'/g, "''")}'`;
@@ -47,6 +57,7 @@ function quoteLiteral(value: string): string {
 
 const statements = new Map<string, string>();
 
+/** The rebuild INSERT's text, derived from the row definition (once per `keepSeq`). */
 function statement(keepSeq: KeepSeq | null): string {
   const key = `${keepSeq?.live ?? ''}\u0000${keepSeq?.fallback ?? ''}`;
   let text = statements.get(key);
@@ -54,23 +65,31 @@ function statement(keepSeq: KeepSeq | null): string {
   const config = `${quoteLiteral(SEARCH_CONFIG)}::regconfig`;
   const search = `setweight(to_tsvector(${config}, r.s->>${S_PRIMARY}), 'A')
              || setweight(to_tsvector(${config}, r.s->>${S_SECONDARY}), 'B')`;
+  const others = PROJECTION_COLUMNS.filter((c) => c.name !== PROJECTION_KEY);
+  const names = [KEY.name, ...(keepSeq ? ['seq'] : []), ...others.map((c) => c.name)];
+  const values = [
+    `r.${KEY.name}`,
+    ...(keepSeq ? [`coalesce(l.seq, ${keepSeq.fallback})`] : []),
+    ...others.map((c) => {
+      if (c.kind === 'search') return search;
+      if (JSON_COLUMNS.includes(c)) return `r.${c.name}`;
+      return c.type.fromScalar('r.s', SCALAR_COLUMNS.indexOf(c));
+    }),
+  ];
+  const jsonParts = JSON_COLUMNS.map((c, j) => `x.p[${j + 1}]::json as ${c.name}`).join(', ');
+  const jsonNames = JSON_COLUMNS.map((c) => `f.${c.name}`).join(', ');
   // `offset 0` keeps each subquery's outputs computed once per row (not inlined into every
   // reference: r.s is read a dozen times).
-  text = `insert into claims (id, ${keepSeq ? 'seq, ' : ''}stream_id, state, assignee, tags, rating, draft_rating, version, created_at, updated_at, search, view, card, head_hash)
-    select r.id, ${keepSeq ? `coalesce(l.seq, ${keepSeq.fallback}), ` : ''}r.s->>1, r.s->>2, r.s->>3,
-           case when jsonb_typeof(r.s->4) = 'array'
-                then array(select t.e from jsonb_array_elements_text(r.s->4) with ordinality as t(e, n) order by t.n) end,
-           r.s->>5, r.s->>12, (r.s->>6)::integer, (r.s->>7)::timestamptz, (r.s->>8)::timestamptz,
-           ${search},
-           r.v, r.c, r.s->>11
-      from (select (f.s->>${S_ID})::uuid as id, f.s, f.v, f.c
-              from (select x.s::jsonb as s, x.p[1]::json as v, x.p[2]::json as c
+  text = `insert into claims (${names.join(', ')})
+    select ${values.join(',\n           ')}
+      from (select ${KEY.type.fromScalar('f.s', SCALAR_COLUMNS.indexOf(KEY))} as ${KEY.name}, f.s, ${jsonNames}
+              from (select x.s::jsonb as s, ${jsonParts}
                       from (select string_to_array(u.vc, E'\\x1f') as p, u.s
                               from rows from (unnest(string_to_array($1::text, E'\\x1e')), unnest(string_to_array($2::text, E'\\x1e'))) as u(vc, s)
                             offset 0) x
                     offset 0) f
             offset 0) r
-      ${keepSeq ? `left join ${keepSeq.live} l on l.id = r.id` : ''}
+      ${keepSeq ? `left join ${keepSeq.live} l on l.${KEY.name} = r.${KEY.name}` : ''}
     ${ON_CONFLICT_REPLACE_SQL}`;
   statements.set(key, text);
   return text;
@@ -78,7 +97,7 @@ function statement(keepSeq: KeepSeq | null): string {
 
 /** A batch of rows encoded for `writeEncodedRows` (plain strings: the rows' objects can go). */
 export interface EncodedRows {
-  /** Per row `JSON.stringify(view)` U+001F `JSON.stringify(card)`, rows joined by U+001E. */
+  /** Per row its json columns' texts joined by U+001F, rows joined by U+001E. */
   json: string;
   /** Per row the json array of its scalars, rows joined by U+001E. */
   scalars: string;
@@ -97,26 +116,12 @@ export function encodeRebuiltRows(rows: readonly ClaimProjectionRow[]): EncodedR
   }
   const json: string[] = [];
   const scalars: string[] = [];
-  for (const { view, streamId, headHash } of byId.values()) {
-    const doc = searchDocument(view);
-    scalars.push(
-      JSON.stringify([
-        view.id,
-        streamId,
-        view.state,
-        view.assignee,
-        view.tags,
-        publishedRating(view),
-        view.version,
-        view.createdAt,
-        view.updatedAt,
-        doc.primary,
-        doc.secondary,
-        headHash,
-        draftRating(view),
-      ]),
-    );
-    json.push(`${JSON.stringify(view)}\u001f${JSON.stringify(toClaimCard(view))}`);
+  for (const row of byId.values()) {
+    const doc = searchDocument(row.view);
+    const values: unknown[] = SCALAR_COLUMNS.map((c) => c.value(row));
+    values.push(doc.primary, doc.secondary);
+    scalars.push(JSON.stringify(values));
+    json.push(JSON_COLUMNS.map((c) => c.value(row) as string).join('\u001f'));
   }
   return { json: json.join('\u001e'), scalars: scalars.join('\u001e'), count: json.length };
 }
@@ -145,9 +150,8 @@ export async function writeRebuiltRows(
 // scalars and planning an upsert; the binary format spares it the text input functions
 // (tsvector's parser alone was a fifth of a text COPY: measured over 20k rows, text format
 // ≈ 0.8–0.9 s of the server's time, binary ≈ 0.5 s). Same values as `encodeRebuiltRows`:
-// each column gets the value the INSERT's casts make of `r.s->>k` of the JSON scalars,
-// computed here where that is exact (a canonical uuid, an ISO instant as toISOString
-// writes it with a four-digit year, an int4 version); a row with any other value is not
+// each column's type encodes the value the INSERT's casts make of `r.s->>k` of the JSON
+// scalars (projection-row.ts), where that is exact; a row with any other value is not
 // encoded (`add` says so) and the caller writes it with the INSERT, where the database's
 // own input functions decide. The search vector comes from `searchVectors` (another
 // connection) in tsvector's binary form, as the server sends it.
@@ -183,123 +187,16 @@ async function vectorsOf(db: Kysely<any>, primaries: string, secondaries: string
   return rows.map((r) => r.v);
 }
 
-/** The columns every COPY row carries, in order; `seq` (optional) follows `id`, `search` comes last. */
-const COPY_COLUMNS = ['stream_id', 'state', 'assignee', 'tags', 'rating', 'draft_rating', 'version', 'created_at', 'updated_at', 'head_hash', 'view', 'card'];
-const TEXT_OID = 25;
-
-const CANONICAL_UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
-// toISOString's text for years 0001–9999 (year 0000 is one the server's parser refuses).
-const ISO_INSTANT = /^(?!0000)\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
-// The signature, flags (no OIDs), header extension length (none).
-const BINARY_HEADER = Buffer.concat([COPY_BINARY_SIGNATURE, Buffer.alloc(8)]);
-const BINARY_TRAILER = Buffer.from([0xff, 0xff]);
-
-/** What `jsonb ->> k` yields for the value JSON.stringify puts in a scalar array (null: SQL NULL). */
-function scalarText(value: unknown): string | null {
-  if (value === null || value === undefined) return null;
-  if (typeof value === 'string') return value;
-  if (typeof value === 'number') return Number.isFinite(value) ? String(value) : null;
-  if (typeof value === 'boolean') return String(value);
-  const json = JSON.stringify(value) as string | undefined;
-  if (json === undefined) return null;
-  const parsed = JSON.parse(json) as unknown;
-  return typeof parsed === 'string' ? parsed : parsed === null ? null : json;
-}
-
-/** An instant's value in COPY binary (µs since 2000-01-01), or null when not toISOString's text. */
-function binaryInstant(value: unknown): bigint | null {
-  if (typeof value !== 'string' || !ISO_INSTANT.test(value)) return null;
-  const ms = Date.parse(value);
-  return Number.isFinite(ms) ? BigInt(ms - PG_EPOCH_SECONDS * 1000) * 1000n : null;
-}
-
-const EMPTY_BUFFER = Buffer.alloc(0);
-const TUPLE_BUFFER_START = 1 << 21;
-
-/**
- * COPY binary tuples up to their search vectors, encoded as they are produced: the batch
- * waits for its vectors (another connection) while the next ones are folded, and strings
- * held that long were copied by every young-generation collection on the way to the old
- * generation; bytes outside the JS heap are not.
- */
-class TupleBuffer {
-  // Allocated at the first row, large enough for a typical batch (a row is a few kB; every
-  // doubling copies what was written so far).
-  buffer = EMPTY_BUFFER;
-  at = 0;
-  /** Where each row's bytes (without its vector) end. */
-  readonly ends: number[] = [];
-
-  private reserve(bytes: number): void {
-    if (this.buffer.length - this.at >= bytes) return;
-    const grown = Buffer.allocUnsafe(Math.max(this.buffer.length * 2, TUPLE_BUFFER_START, this.at + bytes));
-    this.buffer.copy(grown, 0, 0, this.at);
-    this.buffer = grown;
-  }
-
-  int16(value: number): void {
-    this.reserve(2);
-    this.at = this.buffer.writeInt16BE(value, this.at);
-  }
-
-  int32(value: number): void {
-    this.reserve(4);
-    this.at = this.buffer.writeInt32BE(value, this.at);
-  }
-
-  /** A field of 8 bytes (int8, timestamptz). */
-  int64(value: bigint): void {
-    this.reserve(12);
-    this.at = this.buffer.writeInt32BE(8, this.at);
-    this.at = this.buffer.writeBigInt64BE(value, this.at);
-  }
-
-  /** A text field (UTF-8), or NULL. */
-  text(value: string | null): void {
-    if (value === null) return this.int32(-1);
-    // A UTF-16 code unit takes at most 3 bytes in UTF-8.
-    this.reserve(4 + value.length * 3);
-    const lengthAt = this.at;
-    const written = this.buffer.write(value, lengthAt + 4);
-    this.buffer.writeInt32BE(written, lengthAt);
-    this.at = lengthAt + 4 + written;
-  }
-
-  /** A uuid field from its canonical text (checked by the caller). */
-  uuid(value: string): void {
-    this.reserve(20);
-    this.at = this.buffer.writeInt32BE(16, this.at);
-    this.at += this.buffer.write(value.replace(/-/g, ''), this.at, 16, 'hex');
-  }
-
-  /** A text[] field (one dimension, NULL elements allowed), or NULL. */
-  textArray(elements: (string | null)[] | null): void {
-    if (elements === null) return this.int32(-1);
-    this.reserve(4);
-    const lengthAt = this.at;
-    this.at += 4;
-    this.int32(elements.length === 0 ? 0 : 1);
-    this.int32(elements.includes(null) ? 1 : 0);
-    this.int32(TEXT_OID);
-    if (elements.length > 0) {
-      this.int32(elements.length);
-      this.int32(1);
-      for (const element of elements) this.text(element);
-    }
-    this.buffer.writeInt32BE(this.at - lengthAt - 4, lengthAt);
-  }
-
-  endRow(): void {
-    this.ends.push(this.at);
-  }
-}
+/** The value columns every COPY row carries after the key (and `seq`, when given); `search` comes last. */
+const COPY_COLUMNS: readonly ValueColumn[] = VALUE_COLUMNS.filter((c) => c !== KEY);
+const COPY_COLUMN_LIST = COPY_COLUMNS.map((c) => c.name).join(', ');
 
 /** A batch of rows encoded for `copyEncodedRows`: each row's tuple up to its search vector. */
 export interface CopyRows {
-  /** Rows whose `seq` is given (the live row's), its value after the id. */
-  withSeq: TupleBuffer;
+  /** Rows whose `seq` is given (the live row's), its value after the key. */
+  withSeq: CopyTupleWriter;
   /** Rows without a `seq` (the column default fills it). */
-  withoutSeq: TupleBuffer;
+  withoutSeq: CopyTupleWriter;
   /** Each row's (primary, secondary) search text: `withSeq`'s rows, then `withoutSeq`'s. */
   texts: [string, string][];
   count: number;
@@ -313,8 +210,8 @@ export interface CopyRows {
  * `seqOf` gives the live row's seq by claim id (undefined: none).
  */
 export class CopyRowsBuilder {
-  private readonly withSeq = new TupleBuffer();
-  private readonly withoutSeq = new TupleBuffer();
+  private readonly withSeq = new CopyTupleWriter();
+  private readonly withoutSeq = new CopyTupleWriter();
   private readonly seqTexts: [string, string][] = [];
   private readonly plainTexts: [string, string][] = [];
 
@@ -328,34 +225,25 @@ export class CopyRowsBuilder {
    * Encodes the row; false (nothing added) when a value is one this encoder does not
    * reproduce exactly (see above): the caller writes that row with the INSERT writer.
    */
-  add({ view, streamId, headHash }: ClaimProjectionRow): boolean {
-    const id = view.id;
-    const createdAt = binaryInstant(view.createdAt);
-    const updatedAt = binaryInstant(view.updatedAt);
-    const version = view.version;
-    if (typeof id !== 'string' || !CANONICAL_UUID.test(id) || createdAt === null || updatedAt === null) return false;
-    if (!Number.isInteger(version) || version < -2_147_483_648 || version > 2_147_483_647) return false;
-    const doc = searchDocument(view);
-    const seq = this.seqOf?.(id);
+  add(row: ClaimProjectionRow): boolean {
+    const id = KEY.value(row);
+    const seq = typeof id === 'string' ? this.seqOf?.(id) : undefined;
     const out = seq === undefined ? this.withoutSeq : this.withSeq;
-    (seq === undefined ? this.plainTexts : this.seqTexts).push([doc.primary, doc.secondary]);
+    const start = out.at;
     out.int16(COPY_COLUMNS.length + (seq === undefined ? 2 : 3));
-    out.uuid(id);
-    if (seq !== undefined) out.int64(BigInt(seq));
-    out.text(scalarText(streamId));
-    out.text(scalarText(view.state));
-    out.text(scalarText(view.assignee));
-    out.textArray(Array.isArray(view.tags) ? (view.tags as unknown[]).map(scalarText) : null);
-    out.text(scalarText(publishedRating(view)));
-    out.text(scalarText(draftRating(view)));
-    out.int32(4);
-    out.int32(version);
-    out.int64(createdAt);
-    out.int64(updatedAt);
-    out.text(scalarText(headHash));
-    out.text(JSON.stringify(view));
-    out.text(JSON.stringify(toClaimCard(view)));
+    let encoded = KEY.type.copy(out, id);
+    if (encoded && seq !== undefined) out.int64(BigInt(seq));
+    for (let i = 0; encoded && i < COPY_COLUMNS.length; i++) {
+      const c = COPY_COLUMNS[i]!;
+      encoded = c.type.copy(out, c.value(row));
+    }
+    if (!encoded) {
+      out.rewind(start);
+      return false;
+    }
     out.endRow();
+    const doc = searchDocument(row.view);
+    (seq === undefined ? this.plainTexts : this.seqTexts).push([doc.primary, doc.secondary]);
     return true;
   }
 
@@ -365,7 +253,7 @@ export class CopyRowsBuilder {
 }
 
 /** One COPY's binary data: the header, each tuple completed by its vector, the trailer. */
-function copyPayload(tuples: TupleBuffer, vectors: readonly Buffer[], from: number): Buffer {
+function copyPayload(tuples: CopyTupleWriter, vectors: readonly Buffer[], from: number): Buffer {
   let size = BINARY_HEADER.length + tuples.at + BINARY_TRAILER.length;
   for (let i = 0; i < tuples.ends.length; i++) size += 4 + vectors[from + i]!.length;
   const buffer = Buffer.allocUnsafe(size);
@@ -384,18 +272,6 @@ function copyPayload(tuples: TupleBuffer, vectors: readonly Buffer[], from: numb
 }
 
 /**
- * Runs one COPY … FROM STDIN with `data` on the connection behind `db` (a pg transaction;
- * see `submitCopy`). The data is written before the stream is submitted: it is corked until
- * the server's CopyInResponse, then flushed.
- */
-async function copyIn(db: Kysely<any> | Transaction<any>, text: string, data: Buffer): Promise<void> {
-  const stream = copyStreams.from(text);
-  const submitted = submitCopy(db, stream, 'finish');
-  stream.end(data);
-  await submitted;
-}
-
-/**
  * Writes encoded rows into `table` (schema-qualified, quoted) with COPY: at most two
  * statements (rows with and without a given seq). `vectors[i]` is the search vector
  * (tsvector binary, see `searchVectors`) of `rows.texts[i]`. No ON CONFLICT: the table must
@@ -403,13 +279,14 @@ async function copyIn(db: Kysely<any> | Transaction<any>, text: string, data: Bu
  */
 export async function copyEncodedRows(db: Kysely<any> | Transaction<any>, table: string, rows: CopyRows, vectors: readonly Buffer[]): Promise<void> {
   if (vectors.length !== rows.count) throw new Error('rebuild: one search vector per row');
-  const columns = COPY_COLUMNS.join(', ');
   const writes: Promise<void>[] = [];
   if (rows.withSeq.ends.length > 0) {
-    writes.push(copyIn(db, `copy ${table} (id, seq, ${columns}, search) from stdin with (format binary)`, copyPayload(rows.withSeq, vectors, 0)));
+    writes.push(copyIn(db, `copy ${table} (${KEY.name}, seq, ${COPY_COLUMN_LIST}, search) from stdin with (format binary)`, copyPayload(rows.withSeq, vectors, 0)));
   }
   if (rows.withoutSeq.ends.length > 0) {
-    writes.push(copyIn(db, `copy ${table} (id, ${columns}, search) from stdin with (format binary)`, copyPayload(rows.withoutSeq, vectors, rows.withSeq.ends.length)));
+    writes.push(
+      copyIn(db, `copy ${table} (${KEY.name}, ${COPY_COLUMN_LIST}, search) from stdin with (format binary)`, copyPayload(rows.withoutSeq, vectors, rows.withSeq.ends.length)),
+    );
   }
   // Both are queued on the connection at once; wait for both even when the first fails.
   const results = await Promise.allSettled(writes);
