@@ -80,7 +80,8 @@ describe('demo tokens on the embedded database', () => {
     expect(await workingDemoTokens(app.database.db)).toBe(4);
     expect((await stat(file)).mode & 0o777).toBe(0o600);
     await app.close();
-  });
+    // Four starts of the embedded database on disk: well over a minute on a loaded machine.
+  }, 300_000);
 });
 
 describe.skipIf(!pg)('demo tokens on PostgreSQL (DEMO_TOKENS=1)', () => {
