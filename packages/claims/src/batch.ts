@@ -9,12 +9,11 @@ import {
   type ClaimView,
   type DecideContext,
 } from '@claimtrail/domain';
-import { isAppendConflict, type AppendResult, type EventStore, type NewEvent, type StreamHead } from '@claimtrail/event-store';
+import { isAppendConflict, LruMap, type AppendResult, type EventStore, type NewEvent, type StreamHead } from '@claimtrail/event-store';
+import { directoryUsers } from '@claimtrail/identity';
 import { decideWrite } from './decide-write.ts';
-import { directoryUsers } from './directory.ts';
 import { CommandError } from './errors.ts';
 import { isClaimId } from './ids.ts';
-import { LruMap } from './lru.ts';
 import { runFlight, runInSession, statementName, type WriteSession } from './merged.ts';
 import { jsonColumnTexts, recordsetColumnsSql, scalarRecord, searchDocument, stateFromView, UPDATED_COLUMNS, upsertClaimsFrom } from './projection.ts';
 import type { ExecuteInput, ExecuteResult } from './service.ts';

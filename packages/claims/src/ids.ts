@@ -1,7 +1,5 @@
 import { isUuid } from '@claimtrail/event-store';
 
-export { UUID_RE } from '@claimtrail/event-store';
-
 export function isClaimId(value: unknown): value is string {
   return isUuid(value);
 }

@@ -1,4 +1,4 @@
-export { ClaimService, defaultWriteConcurrency, isClaimId, UUID_RE, type ExecuteInput, type ExecuteResult, type ClaimServiceOptions } from './service.ts';
+export { ClaimService, defaultWriteConcurrency, isClaimId, type ExecuteInput, type ExecuteResult, type ClaimServiceOptions } from './service.ts';
 export { ClaimViewCache, CLAIMS_CHANGED_CHANNEL, applyClaimsChanged, type CachedView } from './view-cache.ts';
 export { CommandError, isCommandError, type CommandErrorCode } from './errors.ts';
 export {
@@ -24,30 +24,4 @@ export { rebuildProjections, canReadConcurrently, compareProjections, foldAllCla
 export { checkClaimProjection, UNCOMPARED_COLUMNS, type ClaimProjectionCheck } from './rebuild/compare.ts';
 export { formatRebuildTimings } from './rebuild/timing.ts';
 export type { RebuildResult, RebuildOptions, RebuildMode, RebuildProgress, RebuildTimings, ProjectionDiff } from './rebuild/types.ts';
-export {
-  TokenAuthenticator,
-  hashToken,
-  generateToken,
-  ensureUsers,
-  issueToken,
-  revokeToken,
-  revokeTokenById,
-  createToken,
-  listTokens,
-  TOKEN_REVOKED_CHANNEL,
-  invalidTokenHashes,
-  createDemoTokens,
-  DEMO_TOKEN_LABEL,
-  DEMO_USERS,
-  type UserRecord,
-  type DemoToken,
-  type DemoTokenOptions,
-  type CreatedToken,
-  type TokenInfo,
-  type TokenCheck,
-  type AuthenticatedToken,
-  type TokenFailure,
-  type TokenAuthenticatorOptions,
-} from '@claimtrail/identity';
-export { listUsers, directoryUsers, type DirectoryEntry } from '@claimtrail/identity';
 export { canonicalJson, sha256Hex } from '@claimtrail/event-store';

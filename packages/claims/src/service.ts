@@ -24,7 +24,7 @@ import { isClaimId } from './ids.ts';
 import { asTransaction, runInSession, type WriteSession } from './merged.ts';
 import { claimProjectionStatement, stateFromView } from './projection.ts';
 
-export { isClaimId, UUID_RE } from './ids.ts';
+export { isClaimId } from './ids.ts';
 
 export interface ExecuteInput {
   /** Claim uuid (for submit_claim: the id the new claim gets). */

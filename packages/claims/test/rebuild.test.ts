@@ -6,7 +6,8 @@ import { createEventStore, migrateToLatest, openDatabase, type Database, type Ev
 import { migrations } from '@claimtrail/migrations';
 import { createTestDatabase, requirePostgres, type TestDatabase } from '@claimtrail/testing';
 import { decide, evolve, initialClaimState, toClaimView, toEnvelope, type Actor, type ClaimCommand, type ClaimState } from '@claimtrail/domain';
-import { canReadConcurrently, checkClaimProjection, ClaimService, ensureUsers, isCommandError, rebuildProjections, writeClaimProjection } from '../src/index.ts';
+import { ensureUsers } from '@claimtrail/identity';
+import { canReadConcurrently, checkClaimProjection, ClaimService, isCommandError, rebuildProjections, writeClaimProjection } from '../src/index.ts';
 
 /**
  * The rebuild writes its rows through its own bulk writers (rebuild/writer.ts: on PGlite two

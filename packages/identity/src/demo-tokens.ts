@@ -4,14 +4,6 @@ import type { IdentityDatabase } from './db.ts';
 import { createToken, hashToken, revokeWhere } from './tokens.ts';
 import { ensureUsers, type UserRecord } from './users.ts';
 
-/** The demo users, also defined in the seeds (their home); kept here until every importer takes them from there. */
-export const DEMO_USERS: readonly UserRecord[] = [
-  { id: 'demo-fact-checker', role: 'fact_checker', name: 'Demo fact-checker' },
-  { id: 'demo-editor', role: 'editor', name: 'Demo editor' },
-  { id: 'demo-auditor', role: 'auditor', name: 'Demo auditor' },
-  { id: 'demo-admin', role: 'admin', name: 'Demo admin' },
-];
-
 export interface DemoToken {
   userId: string;
   role: Role;

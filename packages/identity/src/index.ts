@@ -21,4 +21,4 @@ export {
   type TokenFailure,
   type TokenAuthenticatorOptions,
 } from './authenticator.ts';
-export { createDemoTokens, DEMO_TOKEN_LABEL, DEMO_USERS, type DemoToken, type DemoTokenOptions } from './demo-tokens.ts';
+export { createDemoTokens, DEMO_TOKEN_LABEL, type DemoToken, type DemoTokenOptions } from './demo-tokens.ts';

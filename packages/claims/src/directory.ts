@@ -1,1 +1,0 @@
-export { directoryUsers } from '@claimtrail/identity';
