@@ -153,7 +153,7 @@ for (const backend of ['pglite', 'postgres'] as const) {
     });
 
     it('recorded instants far from today fold as through the full event read', async () => {
-      // The build reads recorded_at as numbers and formats the ISO text itself (rebuild/read-log.ts,
+      // The build reads recorded_at as numbers and formats the ISO text itself (rebuild/fold-envelope.ts,
       // foldEnvelope); checkClaimProjection folds the full rows (pg's timestamptz parser).
       const instants = [
         '1969-12-31 23:59:59.999999+00',

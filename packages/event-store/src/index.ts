@@ -14,3 +14,5 @@ export { DataDirLockedError, LOCK_FILE_NAME, type DataDirLockHolder } from './da
 export { canonicalJson, sha256Hex, contentHash, chainHash, eventHash, type HashedContent } from './hash.ts';
 export { LruMap } from './lru.ts';
 export { UUID_RE, isUuid } from './uuid.ts';
+export { headPositionIn, readStreamIn, scanByStreamPages, streamHeadsAfter, withScanByStreamCopy, type ScanRow } from './scan.ts';
+export { copyOutRows, submitCopy, CopyTuple, COPY_BINARY_SIGNATURE, PG_EPOCH_SECONDS } from './copy-out.ts';

@@ -1,9 +1,9 @@
 import { CompiledQuery, type Transaction } from 'kysely';
 import { evolve, initialClaimState, toClaimView, type ClaimState } from '@claimtrail/domain';
-import type { EventStore } from '@claimtrail/event-store';
+import { headPositionIn, scanByStreamPages, withScanByStreamCopy, type EventStore, type ScanRow } from '@claimtrail/event-store';
 import { PROJECTION_BATCH_ROWS, type ClaimProjectionRow } from '../projection.ts';
 import { indexDefinitions, type IndexDefinition } from './indexes.ts';
-import { foldEnvelope, foldRowPages, logHeadPosition, withFoldRowsByCopy, type FoldRow } from './read-log.ts';
+import { foldEnvelope } from './fold-envelope.ts';
 import { ident, liveSchema, NO_STATEMENT_TIMEOUT, quoteLiteral, REBUILD_SCHEMA, useLz4 } from './sql.ts';
 import type { RebuildTiming } from './timing.ts';
 import type { RebuildMode, RebuildOptions } from './types.ts';
@@ -201,13 +201,13 @@ export async function buildScratch(store: EventStore, tx: Transaction<any>, mode
   // Phase 1: fold every claim stream, ordered by (stream_id, version) through the
   // unique index. Collation-independent: claim streams are filtered in code. With
   // `concurrentReads` (PostgreSQL) the events come from another pooled connection as one
-  // `COPY (…) TO STDOUT` (read-log.ts), streamed while the transaction's connection
+  // `COPY (…) TO STDOUT` (the event store's scan.ts), streamed while the transaction's connection
   // writes; what that snapshot misses (committed later) the catch-up adds under the lock.
   // Otherwise (PGlite) they are read on the transaction, keyset-paged.
-  const positionBefore = await logHeadPosition(tx, schema);
+  const positionBefore = await headPositionIn(tx);
   timing.lap('setup');
   progress({ phase: 'build', events, claims });
-  const foldPages = async (pages: AsyncIterable<FoldRow[]>) => {
+  const foldPages = async (pages: AsyncIterable<ScanRow[]>) => {
     let seen = 0;
     for await (const page of pages) {
       for (let i = 0; i < page.length; i++) {
@@ -236,8 +236,8 @@ export async function buildScratch(store: EventStore, tx: Transaction<any>, mode
     }
     progress({ phase: 'build', events, claims });
   };
-  if (concurrent) await withFoldRowsByCopy(store.db, schema, foldPages);
-  else await foldPages(foldRowPages(tx, schema, batchSize));
+  if (concurrent) await withScanByStreamCopy(store.db, foldPages);
+  else await foldPages(scanByStreamPages(tx, batchSize));
   await flushStream();
   await sendBatch();
   await drain(0);

@@ -1,9 +1,8 @@
 import { CompiledQuery, type Kysely, type Transaction } from 'kysely';
 import { evolve, initialClaimState, toClaimView, toEnvelope, type ClaimState } from '@claimtrail/domain';
-import type { EventStore } from '@claimtrail/event-store';
+import { readStreamIn, type EventStore } from '@claimtrail/event-store';
 import { claimIdOfStream } from '../events.ts';
 import { writeClaimProjection } from '../projection.ts';
-import { readStreamRows } from './read-log.ts';
 import { ident, liveSchema, parseTextArray, quoteLiteral } from './sql.ts';
 import type { ProjectionDiff } from './types.ts';
 
@@ -37,7 +36,7 @@ export async function checkClaimProjection(store: EventStore, streamId: string):
     .setIsolationLevel('repeatable read')
     .execute(async (tx) => {
       const schema = await liveSchema(tx);
-      const events = await readStreamRows(tx, schema, streamId, 0, 2_147_483_647);
+      const events = await readStreamIn(tx, streamId, 0, 2_147_483_647);
       let state: ClaimState = initialClaimState;
       let headHash: string | null = null;
       for (const e of events) {

@@ -1,12 +1,11 @@
 import { CompiledQuery, type Transaction } from 'kysely';
 import { evolve, initialClaimState, toClaimView, toEnvelope, type ClaimState, type ClaimView } from '@claimtrail/domain';
-import type { Database, EventStore } from '@claimtrail/event-store';
+import { readStreamIn, streamHeadsAfter, type Database, type EventStore } from '@claimtrail/event-store';
 import { claimIdOfStream } from '../events.ts';
 import { PROJECTION_BATCH_ROWS, stateFromView, type ClaimProjectionRow } from '../projection.ts';
 import { buildScratch, type ScratchBuild } from './build.ts';
 import { comparedColumns, differences, differingColumnsSql, mergeDiffs } from './compare.ts';
 import { buildIndexesAside } from './indexes.ts';
-import { readStreamRows, streamsMovedSince } from './read-log.ts';
 import { ident, NO_STATEMENT_TIMEOUT, REBUILD_SCHEMA, useLz4 } from './sql.ts';
 import { swapIntoPlace } from './swap.ts';
 import { RebuildTiming } from './timing.ts';
@@ -41,14 +40,14 @@ import { writeRebuiltRows } from './writer.ts';
  * connection) everything goes through the run's own connection, one step after the other.
  * With it (PostgreSQL), the database work is spread over three connections working at
  * once: the events are streamed by one binary `COPY (…) TO STDOUT` on a pooled connection
- * (read-log.ts), each batch's search vectors (two to_tsvector per row) are computed on a
+ * (the event store's scan.ts), each batch's search vectors (two to_tsvector per row) are computed on a
  * pooled connection, and the run's connection only writes, with a binary COPY … FROM STDIN
  * (`CopyRowsBuilder`/`copyEncodedRows` in writer.ts: the same column values, far
  * less database work per row than the INSERT); this process folds meanwhile (it reads only
  * the columns the fold needs). The catch-up, rows the binary encoding does not cover and
  * PGlite keep the INSERT writer.
  *
- * The modules: build.ts (the first transaction), read-log.ts (the event log's reads),
+ * The modules: build.ts (the first transaction), fold-envelope.ts (the fold's input),
  * writer.ts (the bulk writers), compare.ts, indexes.ts, swap.ts; this one runs the two
  * transactions, the lock, the catch-up and the choice between compare and swap.
  */
@@ -159,7 +158,7 @@ async function finishRebuild(
     await run(`lock table ${live} in ${mode === 'swap' ? 'access exclusive' : 'share'} mode`);
     await run(`set local lock_timeout = 0`);
     progress({ phase: 'catch-up', events, claims });
-    const behind = await streamsMovedSince(tx, schema, built.positionBefore, scratch);
+    const behind = await streamsBehind(tx, built);
     const behindStreams = behind.map((row) => row.stream_id);
     timing.lap('lock');
 
@@ -188,7 +187,7 @@ async function finishRebuild(
         streamState = stateFromView(JSON.parse(found.view) as ClaimView);
         streamHead = found.head_hash;
       }
-      const missing = await readStreamRows(tx, schema, row.stream_id, from, Number(row.head));
+      const missing = await readStreamIn(tx, row.stream_id, from, Number(row.head));
       for (const event of missing) {
         if (event.version !== streamState.version + 1) continue;
         streamState = evolve(streamState, toEnvelope(event));
@@ -222,4 +221,20 @@ async function finishRebuild(
     // A failure above leaves no build running on the copy when the transaction ends.
     await indexesAside.catch(() => undefined);
   }
+}
+
+/**
+ * The claim streams with events the build cannot have seen (see `positionBefore`), each with
+ * its head version and the version its copy holds (0: none), where the head is ahead.
+ */
+async function streamsBehind(tx: Transaction<any>, built: ScratchBuild): Promise<{ stream_id: string; head: number; version: number }[]> {
+  const heads = await streamHeadsAfter(tx, built.positionBefore, 'claim-');
+  if (heads.length === 0) return [];
+  const { rows } = await tx.executeQuery<{ stream_id: string; version: number }>(
+    CompiledQuery.raw(`select stream_id, version from ${built.scratch} where stream_id = any($1::text[])`, [heads.map((h) => h.streamId)]),
+  );
+  const copied = new Map(rows.map((r) => [r.stream_id, Number(r.version)]));
+  return heads
+    .map((h) => ({ stream_id: h.streamId, head: h.head, version: copied.get(h.streamId) ?? 0 }))
+    .filter((h) => h.head > h.version);
 }

@@ -3,15 +3,15 @@ import copyStreams from 'pg-copy-streams';
 
 /**
  * COPY through Kysely's pg driver (PostgreSQL only): `submitCopy` runs a pg-copy-streams
- * stream in either direction on a transaction's connection (the rebuild writes its rows with
- * COPY FROM, rebuild/writer.ts); `copyOutRows` reads a query's rows with `COPY (…) TO STDOUT`
+ * stream in either direction on a transaction's connection (a caller writing rows with
+ * COPY FROM uses it too); `copyOutRows` reads a query's rows with `COPY (…) TO STDOUT`
  * in binary format instead of a SELECT: one statement streams the whole result, and each row
  * arrives as length-prefixed fields read here in place, without pg's per-row protocol
- * message, row object and per-column type parsers. For the rebuild's fold over every event
- * the text format had already halved the CPU the reading costs this process against
- * 5,000-row SELECT pages (≈ 0.35–0.45 s against ≈ 0.75–0.8 s over 200k events); the binary
- * format also spares the server the output functions (an instant as 8 bytes instead of two
- * `date_part`s: ≈ 15 % of the server's time for that read) and this process the escapes.
+ * message, row object and per-column type parsers. For a fold over every event (scan.ts)
+ * the text format had already halved the CPU the reading costs against 5,000-row SELECT
+ * pages (≈ 0.35–0.45 s against ≈ 0.75–0.8 s over 200k events); the binary format also
+ * spares the server the output functions (an instant as 8 bytes instead of two
+ * `date_part`s: ≈ 15 % of the server's time for that read) and the reader the escapes.
  */
 
 /**
@@ -19,7 +19,7 @@ import copyStreams from 'pg-copy-streams';
  * transaction, or a single connection) and resolves when the COPY has ended (`finish` for
  * FROM, `end` for TO), rejects on its error. pg's `client.query` takes the stream as a query
  * object, which Kysely's driver hands over as the query text (same connection, queued after
- * the statements before it, as in merged.ts); the stream is made thenable so Kysely's
+ * the statements before it); the stream is made thenable so Kysely's
  * `await` waits for the COPY's end. pg may report an error and still end the stream: the
  * first outcome counts.
  */
