@@ -16,7 +16,7 @@ import { CommandError } from './errors.ts';
 import { isClaimId } from './ids.ts';
 import { runFlight, runInSession, statementName, type WriteSession } from './merged.ts';
 import { jsonColumnTexts, recordsetColumnsSql, scalarRecord, searchDocument, stateFromView, UPDATED_COLUMNS, upsertClaimsFrom } from './projection.ts';
-import type { ExecuteInput, ExecuteResult } from './service.ts';
+import type { ExecuteInput, ExecuteResult } from './execute.ts';
 
 /**
  * Group commit: many commands, one transaction.

@@ -1,7 +1,7 @@
 import { decide, type ClaimState, type DecideContext } from '@claimtrail/domain';
 import type { JsonObject, NewEvent } from '@claimtrail/event-store';
 import { CommandError } from './errors.ts';
-import type { ExecuteInput } from './service.ts';
+import type { ExecuteInput } from './execute.ts';
 
 /**
  * What every write decides on its claim's current state, batched or alone: the If-Match

@@ -1,4 +1,5 @@
-export { ClaimService, defaultWriteConcurrency, isClaimId, type ExecuteInput, type ExecuteResult, type ClaimServiceOptions } from './service.ts';
+export { ClaimService, defaultWriteConcurrency, isClaimId, type ClaimServiceOptions } from './service.ts';
+export type { ExecuteInput, ExecuteResult } from './execute.ts';
 export { ClaimViewCache, CLAIMS_CHANGED_CHANNEL, applyClaimsChanged, type CachedView } from './view-cache.ts';
 export { CommandError, isCommandError, type CommandErrorCode } from './errors.ts';
 export {

@@ -13,7 +13,7 @@ import {
 import type { EventStore } from '@claimtrail/event-store';
 import { CommandError } from './errors.ts';
 import { SEARCH_CONFIG, type ClaimCard } from './projection.ts';
-import { isClaimId } from './service.ts';
+import { isClaimId } from './ids.ts';
 
 export interface ClaimRow {
   view: ClaimView;

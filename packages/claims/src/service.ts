@@ -7,13 +7,12 @@ import {
   initialClaimState,
   toClaimView,
   toEnvelope,
-  type Actor,
   type ClaimCommand,
   type ClaimState,
   type ClaimView,
   type DecideContext,
 } from '@claimtrail/domain';
-import { canonicalJson, sha256Hex, type Database, type EventStore, type RecordedEvent } from '@claimtrail/event-store';
+import { canonicalJson, sha256Hex, type Database, type EventStore } from '@claimtrail/event-store';
 import { directoryUsers } from '@claimtrail/identity';
 import { batchFootprint, ClaimStateCache, writeBatch, type BatchOutcome, type BatchPath, type BatchWrite } from './batch.ts';
 import { decideWrite } from './decide-write.ts';
@@ -22,34 +21,10 @@ import { WriteQueue } from './write-queue.ts';
 import { ClaimViewCache } from './view-cache.ts';
 import { isClaimId } from './ids.ts';
 import { asTransaction, runInSession, type WriteSession } from './merged.ts';
+import type { ExecuteInput, ExecuteResult } from './execute.ts';
 import { claimProjectionStatement, stateFromView } from './projection.ts';
 
 export { isClaimId } from './ids.ts';
-
-export interface ExecuteInput {
-  /** Claim uuid (for submit_claim: the id the new claim gets). */
-  claimId: string;
-  command: ClaimCommand;
-  actor: Actor;
-  /** If-Match: the stream version the caller based the command on. Stale → precondition_failed. */
-  expectedVersion?: number;
-  /** Scoped per actor. Same key + same request → the first answer, nothing appended. */
-  idempotencyKey?: string;
-  /** Identifies "the same request" for the key; default: hash of claim id (except on create) + command. */
-  requestHash?: string;
-  /** Recorded in the events' metadata as correlationId. */
-  correlationId?: string;
-}
-
-export interface ExecuteResult {
-  view: ClaimView;
-  /** `view` as JSON text: what was stored (projection, idempotency answer); a response can send it as is. */
-  viewJson: string;
-  /** Events appended by this call (empty when replayed). */
-  events: RecordedEvent[];
-  /** True when the answer is the stored one of an earlier call with the same idempotency key. */
-  replayed: boolean;
-}
 
 export interface ClaimServiceOptions {
   /** Attempts on a version race when the caller sent no If-Match (default 20). */
