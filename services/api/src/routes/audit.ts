@@ -24,7 +24,7 @@ import { NDJSON_CONTENT_TYPE, writeNdjson } from '../audit/ndjson.ts';
 import { verifyAll, verifyClaim } from '../audit/verify.ts';
 import { HttpProblem } from '../errors.ts';
 import { requireRole } from '../plugins/auth.ts';
-import { SECURED, claimIdParam } from './common.ts';
+import { SECURED, claimIdParam } from '../http/conventions.ts';
 
 export const AUDIT_ROLES: readonly Role[] = ['auditor', 'editor', 'admin'];
 

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { BoardQuerySchema, BoardSchema, ProblemSchema } from '@claimtrail/contract';
 import { boardJson } from '@claimtrail/claims';
-import { SECURED } from './common.ts';
+import { SECURED } from '../http/conventions.ts';
 
 export const boardRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(

@@ -19,7 +19,7 @@ import { ProblemSchema } from '@claimtrail/contract';
 import { getClaim, listClaims } from '@claimtrail/claims';
 import { claimReviewFromView, type ClaimReviewOptions } from '@claimtrail/claimreview';
 import { HttpProblem } from '../errors.ts';
-import { SECURED, claimIdParam, etag } from './common.ts';
+import { SECURED, claimIdParam, etag } from '../http/conventions.ts';
 
 export const JSON_LD_CONTENT_TYPE = 'application/ld+json; charset=utf-8';
 

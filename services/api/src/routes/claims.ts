@@ -12,7 +12,8 @@ import {
 import { ClaimJsonBatcher, listClaims } from '@claimtrail/claims';
 import { HttpProblem } from '../errors.ts';
 import { actorOf } from '../plugins/auth.ts';
-import { SECURED, claimIdParam, etag, runCommand } from './common.ts';
+import { SECURED, claimIdParam, etag } from '../http/conventions.ts';
+import { runCommand } from '../http/run-command.ts';
 
 const errors = { 400: ProblemSchema, 401: ProblemSchema, 403: ProblemSchema };
 

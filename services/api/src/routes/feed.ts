@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { EventFeedSchema, EventsQuerySchema, ProblemSchema } from '@claimtrail/contract';
 import { toEventRecord } from '@claimtrail/claims';
-import { SECURED } from './common.ts';
+import { SECURED } from '../http/conventions.ts';
 
 /** The global feed: every event after a position, in position order. */
 export const feedRoutes: FastifyPluginAsyncTypebox = async (app) => {

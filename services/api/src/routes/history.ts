@@ -9,7 +9,7 @@ import {
 import { claimStateAt, toEventRecord, type StateAt } from '@claimtrail/claims';
 import { claimStreamId } from '@claimtrail/domain';
 import { HttpProblem } from '../errors.ts';
-import { SECURED, claimIdParam, etag } from './common.ts';
+import { SECURED, claimIdParam, etag } from '../http/conventions.ts';
 
 const errors = { 400: ProblemSchema, 401: ProblemSchema, 403: ProblemSchema, 404: ProblemSchema };
 

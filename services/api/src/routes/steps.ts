@@ -2,7 +2,8 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { Static, TSchema } from 'typebox';
 import { ClaimParamsSchema, ClaimViewSchema, ProblemSchema, STEP_ROUTE_SPECS, WriteHeadersSchema } from '@claimtrail/contract';
 import type { ClaimCommand } from '@claimtrail/domain';
-import { SECURED, claimIdParam, runCommand, type WriteHeaders } from './common.ts';
+import { SECURED, claimIdParam } from '../http/conventions.ts';
+import { runCommand, type WriteHeaders } from '../http/run-command.ts';
 
 /** `POST /claims/:id/<step>` for every workflow step; the body schema comes from the contract. */
 export const stepRoutes: FastifyPluginAsync = async (app) => {

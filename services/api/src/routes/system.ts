@@ -3,7 +3,7 @@ import { Type } from 'typebox';
 import { sql } from 'kysely';
 import { HealthSchema, ProblemSchema, RoleSchema } from '@claimtrail/contract';
 import { migrations } from '@claimtrail/migrations';
-import { PUBLIC, SECURED } from './common.ts';
+import { PUBLIC, SECURED } from '../http/conventions.ts';
 import { actorOf } from '../plugins/auth.ts';
 
 const ReadySchema = Type.Object(

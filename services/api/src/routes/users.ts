@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { ProblemSchema, UserListSchema } from '@claimtrail/contract';
 import { listUsers } from '@claimtrail/identity';
-import { SECURED } from './common.ts';
+import { SECURED } from '../http/conventions.ts';
 
 /** `GET /users`: the user directory (who can be assigned a claim; who the events name). */
 export const userRoutes: FastifyPluginAsyncTypebox = async (app) => {

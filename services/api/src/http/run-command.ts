@@ -1,39 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ClaimCommand } from '@claimtrail/domain';
-import { isClaimId } from '@claimtrail/claims';
-import { HttpProblem } from '../errors.ts';
 import { actorOf } from '../plugins/auth.ts';
-
-export const SECURED = [{ bearerAuth: [] as string[] }];
-export const PUBLIC: { [name: string]: string[] }[] = [];
-
-export function etag(version: number): string {
-  return `"${version}"`;
-}
-
-/**
- * `If-Match: "<version>"` → the version. Accepts the weak form and a bare number too;
- * `*` means "whatever the current version is" (no check). Anything else is a 400.
- */
-export function parseIfMatch(header: string | undefined): number | undefined {
-  if (header === undefined) return undefined;
-  const value = header.trim();
-  if (value === '*') return undefined;
-  const match = /^(?:W\/)?"?(\d{1,9})"?$/.exec(value);
-  if (!match) {
-    throw new HttpProblem('validation', 'If-Match must be the ETag of a version, e.g. "3"', {
-      field: 'If-Match',
-      in: 'headers',
-    });
-  }
-  return Number(match[1]);
-}
-
-/** A claim id from the path: anything that is not a uuid names no claim (404, never a 500). */
-export function claimIdParam(id: string): string {
-  if (!isClaimId(id)) throw new HttpProblem('not_found', `claim ${String(id).slice(0, 100)} not found`);
-  return id.toLowerCase();
-}
+import { etag, parseIfMatch } from './conventions.ts';
 
 export interface WriteHeaders {
   'if-match'?: string;
