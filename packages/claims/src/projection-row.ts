@@ -1,5 +1,5 @@
 import type { ClaimState, ClaimView } from '@claimtrail/domain';
-import { binaryInstant, isCanonicalUuid, type CopyTupleWriter } from './copy-in.ts';
+import { binaryInstant, isCanonicalUuid, type CopyTupleWriter } from '@claimtrail/event-store';
 
 /**
  * The projection row: what the `claims` table holds for a claim, column by column, and how

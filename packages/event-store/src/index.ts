@@ -16,3 +16,4 @@ export { LruMap } from './lru.ts';
 export { UUID_RE, isUuid } from './uuid.ts';
 export { headPositionIn, readStreamIn, scanByStreamPages, streamHeadsAfter, withScanByStreamCopy, type ScanRow } from './scan.ts';
 export { copyOutRows, submitCopy, CopyTuple, COPY_BINARY_SIGNATURE, PG_EPOCH_SECONDS } from './copy-out.ts';
+export { copyIn, CopyTupleWriter, binaryInstant, isCanonicalUuid, BINARY_HEADER as COPY_BINARY_HEADER, BINARY_TRAILER as COPY_BINARY_TRAILER } from './copy-in.ts';

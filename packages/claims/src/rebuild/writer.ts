@@ -1,5 +1,5 @@
 import { CompiledQuery, type Kysely, type Transaction } from 'kysely';
-import { BINARY_HEADER, BINARY_TRAILER, copyIn, CopyTupleWriter } from '../copy-in.ts';
+import { COPY_BINARY_HEADER, COPY_BINARY_TRAILER, copyIn, CopyTupleWriter } from '@claimtrail/event-store';
 import {
   JSON_COLUMNS,
   ON_CONFLICT_REPLACE_SQL,
@@ -254,10 +254,10 @@ export class CopyRowsBuilder {
 
 /** One COPY's binary data: the header, each tuple completed by its vector, the trailer. */
 function copyPayload(tuples: CopyTupleWriter, vectors: readonly Buffer[], from: number): Buffer {
-  let size = BINARY_HEADER.length + tuples.at + BINARY_TRAILER.length;
+  let size = COPY_BINARY_HEADER.length + tuples.at + COPY_BINARY_TRAILER.length;
   for (let i = 0; i < tuples.ends.length; i++) size += 4 + vectors[from + i]!.length;
   const buffer = Buffer.allocUnsafe(size);
-  let at = BINARY_HEADER.copy(buffer, 0);
+  let at = COPY_BINARY_HEADER.copy(buffer, 0);
   let start = 0;
   for (let i = 0; i < tuples.ends.length; i++) {
     const end = tuples.ends[i]!;
@@ -267,7 +267,7 @@ function copyPayload(tuples: CopyTupleWriter, vectors: readonly Buffer[], from: 
     at = buffer.writeInt32BE(vector.length, at);
     at += vector.copy(buffer, at);
   }
-  at += BINARY_TRAILER.copy(buffer, at);
+  at += COPY_BINARY_TRAILER.copy(buffer, at);
   return buffer.subarray(0, at);
 }
 

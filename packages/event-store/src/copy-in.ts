@@ -1,6 +1,6 @@
 import type { Kysely, Transaction } from 'kysely';
 import copyStreams from 'pg-copy-streams';
-import { COPY_BINARY_SIGNATURE, PG_EPOCH_SECONDS, submitCopy } from '@claimtrail/event-store';
+import { COPY_BINARY_SIGNATURE, PG_EPOCH_SECONDS, submitCopy } from './copy-out.ts';
 
 /**
  * COPY … FROM STDIN in binary format (PostgreSQL through pg only): a tuple writer that
