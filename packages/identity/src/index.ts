@@ -1,5 +1,5 @@
 export type { IdentityExecutor, IdentityDatabase } from './db.ts';
-export { ensureUsers, type UserRecord } from './users.ts';
+export { ensureUsers, userExists, type UserRecord } from './users.ts';
 export { listUsers, directoryUsers, type DirectoryEntry } from './directory.ts';
 export {
   hashToken,

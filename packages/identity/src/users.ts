@@ -15,3 +15,9 @@ export async function ensureUsers(db: IdentityExecutor, users: readonly UserReco
               on conflict (id) do nothing`.execute(db);
   }
 }
+
+/** Whether a user with this id exists, disabled or not. */
+export async function userExists(db: IdentityExecutor, id: string): Promise<boolean> {
+  const result = await sql<{ n: number }>`select count(*)::int as n from users where id = ${id}`.execute(db);
+  return (result.rows[0]?.n ?? 0) > 0;
+}

@@ -18,8 +18,7 @@
 import { ROLES, type Role } from '@claimtrail/domain';
 import { migrateToLatest, openDatabase } from '@claimtrail/event-store';
 import { migrations } from '@claimtrail/migrations';
-import { createToken, ensureUsers, listTokens, revokeTokenById } from '@claimtrail/identity';
-import { sql } from 'kysely';
+import { createToken, ensureUsers, listTokens, revokeTokenById, userExists } from '@claimtrail/identity';
 import { ConfigError, loadConfig } from '../config.ts';
 import { UsageError, databaseOpenFailure, openOutput, parseCommand, stringOption, type CliOutput } from './support.ts';
 
@@ -103,8 +102,7 @@ async function run(
       const userId = positional[0]!;
       const role = stringOption(values, 'role');
       if (role !== undefined) await ensureUsers(db, [{ id: userId, role: role as Role, name: stringOption(values, 'name') ?? null }]);
-      const exists = await sql<{ n: number }>`select count(*)::int as n from users where id = ${userId}`.execute(db);
-      if ((exists.rows[0]?.n ?? 0) === 0) {
+      if (!(await userExists(db, userId))) {
         console.error(`no user ${userId} (pass --role to create it)`);
         return 1;
       }
