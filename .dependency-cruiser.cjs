@@ -35,7 +35,7 @@ function workspaceDependencyRules() {
     const declared = Object.keys(manifest.dependencies ?? {})
       .filter((name) => dirOf.has(name))
       .map((name) => dirOf.get(name));
-    const shipped = dir === 'migrations' ? '^migrations/[^/]+\\.ts$' : `^${escape(dir)}/src/`;
+    const shipped = dir === 'migrations' ? MIGRATION_FILES : `^${escape(dir)}/src/`;
     return {
       name: 'declared-workspace-dependencies',
       comment:
@@ -172,6 +172,15 @@ module.exports = {
       to: { dependencyTypes: ['npm-no-pkg', 'npm-unknown', 'npm-dev'] },
     },
     {
+      name: 'no-orphans',
+      comment:
+        'A source file that imports nothing and is imported by nothing is dead code or a ' +
+        'forgotten entry point; delete it or wire it in.',
+      severity: 'error',
+      from: { orphan: true, path: SOURCE, pathNot: '\\.d\\.[cm]?ts$' },
+      to: {},
+    },
+    {
       name: 'no-unresolvable',
       comment: 'An import that cannot be resolved is a typo or a missing dependency.',
       severity: 'error',
@@ -195,6 +204,5 @@ module.exports = {
       extensions: ['.ts', '.mts', '.mjs', '.js', '.json', '.d.ts'],
     },
     skipAnalysisNotInRules: true,
-    reporterOptions: { text: { highlightFocused: true } },
   },
 };
