@@ -1,6 +1,6 @@
 // The layering of claimtrail, checked by test/layering.test.ts inside `npm test`.
-// Run by hand: node node_modules/.bin/depcruise --config .dependency-cruiser.cjs \
-//   --output-type err-long packages services seeds migrations test
+// Run by hand: `npm run layers` (the same as: depcruise --config .dependency-cruiser.cjs \
+//   --output-type err-long packages services seeds migrations test).
 // Paths below are relative to the repository root, where the check runs.
 
 /** Source of every workspace: what ships, as opposed to its tests and benchmarks. */
