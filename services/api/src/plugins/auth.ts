@@ -169,9 +169,8 @@ export function registerAuth(app: FastifyInstance, options: AuthOptions): void {
     if (isPublic(request)) return done(null, payload);
     const token = bearerToken(request.headers.authorization);
     if (token === null) {
-      return refuseAfterBody(request, payload, app.initialConfig.bodyLimit ?? 1024 * 1024, () =>
-        done(new HttpProblem('unauthorized', 'send Authorization: Bearer <token>', {}, { 'www-authenticate': 'Bearer' })),
-      );
+      // The 401 waits for the body to arrive (problems.ts, whenBodyIn), never parses it.
+      return done(new HttpProblem('unauthorized', 'send Authorization: Bearer <token>', {}, { 'www-authenticate': 'Bearer' }));
     }
     const cached = authenticator.cached(token);
     if (cached) {
@@ -183,41 +182,11 @@ export function registerAuth(app: FastifyInstance, options: AuthOptions): void {
         request.actor = authenticated.actor;
         done(null, payload);
       },
-      (error: Error) => refuseAfterBody(request, payload, app.initialConfig.bodyLimit ?? 1024 * 1024, () => done(error)),
+      (error: Error) => done(error),
     );
   });
 }
 
-/**
- * Answers a refusal only once the request's body (up to the body limit) has arrived and
- * been discarded. Answering while the client is still sending makes a server that closes
- * the connection (Connection: close, a refusal on a request Node cannot keep alive) leave
- * unread bytes behind, and the kernel then resets the connection: the client loses the
- * 401 and sees EPIPE/ECONNRESET instead. A body larger than the limit is not waited for
- * (the connection is closed, as for a 413), nor is an upgrade request's (Node hands its
- * body to no one, so it would never end).
- */
-function refuseAfterBody(request: FastifyRequest, payload: NodeJS.ReadableStream & { destroyed?: boolean }, limit: number, refuse: () => void): void {
-  const length = Number(request.headers['content-length'] ?? 0);
-  const hasBody = length > 0 || request.headers['transfer-encoding'] !== undefined;
-  if (!hasBody || (request.raw as { upgrade?: boolean }).upgrade === true || length > limit || request.raw.complete || payload.destroyed) return refuse();
-  let received = 0;
-  let settled = false;
-  const settle = (): void => {
-    if (settled) return;
-    settled = true;
-    payload.removeListener('data', onData);
-    refuse();
-  };
-  const onData = (chunk: Buffer | string): void => {
-    received += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
-    if (received > limit) settle();
-  };
-  payload.on('data', onData);
-  payload.once('end', settle);
-  payload.once('error', settle);
-  payload.once('close', settle);
-}
 
 /** For routes narrower than "any authenticated user". */
 export function requireRole(request: FastifyRequest, roles: readonly Role[]): Actor {

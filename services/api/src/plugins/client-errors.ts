@@ -86,11 +86,32 @@ export function clientErrorResponse(problem: ClientErrorProblem): string {
 export function clientErrorHandler(error: Error & { code?: string; rawPacket?: unknown }, socket: Socket): void {
   // A reset connection has no one to answer.
   if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  // The parser reports again as the rest of a refused request arrives: answered once.
+  if (answered.has(socket)) return;
+  answered.add(socket);
   // A response already under way on this socket (e.g. a timeout mid-body) cannot be replaced.
   const inFlight = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
   if (!socket.writable || inFlight?.headersSent === true) {
     socket.destroy();
     return;
   }
-  socket.write(clientErrorResponse(clientErrorProblem(error)), () => socket.destroy());
+  // Close gracefully: send the answer with FIN and keep reading (discarding) what the client
+  // is still sending for a while. Destroying a socket with unread bytes makes the kernel
+  // reset the connection, and a client still uploading a body then loses the answer it was
+  // sent (EPIPE/ECONNRESET instead of the 400).
+  socket.end(clientErrorResponse(clientErrorProblem(error)));
+  let discarded = 0;
+  const linger = setTimeout(() => socket.destroy(), LINGER_MS);
+  linger.unref();
+  socket.on('data', (chunk: Buffer) => {
+    discarded += chunk.length;
+    if (discarded > LINGER_MAX_BYTES) socket.destroy();
+  });
+  socket.once('close', () => clearTimeout(linger));
+  socket.resume();
 }
+
+const answered = new WeakSet<Socket>();
+/** How long, and how much, a refused client may go on sending before the socket is destroyed. */
+const LINGER_MS = 5_000;
+const LINGER_MAX_BYTES = 16 * 1024 * 1024;

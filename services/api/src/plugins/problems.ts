@@ -3,12 +3,20 @@
  * routes and hooks, unknown routes, and errors Fastify raises before routing. Requests that
  * Node's HTTP parser refuses before Fastify sees them are answered in client-errors.ts.
  */
+import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isCommandError } from '@claimtrail/claims';
 import { HttpProblem, sendProblem } from '../errors.ts';
 import { redactUrl } from '../redact.ts';
 
 export function registerProblemHandlers(app: FastifyInstance): void {
+  const bodyLimit = app.initialConfig.bodyLimit ?? 1024 * 1024;
+  // A refusal is sent only once the request's body has arrived (see whenBodyIn). Cheap for
+  // the common case: a request whose body is in, or a success, passes straight through.
+  app.addHook('onSend', (request, reply, payload, done) => {
+    if (reply.statusCode < 400 || request.raw.complete) return done(null, payload);
+    whenBodyIn(request.raw, bodyLimit, () => done(null, payload));
+  });
   app.setErrorHandler((error, request, reply) => {
     if (isCommandError(error)) app.metrics.commands.inc({ command: commandOf(request.url), outcome: error.code });
     return sendProblem(error, request, reply);
@@ -24,6 +32,40 @@ export function frameworkErrors(error: Error, request: FastifyRequest, reply: Fa
   // after routed requests only. Unclosed, each such request would hold a socket open.
   if ((request.raw as { upgrade?: boolean }).upgrade === true) reply.raw.once('finish', () => request.raw.socket.destroy());
   sendProblem(error, request, reply);
+}
+
+/**
+ * Calls `then` once the request's body (up to `limit`) has arrived and been discarded.
+ * A refusal sent while the client is still uploading (a 401 before the body is read, a 415
+ * Fastify answers with Connection: close) closes the connection with unread bytes, the
+ * kernel then resets it, and the client loses the answer (EPIPE/ECONNRESET instead of the
+ * problem). A body over the limit is not waited for (the connection closes, as for a 413),
+ * nor an upgrade request's (Node hands its body to no one, so it never ends); a client that
+ * stops sending is cut off by the request timeout, which closes the socket.
+ */
+export function whenBodyIn(raw: IncomingMessage, limit: number, then: () => void): void {
+  const length = Number(raw.headers['content-length'] ?? 0);
+  const hasBody = length > 0 || raw.headers['transfer-encoding'] !== undefined;
+  if (!hasBody || (raw as { upgrade?: boolean }).upgrade === true || length > limit || raw.complete || raw.destroyed || raw.readableEnded) {
+    return then();
+  }
+  let received = 0;
+  let settled = false;
+  const settle = (): void => {
+    if (settled) return;
+    settled = true;
+    raw.removeListener('data', onData);
+    then();
+  };
+  const onData = (chunk: Buffer | string): void => {
+    received += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
+    if (received > limit) settle();
+  };
+  raw.on('data', onData);
+  raw.once('end', settle);
+  raw.once('error', settle);
+  raw.once('close', settle);
+  raw.resume();
 }
 
 function commandOf(url: string): string {
