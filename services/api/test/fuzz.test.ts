@@ -47,7 +47,7 @@ const nasty = fc.oneof(
   fc.string({ unit: loneSurrogate, minLength: 1, maxLength: 3 }),
   fc.constantFrom('', ' ', '\u0000', 'a\u0000b', '\ud83d', '💥'.repeat(3000), '\u202e', 'null', '__proto__', "'; drop table events; --"),
   { weight: 4, arbitrary: hostileText },
-  hostileText.map((t) => t.repeat(Math.ceil(3000 / t.length))),
+  hostileText.map((t) => t.repeat(Math.ceil(3000 / Math.max(1, t.length)))),
   fc.string({ minLength: 3000, maxLength: 12_000 }),
 );
 

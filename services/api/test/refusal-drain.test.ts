@@ -55,6 +55,12 @@ describe.skipIf(!pg)('refusals wait for the body', () => {
       code: 'not_found',
       head: () => `POST /nowhere HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: ${t.as.editor.authorization}\r\nContent-Type: application/json\r\n`,
     },
+    {
+      name: 'a path Fastify cannot decode (refused before routing)',
+      status: 400,
+      code: 'validation',
+      head: () => 'POST /claims/%C0%AE%C0%AE/notes HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n',
+    },
   ];
   for (const c of cases) {
     it(`${c.name}: ${c.status} after the body is in`, async () => {

@@ -31,7 +31,8 @@ export function frameworkErrors(error: Error, request: FastifyRequest, reply: Fa
   // An upgrade request's socket left Node's HTTP server; the websocket plugin closes it
   // after routed requests only. Unclosed, each such request would hold a socket open.
   if ((request.raw as { upgrade?: boolean }).upgrade === true) reply.raw.once('finish', () => request.raw.socket.destroy());
-  sendProblem(error, request, reply);
+  // Answered before routing, so the app's onSend hook does not run: wait for the body here.
+  whenBodyIn(request.raw, request.server.initialConfig.bodyLimit ?? 1024 * 1024, () => sendProblem(error, request, reply));
 }
 
 /**
