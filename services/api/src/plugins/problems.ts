@@ -11,19 +11,20 @@ import { redactUrl } from '../redact.ts';
 
 export function registerProblemHandlers(app: FastifyInstance): void {
   const bodyLimit = app.initialConfig.bodyLimit ?? 1024 * 1024;
-  // A refusal is sent only once the request's body has arrived (see whenBodyIn). Cheap for
-  // the common case: a request whose body is in, or a success, passes straight through.
-  app.addHook('onSend', (request, reply, payload, done) => {
-    if (reply.statusCode < 400 || request.raw.complete) return done(null, payload);
-    whenBodyIn(request.raw, bodyLimit, () => done(null, payload));
-  });
+  // A refusal is sent only once the request's body has arrived (see whenBodyIn): done here,
+  // where every refusal passes, rather than in an onSend hook every success would run.
   app.setErrorHandler((error, request, reply) => {
     if (isCommandError(error)) app.metrics.commands.inc({ command: commandOf(request.url), outcome: error.code });
-    return sendProblem(error, request, reply);
+    if (request.raw.complete) return sendProblem(error, request, reply);
+    whenBodyIn(request.raw, bodyLimit, () => sendProblem(error, request, reply));
+    return reply;
   });
-  app.setNotFoundHandler((request, reply) =>
-    sendProblem(new HttpProblem('not_found', `no route ${request.method} ${redactUrl(request.url).split('?')[0]!.slice(0, 200)}`), request, reply),
-  );
+  app.setNotFoundHandler((request, reply) => {
+    const problem = new HttpProblem('not_found', `no route ${request.method} ${redactUrl(request.url).split('?')[0]!.slice(0, 200)}`);
+    if (request.raw.complete) return sendProblem(problem, request, reply);
+    whenBodyIn(request.raw, bodyLimit, () => sendProblem(problem, request, reply));
+    return reply;
+  });
 }
 
 /** Errors raised before routing (bad URL encoding, too-long params): Fastify's `frameworkErrors` option. */
@@ -31,7 +32,7 @@ export function frameworkErrors(error: Error, request: FastifyRequest, reply: Fa
   // An upgrade request's socket left Node's HTTP server; the websocket plugin closes it
   // after routed requests only. Unclosed, each such request would hold a socket open.
   if ((request.raw as { upgrade?: boolean }).upgrade === true) reply.raw.once('finish', () => request.raw.socket.destroy());
-  // Answered before routing, so the app's onSend hook does not run: wait for the body here.
+  // Answered before routing, outside the error handler: wait for the body here too.
   whenBodyIn(request.raw, request.server.initialConfig.bodyLimit ?? 1024 * 1024, () => sendProblem(error, request, reply));
 }
 
