@@ -1,4 +1,4 @@
-import { sql, type Kysely, type Migration } from 'kysely';
+import { sql, type Kysely, type Migration, type RawBuilder } from 'kysely';
 
 /**
  * Two-person corrections: the claim view and the board card gained `pendingCorrection`
@@ -8,32 +8,32 @@ import { sql, type Kysely, type Migration } from 'kysely';
  * proposal existed, every correction was recorded at once), so they are filled in place,
  * without a fold. Rows that already have the field (written by the new service) are left.
  */
-function upgraded(column: 'view' | 'card') {
+/**
+ * The document with every correction of its published verdict rewritten by `correction`
+ * (an expression over `c`, one correction), order kept; documents without a published
+ * verdict unchanged.
+ */
+function withCorrections(column: 'view' | 'card', correction: RawBuilder<unknown>) {
   const doc = sql.ref(column);
-  return sql`(case
+  return sql`case
       when jsonb_typeof(${doc}::jsonb -> 'publishedVerdict') = 'object' then jsonb_set(
         ${doc}::jsonb,
         '{publishedVerdict,corrections}',
         coalesce(
-          (select jsonb_agg(case when c ? 'proposedBy' then c else c || '{"proposedBy":null}'::jsonb end order by i)
+          (select jsonb_agg(${correction} order by i)
              from jsonb_array_elements(${doc}::jsonb -> 'publishedVerdict' -> 'corrections') with ordinality as t(c, i)),
           '[]'::jsonb))
       else ${doc}::jsonb
-    end || '{"pendingCorrection":null}'::jsonb)::json`;
+    end`;
+}
+
+function upgraded(column: 'view' | 'card') {
+  const correction = sql`case when c ? 'proposedBy' then c else c || '{"proposedBy":null}'::jsonb end`;
+  return sql`(${withCorrections(column, correction)} || '{"pendingCorrection":null}'::jsonb)::json`;
 }
 
 function downgraded(column: 'view' | 'card') {
-  const doc = sql.ref(column);
-  return sql`(case
-      when jsonb_typeof(${doc}::jsonb -> 'publishedVerdict') = 'object' then jsonb_set(
-        ${doc}::jsonb,
-        '{publishedVerdict,corrections}',
-        coalesce(
-          (select jsonb_agg(c - 'proposedBy' order by i)
-             from jsonb_array_elements(${doc}::jsonb -> 'publishedVerdict' -> 'corrections') with ordinality as t(c, i)),
-          '[]'::jsonb))
-      else ${doc}::jsonb
-    end - 'pendingCorrection')::json`;
+  return sql`(${withCorrections(column, sql`c - 'proposedBy'`)} - 'pendingCorrection')::json`;
 }
 
 async function up(db: Kysely<any>): Promise<void> {
