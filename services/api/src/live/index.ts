@@ -159,7 +159,8 @@ async function livePluginImpl(app: FastifyInstance, options: LivePluginOptions):
     const db = host.database?.db;
     if (rechecking || sessions.size === 0 || !db) return;
     rechecking = true;
-    invalidTokenHashes(db, [...sessions].map((session) => session.tokenHash))
+    // One entry per token, not per socket: a desk's watchers often share a few tokens.
+    invalidTokenHashes(db, [...new Set([...sessions].map((session) => session.tokenHash))])
       .then((invalid) => {
         if (invalid.length === 0) return;
         const gone = new Set(invalid);
