@@ -82,6 +82,23 @@ module.exports = {
       },
     },
     {
+      name: 'event-store-tests-use-its-own-schema',
+      comment:
+        'The event store owns its schema (src/schema/): its tests and benchmarks create it with ' +
+        'the store\u2019s own migrations and never import the application\u2019s migrations or ' +
+        'packages, so the store is checked alone.',
+      severity: 'error',
+      from: { path: '^packages/event-store/(test|bench)/' },
+      to: {
+        path: [
+          '^packages/(claims|claimreview|client|contract|domain|identity)/',
+          '^services/',
+          '^seeds/',
+          '^migrations/',
+        ],
+      },
+    },
+    {
       name: 'no-circular',
       comment:
         'An import circle means no module of it can be understood, tested or moved alone; the ' +

@@ -5,9 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { migration0001 } from '../../../migrations/0001_event_store.ts';
-import { migration0010 } from '../../../migrations/0010_events_sequence_index_join.ts';
-import { createEventStore, migrateToLatest, openDatabase, type EventStore, type NewEvent } from '../src/index.ts';
+import { createEventStore, eventStoreMigrations, migrateToLatest, openDatabase, type EventStore, type NewEvent } from '../src/index.ts';
 
 const serverUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const quick = process.env.BENCH_QUICK === '1';
@@ -85,7 +83,7 @@ async function main(): Promise<void> {
   raw.on('error', () => undefined);
   let store: EventStore | undefined;
   try {
-    await migrateToLatest(database.db, { '0001_event_store': migration0001, '0010_events_sequence_index_join': migration0010 });
+    await migrateToLatest(database.db, eventStoreMigrations);
     // Same columns, defaults, identity, constraints and indexes; no triggers, no sequencer.
     await raw.query('create table raw_events (like events including all)');
     store = createEventStore(database);

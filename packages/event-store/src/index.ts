@@ -1,7 +1,9 @@
 export * from './types.ts';
 export { openDatabase } from './database.ts';
-export { migrateToLatest } from './migrate.ts';
-export { createEventStore, isAppendConflict, type EventStoreOptions, type EventStoreInternals } from './store.ts';
+export { migrateToLatest, migrationsByName } from './migrate.ts';
+export { eventStoreMigrations, type NamedMigration } from './schema/index.ts';
+export { createEventStore, type EventStoreOptions, type EventStoreInternals } from './store.ts';
+export { isAppendConflict } from './append-many.ts';
 export {
   EventStoreError,
   ConcurrencyError,

@@ -1,10 +1,13 @@
 import { createTestDatabase, type TestDatabase } from '@claimtrail/testing';
-import { migration0001 } from '../../../migrations/0001_event_store.ts';
-import { migration0010 } from '../../../migrations/0010_events_sequence_index_join.ts';
-import { createEventStore, migrateToLatest, openDatabase, type Database, type EventStore, type EventStoreOptions } from '../src/index.ts';
-
-/** Only the store's own migration: the suite must not depend on other packages' schema. */
-export const storeMigrations = { '0001_event_store': migration0001, '0010_events_sequence_index_join': migration0010 };
+import {
+  createEventStore,
+  eventStoreMigrations,
+  migrateToLatest,
+  openDatabase,
+  type Database,
+  type EventStore,
+  type EventStoreOptions,
+} from '../src/index.ts';
 
 export interface Backend {
   readonly kind: 'postgres' | 'pglite';
@@ -18,7 +21,8 @@ export async function openBackend(kind: 'postgres' | 'pglite', poolSize = 10): P
   let testDb: TestDatabase | undefined;
   if (kind === 'postgres') testDb = await createTestDatabase('es');
   const database = await openDatabase(testDb ? { databaseUrl: testDb.url, poolSize } : { dataDir: 'memory://' });
-  await migrateToLatest(database.db, storeMigrations);
+  // Only the store's own migrations: the suite must not depend on other packages' schema.
+  await migrateToLatest(database.db, eventStoreMigrations);
   const stores: EventStore[] = [];
   return {
     kind,

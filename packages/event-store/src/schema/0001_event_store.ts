@@ -90,5 +90,3 @@ export const migration0001: Migration = {
     for (const statement of down) await sql.raw(statement).execute(db);
   },
 };
-
-export default migration0001;
