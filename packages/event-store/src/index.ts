@@ -19,3 +19,17 @@ export { UUID_RE, isUuid } from './uuid.ts';
 export { headPositionIn, readStreamIn, scanByStreamPages, streamHeadsAfter, withScanByStreamCopy, type ScanRow } from './scan.ts';
 export { copyOutRows, submitCopy, CopyTuple, COPY_BINARY_SIGNATURE, PG_EPOCH_SECONDS } from './copy-out.ts';
 export { copyIn, CopyTupleWriter, binaryInstant, isCanonicalUuid, BINARY_HEADER as COPY_BINARY_HEADER, BINARY_TRAILER as COPY_BINARY_TRAILER } from './copy-in.ts';
+export { createShardedEventStore, type ShardedEventStoreOptions } from './sharded/store.ts';
+export { shardOf, jumpConsistentHash } from './sharded/route.ts';
+export { encodeFeedCursor, decodeFeedCursor, advanceFeedCursor, InvalidCursorError, type FeedCursor } from './sharded/cursor.ts';
+export type {
+  ShardedEventStore,
+  ShardedAppendOptions,
+  ShardedVerifyResult,
+  FeedEvent,
+  FeedPage,
+  ReadFeedOptions,
+  FeedSubscribeOptions,
+  FeedHandler,
+  FeedSubscription,
+} from './sharded/types.ts';
