@@ -10,6 +10,7 @@ import { migration0008 } from './0008_claims_lz4.ts';
 import { migration0009 } from './0009_claims_changed_notify.ts';
 import { migration0011 } from './0011_claims_published_rating.ts';
 import { migration0012 } from './0012_claims_pending_correction.ts';
+import { migration0013 } from './0013_shared_limits.ts';
 
 /**
  * The application's migrations (claims, tokens), in order. To add one: create
@@ -28,6 +29,7 @@ export const applicationMigrations: readonly NamedMigration[] = [
   { name: '0009_claims_changed_notify', migration: migration0009 },
   { name: '0011_claims_published_rating', migration: migration0011 },
   { name: '0012_claims_pending_correction', migration: migration0012 },
+  { name: '0013_shared_limits', migration: migration0013 },
 ];
 
 /**

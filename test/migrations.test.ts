@@ -23,6 +23,7 @@ const RECORDED = [
   '0010_events_sequence_index_join',
   '0011_claims_published_rating',
   '0012_claims_pending_correction',
+  '0013_shared_limits',
 ];
 
 describe('migrations', () => {

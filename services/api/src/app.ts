@@ -13,7 +13,7 @@ import type { ClaimService } from '@claimtrail/claims';
 import { revokeTokenById } from '@claimtrail/identity';
 import { defaultConfig, type Config } from './config.ts';
 import { registerAuth } from './plugins/auth.ts';
-import { AuthFailureLimiter } from './plugins/auth-limit.ts';
+import { SharedLimitWindows, createAuthFailureLimiter } from './plugins/auth-limit.ts';
 import { registerJsonParser, registerTextGuards } from './plugins/body.ts';
 import { registerHttpMetrics, type Metrics } from './plugins/metrics.ts';
 import { registerOpenApi } from './plugins/openapi.ts';
@@ -91,12 +91,14 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
   registerJsonParser(app);
   registerValidators(app);
   registerTextGuards(app);
+  // Limits are counted by every instance on a PostgreSQL database together; PGlite is one process.
+  const sharedLimits = database.kind === 'postgres' ? new SharedLimitWindows(database.db) : undefined;
   registerAuth(app, {
     authenticator,
-    failures: new AuthFailureLimiter({ max: config.authFailureMax, windowMs: config.authFailureWindowMs }),
+    failures: createAuthFailureLimiter({ max: config.authFailureMax, windowMs: config.authFailureWindowMs, log: app.log }, sharedLimits),
   });
   registerHttpMetrics(app, backend.metrics);
-  await registerRateLimit(app, config);
+  await registerRateLimit(app, config, sharedLimits);
   await registerOpenApi(app, config);
 
   await app.register(websocket, { options: { maxPayload: 64 * 1024 } });

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToken, ensureUsers, listTokens, revokeTokenById } from '@claimtrail/identity';
 import { createTestDatabase, requirePostgres, type TestDatabase } from '@claimtrail/testing';
+import { sql } from 'kysely';
 import { buildApp } from '../src/app.ts';
 import { AuthFailureLimiter } from '../src/plugins/auth-limit.ts';
 import { clientKey } from '../src/plugins/auth.ts';
@@ -193,6 +194,8 @@ describe.skipIf(!pg)('the client address behind a proxy (TRUST_PROXY)', () => {
         config: { databaseUrl: db.url, rateLimitMax: 0, authFailureMax: 2, authFailureWindowMs: 60_000, ...(trustProxy === undefined ? {} : { trustProxy }) },
       });
       try {
+        // Failures are counted in the database, for every instance on it: each run starts with none.
+        await sql`delete from shared_limit_windows`.execute(app.database.db);
         await app.listen({ port: 0, host: '127.0.0.1' });
         const { port } = app.server.address() as import('node:net').AddressInfo;
         const statuses: number[] = [];

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunc
 import type { Actor, Role } from '@claimtrail/domain';
 import type { AuthenticatedToken, TokenAuthenticator, TokenFailure } from '@claimtrail/identity';
 import { HttpProblem } from '../errors.ts';
-import type { AuthFailureLimiter } from './auth-limit.ts';
+import type { FailureLimiter } from './auth-limit.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -97,10 +97,11 @@ export function clientKey(ip: string): string {
 
 export interface AuthOptions {
   authenticator: TokenAuthenticator;
-  failures: AuthFailureLimiter;
+  /** Failed token checks per client: shared by the instances on PostgreSQL, in memory on PGlite. */
+  failures: FailureLimiter;
 }
 
-function rateLimited(seconds: number, limiter: AuthFailureLimiter): HttpProblem {
+function rateLimited(seconds: number, limiter: FailureLimiter): HttpProblem {
   return new HttpProblem(
     'rate_limited',
     `too many failed authentications from this client (limit ${limiter.max}); retry in ${seconds} s`,
@@ -114,8 +115,10 @@ function rateLimited(seconds: number, limiter: AuthFailureLimiter): HttpProblem 
  * without a valid token is a 401 whatever else is wrong with it): every route that is
  * neither public nor self-authenticating has `request.actor` in its handler.
  *
- * Failed token checks count against the client (`request.ip`: behind a proxy, set
- * TRUST_PROXY). Past the limit a failing token gets 429 instead of 401.
+ * Failed token checks count against the client (`request.ip`: the address that trusted
+ * proxies name in X-Forwarded-For when TRUST_PROXY is set; without it, behind a proxy,
+ * every client is the proxy and shares one count). Past the limit a failing token gets
+ * 429 instead of 401.
  */
 export function registerAuth(app: FastifyInstance, options: AuthOptions): void {
   const { authenticator, failures } = options;
@@ -149,9 +152,9 @@ export function registerAuth(app: FastifyInstance, options: AuthOptions): void {
     const result = await authenticator.check(token);
     if (result.ok) return { actor: result.actor, expiresAt: result.expiresAt };
     const client = clientKey(request.ip);
-    const wait = failures.blockedFor(client);
-    if (wait > 0) throw rateLimited(wait, failures);
-    if (failures.recordFailure(client)) {
+    const verdict = await failures.fail(client);
+    if (verdict.retryAfter > 0) throw rateLimited(verdict.retryAfter, failures);
+    if (verdict.reachedLimit) {
       request.log.warn({ client, failures: failures.max }, 'too many failed token checks: further failures from this client get 429');
     }
     throw new HttpProblem('unauthorized', FAILURE_DETAIL[result.reason], {}, {
