@@ -11,6 +11,7 @@ import { migration0009 } from './0009_claims_changed_notify.ts';
 import { migration0011 } from './0011_claims_published_rating.ts';
 import { migration0012 } from './0012_claims_pending_correction.ts';
 import { migration0013 } from './0013_shared_limits.ts';
+import { migration0014 } from './0014_claims_changed_by_subscription.ts';
 
 /**
  * The application's migrations (claims, tokens), in order. To add one: create
@@ -30,6 +31,7 @@ export const applicationMigrations: readonly NamedMigration[] = [
   { name: '0011_claims_published_rating', migration: migration0011 },
   { name: '0012_claims_pending_correction', migration: migration0012 },
   { name: '0013_shared_limits', migration: migration0013 },
+  { name: '0014_claims_changed_by_subscription', migration: migration0014 },
 ];
 
 /**

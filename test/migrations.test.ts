@@ -24,6 +24,7 @@ const RECORDED = [
   '0011_claims_published_rating',
   '0012_claims_pending_correction',
   '0013_shared_limits',
+  '0014_claims_changed_by_subscription',
 ];
 
 describe('migrations', () => {

@@ -1,6 +1,6 @@
 export { ClaimService, defaultWriteConcurrency, isClaimId, type ClaimServiceOptions } from './service.ts';
 export type { ExecuteInput, ExecuteResult } from './execute.ts';
-export { ClaimViewCache, CLAIMS_CHANGED_CHANNEL, applyClaimsChanged, type CachedView } from './view-cache.ts';
+export { ClaimViewCache, CLAIMS_CHANGED_CHANNEL, DEFAULT_VIEW_MAX_AGE_MS, applyClaimsChanged, applyStoreEvent, type CachedView } from './view-cache.ts';
 export { CommandError, isCommandError, type CommandErrorCode } from './errors.ts';
 export {
   getClaim,

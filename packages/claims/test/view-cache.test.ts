@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest';
-import { applyClaimsChanged, ClaimViewCache } from '../src/view-cache.ts';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { applyClaimsChanged, applyStoreEvent, ClaimViewCache } from '../src/view-cache.ts';
 
 describe('ClaimViewCache', () => {
   it('keeps the highest version seen; an older read never replaces a newer view', () => {
@@ -75,5 +75,45 @@ describe('ClaimViewCache', () => {
     cache.disable();
     cache.offer('a', 2, 'a2');
     expect(cache.get('a')).toBeUndefined();
+  });
+
+  describe('maximum age', () => {
+    afterEach(() => {
+      vi.useRealTimers();
+    });
+
+    it('serves a view for at most maxAgeMs after the database last confirmed it; a read of the same version confirms it again', () => {
+      vi.useFakeTimers({ toFake: ['Date'] });
+      vi.setSystemTime(1_000_000);
+      const cache = new ClaimViewCache(100, 1000, 500);
+      cache.offer('a', 1, 'a1');
+      vi.setSystemTime(1_000_500);
+      expect(cache.get('a')?.json).toBe('a1');
+      vi.setSystemTime(1_000_501);
+      // A write that bypassed the store could have changed the row: read it again.
+      expect(cache.get('a')).toBeUndefined();
+      // The database's text at the same version replaces the old one (an edit behind the service).
+      cache.offer('a', 1, 'a1-edited');
+      expect(cache.get('a')?.json).toBe('a1-edited');
+      vi.setSystemTime(1_001_000);
+      expect(cache.get('a')?.json).toBe('a1-edited');
+      vi.setSystemTime(1_001_002);
+      expect(cache.get('a')).toBeUndefined();
+      // Still known at version 1: an older read cannot come back.
+      cache.offer('a', 0, 'a0');
+      expect(cache.get('a')).toBeUndefined();
+    });
+  });
+
+  it('applies events of the store subscription: the version of a claim stream hides older views, other streams are ignored', () => {
+    const cache = new ClaimViewCache();
+    cache.offer('a', 2, 'a2');
+    cache.offer('b', 1, 'b1');
+    applyStoreEvent(cache, { streamId: 'claim-a', version: 2 });
+    expect(cache.get('a')?.json).toBe('a2');
+    applyStoreEvent(cache, { streamId: 'claim-a', version: 3 });
+    expect(cache.get('a')).toBeUndefined();
+    applyStoreEvent(cache, { streamId: 'user-b', version: 9 });
+    expect(cache.get('b')?.json).toBe('b1');
   });
 });

@@ -99,6 +99,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
   });
   registerHttpMetrics(app, backend.metrics);
   await registerRateLimit(app, config, sharedLimits);
+  backend.useLogger(app.log);
   await registerOpenApi(app, config);
 
   await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
@@ -108,7 +109,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
   await app.register(registerRoutes);
 
   if (backend.listenError !== undefined) {
-    app.log.warn({ err: backend.listenError }, 'not listening for token revocations or claim changes (token cache TTL applies; claim reads go to the database)');
+    app.log.warn({ err: backend.listenError }, 'not listening for token revocations or rebuild notifications (the token cache TTL and the claim view cache\'s maximum age apply)');
   }
   app.addHook('onClose', async () => {
     await backend.close(app.log);

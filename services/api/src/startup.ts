@@ -1,7 +1,7 @@
 /**
  * What the app needs before it can answer, and what it does once it can: open the
- * database (unless given one), migrate, create the store and the command service, listen
- * for other instances' token revocations and claim changes; then, with the app built,
+ * database (unless given one), migrate, create the store and the command service, follow
+ * the store (other instances' writes), listen for token revocations and rebuilds; then, with the app built,
  * make sure the seed users exist, seed the case on an empty database and issue demo tokens.
  */
 import { createEventStore, migrateToLatest, openDatabase, type Database, type EventStore, type EventStoreOptions } from '@claimtrail/event-store';
@@ -14,6 +14,7 @@ import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { Config } from './config.ts';
 import { prepareDemoTokens } from './demo-tokens.ts';
 import { createMetrics, type Metrics } from './plugins/metrics.ts';
+import { StoreFollower, type StoreFollowerLogger } from './consistency.ts';
 
 /** The app's connections and services, opened before the app is built. */
 export interface Backend {
@@ -24,8 +25,12 @@ export interface Backend {
   claims: ClaimService;
   authenticator: TokenAuthenticator;
   metrics: Metrics;
+  /** This instance's subscription to the store: keeps the view cache current, answers consistency tokens. */
+  follower: StoreFollower;
   /** Why a notification listener could not start (not fatal; logged once the app has a logger). */
   listenError: unknown;
+  /** Where the backend's background work logs once the app exists (before: the console). */
+  useLogger(log: FastifyBaseLogger): void;
   close(log: FastifyBaseLogger): Promise<void>;
 }
 
@@ -86,16 +91,29 @@ export async function openBackend(config: Config, options: BackendOptions = {}):
       metrics.writeBatches.inc({ path });
     },
   });
-  // Reads answer from the service's view cache; other writers are heard through the
-  // claims-changed notifications (migration 0009). Without them (PGlite has one process,
-  // but a PostgreSQL listener that failed to start hears nothing) only a single writer is
-  // safe to cache for: a PostgreSQL service that cannot listen reads from the database.
+  // Reads answer from the service's view cache. Every writer's events (this instance's,
+  // other instances', the seed's) reach it through the store subscription of the follower:
+  // the sequencer's one notification per pass wakes it, no write transaction notifies (see
+  // migration 0014). Writes that bypass the store are heard on the claims-changed channel
+  // (a rebuild's swap sends `*`) and, whatever happens to notifications, are bounded by the
+  // cache's maximum age (see view-cache.ts). A listener that failed to start is not fatal.
+  const followerLog: { current: StoreFollowerLogger } = {
+    current: { error: (obj, msg) => console.error(`[claimtrail] ${msg ?? 'error'}`, obj) },
+  };
+  let follower: StoreFollower;
+  try {
+    follower = await StoreFollower.start(store, claims.views, { error: (obj, msg) => followerLog.current.error(obj, msg) });
+  } catch (error) {
+    await unlistenTokens?.().catch(() => undefined);
+    await store.close().catch(() => undefined);
+    if (ownsDatabase) await database.close().catch(() => undefined);
+    throw error;
+  }
   let unlistenClaims: (() => Promise<void>) | undefined;
   if (database.kind === 'postgres') {
     try {
       unlistenClaims = await database.listen(CLAIMS_CHANGED_CHANNEL, (payload) => applyClaimsChanged(claims.views, payload));
     } catch (error) {
-      claims.views.disable();
       listenError ??= error;
     }
   }
@@ -108,10 +126,15 @@ export async function openBackend(config: Config, options: BackendOptions = {}):
     claims,
     authenticator,
     metrics,
+    follower,
     listenError,
+    useLogger(appLog) {
+      followerLog.current = appLog;
+    },
     async close(log) {
       await unlistenTokens?.().catch(() => undefined);
       await unlistenClaims?.().catch(() => undefined);
+      await follower.close().catch((error: unknown) => log.warn({ err: error }, 'closing the store follower'));
       await openStore.close().catch((error: unknown) => log.warn({ err: error }, 'closing the event store'));
       if (ownsDatabase) await database.close().catch((error: unknown) => log.warn({ err: error }, 'closing the database'));
     },
