@@ -1,6 +1,19 @@
 import type { StepRoute } from '@claimtrail/contract';
 import { ProblemError, problemFromResponse } from './errors.ts';
 import { LiveConnection, type WebSocketConstructor } from './live.ts';
+import {
+  CONSISTENCY_TOKEN_HEADER,
+  DEFAULT_RETRY,
+  RETRY_STATUSES,
+  backoffDelay,
+  connectionErrorReason,
+  isConnectionError,
+  laterConsistencyToken,
+  randomIdempotencyKey,
+  retryAfterMs,
+  sleep,
+  type RetryOptions,
+} from './resilience.ts';
 import type {
   ApproveCorrectionBody,
   AssignBody,
@@ -38,6 +51,30 @@ export interface ClientOptions {
   WebSocket?: WebSocketConstructor;
   /** Extra headers on every request. */
   headers?: Record<string, string>;
+  /**
+   * Retries of requests that are safe to repeat — reads, and writes that carry an
+   * Idempotency-Key — on 502, 503 and 504 and on connection errors, with exponential
+   * backoff and full jitter (a 503's `Retry-After` is honoured). Defaults: 4 retries,
+   * 100 ms base, 2 s ceiling. `false`: never retry.
+   */
+  retry?: RetryOptions | false;
+  /**
+   * Gives every write without an `idempotencyKey` a fresh random one (default true), so
+   * that it too can be retried safely: a retry of a write that did reach the service gets
+   * the first answer back instead of writing twice. With `false`, a write without a key is
+   * never retried. (A keyed write costs the service one more row, and it leaves the
+   * one-round-trip write path; pass your own keys or `false` where that matters more.)
+   */
+  autoIdempotencyKeys?: boolean;
+  /**
+   * `read-your-writes` (default): every read presents the consistency token of the latest
+   * write this client saw, so whichever instance answers it waits until it has caught up
+   * with that write (a 503 if it cannot within its bound, which is retried). `none`: reads
+   * present only a token given per call.
+   */
+  consistency?: 'read-your-writes' | 'none';
+  /** A token to start from (e.g. another client's `consistencyToken`). */
+  consistencyToken?: string;
 }
 
 
@@ -46,12 +83,28 @@ export class ClaimtrailClient {
   private readonly baseUrl: string;
   private readonly fetchImpl: FetchLike;
   private liveConnection: LiveConnection<Board> | null = null;
+  private readonly retry: Required<Omit<RetryOptions, 'onRetry'>> & Pick<RetryOptions, 'onRetry'>;
+  private latestConsistencyToken: string | undefined;
 
   constructor(private readonly options: ClientOptions) {
     this.baseUrl = options.baseUrl.replace(/\/+$/, '');
     const f = options.fetch ?? (globalThis.fetch as FetchLike | undefined);
     if (!f) throw new Error('No fetch implementation available: pass one as the `fetch` option');
     this.fetchImpl = (input, init) => f(input, init);
+    this.retry = options.retry === false ? { ...DEFAULT_RETRY, retries: 0 } : { ...DEFAULT_RETRY, ...options.retry };
+    this.latestConsistencyToken = options.consistencyToken;
+  }
+
+  /**
+   * The consistency token of the latest write this client has seen (undefined before
+   * any). Opaque: hand it to another client (its option or this setter) so that its reads
+   * see this client's writes too. Setting it replaces the remembered token.
+   */
+  get consistencyToken(): string | undefined {
+    return this.latestConsistencyToken;
+  }
+  set consistencyToken(token: string | undefined) {
+    this.latestConsistencyToken = token;
   }
 
   /** Live subscriptions over one shared websocket (created on first use). */
@@ -212,48 +265,104 @@ export class ClaimtrailClient {
     return t || undefined;
   }
 
-  private async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
-    const response = await this.send(method, path, options);
-    if (response.status === 204) return undefined as T;
-    const text = await response.text();
-    return (text ? JSON.parse(text) : undefined) as T;
+  private request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
+    // The body is read inside the retried exchange: a connection cut while it arrives is
+    // retried like one cut before the answer.
+    return this.exchange(method, path, options, async (response) => {
+      if (response.status === 204) return undefined as T;
+      const text = await response.text();
+      return (text ? JSON.parse(text) : undefined) as T;
+    });
   }
 
-  private async send(method: string, path: string, options: RequestOptions): Promise<Response> {
+  private send(method: string, path: string, options: RequestOptions): Promise<Response> {
+    return this.exchange(method, path, options, async (response) => response);
+  }
+
+  /**
+   * One request, repeated while the answer or the failure says "try again" and repeating
+   * is safe: a read, or a write with an Idempotency-Key (the same key on every attempt).
+   */
+  private async exchange<T>(method: string, path: string, options: RequestOptions, consume: (response: Response) => Promise<T>): Promise<T> {
     const headers: Record<string, string> = { accept: options.accept ?? 'application/json', ...this.options.headers };
     const token = this.token();
     if (token) headers.authorization = `Bearer ${token}`;
     if (options.ifMatch !== undefined) headers['if-match'] = `"${String(options.ifMatch).replace(/"/g, '')}"`;
-    if (options.idempotencyKey !== undefined) headers['idempotency-key'] = options.idempotencyKey;
+    const isRead = method === 'GET' || method === 'HEAD';
+    const idempotencyKey =
+      options.idempotencyKey ?? (!isRead && this.options.autoIdempotencyKeys !== false ? randomIdempotencyKey() : undefined);
+    if (idempotencyKey !== undefined) headers['idempotency-key'] = idempotencyKey;
     let body: string | undefined;
     if (options.body !== undefined) {
       headers['content-type'] = 'application/json';
       body = JSON.stringify(options.body);
     }
-    const response = await this.fetchImpl(this.baseUrl + path, {
-      method,
-      headers,
-      ...(body !== undefined ? { body } : {}),
-      ...(options.signal ? { signal: options.signal } : {}),
-    });
-    if (!response.ok) {
-      const text = await response.text().catch(() => '');
-      let parsed: unknown = text;
+    const repeatable = isRead || idempotencyKey !== undefined;
+    const { retries, baseDelayMs, maxDelayMs, maxRetryAfterMs, onRetry } = this.retry;
+    for (let attempt = 0; ; attempt++) {
+      const mayRetry = repeatable && attempt < retries && !options.signal?.aborted;
+      // Each attempt presents the latest token (a concurrent write may have moved it).
+      const consistencyToken = isRead ? this.readToken(options.consistencyToken) : undefined;
+      if (consistencyToken !== undefined) headers[CONSISTENCY_TOKEN_HEADER] = consistencyToken;
+      let retry: { delayMs: number; reason: number | string } | undefined;
       try {
-        parsed = text ? JSON.parse(text) : undefined;
-      } catch {
-        // not JSON: keep the text as the detail
+        const response = await this.fetchImpl(this.baseUrl + path, {
+          method,
+          headers,
+          ...(body !== undefined ? { body } : {}),
+          ...(options.signal ? { signal: options.signal } : {}),
+        });
+        this.remember(response);
+        if (mayRetry && RETRY_STATUSES.has(response.status)) {
+          const after = retryAfterMs(response.headers.get('retry-after'));
+          if (after === undefined) retry = { delayMs: backoffDelay(attempt, baseDelayMs, maxDelayMs), reason: response.status };
+          // At least Retry-After, plus a little jitter so that the clients it told the same
+          // do not all come back in the same millisecond.
+          else if (after <= maxRetryAfterMs) retry = { delayMs: after + Math.random() * baseDelayMs, reason: response.status };
+        }
+        if (retry === undefined) {
+          if (!response.ok) throw await problemOf(response);
+          return await consume(response);
+        }
+        // Read the rest of the refusal so that the connection can be reused.
+        await response.text().catch(() => '');
+      } catch (err) {
+        if (!(mayRetry && !options.signal?.aborted && isConnectionError(err))) throw err;
+        retry = { delayMs: backoffDelay(attempt, baseDelayMs, maxDelayMs), reason: connectionErrorReason(err) };
       }
-      throw new ProblemError(problemFromResponse(response.status, response.statusText, parsed));
+      onRetry?.({ method, path, retry: attempt + 1, ...retry });
+      await sleep(retry.delayMs, options.signal);
     }
-    return response;
   }
+
+  /** The token a read presents: the remembered one (unless consistency is off) and/or the call's. */
+  private readToken(perCall: string | undefined): string | undefined {
+    const remembered = this.options.consistency === 'none' ? undefined : this.latestConsistencyToken;
+    if (perCall === undefined) return remembered;
+    return remembered === undefined ? perCall : laterConsistencyToken(remembered, perCall);
+  }
+
+  private remember(response: Response): void {
+    const token = response.headers.get(CONSISTENCY_TOKEN_HEADER);
+    if (token) this.latestConsistencyToken = laterConsistencyToken(this.latestConsistencyToken, token);
+  }
+}
+
+async function problemOf(response: Response): Promise<ProblemError> {
+  const text = await response.text().catch(() => '');
+  let parsed: unknown = text;
+  try {
+    parsed = text ? JSON.parse(text) : undefined;
+  } catch {
+    // not JSON: keep the text as the detail
+  }
+  return new ProblemError(problemFromResponse(response.status, response.statusText, parsed));
 }
 
 /** The `<segment>` of `POST /claims/:id/<segment>`: the contract's route names. */
 export type StepSegment = StepRoute;
 
-interface RequestOptions extends WriteOptions {
+interface RequestOptions extends WriteOptions, ReadOptions {
   body?: unknown;
   accept?: string;
 }

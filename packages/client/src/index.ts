@@ -1,5 +1,6 @@
 export { ClaimtrailClient, createClient, type ClientOptions, type FetchLike, type StepSegment } from './http.ts';
 export { ProblemError, problemFromResponse, type Problem } from './errors.ts';
+export { laterConsistencyToken, type RetryInfo, type RetryOptions } from './resilience.ts';
 export {
   LiveConnection,
   type LiveHandlers,

@@ -53,7 +53,12 @@ export interface LiveOptions {
   url: string;
   token?: string | (() => string | undefined | null);
   WebSocket?: WebSocketConstructor;
-  /** First reconnect delay; doubles up to `maxReconnectDelayMs`. */
+  /**
+   * Backoff ceiling of the first reconnect in ms (default 250); it doubles per failed
+   * attempt up to `maxReconnectDelayMs` (default 10000). Each reconnect waits a uniformly
+   * random time below the ceiling (full jitter) — the first one too, so the watchers of an
+   * instance that went away spread their reconnects instead of arriving together.
+   */
   reconnectDelayMs?: number;
   maxReconnectDelayMs?: number;
 }
@@ -197,19 +202,19 @@ export class LiveConnection<TBoard = unknown> {
       this.socket = null;
       if (this.closedByUser) return this.setStatus('closed');
       this.setStatus('reconnecting', { code: event.code });
-      // 1013: we fell behind; come back soon and resume from our position.
+      // 1013: we fell behind; come back soon (within 50 ms) and resume from our position.
       this.scheduleReconnect(event.code === CLOSE_TRY_AGAIN_LATER ? 50 : undefined);
     };
   }
 
-  private scheduleReconnect(delay?: number): void {
+  /** Reconnects after a uniformly random time below the backoff ceiling (full jitter). */
+  private scheduleReconnect(ceiling?: number): void {
     if (this.closedByUser || this.timer) return;
     const base = this.options.reconnectDelayMs ?? 250;
     const max = this.options.maxReconnectDelayMs ?? 10_000;
-    const backoff = Math.min(max, base * 2 ** Math.min(this.attempt, 10));
+    const backoff = ceiling ?? Math.min(max, base * 2 ** Math.min(this.attempt, 10));
     this.attempt++;
-    const wait = delay ?? backoff * (0.5 + Math.random() / 2);
-    this.timer = setTimeout(() => this.connect(), wait);
+    this.timer = setTimeout(() => this.connect(), Math.random() * backoff);
   }
 
   private sendSubscribe(sub: ActiveSubscription): void {

@@ -74,4 +74,10 @@ export interface WriteOptions {
 
 export interface ReadOptions {
   signal?: AbortSignal;
+  /**
+   * A consistency token (a write's `Consistency-Token`, another client's
+   * `consistencyToken`): the answer is at least as new as that write. Sent together with
+   * the client's own token — the later of the two.
+   */
+  consistencyToken?: string;
 }
