@@ -35,6 +35,8 @@ export const ERROR_CATALOGUE = {
   headers_too_large: { status: 431, title: 'Request headers too large' },
   internal: { status: 500, title: 'Internal server error' },
   service_unavailable: { status: 503, title: 'Service temporarily unavailable' },
+  // A read's Consistency-Token names a position this instance has not reached within CONSISTENCY_WAIT_MS.
+  not_caught_up: { status: 503, title: 'This instance has not caught up to the consistency token yet' },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;

@@ -20,6 +20,7 @@ import { registerOpenApi } from './plugins/openapi.ts';
 import { registerProblemHandlers } from './plugins/problems.ts';
 import { registerRateLimit } from './plugins/rate-limit.ts';
 import { registerValidators } from './plugins/validation.ts';
+import { registerConsistency } from './plugins/consistency.ts';
 import { registerRoutes } from './routes/index.ts';
 import { livePlugin, type LivePluginOptions } from './live/index.ts';
 import { boardPlugin } from './board/index.ts';
@@ -99,6 +100,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
   });
   registerHttpMetrics(app, backend.metrics);
   await registerRateLimit(app, config, sharedLimits);
+  registerConsistency(app, backend.follower, config.consistencyWaitMs);
   backend.useLogger(app.log);
   await registerOpenApi(app, config);
 

@@ -48,6 +48,11 @@ export interface Config {
   bodyLimit: number;
   /** Requests per minute per client (token, else IP); 0 disables. */
   rateLimitMax: number;
+  /**
+   * How long a read that carries a `Consistency-Token` waits for this instance to catch up
+   * to it (CONSISTENCY_WAIT_MS, default 2000) before it is answered 503 `not_caught_up`.
+   */
+  consistencyWaitMs: number;
   orgName: string;
   orgUrl: string;
   /** Public base URL used in links (Location is relative; ClaimReview needs absolute URLs). */
@@ -193,6 +198,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     trustProxy: trustProxy(),
     bodyLimit: integer('BODY_LIMIT', 1024 * 1024, 1024, 100 * 1024 * 1024),
     rateLimitMax: integer('RATE_LIMIT_MAX', 10_000, 0, 100_000_000),
+    consistencyWaitMs: integer('CONSISTENCY_WAIT_MS', 2_000, 0, 60_000),
     orgName: value('ORG_NAME') ?? 'claimtrail',
     orgUrl: url('ORG_URL', ['http:', 'https:']) ?? 'https://claimtrail.dev',
     publicUrl: url('PUBLIC_URL', ['http:', 'https:']),

@@ -2,6 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ClaimCommand } from '@claimtrail/domain';
 import { actorOf } from '../plugins/auth.ts';
 import { etag, parseIfMatch } from './conventions.ts';
+import { CONSISTENCY_TOKEN_HEADER, writeToken } from '../consistency.ts';
 
 export interface WriteHeaders {
   'if-match'?: string;
@@ -29,6 +30,15 @@ export async function runCommand(
     correlationId: request.id,
   });
   reply.code(successStatus).header('etag', etag(result.view.version));
+  // The position that covers this write: a read anywhere that presents it sees the write.
+  try {
+    const { store, storeFollower, config } = request.server;
+    reply.header(CONSISTENCY_TOKEN_HEADER, String(await writeToken(store, storeFollower, result, config.consistencyWaitMs)));
+  } catch (error) {
+    // The write is committed: it is answered as such. Without a token (the database went
+    // away just after the commit) a client reads as it would without one.
+    request.log.warn({ err: error }, 'no consistency token for a committed write');
+  }
   if (successStatus === 201) reply.header('location', `/claims/${result.view.id}`);
   if (result.replayed) reply.header('idempotent-replayed', 'true');
   // The view's JSON text as the service stored it: sent as is (a string with a JSON

@@ -57,10 +57,15 @@ export function requireOperationIds(app: FastifyInstance): void {
 }
 
 type MediaTypes = Record<string, { schema?: { title?: string } & Record<string, unknown> }>;
-type Responses = Record<string, { description?: string; content?: MediaTypes } & Record<string, unknown>>;
+type Responses = Record<string, { description?: string; content?: MediaTypes; headers?: Record<string, unknown> } & Record<string, unknown>>;
+interface Operation {
+  responses?: Responses;
+  parameters?: unknown[];
+  security?: unknown[];
+}
 interface OpenApiDocument {
-  paths?: Record<string, Record<string, { responses?: Responses }>>;
-  components?: { schemas?: Record<string, unknown> } & Record<string, unknown>;
+  paths?: Record<string, Record<string, Operation>>;
+  components?: { schemas?: Record<string, unknown>; parameters?: Record<string, unknown>; headers?: Record<string, unknown> } & Record<string, unknown>;
 }
 
 const PROBLEM_REF = { $ref: '#/components/schemas/Problem' } as const;
@@ -103,6 +108,53 @@ export const problemResponses: SwaggerTransformObject = (documentObject) => {
   return documentObject.openapiObject;
 };
 
+const CONSISTENCY_TOKEN_PARAMETER = {
+  name: 'Consistency-Token',
+  in: 'header',
+  required: false,
+  description:
+    'A position a write answered with (its `Consistency-Token`): the read is answered once this instance has caught up to it, ' +
+    'so it shows that write and everything before it. Waits at most CONSISTENCY_WAIT_MS (2 s), then `503 not_caught_up` with ' +
+    '`Retry-After: 1`; a value that is not a decimal position is `400 validation`.',
+  schema: { type: 'string', pattern: '^\\s*[0-9]{1,16}\\s*$', examples: ['1234'] },
+} as const;
+
+const CONSISTENCY_TOKEN_HEADER = {
+  description:
+    'The position that covers this write (decimal). Send it as `Consistency-Token` with a later read, on any instance, to see this write.',
+  schema: { type: 'string', pattern: '^[0-9]+$' },
+} as const;
+
+/**
+ * `Consistency-Token` (plugins/consistency.ts) in the document: every write (POST, all of
+ * them claim commands) answers with it on success; every read that needs a token accepts
+ * it, and may then answer 503 `not_caught_up` (and 400 for a malformed one). Public reads
+ * (`security: []`) ignore it.
+ */
+export function documentConsistencyTokens(document: OpenApiDocument): void {
+  const problem = (status: string) => ({ description: errorResponseDescription(status), content: { [PROBLEM_CONTENT_TYPE]: { schema: { ...PROBLEM_REF } } } });
+  for (const operations of Object.values(document.paths ?? {})) {
+    for (const [method, operation] of Object.entries(operations)) {
+      if (method === 'post') {
+        for (const [status, response] of Object.entries(operation.responses ?? {})) {
+          if (!/^2/.test(status)) continue;
+          response.headers = { ...response.headers, 'Consistency-Token': { $ref: '#/components/headers/ConsistencyToken' } };
+        }
+      } else if (method === 'get' && !(Array.isArray(operation.security) && operation.security.length === 0)) {
+        operation.parameters = [...(operation.parameters ?? []), { $ref: '#/components/parameters/ConsistencyToken' }];
+        const responses = (operation.responses ??= {});
+        responses['400'] ??= problem('400');
+        responses['503'] ??= problem('503');
+      }
+    }
+  }
+  document.components = {
+    ...document.components,
+    parameters: { ...document.components?.parameters, ConsistencyToken: CONSISTENCY_TOKEN_PARAMETER },
+    headers: { ...document.components?.headers, ConsistencyToken: CONSISTENCY_TOKEN_HEADER },
+  };
+}
+
 /**
  * The document, its docs page and `GET /openapi.json`. Registered before the routes: the
  * operationId rule and the document both see routes as they are added.
@@ -110,7 +162,11 @@ export const problemResponses: SwaggerTransformObject = (documentObject) => {
 export async function registerOpenApi(app: FastifyInstance, config: Config): Promise<void> {
   requireOperationIds(app);
   await app.register(swagger, {
-    transformObject: problemResponses,
+    transformObject: (documentObject) => {
+      const document = problemResponses(documentObject);
+      if ('openapi' in document) documentConsistencyTokens(document as OpenApiDocument);
+      return document;
+    },
     openapi: {
       openapi: '3.1.0',
       servers: openApiServers(config.publicUrl),
@@ -120,7 +176,8 @@ export async function registerOpenApi(app: FastifyInstance, config: Config): Pro
         license: OPENAPI_LICENSE,
         description:
           'Event-sourced fact-check workflow. Errors are application/problem+json (RFC 9457) with a stable `code`. ' +
-          'Writes return `ETag: "<version>"`, honour `If-Match` (412 when stale) and `Idempotency-Key`.',
+          'Writes return `ETag: "<version>"` and `Consistency-Token` (send it with a later read, on any instance, to see the write), ' +
+          'honour `If-Match` (412 when stale) and `Idempotency-Key`.',
       },
       components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearerAuth: [] }],
