@@ -4,6 +4,7 @@ export { migrateToLatest, migrationsByName } from './migrate.ts';
 export { eventStoreMigrations, type NamedMigration } from './schema/index.ts';
 export { createEventStore, type EventStoreOptions, type EventStoreInternals } from './store.ts';
 export { isAppendConflict } from './append-many.ts';
+export { WriteSession, writeTransaction } from './postgres/write-session.ts';
 export {
   EventStoreError,
   ConcurrencyError,
