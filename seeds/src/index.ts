@@ -2,5 +2,4 @@ export { SEED_USERS, DEMO_USERS, seedActor, seedDirectoryUser, type SeedUser, ty
 export { SOURCES, excerpt, cite, type SeedSource, type SourceKey } from './data/sources.ts';
 export { SEED_CLAIMS, SEED_SUMMARY, PENDING_CORRECTION, type SeedClaim, type SeedStep } from './data/claims.ts';
 export { runSeed, resolveSeedCommand, type SeedExecutor, type SeedCommandInput, type SeedRunResult } from './run.ts';
-export { createStoreExecutor, SeedCommandRefused } from './store-executor.ts';
 export { seedClaimId, seedIdempotencyKey, uuidV5, SEED_NAMESPACE } from './ids.ts';
