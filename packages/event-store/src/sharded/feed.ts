@@ -14,12 +14,16 @@ import type { FeedEvent, FeedPage } from './types.ts';
  * `recordedAt` says (a later commit can carry an earlier `recordedAt`); the merge only
  * decides how shards interleave.
  *
- * Reads per page: about `limit / shards` events per shard, plus one more read for a shard
- * that runs out first. What was read but not returned is read again by the next page.
+ * Reads per page: a quarter more than an even share (`1.25 × limit / shards`) from each
+ * shard, plus one more read for a shard that runs out first. What was read but not returned
+ * is read again by the next page. Why a quarter more: with writes spread evenly over the
+ * shards (as routing by hash spreads them), pages of 1000 over 60,000 events took 3.1
+ * rounds of reads per page with an even share and 1.2 with a quarter more, reading 1.3× the
+ * rows they returned (half again as much: 1 round, 1.5× the rows).
  */
 export async function readMergedPage(shards: readonly EventStore[], after: FeedCursor, limit: number): Promise<FeedPage> {
   const count = shards.length;
-  const chunk = Math.max(1, Math.ceil(limit / count));
+  const chunk = Math.max(1, Math.ceil((limit * 1.25) / count));
   const buffers: FeedEvent[][] = shards.map(() => []);
   const taken = new Array<number>(count).fill(0);
   const readTo = [...after];
