@@ -8,7 +8,14 @@
  * appends, just before the commit) to its arrival at the watcher: commit → sequencer →
  * NOTIFY → store subscription → fan-out → socket → client, on one machine clock.
  *
- *   npm run bench:ws -- [--watchers=1000] [--rate=50] [--duration=20]
+ * Then the reconnect storm: every watcher's socket is cut at once, `--missed` events are
+ * written while they are away (one note on each of as many claims), and all of them
+ * connect again in the same instant, each subscribing with `after` = the last position it
+ * saw — what the watchers of a killed instance do to the instances left. Measured: the
+ * time until every watcher has received `caught-up`, and that each got exactly the missed
+ * events, in order.
+ *
+ *   npm run bench:ws -- [--watchers=1000] [--rate=50] [--duration=20] [--missed=20] [--replay-buffer=N]
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { setFlagsFromString } from 'node:v8';
@@ -27,10 +34,34 @@ const args = new Map(
 const WATCHERS = Number(args.get('watchers') ?? 1000);
 const RATE = Number(args.get('rate') ?? 50);
 const DURATION_S = Number(args.get('duration') ?? 20);
+const MISSED = Number(args.get('missed') ?? 20);
+/** The hub's window of recent events (LiveConfig.replayBufferEvents); 1 makes every replay read the store. */
+const REPLAY_BUFFER = args.has('replay-buffer') ? Number(args.get('replay-buffer')) : undefined;
 
-type ToChild = { type: 'start'; url: string; token: string; watchers: number } | { type: 'finish' };
+type ToChild =
+  | { type: 'start'; url: string; token: string; watchers: number }
+  | { type: 'finish' }
+  | { type: 'drop' }
+  | { type: 'reconnect' }
+  | { type: 'exit' };
 type FromChild =
   | { type: 'progress'; connected: number }
+  | { type: 'dropped'; lowest: number; highest: number }
+  | {
+      type: 'reconnected';
+      watchers: number;
+      /** From the first reconnect attempt until the last watcher's `caught-up`. */
+      allCaughtUpMs: number;
+      /** Until every socket was open (TCP + upgrade + token check). */
+      allOpenMs: number;
+      /** Per watcher: reconnect attempt → its `caught-up`. */
+      caughtUpP50Ms: number;
+      caughtUpP99Ms: number;
+      replayedMin: number;
+      replayedMax: number;
+      outOfOrder: number;
+      failed: number;
+    }
   | { type: 'ready'; connected: number; connectMs: number }
   | {
       type: 'result';
@@ -66,6 +97,10 @@ async function child(): Promise<void> {
   let lastAt = 0;
   let outOfOrder = 0;
   const counts: number[] = [];
+  /** Per watcher: the last position it received (where it resumes after the storm). */
+  const lastPositions: number[] = [];
+  let url = '';
+  let token = '';
   let cpuAtFirst: NodeJS.CpuUsage | undefined;
   const cpuSpent = () => process.cpuUsage(cpuAtFirst);
   const closes: Record<string, number> = {};
@@ -74,6 +109,8 @@ async function child(): Promise<void> {
 
   process.on('message', async (m: ToChild) => {
     if (m.type === 'start') {
+      url = m.url;
+      token = m.token;
       const started = Date.now();
       let ready = 0;
       const connectOne = (i: number) =>
@@ -85,6 +122,8 @@ async function child(): Promise<void> {
           ws.on('message', (data: Buffer) => {
             // Cheap parsing: find the fields in the bytes instead of JSON.parse per message.
             if (data[9] === 0x73 /* "type":"s(napshot)" */) {
+              const p = data.indexOf(POSITION);
+              lastPositions[i] = Number(data.toString('latin1', p + POSITION.length, data.indexOf(0x2c, p)));
               ready++;
               resolve();
               return;
@@ -97,6 +136,7 @@ async function child(): Promise<void> {
             const position = Number(data.toString('latin1', p + POSITION.length, data.indexOf(0x2c, p)));
             if (position <= last) outOfOrder++;
             last = position;
+            lastPositions[i] = position;
             counts[i]!++;
             messages++;
             if (firstAt === 0) {
@@ -140,10 +180,82 @@ async function child(): Promise<void> {
         perWatcherMax: Math.max(...counts),
         closes,
       };
+      send(result);
+    } else if (m.type === 'drop') {
+      // Cut every socket at once, as a killed instance does (no close handshake).
+      for (const ws of sockets.splice(0)) {
+        ws.removeAllListeners('close');
+        ws.terminate();
+      }
+      send({ type: 'dropped', lowest: Math.min(...lastPositions), highest: Math.max(...lastPositions) });
+    } else if (m.type === 'reconnect') {
+      send(await reconnectStorm());
+    } else if (m.type === 'exit') {
       for (const ws of sockets) ws.terminate();
-      process.send!(result, () => process.exit(0));
+      process.exit(0);
     }
   });
+
+  /** Every watcher connects again in the same tick and resumes after its last position. */
+  async function reconnectStorm(): Promise<FromChild> {
+    const started = performance.now();
+    const caughtUpMs: number[] = [];
+    const openMs: number[] = [];
+    const replayed: number[] = [];
+    let outOfOrderNow = 0;
+    let failed = 0;
+    const CAUGHT_UP = 0x63; // "type":"c(aught-up)"
+    const EVENT = 0x65; // "type":"e(vent)"
+    await Promise.all(
+      lastPositions.map(
+        (after, i) =>
+          new Promise<void>((resolve) => {
+            const ws = new WebSocket(`${url}?token=${token}`, { perMessageDeflate: false });
+            sockets.push(ws);
+            let last = after;
+            let count = 0;
+            ws.on('open', () => {
+              openMs.push(performance.now() - started);
+              ws.send(JSON.stringify({ type: 'subscribe', channel: 'board', after }));
+            });
+            ws.on('message', (data: Buffer) => {
+              if (data[9] === EVENT) {
+                const p = data.indexOf(POSITION);
+                const position = Number(data.toString('latin1', p + POSITION.length, data.indexOf(0x2c, p)));
+                if (position <= last) outOfOrderNow++;
+                last = position;
+                count++;
+              } else if (data[9] === CAUGHT_UP) {
+                caughtUpMs.push(performance.now() - started);
+                replayed[i] = count;
+                resolve();
+              }
+            });
+            ws.on('error', (err) => {
+              failed++;
+              if (failed <= 3) process.stderr.write(`  reconnect failed: ${err.message}\n`);
+              resolve();
+            });
+          }),
+      ),
+    );
+    const allCaughtUpMs = performance.now() - started;
+    const sorted = [...caughtUpMs].sort((a, b) => a - b);
+    const pct = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+    const counted = replayed.filter((n) => n !== undefined);
+    return {
+      type: 'reconnected',
+      watchers: caughtUpMs.length,
+      allCaughtUpMs: Math.round(allCaughtUpMs),
+      allOpenMs: Math.round(Math.max(...openMs)),
+      caughtUpP50Ms: Math.round(pct(50)),
+      caughtUpP99Ms: Math.round(pct(99)),
+      replayedMin: Math.min(...counted),
+      replayedMax: Math.max(...counted),
+      outOfOrder: outOfOrderNow,
+      failed,
+    };
+  }
 }
 
 // -------------------------------------------------------------------------------- service
@@ -168,13 +280,17 @@ async function main(): Promise<void> {
     logger: false,
     seed: false,
     demoTokens: true,
+    ...(REPLAY_BUFFER !== undefined ? { live: { replayBufferEvents: REPLAY_BUFFER } } : {}),
   });
   let watchersProcess: ChildProcess | undefined;
   try {
-    await app.listen({ port: 0, host: '127.0.0.1' });
+    // A backlog for the reconnect storm: every watcher connects in the same instant.
+    await app.listen({ port: 0, host: '127.0.0.1', backlog: 2048 });
     const { port } = app.server.address() as AddressInfo;
     const base = `http://127.0.0.1:${port}`;
-    const api = new ClaimtrailClient({ baseUrl: base, token: app.demoTokens.editor! });
+    // Writes without Idempotency-Keys, as this benchmark has always sent them: a keyed
+    // write takes the slower write path, which would move the delivery figures.
+    const api = new ClaimtrailClient({ baseUrl: base, token: app.demoTokens.editor!, autoIdempotencyKeys: false });
     const log = (s: string) => process.stderr.write(s + '\n');
     log(`claimtrail ws bench: ${WATCHERS} board watchers (separate process), ${RATE} writes/s for ${DURATION_S} s, PostgreSQL ${db.name}`);
 
@@ -222,6 +338,7 @@ async function main(): Promise<void> {
     let issued = 0;
     let failed = 0;
     const writeLatencies: number[] = [];
+    const createdIds: string[] = [];
     const nextSlot = async (): Promise<boolean> => {
       const slot = startAt + issued++ * interval;
       // Fixed schedule; a saturated machine gets 15 s of grace, then the run ends anyway.
@@ -243,6 +360,7 @@ async function main(): Promise<void> {
         let id: string;
         try {
           id = (await api.createClaim({ text: `Worker ${w} claim ${round}: the Legion holds Tyotkino`, tags: [`w${w % 4}`] })).id;
+          createdIds.push(id);
           writeLatencies.push(Date.now() - t);
         } catch {
           failed++;
@@ -279,6 +397,28 @@ async function main(): Promise<void> {
     childProcess.send({ type: 'finish' } satisfies ToChild);
     const r = await result;
 
+    // The reconnect storm: cut every watcher, write MISSED events while they are away (a
+    // note on each of MISSED different claims, as a busy desk spreads its writes), then
+    // every watcher reconnects in the same instant with `after`.
+    const storeReads = countStoreReads(app.store);
+    const dropped = fromChild('dropped');
+    childProcess.send({ type: 'drop' } satisfies ToChild);
+    const { lowest, highest } = await dropped;
+    for (let i = 0; i < MISSED; i++) {
+      await api.addNote(createdIds[createdIds.length - 1 - (i % createdIds.length)]!, { body: `Written while watcher ${i} was away` });
+    }
+    await app.store.flush();
+    const stormHead = await app.store.headPosition();
+    while (app.live.stats.position < stormHead) await new Promise((resolve) => setTimeout(resolve, 10));
+    const readsBefore = { ...storeReads };
+    const stormCpu = process.cpuUsage();
+    const reconnected = fromChild('reconnected');
+    childProcess.send({ type: 'reconnect' } satisfies ToChild);
+    const storm = await reconnected;
+    const stormCpuMs = Math.round((process.cpuUsage(stormCpu).user + process.cpuUsage(stormCpu).system) / 1000);
+    const stormReads = { readAll: storeReads.readAll - readsBefore.readAll, readStream: storeReads.readStream - readsBefore.readStream };
+    const expectedReplay = highest === lowest ? stormHead - lowest : NaN;
+
     const expected = writes * connected;
     const seconds = (r.lastAt - r.firstAt) / 1000;
     const summary = {
@@ -311,6 +451,19 @@ async function main(): Promise<void> {
       storeSubscriptionLagP50Ms: percentile(hubLag, 50),
       storeSubscriptionLagP99Ms: percentile(hubLag, 99),
       closes: r.closes,
+      reconnectWatchers: storm.watchers,
+      reconnectFailed: storm.failed,
+      reconnectMissedEvents: MISSED,
+      reconnectReplayedMin: storm.replayedMin,
+      reconnectReplayedMax: storm.replayedMax,
+      reconnectOutOfOrder: storm.outOfOrder,
+      reconnectAllOpenMs: storm.allOpenMs,
+      reconnectAllCaughtUpMs: storm.allCaughtUpMs,
+      reconnectCaughtUpP50Ms: storm.caughtUpP50Ms,
+      reconnectCaughtUpP99Ms: storm.caughtUpP99Ms,
+      reconnectStoreReadAll: stormReads.readAll,
+      reconnectStoreReadStream: stormReads.readStream,
+      reconnectServerCpuMs: stormCpuMs,
     };
     const rows: [string, string][] = [
       ['watchers (separate process)', String(connected)],
@@ -327,17 +480,40 @@ async function main(): Promise<void> {
       ['service CPU (one core = 100 %)', `${summary.serverCpuPercent} %, event-loop delay p99 ${summary.serverLoopDelayP99Ms} ms`],
       ['store subscription lag p50 / p99', `${summary.storeSubscriptionLagP50Ms} / ${summary.storeSubscriptionLagP99Ms} ms (recordedAt → subscriber, no fan-out)`],
       ['server memory per connection', `${(summary.serverBytesPerConnection / 1024).toFixed(1)} KiB heap+buffers, ${(summary.serverRssPerConnection / 1024).toFixed(1)} KiB RSS`],
+      [
+        `${storm.watchers} watchers reconnecting, after=P`,
+        `all caught up in ${storm.allCaughtUpMs} ms (all open ${storm.allOpenMs} ms; per watcher p50 / p99 ${storm.caughtUpP50Ms} / ${storm.caughtUpP99Ms} ms)`,
+      ],
+      [
+        '  replayed per watcher (min / max)',
+        `${storm.replayedMin} / ${storm.replayedMax} of ${Number.isNaN(expectedReplay) ? MISSED : expectedReplay} missed${storm.outOfOrder ? `, ${storm.outOfOrder} out of order` : ', all in order'}${storm.failed ? `, ${storm.failed} failed` : ''}`,
+      ],
+      ['  store reads for the replays', `${stormReads.readAll} readAll, ${stormReads.readStream} readStream; service CPU ${stormCpuMs} ms`],
     ];
     const width = Math.max(...rows.map(([k]) => k.length));
     console.log('');
     for (const [k, v] of rows) console.log(`  ${k.padEnd(width)}  ${v}`);
     console.log('');
     console.log(JSON.stringify(summary));
+    childProcess.send({ type: 'exit' } satisfies ToChild);
   } finally {
     watchersProcess?.kill();
     await app.close();
     await db.drop();
   }
+}
+
+/** Counts the store's reads from here on (the replays' cost), by wrapping the two methods. */
+function countStoreReads(store: { readAll: (...a: never[]) => unknown; readStream: (...a: never[]) => unknown }): { readAll: number; readStream: number } {
+  const counts = { readAll: 0, readStream: 0 };
+  for (const name of ['readAll', 'readStream'] as const) {
+    const original = store[name].bind(store) as (...a: unknown[]) => unknown;
+    (store as Record<string, unknown>)[name] = (...a: unknown[]) => {
+      counts[name]++;
+      return original(...a);
+    };
+  }
+  return counts;
 }
 
 function percentile(values: number[], p: number): number {

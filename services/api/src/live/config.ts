@@ -7,6 +7,11 @@ export interface LiveConfig {
   maxQueuedMessages: number;
   /** Page size of replays from the store. */
   replayBatchSize: number;
+  /**
+   * Latest events the hub keeps for replays: a resume whose `after` is among them reads
+   * nothing from the store (the watchers of a killed instance resuming elsewhere).
+   */
+  replayBufferEvents: number;
   /** Subscriptions one connection may hold. */
   maxSubscriptions: number;
   /** After a 1013 close, how long the peer gets to read what is queued before it is cut. */
@@ -24,6 +29,7 @@ export const DEFAULT_LIVE_CONFIG: LiveConfig = {
   maxBufferedBytes: 4 * 1024 * 1024,
   maxQueuedMessages: 10_000,
   replayBatchSize: 500,
+  replayBufferEvents: 4096,
   maxSubscriptions: 64,
   closeGraceMs: 10_000,
   tokenRecheckIntervalMs: 5_000,

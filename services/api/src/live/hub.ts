@@ -1,8 +1,10 @@
 import type { EventStore, PositionedEvent, Subscription } from '@claimtrail/event-store';
 import type { LiveChannel } from '@claimtrail/client';
+import { claimStreamId, type ClaimState } from '@claimtrail/domain';
+import { ReplayHistory } from './history.ts';
 import { PreparedEvent } from './messages.ts';
-import { ClaimStates, viewOf } from './views.ts';
-import type { ClaimState } from '@claimtrail/domain';
+import { RecentEvents } from './recent.ts';
+import { ClaimStates, viewOf, type LatestClaimState } from './views.ts';
 
 /** What the hub fans events out to: one subscription of one connection. */
 export interface HubListener {
@@ -17,11 +19,22 @@ export interface HubLogger {
   warn(obj: unknown, msg?: string): void;
 }
 
+export interface HubOptions {
+  /** Events kept for replays (`LiveConfig.replayBufferEvents`). */
+  recentEvents: number;
+  /** Page size of replays that read the store (`LiveConfig.replayBatchSize`). */
+  replayBatchSize: number;
+}
+
 /**
  * The process's single store subscription and its in-memory fan-out. Every event is
  * turned into a claim view once and serialized once per channel; listeners get the
  * shared strings. `position` is the last position fanned out: a listener registered now
  * receives exactly the events after it.
+ *
+ * What it has folded serves the replays too (replay.ts): the last `recentEvents` events
+ * (`recent`), each claim's latest state with its position (`claimAsOf`), and, for
+ * replays reaching back further, one shared reader of the store (`history`).
  */
 export class LiveHub {
   private subscription: Subscription | null = null;
@@ -31,6 +44,10 @@ export class LiveHub {
   private readonly feed = new Set<HubListener>();
   private readonly claims = new Map<string, Set<HubListener>>();
   private readonly states: ClaimStates;
+  /** Every event fanned out after `recent.from`, in order (same objects, same frames). */
+  readonly recent: RecentEvents;
+  /** The store, for replays that reach back before `recent`: shared reads, shared folds. */
+  readonly history: ReplayHistory;
   /** Serializes handler runs even if the store does not await the handler. */
   private queue: Promise<void> = Promise.resolve();
   private stopped = false;
@@ -48,8 +65,11 @@ export class LiveHub {
   constructor(
     private readonly store: EventStore,
     private readonly log: HubLogger,
+    options: HubOptions = { recentEvents: 4096, replayBatchSize: 500 },
   ) {
     this.states = new ClaimStates(store);
+    this.recent = new RecentEvents(options.recentEvents);
+    this.history = new ReplayHistory(store, log, options.replayBatchSize);
   }
 
   get position(): number {
@@ -68,6 +88,9 @@ export class LiveHub {
       const head = await this.store.headPosition();
       if (this.stopped) return;
       this.positionValue = head;
+      // What the hub folds from here on is complete after `head`.
+      this.recent.reset(head);
+      this.states.startAfter(head);
       this.subscription = this.store.subscribe({ after: head }, (event) => {
         // Never reject: a failing handler would stop the store subscription for good.
         const run = this.queue
@@ -115,6 +138,20 @@ export class LiveHub {
     await subscription?.close();
   }
 
+  /**
+   * What the hub knows of a claim as of `position` (≤ the hub's position), without reading
+   * the store: the claim had no event after `quietAfter` up to `position`, and `latest` is
+   * its state after its latest event up to `position` when the hub holds it. Undefined when
+   * the hub cannot tell (the caller reads the store).
+   */
+  claimAsOf(claimId: string, position: number): { latest: LatestClaimState | null; quietAfter: number } | undefined {
+    if (this.subscription === null || position > this.positionValue) return undefined;
+    const latest = this.states.latest(claimStreamId(claimId));
+    if (!latest) return { latest: null, quietAfter: this.states.completeAfter };
+    // Ahead of `position`: the fan-out has folded an event it has not announced yet.
+    return latest.position <= position ? { latest, quietAfter: latest.position } : undefined;
+  }
+
   add(listener: HubListener): void {
     this.setFor(listener, true)?.add(listener);
   }
@@ -151,7 +188,7 @@ export class LiveHub {
       state = await this.states.claimStateAfter(event);
     } catch (err) {
       // A state we cannot build must not stop the stream; watchers still get the event.
-      this.states.forget(event.streamId);
+      this.states.forget(event.streamId, event.position);
       this.log.error({ err, position: event.position, streamId: event.streamId }, 'live: claim state failed');
     }
     // The view is built only if a watcher gets this event (most writes have none on a quiet service).
@@ -160,7 +197,7 @@ export class LiveHub {
       try {
         return viewOf(state);
       } catch (err) {
-        this.states.forget(event.streamId);
+        this.states.forget(event.streamId, event.position);
         this.log.error({ err, position: event.position, streamId: event.streamId }, 'live: claim view failed');
         return null;
       }
@@ -168,6 +205,7 @@ export class LiveHub {
     // From here on synchronous: position and fan-out change together, so a listener that
     // registers reads a position that matches exactly what it will be sent.
     this.positionValue = event.position;
+    this.recent.push(prepared);
     if (this.waiters.length > 0) this.releaseWaiters();
     this.stats.events++;
     this.stats.lastEventAt = Date.now();

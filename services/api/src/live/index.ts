@@ -96,7 +96,7 @@ async function livePluginImpl(app: FastifyInstance, options: LivePluginOptions):
     if (key in DEFAULT_LIVE_CONFIG && typeof value === 'number' && value > 0) config[key as keyof LiveConfig] = value;
   }
 
-  const hub = new LiveHub(host.store, app.log);
+  const hub = new LiveHub(host.store, app.log, { recentEvents: config.replayBufferEvents, replayBatchSize: config.replayBatchSize });
   const sessions = new Set<Session>();
   const stats: LiveStats = { connections: 0, overflowCloses: 0, heartbeatTerminations: 0 };
   const writes = new CorkedWrites();

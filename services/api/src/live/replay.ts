@@ -1,17 +1,23 @@
 /**
  * Bringing a new subscription up to date before it goes live: a snapshot as of the hub's
- * position (no `after`), or every event after `after` read from the store followed by
- * `caught-up`. The subscription joins the hub's fan-out first, so live events arriving
- * meanwhile wait in it and the switch to live is gap-free.
+ * position (no `after`), or every event after `after` followed by `caught-up`. The
+ * subscription joins the hub's fan-out first, so live events arriving meanwhile wait in it
+ * and the switch to live is gap-free.
+ *
+ * A replay reads only what it needs, and shares it: events still among the hub's recent
+ * ones come from memory (the very frames the fan-out sent); a claim the hub knows had no
+ * event since `after` needs nothing at all; only what lies further back is read from the
+ * store, through the hub's shared reader (one read per page or claim for all the replays
+ * that want it at the same time).
  */
 import { claimStreamId, evolve, initialClaimState, toEnvelope } from '@claimtrail/domain';
-import type { EventStore, PositionedEvent } from '@claimtrail/event-store';
+import type { EventStore } from '@claimtrail/event-store';
 import type { LiveConfig } from './config.ts';
 import type { Connection } from './connection.ts';
 import type { HubLogger, LiveHub } from './hub.ts';
-import { PreparedEvent } from './messages.ts';
+import type { PreparedEvent } from './messages.ts';
 import type { ChannelSubscription } from './subscription.ts';
-import { ClaimStates, claimIdOf, viewOf } from './views.ts';
+import { viewOf } from './views.ts';
 
 export interface ReplayDeps {
   hub: LiveHub;
@@ -49,12 +55,17 @@ async function snapshot(sub: ChannelSubscription, head: number, deps: ReplayDeps
     if (sub.isClosed()) return;
     connection.send(`{"type":"snapshot","channel":"board","position":${head},"board":${board}}`);
   } else {
-    // The claim exactly as of `head`: events after it follow as live events.
-    const events = await deps.store.readStream(claimStreamId(sub.claimId!));
-    let state = initialClaimState;
-    for (const e of events) {
-      if (e.position === null || e.position > head) break;
-      state = evolve(state, toEnvelope(e));
+    // The claim exactly as of `head` (the hub's folded state when it has it; events after
+    // `head` follow as live events).
+    const known = deps.hub.claimAsOf(sub.claimId!, head);
+    let state = known?.latest?.state;
+    if (state === undefined) {
+      const events = await deps.store.readStream(claimStreamId(sub.claimId!));
+      state = initialClaimState;
+      for (const e of events) {
+        if (e.position === null || e.position > head) break;
+        state = evolve(state, toEnvelope(e));
+      }
     }
     if (sub.isClosed()) return;
     connection.sendJson({ type: 'snapshot', channel: 'claim', position: head, claimId: sub.claimId, claim: viewOf(state) });
@@ -65,44 +76,48 @@ async function replay(sub: ChannelSubscription, after: number, head: number, dep
   const connection: Connection = sub.connection;
   sub.lastSent = after;
   const low = connection.drainedBelow;
-  const emit = async (event: PreparedEvent) => {
-    if (connection.socket.bufferedAmount > low) await connection.drained();
-    sub.forward(event);
+  const emit = async (events: readonly PreparedEvent[]) => {
+    for (const event of events) {
+      if (sub.isClosed()) return;
+      if (connection.socket.bufferedAmount > low) await connection.drained();
+      sub.forward(event);
+    }
   };
+  const { hub } = deps;
+  // Everything of the channel in (after, through] has been sent; the replay ends at `head`,
+  // after which the fan-out has queued every event for this subscription.
   let through = after;
   if (sub.channel === 'claim') {
-    const events = await deps.store.readStream(claimStreamId(sub.claimId!));
-    let state = initialClaimState;
-    for (const e of events) {
-      if (sub.isClosed()) return;
-      if (e.position === null) break;
-      state = evolve(state, toEnvelope(e));
-      if (e.position > after) await emit(new PreparedEvent(e as PositionedEvent, viewOf(state)));
+    const claimId = sub.claimId!;
+    const recent = hub.recent.slice(after, head, claimId);
+    // The claim had no event after `quietAfter` up to `head`, when the hub knows it.
+    const quietAfter = Math.min(hub.claimAsOf(claimId, head)?.quietAfter ?? head, head);
+    if (recent) {
+      await emit(recent);
+    } else if (quietAfter > after) {
+      const events = await hub.history.claim(claimId, quietAfter, hub.position);
+      await emit(events.filter((e) => e.position > after && e.position <= head));
     }
+    // else: the claim had no event after `after`: nothing to send.
     through = Math.max(after, head);
   } else {
-    const states = new ClaimStates(deps.store, 2_000);
-    while (through < head) {
-      const page = await deps.store.readAll({ after: through, limit: deps.config.replayBatchSize });
-      if (sub.isClosed()) return;
-      if (page.events.length === 0) break;
-      for (const e of page.events) {
-        if (sub.isClosed()) return;
-        if (sub.channel === 'board' && claimIdOf(e.streamId) === null) continue;
-        let view = null;
-        try {
-          view = await states.viewAfter(e);
-        } catch (err) {
-          states.forget(e.streamId);
-          deps.log.error({ err, position: e.position }, 'live: replay view failed');
-        }
-        await emit(new PreparedEvent(e, view));
+    const claimsOnly = sub.channel === 'board';
+    while (through < head && !sub.isClosed()) {
+      // From memory as soon as the hub's recent events reach back to where we are.
+      const recent = hub.recent.slice(through, head);
+      if (recent) {
+        await emit(claimsOnly ? recent.filter((e) => e.claimId !== null) : recent);
+        through = head;
+        break;
       }
-      through = page.next;
+      const page = await hub.history.page(through, head, hub.position);
+      if (page.events.length === 0) break;
+      const wanted = page.events.filter((e) => e.position <= head && (!claimsOnly || e.claimId !== null));
+      await emit(wanted);
+      through = Math.min(page.next, head);
     }
   }
   if (sub.isClosed()) return;
-  // Everything of this channel up to `through` has been read from the store and sent.
   sub.lastSent = Math.max(sub.lastSent, through);
   connection.sendJson({
     type: 'caught-up',
