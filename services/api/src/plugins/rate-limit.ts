@@ -2,13 +2,22 @@
  * The general rate limit (RATE_LIMIT_MAX requests per minute; 0 turns it off). Health and
  * readiness probes are never limited.
  *
- * On PostgreSQL the limit is shared by every instance on the database (SharedRateCounter
- * below, as @fastify/rate-limit's store); on the embedded database (one process) the
- * plugin's own in-memory store counts. Either way the answers are the plugin's:
- * x-ratelimit-* headers, and past the limit 429 `rate_limited` with Retry-After.
+ * Counted after authentication (which runs in preParsing), in a route-level preHandler: an
+ * authenticated request spends its token's budget, a public one its client address's
+ * (request.ip: the client named by trusted proxies, TRUST_PROXY; IPv6 grouped by /64 as in
+ * the failure limit). A request whose token fails never gets here; guessing is bounded
+ * per address by the failed-auth limiter, so a guesser cannot open a fresh bucket per
+ * guess. Routes only: a 404 and a body that fails to parse are not counted.
+ *
+ * On PostgreSQL the limit is shared by every instance on the database (SharedRateCounter);
+ * on the embedded database (one process) it is counted in memory (LocalRateCounter).
+ * Answers: `x-ratelimit-limit`, `x-ratelimit-remaining`, `x-ratelimit-reset` (seconds) on
+ * every limited route; past the limit 429 `rate_limited` with `Retry-After` — the headers
+ * of @fastify/rate-limit, whose async hook is not used because it costs a chain of
+ * promises on every request. This hook is a plain callback, synchronous unless a request
+ * waits for a flush (SharedRateCounter).
  */
-import type { FastifyInstance } from 'fastify';
-import rateLimit, { type FastifyRateLimitStore } from '@fastify/rate-limit';
+import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, preHandlerHookHandler } from 'fastify';
 import { hashToken } from '@claimtrail/identity';
 import type { Config } from '../config.ts';
 import { HttpProblem } from '../errors.ts';
@@ -18,65 +27,117 @@ import type { LimitLog, SharedLimitWindows } from './auth-limit.ts';
 const UNLIMITED_URLS = new Set(['/healthz', '/readyz']);
 const WINDOW_MS = 60_000;
 
+/** The count including this request, and the milliseconds left in its window. */
+type RateCallback = (current: number, ttlMs: number) => void;
+
+/** Counts requests per key in windows of windowMs. */
+interface RateCounter {
+  incr(key: string, windowMs: number, max: number, callback: RateCallback): void;
+}
+
 export async function registerRateLimit(app: FastifyInstance, config: Config, shared?: SharedLimitWindows): Promise<void> {
   if (config.rateLimitMax <= 0) return;
-  let store: (new () => FastifyRateLimitStore) | undefined;
-  if (shared !== undefined) {
-    const counter = new SharedRateCounter(shared, { log: app.log });
+  const max = config.rateLimitMax;
+  let counter: RateCounter;
+  if (shared === undefined) {
+    counter = new LocalRateCounter();
+  } else {
+    const sharedCounter = new SharedRateCounter(shared, { log: app.log });
     // preClose: onClose hooks run last-added first, so the database would be closed already.
-    app.addHook('preClose', () => counter.close());
-    // The plugin constructs its store itself (`new Store(options)`): this class is only
-    // the plugin's handle on the one counter of this app.
-    store = class SharedStore implements FastifyRateLimitStore {
-      incr(key: string, callback: RateCallback, timeWindow: number, max: number): void {
-        counter.incr(key, callback, timeWindow, max);
-      }
-      child(): FastifyRateLimitStore {
-        return this;
-      }
-    };
+    app.addHook('preClose', () => sharedCounter.close());
+    counter = sharedCounter;
   }
-  await app.register(rateLimit, {
-    global: true,
-    max: config.rateLimitMax,
-    timeWindow: WINDOW_MS,
-    ...(store === undefined ? {} : { store }),
-    allowList: (request) => UNLIMITED_URLS.has(request.url),
-    // Counted after authentication (which runs in preParsing): an authenticated request
-    // spends its token's budget, a public one its address's. A request whose token fails
-    // never gets here; guessing is bounded per address by the failed-auth limiter, so a
-    // guesser cannot open a fresh bucket per guess.
-    hook: 'preHandler',
-    keyGenerator(request) {
-      const token = request.actor === null ? null : bearerToken(request.headers.authorization);
-      // request.ip is the client named by trusted proxies (TRUST_PROXY); IPv6 clients
-      // are grouped by /64 as in the failure limit (one host usually holds a whole /64).
-      return token !== null ? `t:${hashToken(token)}` : `ip:${clientKey(request.ip)}`;
-    },
-    errorResponseBuilder(_request, context) {
-      return new HttpProblem(
-        'rate_limited',
-        `rate limit of ${context.max} requests per minute exceeded; retry in ${Math.ceil(context.ttl / 1000)} s`,
-        {},
-        { 'retry-after': String(Math.max(1, Math.ceil(context.ttl / 1000))) },
+  const limitText = String(max);
+
+  const limit: preHandlerHookHandler = function rateLimit(request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
+    if (UNLIMITED_URLS.has(request.url)) return done();
+    const token = request.actor === null ? null : bearerToken(request.headers.authorization);
+    // The token itself keys this process's memory (the auth cache holds it too); only its
+    // hash goes to the shared table.
+    const key = token !== null ? `t:${token}` : `ip:${clientKey(request.ip)}`;
+    counter.incr(key, WINDOW_MS, max, (current, ttlMs) => {
+      const seconds = String(Math.ceil(ttlMs / 1000));
+      reply.header('x-ratelimit-limit', limitText);
+      if (current <= max) {
+        reply.header('x-ratelimit-remaining', String(max - current));
+        reply.header('x-ratelimit-reset', seconds);
+        done();
+        return;
+      }
+      reply.header('x-ratelimit-remaining', '0');
+      reply.header('x-ratelimit-reset', seconds);
+      reply.header('retry-after', seconds);
+      done(
+        new HttpProblem('rate_limited', `rate limit of ${max} requests per minute exceeded; retry in ${seconds} s`, {}, {
+          'retry-after': String(Math.max(1, Math.ceil(ttlMs / 1000))),
+        }),
       );
-    },
+    });
+  };
+
+  // Every route registered from here on (all of them: the app registers its routes after
+  // this), after the route's own preHandlers. A HEAD route is made from its GET route's
+  // options, which may carry the hook already: never twice.
+  app.addHook('onRoute', (route) => {
+    const own = route.preHandler === undefined ? [] : Array.isArray(route.preHandler) ? route.preHandler : [route.preHandler];
+    if (own.includes(limit)) return;
+    route.preHandler = [...own, limit];
   });
 }
 
-type RateCallback = (error: Error | null, result?: { current: number; ttl: number }) => void;
+interface LocalWindow {
+  count: number;
+  resetAt: number;
+}
+
+/**
+ * One process's count (the embedded database): a fixed window per key from its first
+ * request, refusals counted too. A bounded map: expired windows dropped first, then the
+ * oldest (windows are inserted when they open and all last as long, so the Map's
+ * insertion order is their end order).
+ */
+export class LocalRateCounter implements RateCounter {
+  private readonly windows = new Map<string, LocalWindow>();
+
+  constructor(private readonly maxKeys = 100_000) {}
+
+  incr(key: string, windowMs: number, _max: number, callback: RateCallback): void {
+    const now = Date.now();
+    let window = this.windows.get(key);
+    if (window === undefined || window.resetAt <= now) {
+      if (window !== undefined) this.windows.delete(key);
+      else if (this.windows.size >= this.maxKeys) this.evict(now);
+      window = { count: 0, resetAt: now + windowMs };
+      this.windows.set(key, window);
+    }
+    window.count++;
+    callback(window.count, window.resetAt - now);
+  }
+
+  private evict(now: number): void {
+    for (const [key, window] of this.windows) {
+      if (this.windows.size < this.maxKeys && window.resetAt > now) break;
+      this.windows.delete(key);
+    }
+  }
+}
+
+/** A key in the shared table: a token only by its hash. */
+function sharedKeyOf(key: string): string {
+  return key.startsWith('t:') ? `rate:t:${hashToken(key.slice(2))}` : `rate:${key}`;
+}
 
 interface Waiter {
   callback: RateCallback;
-  timeWindow: number;
+  windowMs: number;
   max: number;
 }
 
 /** One key's window as this instance sees it. */
 interface KeyWindow {
-  /** The plugin's key (`t:<token hash>`, `ip:<address>`). */
+  /** The key in this process (`t:<token>`, `ip:<address>`). */
   readonly key: string;
-  /** The key in the shared table. */
+  /** The key in the shared table (`rate:t:<token hash>`, `rate:ip:<address>`). */
   readonly sharedKey: string;
   readonly windowMs: number;
   /** Every instance's hits in the shared window at the last answer (this instance's sent ones included). */
@@ -128,16 +189,17 @@ export interface SharedRateCounterOptions {
  * round trip ever wait).
  *
  * Error bound: per window and key, N instances admit at most max + (N − 1) × s requests
- * (with the default share of 1 %: 1 % of the limit per further instance). Why: take the
- * instance whose last admission relied on the latest answer; that answer counted every hit
- * any instance had confirmed before it, and its own unconfirmed hits are in its check, so
- * only the others' unconfirmed hits (at most s each) can be missing. One instance alone is
- * exact. The bound holds while the database answers within `slowFlushMs` (500 ms): when a flush
- * fails or is slow, the instance decides on its own count (it never refuses or stalls
- * because the database is away) — at worst N × max per window, the per-process limit —
- * and sends its counts once the database answers again.
+ * (with the default share of 1 %: 1 % of the limit per further instance). Why: of the
+ * answers that the instances' last admissions relied on, take the one the database gave
+ * last (the row lock orders them). It counted every hit that any instance had confirmed by
+ * the answer it relied on, and its own instance's unconfirmed hits were in that instance's
+ * check; what it misses is at most the other instances' unconfirmed hits, s each. One
+ * instance alone is exact. The bound holds while the database answers within `slowFlushMs`
+ * (500 ms): when a flush fails or is slow, the instance decides on its own count (it never
+ * refuses or stalls because the database is away) — at worst N × max per window, the
+ * per-process limit — and sends its counts once the database answers again.
  */
-export class SharedRateCounter {
+export class SharedRateCounter implements RateCounter {
   private readonly windows = new Map<string, KeyWindow>();
   private readonly dirty = new Set<KeyWindow>();
   /** Windows with requests waiting for a flush. */
@@ -169,25 +231,24 @@ export class SharedRateCounter {
     this.timer.unref();
   }
 
-  /** @fastify/rate-limit's store contract: the count including this request, and the time left. */
-  incr(key: string, callback: RateCallback, timeWindow: number, max: number): void {
+  incr(key: string, windowMs: number, max: number, callback: RateCallback): void {
     const now = Date.now();
     let window = this.windows.get(key);
-    if (window === undefined || window.resetAt <= now) window = this.open(key, timeWindow, now, window);
-    this.decide(window, callback, timeWindow, max, now);
+    if (window === undefined || window.resetAt <= now) window = this.open(key, windowMs, now, window);
+    this.decide(window, windowMs, max, callback, now);
   }
 
-  private decide(window: KeyWindow, callback: RateCallback, timeWindow: number, max: number, now: number): void {
+  private decide(window: KeyWindow, windowMs: number, max: number, callback: RateCallback, now: number): void {
     const unconfirmed = window.sending + window.pending;
     const total = window.known + unconfirmed;
     if (total >= max) {
       // Known to be over: refused here, no count, no database work until the window ends.
-      callback(null, { current: total + 1, ttl: window.resetAt - now });
+      callback(total + 1, window.resetAt - now);
       return;
     }
     const share = Math.max(1, Math.floor(max * this.shareFraction));
     if (unconfirmed >= share && !this.alone && !this.closed) {
-      (window.waiting ??= []).push({ callback, timeWindow, max });
+      (window.waiting ??= []).push({ callback, windowMs, max });
       this.held.add(window);
       this.flushSoon();
       return;
@@ -195,7 +256,7 @@ export class SharedRateCounter {
     if (window.pending === 0) this.dirty.add(window);
     window.pending++;
     if (window.pending >= Math.ceil(share / 2)) this.flushSoon();
-    callback(null, { current: total + 1, ttl: window.resetAt - now });
+    callback(total + 1, window.resetAt - now);
   }
 
   /** A new window for the key (its first hit here, or the previous window ended). */
@@ -207,7 +268,7 @@ export class SharedRateCounter {
     } else if (this.windows.size >= this.maxKeys) {
       this.evict(now);
     }
-    const window: KeyWindow = { key, sharedKey: `rate:${key}`, windowMs, known: 0, sending: 0, pending: 0, resetAt: now + windowMs, waiting: undefined };
+    const window: KeyWindow = { key, sharedKey: sharedKeyOf(key), windowMs, known: 0, sending: 0, pending: 0, resetAt: now + windowMs, waiting: undefined };
     this.windows.set(key, window);
     // Requests waiting on the ended window are decided on the new one.
     if (ended !== undefined && ended.sending === 0) this.release(ended);
@@ -317,7 +378,7 @@ export class SharedRateCounter {
     if (waiting === undefined) return;
     window.waiting = undefined;
     this.held.delete(window);
-    for (const waiter of waiting) this.incr(window.key, waiter.callback, waiter.timeWindow, waiter.max);
+    for (const waiter of waiting) this.incr(window.key, waiter.windowMs, waiter.max, waiter.callback);
   }
 
   private releaseAll(): void {
