@@ -22,10 +22,10 @@ export interface ClaimServiceOptions {
   /** Called after each commit that appended events. */
   onAppended?: (result: ExecuteResult, command: ClaimCommand) => void;
   /**
-   * Group commit (see batch.ts): commands waiting while `concurrency` batches are being
+   * Group commit (see pipeline.ts, batch.ts): commands waiting while `concurrency` batches are being
    * written leave together in one transaction, up to `maxSize` of them. Default on, with
    * concurrency `defaultWriteConcurrency()` on PostgreSQL (1 on PGlite: one connection) and
-   * maxSize 64; `false` writes every command in a transaction of its own.
+   * maxSize 64; `false` writes every command in a transaction of its own (a batch of one).
    */
   batch?: { concurrency?: number; maxSize?: number } | false;
   /**
