@@ -1,5 +1,5 @@
 /**
- * `npm run bench [store|api|ws|audit|sharded …]` — runs the named benchmarks (all by default) one
+ * `npm run bench [store|api|ws|audit|scale|sharded …]` — runs the named benchmarks (all by default) one
  * after another, so they never compete for the machine's two cores, and prints each
  * benchmark's final JSON line again at the end as one summary.
  */
@@ -11,6 +11,7 @@ const SCRIPTS = {
   api: 'services/api/bench/api.ts',
   ws: 'services/api/bench/ws.ts',
   audit: 'services/api/bench/audit.ts',
+  scale: 'services/api/bench/scale.ts',
   sharded: 'packages/event-store/bench/sharded.ts',
 } as const;
 type BenchName = keyof typeof SCRIPTS;
