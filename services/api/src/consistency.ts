@@ -212,6 +212,15 @@ export async function writeToken(store: EventStore, follower: StoreFollower, res
     const position = await follower.streamReached(last.streamId, last.version, timeoutMs);
     if (position !== undefined) return position;
   }
-  await store.flush();
-  return store.headPosition();
+  // Bounded too: with the database gone between the commit and the pass, the write is still
+  // answered (without a token, see run-command.ts) instead of waiting for the database.
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no sequencer pass within ${timeoutMs} ms`)), Math.max(timeoutMs, 1000));
+  });
+  try {
+    return await Promise.race([store.flush().then(() => store.headPosition()), deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
