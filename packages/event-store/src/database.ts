@@ -7,6 +7,7 @@ import { PGliteDialect } from 'kysely-pglite-dialect';
 import type { Database, DatabaseConfig } from './types.ts';
 import { lockDataDir, type DataDirLock } from './data-dir-lock.ts';
 import { DatabaseOpenError } from './errors.ts';
+import { pooledClientClass } from './postgres/pooled-client.ts';
 
 const CHANNEL = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 
@@ -42,11 +43,17 @@ export async function openDatabase(config: DatabaseConfig = {}): Promise<Databas
 async function openPostgres(config: DatabaseConfig, url: string): Promise<Database> {
   const onError = config.onError ?? defaultOnError;
   const poolSize = config.poolSize ?? 10;
+  const statementTimeoutMs = config.statementTimeoutMs ?? 30_000;
+  // A transaction pooler refuses the statement_timeout startup parameter: pooled-client.ts
+  // sets it per transaction instead.
+  const pooled = config.pooler === 'transaction';
   const pool = new pg.Pool({
     connectionString: url,
     max: poolSize,
     connectionTimeoutMillis: config.connectionTimeoutMs ?? 5000,
-    statement_timeout: config.statementTimeoutMs ?? 30_000,
+    ...(pooled
+      ? { Client: pooledClientClass({ statementTimeoutMs, namedStatements: config.namedStatements ?? false }) }
+      : { statement_timeout: statementTimeoutMs }),
     idleTimeoutMillis: 30_000,
     application_name: 'claimtrail',
   });
@@ -58,7 +65,7 @@ async function openPostgres(config: DatabaseConfig, url: string): Promise<Databa
   // and the pool discards the broken client on release.
   pool.on('connect', (client) => client.on('error', (error) => onError(error)));
   const db = new Kysely<any>({ dialect: new PostgresDialect({ pool }) });
-  const listener = new PgListener(url, config.connectionTimeoutMs ?? 5000, onError);
+  const listener = new PgListener(config.sessionUrl ?? url, config.connectionTimeoutMs ?? 5000, onError);
   let closed = false;
   const database: Database = {
     kind: 'postgres',

@@ -228,12 +228,30 @@ export interface DatabaseConfig {
   dataDir?: string;
   /** Pool size on PostgreSQL (default 10). */
   poolSize?: number;
-  /** Per-statement timeout on PostgreSQL in ms (default 30000). */
+  /** Per-statement timeout on PostgreSQL in ms (default 30000); behind a transaction pooler set per transaction. */
   statementTimeoutMs?: number;
   /** How long a request may wait for a pooled connection before failing (default 5000). */
   connectionTimeoutMs?: number;
   /** Receives errors that must not crash the process (dropped pooled/listen connections). Default: console.warn. */
   onError?: (error: Error) => void;
+  /**
+   * What `databaseUrl` leads to (PostgreSQL): `none` (default) — PostgreSQL itself: the
+   * statement timeout is a startup parameter, statements are named; `transaction` — a
+   * pooler in transaction mode (PgBouncer `pool_mode = transaction`): no startup
+   * parameters, the statement timeout set per transaction, no named statements unless
+   * `namedStatements` (see postgres/pooled-client.ts). LISTEN then needs `sessionUrl`.
+   */
+  pooler?: 'none' | 'transaction';
+  /**
+   * With `pooler: 'transaction'`: the pooler keeps named prepared statements across server
+   * connections (PgBouncer ≥ 1.21 with `max_prepared_statements` > 0). Default false.
+   */
+  namedStatements?: boolean;
+  /**
+   * A URL on which a connection is a session of its own (PostgreSQL directly): the LISTEN
+   * connection uses it. Default `databaseUrl`.
+   */
+  sessionUrl?: string;
 }
 
 export interface Database {

@@ -1,17 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConcurrencyError, IdempotencyConflictError, InvalidEventError, type EventStore, type PositionedEvent } from '../src/index.ts';
+import { ConcurrencyError, IdempotencyConflictError, InvalidEventError, type DatabaseConfig, type EventStore, type PositionedEvent } from '../src/index.ts';
 import { event, openBackend, waitFor, type Backend } from './helpers.ts';
 
-/** The same behavioural contract, run against PostgreSQL and PGlite. */
-export function contractSuite(kind: 'postgres' | 'pglite'): void {
+/** The same behavioural contract, run against PostgreSQL and PGlite (and PostgreSQL as a transaction pooler's client sees it). */
+export function contractSuite(kind: 'postgres' | 'pglite', postgres: Omit<DatabaseConfig, 'databaseUrl' | 'poolSize'> = {}): void {
   let backend: Backend;
   let store: EventStore;
   const stream = () => `s-${randomUUID()}`;
 
   beforeAll(async () => {
-    backend = await openBackend(kind);
+    backend = await openBackend(kind, 10, postgres);
     store = backend.store();
   });
   afterAll(async () => {

@@ -5,6 +5,7 @@ import {
   migrateToLatest,
   openDatabase,
   type Database,
+  type DatabaseConfig,
   type EventStore,
   type EventStoreOptions,
 } from '../src/index.ts';
@@ -17,10 +18,11 @@ export interface Backend {
   cleanup(): Promise<void>;
 }
 
-export async function openBackend(kind: 'postgres' | 'pglite', poolSize = 10): Promise<Backend> {
+/** `postgres` options (a pooler mode, a statement timeout) apply to the PostgreSQL database only. */
+export async function openBackend(kind: 'postgres' | 'pglite', poolSize = 10, postgres: Omit<DatabaseConfig, 'databaseUrl' | 'poolSize'> = {}): Promise<Backend> {
   let testDb: TestDatabase | undefined;
   if (kind === 'postgres') testDb = await createTestDatabase('es');
-  const database = await openDatabase(testDb ? { databaseUrl: testDb.url, poolSize } : { dataDir: 'memory://' });
+  const database = await openDatabase(testDb ? { ...postgres, databaseUrl: testDb.url, poolSize } : { dataDir: 'memory://' });
   // Only the store's own migrations: the suite must not depend on other packages' schema.
   await migrateToLatest(database.db, eventStoreMigrations);
   const stores: EventStore[] = [];

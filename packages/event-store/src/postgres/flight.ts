@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import pg from 'pg';
 import { CompiledQuery, type Kysely } from 'kysely';
+import { keepsNamedStatements } from './pooled-client.ts';
 
 /**
  * PostgreSQL wire level: statements of one transaction sent in ONE round trip, in the
@@ -16,6 +17,12 @@ import { CompiledQuery, type Kysely } from 'kysely';
  * Sync, so a failed statement never reaches the COMMIT (the caller then rolls back). The
  * first statement's named Parse goes first, so pg's record of parsed statements is only
  * updated when that Parse succeeded.
+ *
+ * Behind a pooler that does not keep prepared statements (pooled-client.ts) every
+ * statement is parsed each time as the unnamed statement, BEGIN first (a later Parse
+ * replaces the unnamed statement):
+ *
+ *   Parse/Bind/Execute("begin")  Parse(S1)  Bind(values)  Describe  Execute  Parse(S2) …  Sync
  */
 
 interface Connection {
@@ -30,7 +37,10 @@ interface Connection {
 export interface FlightStatement {
   sql: string;
   parameters: readonly unknown[];
-  /** Prepared under this name, once per connection (its text must never change): see `statementName`. */
+  /**
+   * Prepared under this name, once per connection (its text must never change): see
+   * `statementName`. Not used behind a pooler that does not keep prepared statements.
+   */
   name: string;
 }
 
@@ -52,9 +62,11 @@ function flightState(connection: Connection) {
 const { prepareValue } = createRequire(import.meta.url)('pg/lib/utils.js') as { prepareValue(value: unknown): unknown };
 
 /** A pg query object with BEGIN before and/or COMMIT after its own statement, and more statements after it. */
-class FlightQuery extends (pg.Query as unknown as new (config: pg.QueryConfig, values?: unknown[], callback?: (error: Error | undefined, result: unknown) => void) => object) {
+type FlightQueryConfig = pg.QueryConfig & { queryMode?: 'extended' };
+
+class FlightQuery extends (pg.Query as unknown as new (config: FlightQueryConfig, values?: unknown[], callback?: (error: Error | undefined, result: unknown) => void) => object) {
   constructor(
-    config: pg.QueryConfig,
+    config: FlightQueryConfig,
     callback: (error: Error | undefined, result: unknown) => void,
     private readonly begin: boolean,
     private readonly commit: boolean,
@@ -68,6 +80,15 @@ class FlightQuery extends (pg.Query as unknown as new (config: pg.QueryConfig, v
 
   prepare(connection: Connection): void {
     const base = (pg.Query.prototype as unknown as { prepare(connection: Connection): void }).prepare;
+    if (!keepsNamedStatements(connection)) {
+      (this as unknown as { name: string | undefined }).name = undefined;
+      if (this.begin) {
+        connection.parse({ text: 'begin' });
+        connection.bind({});
+        connection.execute({});
+      }
+      return base.call(this, connection);
+    }
     if (!this.begin) return base.call(this, connection);
     // Injected right before the statement's Bind, i.e. after its Parse (when one is sent).
     const bind = connection.bind;
@@ -93,14 +114,20 @@ class FlightQuery extends (pg.Query as unknown as new (config: pg.QueryConfig, v
     connection.execute({ portal: (this as unknown as { portal: string }).portal, rows });
     if (this.extras.length > 0) {
       this.connection = connection;
+      const named = keepsNamedStatements(connection);
       const state = flightState(connection);
       for (const extra of this.extras) {
-        const name = `${extra.name}_g${state.generation}`;
-        if (!state.parsed.has(name)) {
-          connection.parse({ text: extra.sql, name });
-          state.parsed.add(name);
+        if (!named) {
+          connection.parse({ text: extra.sql });
+          connection.bind({ values: extra.parameters, valueMapper: prepareValue });
+        } else {
+          const name = `${extra.name}_g${state.generation}`;
+          if (!state.parsed.has(name)) {
+            connection.parse({ text: extra.sql, name });
+            state.parsed.add(name);
+          }
+          connection.bind({ statement: name, values: extra.parameters, valueMapper: prepareValue });
         }
-        connection.bind({ statement: name, values: extra.parameters, valueMapper: prepareValue });
         connection.describe({ type: 'P', name: '' });
         connection.execute({});
       }
@@ -149,7 +176,8 @@ export async function runFlight(
     reject = rej;
   });
   const submittable: FlightQuery = new FlightQuery(
-    { text: first.sql, values: [...first.parameters], name: first.name },
+    // Extended protocol even without parameters: BEGIN and the statement share one Sync.
+    { text: first.sql, values: [...first.parameters], name: first.name, queryMode: 'extended' },
     // pg calls back with an array of results when there were several commands.
     (error, result) => {
       if (error) {
