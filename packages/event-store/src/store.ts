@@ -16,7 +16,7 @@ import { appendManyIn, prepareAppendMany } from './append-many.ts';
 import * as reads from './reads.ts';
 import { statementRunner, type RunStatement } from './statements.ts';
 import { q } from './row.ts';
-import { LogSubscription } from './subscription.ts';
+import { LogSubscription, type SubscriptionSource } from './subscription.ts';
 import type pg from 'pg';
 import type {
   AppendOptions,
@@ -65,6 +65,17 @@ export interface EventStoreInternals {
   flush(): Promise<void>;
 }
 
+/** How long a subscription read may be shared after it started (same wake-up only). */
+const SHARED_READ_MS = 50;
+/** Subscription reads remembered for sharing (a few subscriptions at a few positions). */
+const SHARED_READS_KEPT = 16;
+
+interface SharedRead {
+  wakeUps: number;
+  startedAt: number;
+  result: Promise<ReadAllResult>;
+}
+
 export function createEventStore(database: Database, options: EventStoreOptions = {}): EventStore & EventStoreInternals {
   return new PgEventStore(database, options);
 }
@@ -83,6 +94,15 @@ class PgEventStore implements EventStore, EventStoreInternals {
   private readonly dirtyTransactions = new WeakSet<Transaction<any>>();
   private unlisten: Promise<() => Promise<void>> | undefined;
   private closed = false;
+  /**
+   * What the subscriptions read through: `readAll`, except that subscriptions of this store
+   * reading the same page share one query (see `sharedRead`).
+   */
+  private readonly subscriptionSource: SubscriptionSource;
+  /** Incremented by every wake-up of the subscriptions (a new head here or elsewhere). */
+  private wakeUps = 0;
+  /** Recent subscription reads by page (`after:limit`), newest last. */
+  private readonly sharedReads = new Map<string, SharedRead>();
   /** PostgreSQL only: the pool behind `db`, for named statements on the hot paths. */
   private readonly pool: pg.Pool | undefined;
 
@@ -102,6 +122,11 @@ class PgEventStore implements EventStore, EventStoreInternals {
       appendedIn: (tx) => this.dirtyTransactions.add(tx),
     };
     this.subscriptionPollMs = options.subscriptionPollMs ?? 1000;
+    this.subscriptionSource = {
+      readAll: (readOptions) => this.sharedRead(readOptions),
+      headPosition: () => this.headPosition(),
+      subscriptionPollMs: this.subscriptionPollMs,
+    };
     this.onError =
       options.onError ??
       ((error) => console.warn(`[event-store] ${error instanceof Error ? error.message : String(error)}`));
@@ -138,8 +163,13 @@ class PgEventStore implements EventStore, EventStoreInternals {
       // Other stores on the same PGlite database hear it through the bus (so do we).
       this.database.notify(this.channel, String(head)).catch(this.onError);
     } else {
-      for (const subscription of this.subscriptions) subscription.wake();
+      this.wakeSubscriptions();
     }
+  }
+
+  private wakeSubscriptions(): void {
+    this.wakeUps++;
+    for (const subscription of this.subscriptions) subscription.wake();
   }
 
   wake(): void {
@@ -241,7 +271,7 @@ class PgEventStore implements EventStore, EventStoreInternals {
 
   subscribe(options: SubscribeOptions, handler: SubscriptionHandler): Subscription {
     if (this.closed) throw new StoreClosedError();
-    const subscription = new LogSubscription(this, options, handler, this.onError, () => {
+    const subscription = new LogSubscription(this.subscriptionSource, options, handler, this.onError, () => {
       this.subscriptions.delete(subscription);
     });
     this.subscriptions.add(subscription);
@@ -250,10 +280,39 @@ class PgEventStore implements EventStore, EventStoreInternals {
     return subscription;
   }
 
+  /**
+   * A subscription's page read. Every subscription of this store is woken by the same
+   * wake-up and, following the head, asks for the same page (`after` its last position):
+   * an instance that follows the store for its caches and for its live fan-out then reads
+   * each new page once, not once per subscription. A read is shared only if it started
+   * after the latest wake-up (so it sees everything that wake-up announced) and less than
+   * `SHARED_READ_MS` ago (a poll without wake-up still reads afresh). Subscribers get the
+   * same event objects: handlers must not modify them.
+   */
+  private sharedRead(options: ReadAllOptions): Promise<ReadAllResult> {
+    const key = `${options.after ?? 0}:${options.limit ?? ''}`;
+    const now = performance.now();
+    const shared = this.sharedReads.get(key);
+    if (shared !== undefined && shared.wakeUps === this.wakeUps && now - shared.startedAt < SHARED_READ_MS) return shared.result;
+    const result = this.readAll(options);
+    const entry: SharedRead = { wakeUps: this.wakeUps, startedAt: now, result };
+    this.sharedReads.delete(key);
+    this.sharedReads.set(key, entry);
+    if (this.sharedReads.size > SHARED_READS_KEPT) {
+      const oldest = this.sharedReads.keys().next().value;
+      if (oldest !== undefined) this.sharedReads.delete(oldest);
+    }
+    // A failed read is not handed to the next subscriber: it retries with a read of its own.
+    result.catch(() => {
+      if (this.sharedReads.get(key) === entry) this.sharedReads.delete(key);
+    });
+    return result;
+  }
+
   private ensureListening(): void {
     this.unlisten ??= this.database.listen(this.channel, () => {
       // Never trusted for data: any notification (or null after a reconnect) means "re-read".
-      for (const subscription of this.subscriptions) subscription.wake();
+      this.wakeSubscriptions();
     });
     this.unlisten.catch(this.onError);
   }
