@@ -33,7 +33,9 @@ export class Sequencer {
   private closed = false;
   private started = 0;
   private readonly timer: NodeJS.Timeout;
-  private waiters: { after: number; resolve: () => void; reject: (error: unknown) => void }[] = [];
+  private waiters: { after: number; resolve: (head: number) => void; reject: (error: unknown) => void }[] = [];
+  /** Passes started before the latest `wakeAfterCommit`: any later pass covers that commit. */
+  private startedBeforeCommit = 0;
   private idle: Promise<void> = Promise.resolve();
   private failures = 0;
   private lastStart = -Infinity;
@@ -49,11 +51,35 @@ export class Sequencer {
     if (!this.running) this.idle = this.loop();
   }
 
-  /** Resolves once a pass that started after this call has drained every visible unsequenced event. */
-  flush(): Promise<void> {
+  /** Called right after a local commit that appended: the next pass to start covers it. */
+  wakeAfterCommit(): void {
+    this.startedBeforeCommit = this.started;
+    this.wake();
+  }
+
+  /**
+   * Resolves, with the head it left, once a pass that started after this call has drained
+   * every visible unsequenced event: every event committed before the call has a position
+   * at or below that head.
+   */
+  flush(): Promise<number> {
+    return this.waitForPassAfter(this.started);
+  }
+
+  /**
+   * As `flush`, for the events of commits announced by `wakeAfterCommit` before this call
+   * only: a pass that started after the latest of them is enough, even one that started
+   * before this call. A write that asks right after its commit so waits for the pass its
+   * commit woke, not for the one after it.
+   */
+  flushCommitted(): Promise<number> {
+    return this.waitForPassAfter(this.startedBeforeCommit);
+  }
+
+  private waitForPassAfter(after: number): Promise<number> {
     if (this.closed) return Promise.reject(new Error('sequencer is closed'));
     return new Promise((resolve, reject) => {
-      this.waiters.push({ after: this.started, resolve, reject });
+      this.waiters.push({ after, resolve, reject });
       this.wake();
     });
   }
@@ -93,7 +119,7 @@ export class Sequencer {
         const ready = this.waiters.filter((waiter) => waiter.after < pass);
         if (ready.length > 0) {
           this.waiters = this.waiters.filter((waiter) => waiter.after >= pass);
-          for (const waiter of ready) waiter.resolve();
+          for (const waiter of ready) waiter.resolve(result.head);
         }
       }
     } finally {

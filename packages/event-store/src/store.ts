@@ -61,8 +61,8 @@ export interface EventStoreOptions {
 export interface EventStoreInternals {
   /** Run a sequencer pass now: call after committing a transaction you opened yourself that appended. */
   wake(): void;
-  /** Resolves once every event committed before the call has a position. */
-  flush(): Promise<void>;
+  /** Resolves once every event committed before the call has a position, with a head that covers them. */
+  flush(): Promise<number>;
 }
 
 /** How long a subscription read may be shared after it started (same wake-up only). */
@@ -173,16 +173,23 @@ class PgEventStore implements EventStore, EventStoreInternals {
   }
 
   wake(): void {
-    this.sequencer?.wake();
+    this.sequencer?.wakeAfterCommit();
   }
 
-  async flush(): Promise<void> {
-    if (this.sequencer) {
-      await this.sequencer.flush();
-      return;
-    }
-    // No local sequencer: wait until none of the rows visible now is unpositioned.
+  async flush(): Promise<number> {
+    if (this.sequencer) return this.sequencer.flush();
+    return this.positionedHeadWithoutSequencer();
+  }
+
+  async flushCommitted(): Promise<number> {
+    if (this.sequencer) return this.sequencer.flushCommitted();
+    return this.positionedHeadWithoutSequencer();
+  }
+
+  /** No local sequencer: wait until none of the rows visible now is unpositioned. */
+  private async positionedHeadWithoutSequencer(): Promise<number> {
     while ((await reads.unpositionedCount(this.db)) > 0) await sleep(20);
+    return this.headPosition();
   }
 
   // ---------------------------------------------------------------- append

@@ -214,8 +214,17 @@ export interface EventStore {
    * your own in which you appended (otherwise the poll picks the events up within ~100 ms).
    */
   wake(): void;
-  /** Resolves once every event committed before the call has a position (tests, tools). */
-  flush(): Promise<void>;
+  /**
+   * Resolves once every event committed before the call has a position, with the head a
+   * sequencer pass left then: a position at or after every such event.
+   */
+  flush(): Promise<number>;
+  /**
+   * As `flush`, for the events of this store's own writes committed before the call (those
+   * whose commit woke it: `transaction()`, appends, `wake()`), which may need one sequencer
+   * pass less: the pass the commit woke is enough. The head it resolves with covers them.
+   */
+  flushCommitted(): Promise<number>;
   /** Stops the sequencer and listeners (does not close the database). */
   close(): Promise<void>;
 }

@@ -1,9 +1,10 @@
 /**
  * Read-your-writes on any instance, and how an instance hears of every other's writes.
  *
- * Each instance follows the event store with ONE subscription (`StoreFollower`). The
- * sequencer's notification (sent once per pass, by the sequencer's own transaction) wakes
- * it; it reads the newly positioned events and, for each, marks the claim's cached view as
+ * Each instance follows the event store with one subscription (`StoreFollower`; the live
+ * hub's subscription shares its page reads, see the event store's shared subscription
+ * reads). The sequencer's notification (sent once per pass, by the sequencer's own
+ * transaction) wakes it; it reads the newly positioned events and, for each, marks the claim's cached view as
  * older than the event's version (`applyStoreEvent`). Its position is therefore "this
  * instance's view cache reflects every write up to here"; every other read already goes to
  * the primary database, which is current.
@@ -14,7 +15,7 @@
  * write on any instance never sees an older state.
  */
 import { applyStoreEvent, type ClaimViewCache, type ExecuteResult } from '@claimtrail/claims';
-import { LruMap, type EventStore, type PositionedEvent, type Subscription } from '@claimtrail/event-store';
+import { type EventStore, type PositionedEvent, type Subscription } from '@claimtrail/event-store';
 
 /** The request and response header. */
 export const CONSISTENCY_TOKEN_HEADER = 'consistency-token';
@@ -36,12 +37,6 @@ interface PositionWaiter {
   timer: NodeJS.Timeout;
 }
 
-interface StreamWaiter {
-  version: number;
-  resolve(position: number | undefined): void;
-  timer: NodeJS.Timeout;
-}
-
 export interface StoreFollowerLogger {
   error(obj: unknown, msg?: string): void;
 }
@@ -57,10 +52,6 @@ export class StoreFollower {
   /** Readers waiting for a position; `lowest` is the smallest of theirs (scan only past it). */
   private readonly waiters = new Set<PositionWaiter>();
   private lowest = Number.POSITIVE_INFINITY;
-  /** The latest version and position seen per stream (recent streams only). */
-  private readonly heads = new LruMap<string, { version: number; position: number }>(20_000);
-  /** Writes of this instance waiting for their stream to be seen at their version. */
-  private readonly streamWaiters = new Map<string, StreamWaiter[]>();
 
   private constructor(
     private readonly store: EventStore,
@@ -90,21 +81,7 @@ export class StoreFollower {
     // Never throws: a failing handler would stop the store subscription for good.
     try {
       applyStoreEvent(this.views, event);
-      this.heads.set(event.streamId, { version: event.version, position: event.position });
       this.positionValue = event.position;
-      const waiting = this.streamWaiters.get(event.streamId);
-      if (waiting !== undefined) {
-        const done = waiting.filter((waiter) => waiter.version <= event.version);
-        if (done.length > 0) {
-          const rest = waiting.filter((waiter) => waiter.version > event.version);
-          if (rest.length > 0) this.streamWaiters.set(event.streamId, rest);
-          else this.streamWaiters.delete(event.streamId);
-          for (const waiter of done) {
-            clearTimeout(waiter.timer);
-            waiter.resolve(event.position);
-          }
-        }
-      }
       if (event.position >= this.lowest) this.releaseReached();
     } catch (error) {
       this.log.error({ err: error, position: event.position }, 'store follower: applying an event failed');
@@ -141,38 +118,9 @@ export class StoreFollower {
     });
   }
 
-  /**
-   * The position at which the follower saw `streamId` reach `version` (or a later version:
-   * that position covers it too, since the follower reads in position order and a
-   * stream's versions are positioned in order); undefined after `timeoutMs`.
-   */
-  streamReached(streamId: string, version: number, timeoutMs: number): Promise<number | undefined> {
-    const head = this.heads.get(streamId);
-    if (head !== undefined && head.version >= version) return Promise.resolve(head.position);
-    if (this.closed) return Promise.resolve(undefined);
-    return new Promise((resolve) => {
-      const waiter: StreamWaiter = {
-        version,
-        resolve,
-        timer: setTimeout(() => {
-          const list = this.streamWaiters.get(streamId);
-          const rest = list?.filter((other) => other !== waiter) ?? [];
-          if (rest.length > 0) this.streamWaiters.set(streamId, rest);
-          else this.streamWaiters.delete(streamId);
-          resolve(undefined);
-        }, timeoutMs),
-      };
-      const list = this.streamWaiters.get(streamId);
-      if (list) list.push(waiter);
-      else this.streamWaiters.set(streamId, [waiter]);
-    });
-  }
-
-  /** Waiting readers and writers (for metrics and tests). */
+  /** Waiting readers (for metrics and tests). */
   get waiting(): number {
-    let n = this.waiters.size;
-    for (const list of this.streamWaiters.values()) n += list.length;
-    return n;
+    return this.waiters.size;
   }
 
   async close(): Promise<void> {
@@ -183,13 +131,6 @@ export class StoreFollower {
       waiter.resolve(false);
     }
     this.waiters.clear();
-    for (const list of this.streamWaiters.values()) {
-      for (const waiter of list) {
-        clearTimeout(waiter.timer);
-        waiter.resolve(undefined);
-      }
-    }
-    this.streamWaiters.clear();
     await this.subscription?.close();
   }
 }
@@ -197,29 +138,25 @@ export class StoreFollower {
 /**
  * The consistency token of a committed write: a position that covers its events.
  *
- * The commit woke the sequencer; its pass positions the events and its notification wakes
- * this instance's follower, which reads them anyway (to keep the view cache current). So
- * the write waits for its own stream to be seen at its version: no query of its own, and
- * every write in flight shares the same pass and the same read. The token is then reached
- * on this instance already. An idempotent replay (nothing appended now; the original events
- * were committed before) and the unlikely case that the follower does not see the stream in
- * time (it stopped) take the long way: a sequencer pass that started after the call
- * (`flush`), then the head position, which covers every event committed before it.
+ * The commit woke this instance's sequencer; the pass it woke positions the write's events
+ * and leaves a head at or after them (positions are gap-free and given in commit order),
+ * which is the token (`flushCommitted`). So the write waits for one sequencer pass, shared
+ * by every write in flight, and for no read of its own. A reader anywhere waits for its
+ * own follower to reach that head (plugins/consistency.ts), which is then at or after the
+ * write. An idempotent replay (nothing appended now; the original events were committed
+ * before, perhaps by another instance) waits for a pass that started after the call
+ * (`flush`): its head covers every event committed before it.
  */
-export async function writeToken(store: EventStore, follower: StoreFollower, result: ExecuteResult, timeoutMs: number): Promise<number> {
-  const last = result.events[result.events.length - 1];
-  if (last !== undefined) {
-    const position = await follower.streamReached(last.streamId, last.version, timeoutMs);
-    if (position !== undefined) return position;
-  }
-  // Bounded too: with the database gone between the commit and the pass, the write is still
+export async function writeToken(store: EventStore, result: ExecuteResult, timeoutMs: number): Promise<number> {
+  const appendedNow = result.events.length > 0 && result.replayed !== true;
+  // Bounded: with the database gone between the commit and the pass, the write is still
   // answered (without a token, see run-command.ts) instead of waiting for the database.
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`no sequencer pass within ${timeoutMs} ms`)), Math.max(timeoutMs, 1000));
   });
   try {
-    return await Promise.race([store.flush().then(() => store.headPosition()), deadline]);
+    return await Promise.race([appendedNow ? store.flushCommitted() : store.flush(), deadline]);
   } finally {
     clearTimeout(timer);
   }

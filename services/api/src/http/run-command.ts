@@ -32,8 +32,8 @@ export async function runCommand(
   reply.code(successStatus).header('etag', etag(result.view.version));
   // The position that covers this write: a read anywhere that presents it sees the write.
   try {
-    const { store, storeFollower, config } = request.server;
-    reply.header(CONSISTENCY_TOKEN_HEADER, String(await writeToken(store, storeFollower, result, config.consistencyWaitMs)));
+    const { store, config } = request.server;
+    reply.header(CONSISTENCY_TOKEN_HEADER, String(await writeToken(store, result, config.consistencyWaitMs)));
   } catch (error) {
     // The write is committed: it is answered as such. Without a token (the database went
     // away just after the commit) a client reads as it would without one.
