@@ -11,7 +11,7 @@ const USAGE = `usage: npm run -s migrate [-- --help]
   brings the database to the latest schema
 exit codes: 0 fine, 1 failed, 2 usage error, 3 the embedded data folder is in use
   (stop the service, or use PostgreSQL)
-environment: DATABASE_URL (PostgreSQL) or DATA_DIR (embedded, default .data/pglite)`;
+environment: DATABASE_URL (PostgreSQL; DIRECT_DATABASE_URL instead when set) or DATA_DIR (embedded, default .data/pglite)`;
 
 async function main(): Promise<number> {
   let help: boolean | undefined;
@@ -25,7 +25,8 @@ async function main(): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  const databaseUrl = process.env.DATABASE_URL || undefined;
+  // DIRECT_DATABASE_URL (PostgreSQL itself) when DATABASE_URL is a transaction pooler's address.
+  const databaseUrl = process.env.DIRECT_DATABASE_URL || process.env.DATABASE_URL || undefined;
   const dataDir = process.env.DATA_DIR || '.data/pglite';
   const database = await openDatabase({ databaseUrl, dataDir });
   try {

@@ -24,7 +24,7 @@ const USAGE = `usage: npm run -s seed [-- --help]
   writes the seed desk and claims (again: appends nothing)
 exit codes: 0 fine, 1 failed, 2 usage error, 3 the embedded data folder is in use
   (stop the service, or use PostgreSQL)
-environment: DATABASE_URL (PostgreSQL) or DATA_DIR (embedded, default .data/pglite)`;
+environment: DATABASE_URL (PostgreSQL; DIRECT_DATABASE_URL instead when set) or DATA_DIR (embedded, default .data/pglite)`;
 
 async function main(): Promise<number> {
   let help: boolean | undefined;
@@ -38,9 +38,9 @@ async function main(): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  const config: DatabaseConfig = process.env.DATABASE_URL
-    ? { databaseUrl: process.env.DATABASE_URL }
-    : { dataDir: process.env.DATA_DIR ?? '.data/pglite' };
+  // DIRECT_DATABASE_URL (PostgreSQL itself) when DATABASE_URL is a transaction pooler's address: it migrates first.
+  const databaseUrl = process.env.DIRECT_DATABASE_URL || process.env.DATABASE_URL;
+  const config: DatabaseConfig = databaseUrl ? { databaseUrl } : { dataDir: process.env.DATA_DIR ?? '.data/pglite' };
   const database = await openDatabase(config);
   const store = createEventStore(database);
   try {

@@ -39,6 +39,8 @@ declare module 'fastify' {
     metrics: Metrics;
     /** Role → token of the demo users created at this start (empty unless demo tokens are on). */
     demoTokens: Partial<Record<Role, string>>;
+    /** Where work that needs a server session of its own runs: DIRECT_DATABASE_URL when set, else `database` (pooler.ts). */
+    session: { database: Database; store: EventStore };
   }
 }
 
@@ -81,6 +83,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
   app.decorate('config', config);
   app.decorate('metrics', backend.metrics);
   app.decorate('demoTokens', {} as Partial<Record<Role, string>>);
+  app.decorate('session', { database: backend.session.database, store: backend.session.store });
 
   registerProblemHandlers(app);
   // Per-request hooks are callback style: an async hook costs a promise and a microtask hop.

@@ -11,6 +11,25 @@ export interface Config {
   host: string;
   /** PostgreSQL URL; absent → embedded PGlite in `dataDir`. */
   databaseUrl: string | undefined;
+  /**
+   * A connection straight to PostgreSQL (DIRECT_DATABASE_URL) for what needs a session of
+   * its own: LISTEN (live updates, token revocations), migrations, the whole-log verify and
+   * the rebuild (a session advisory lock). Absent: DATABASE_URL serves them too. Required
+   * with DATABASE_POOLER=transaction (see docs/scaling.md, "Connection poolers").
+   */
+  directDatabaseUrl: string | undefined;
+  /**
+   * What DATABASE_URL leads to (DATABASE_POOLER): `none` (default), or `transaction` — a
+   * pooler in transaction mode (PgBouncer `pool_mode = transaction`): no startup
+   * parameters, the statement timeout set per transaction, no named prepared statements.
+   */
+  databasePooler: 'none' | 'transaction';
+  /**
+   * With DATABASE_POOLER=transaction: the pooler keeps prepared statements across its server
+   * connections (DATABASE_POOLER_PREPARED_STATEMENTS; PgBouncer ≥ 1.21 with
+   * max_prepared_statements > 0), so named statements are used. Default off.
+   */
+  poolerPreparedStatements: boolean;
   dataDir: string;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** Create one user per role and print fresh tokens at start. Default: on for PGlite, off for PostgreSQL. */
@@ -133,6 +152,25 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 
   const databaseUrl = url('DATABASE_URL', ['postgres:', 'postgresql:']);
   const embedded = value('DATABASE_URL') === undefined;
+  const directDatabaseUrl = url('DIRECT_DATABASE_URL', ['postgres:', 'postgresql:']);
+  if (embedded && value('DIRECT_DATABASE_URL') !== undefined) problems.push('DIRECT_DATABASE_URL needs DATABASE_URL (the embedded database has no pooler in front)');
+  const databasePooler = (): Config['databasePooler'] => {
+    const raw = value('DATABASE_POOLER')?.toLowerCase() ?? 'none';
+    if (raw !== 'none' && raw !== 'transaction') {
+      problems.push(`DATABASE_POOLER must be none or transaction (got "${raw}")`);
+      return 'none';
+    }
+    if (raw === 'transaction' && embedded) problems.push('DATABASE_POOLER=transaction needs DATABASE_URL (the pooler\'s address)');
+    else if (raw === 'transaction' && value('DIRECT_DATABASE_URL') === undefined) {
+      problems.push(
+        'DATABASE_POOLER=transaction needs DIRECT_DATABASE_URL, a connection straight to PostgreSQL: LISTEN (live updates), migrations and the rebuild need a session of their own, which a transaction pooler does not give',
+      );
+    }
+    return raw;
+  };
+  const pooler = databasePooler();
+  const poolerPreparedStatements = flag('DATABASE_POOLER_PREPARED_STATEMENTS', false);
+  if (poolerPreparedStatements && pooler !== 'transaction') problems.push('DATABASE_POOLER_PREPARED_STATEMENTS applies to DATABASE_POOLER=transaction only');
   const logLevel = (value('LOG_LEVEL') ?? 'info').toLowerCase();
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
     problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')} (got "${logLevel}")`);
@@ -182,6 +220,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     port: integer('PORT', 3000, 0, 65535),
     host,
     databaseUrl,
+    directDatabaseUrl,
+    databasePooler: pooler,
+    poolerPreparedStatements,
     dataDir: value('DATA_DIR') ?? '.data/pglite',
     logLevel: ((LOG_LEVELS as readonly string[]).includes(logLevel) ? logLevel : 'info') as Config['logLevel'],
     demoTokens: flag('DEMO_TOKENS', embedded),

@@ -15,6 +15,7 @@ import type { Config } from './config.ts';
 import { prepareDemoTokens } from './demo-tokens.ts';
 import { createMetrics, type Metrics } from './plugins/metrics.ts';
 import { StoreFollower, type StoreFollowerLogger } from './consistency.ts';
+import { explainPoolerRefusal, migrateOnSession, openSessionDatabase, poolerOptions, type SessionDatabase } from './pooler.ts';
 
 /** The app's connections and services, opened before the app is built. */
 export interface Backend {
@@ -27,6 +28,8 @@ export interface Backend {
   metrics: Metrics;
   /** This instance's subscription to the store: keeps the view cache current, answers consistency tokens. */
   follower: StoreFollower;
+  /** Where work that needs a server session of its own runs (DIRECT_DATABASE_URL when set): pooler.ts. */
+  session: SessionDatabase;
   /** Why a notification listener could not start (not fatal; logged once the app has a logger). */
   listenError: unknown;
   /** Where the backend's background work logs once the app exists (before: the console). */
@@ -51,15 +54,16 @@ export async function openBackend(config: Config, options: BackendOptions = {}):
       poolSize: config.poolSize,
       statementTimeoutMs: config.statementTimeoutMs,
       connectionTimeoutMs: config.connectionTimeoutMs,
+      ...(config.databaseUrl ? poolerOptions(config) : {}),
     }));
 
   let store: (EventStore & { close(): Promise<void> }) | undefined;
   try {
-    if (options.migrate !== false) await migrateToLatest(database.db, migrations);
+    if (options.migrate !== false) await (ownsDatabase ? migrateOnSession(config, database) : migrateToLatest(database.db, migrations));
     store = createEventStore(database, options.store ?? {});
   } catch (error) {
     if (ownsDatabase) await database.close().catch(() => undefined);
-    throw error;
+    throw explainPoolerRefusal(error, config);
   }
 
   // Revocations from any instance (or `npm run tokens -- revoke`) drop the token from this
@@ -119,6 +123,7 @@ export async function openBackend(config: Config, options: BackendOptions = {}):
   }
 
   const openStore = store;
+  const session = ownsDatabase ? await openSessionDatabase(config, { database, store }) : { database, store, close: async () => undefined };
   return {
     database,
     ownsDatabase,
@@ -127,6 +132,7 @@ export async function openBackend(config: Config, options: BackendOptions = {}):
     authenticator,
     metrics,
     follower,
+    session,
     listenError,
     useLogger(appLog) {
       followerLog.current = appLog;
@@ -136,6 +142,7 @@ export async function openBackend(config: Config, options: BackendOptions = {}):
       await unlistenClaims?.().catch(() => undefined);
       await follower.close().catch((error: unknown) => log.warn({ err: error }, 'closing the store follower'));
       await openStore.close().catch((error: unknown) => log.warn({ err: error }, 'closing the event store'));
+      await session.close().catch((error: unknown) => log.warn({ err: error }, 'closing the session database'));
       if (ownsDatabase) await database.close().catch((error: unknown) => log.warn({ err: error }, 'closing the database'));
     },
   };

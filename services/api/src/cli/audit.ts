@@ -34,7 +34,7 @@ options of every command:
   --help, -h                       this text
 exit codes: 0 fine, 1 a broken log or differences found, 2 usage or configuration error,
   3 the embedded data folder is in use (stop the service, or use PostgreSQL)
-environment: DATABASE_URL (PostgreSQL) or DATA_DIR (embedded, default .data/pglite)
+environment: DATABASE_URL (PostgreSQL; DIRECT_DATABASE_URL instead when set) or DATA_DIR (embedded, default .data/pglite)
 (npm run -s keeps npm's own lines out of the output: npm run -s audit -- export > events.ndjson)`;
 
 const COMMON = {
@@ -217,9 +217,9 @@ async function main(): Promise<number> {
   integerFlag(args.flags, 'after');
   integerFlag(args.flags, 'limit');
   const config = loadConfig();
-  const database: Database = await openDatabase(
-    config.databaseUrl ? { databaseUrl: config.databaseUrl, poolSize: 4 } : { dataDir: config.dataDir },
-  );
+  // DIRECT_DATABASE_URL when set: the rebuild holds a session advisory lock, which a transaction pooler cannot keep.
+  const databaseUrl = config.directDatabaseUrl ?? config.databaseUrl;
+  const database: Database = await openDatabase(databaseUrl ? { databaseUrl, poolSize: 4 } : { dataDir: config.dataDir });
   let store: EventStore | undefined;
   let output: CliOutput | undefined;
   try {

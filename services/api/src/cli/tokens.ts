@@ -31,7 +31,7 @@ options of every command:
   --help, -h               this text
 exit codes: 0 fine, 1 not found or failed, 2 usage or configuration error,
   3 the embedded data folder is in use (stop the service, or use PostgreSQL)
-environment: DATABASE_URL (PostgreSQL) or DATA_DIR (embedded, default .data/pglite)`;
+environment: DATABASE_URL (PostgreSQL; DIRECT_DATABASE_URL instead when set) or DATA_DIR (embedded, default .data/pglite)`;
 
 const COMMON = {
   output: { type: 'string', short: 'o' },
@@ -72,9 +72,9 @@ async function main(argv: string[]): Promise<number> {
   if (positional.length > 1) throw new UsageError(`unexpected argument ${positional[1]}`);
 
   const config = loadConfig();
-  const database = await openDatabase(
-    config.databaseUrl ? { databaseUrl: config.databaseUrl, poolSize: 1 } : { dataDir: config.dataDir },
-  );
+  // DIRECT_DATABASE_URL when set: it migrates first, which is no work for a transaction pooler.
+  const databaseUrl = config.directDatabaseUrl ?? config.databaseUrl;
+  const database = await openDatabase(databaseUrl ? { databaseUrl, poolSize: 1 } : { dataDir: config.dataDir });
   let output: CliOutput | undefined;
   try {
     await migrateToLatest(database.db, migrations);

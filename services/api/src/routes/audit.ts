@@ -146,7 +146,8 @@ export const auditRoutes: FastifyPluginAsync = async (app) => {
         if (!report) throw new HttpProblem('not_found', `claim ${claimId} not found`);
         return report;
       }
-      return serialised(() => verifyAll(app.store, { concurrentReads: canReadConcurrently(app.database) }));
+      // The rebuild it compares with holds a session advisory lock: DIRECT_DATABASE_URL behind a transaction pooler.
+      return serialised(() => verifyAll(app.session.store, { concurrentReads: canReadConcurrently(app.session.database) }));
     },
   );
 
