@@ -125,6 +125,19 @@ export class ClaimService {
     return new Promise<ExecuteResult>((resolve, reject) => queue.push({ write, resolve, reject }));
   }
 
+  /**
+   * Another writer (another instance sharing the database) recorded `version` of a claim:
+   * a cached state older than that would send this service's next write to the claim down
+   * the one-round-trip path with a stale expected version, to fail and roll back its
+   * inserts. Dropping it makes that write read the claim first. Called by whatever follows
+   * the store (the API's StoreFollower) for every claim event it sees; this service's own
+   * writes leave their entry at the version they wrote, so they are kept.
+   */
+  forgetStale(claimId: string, version: number): void {
+    const cached = this.states.get(claimId);
+    if (cached !== undefined && cached.version < version) this.states.delete(claimId);
+  }
+
   /** One batch of the queue: written together, skipping claims locked elsewhere (see WritePipeline.write). */
   private runBatch(queued: PendingWrite[], committing: () => void): Promise<void> {
     this.options.onBatch?.(queued.length);

@@ -14,7 +14,7 @@
  * has reached it (bounded wait, then 503 `not_caught_up`); so a client that reads its own
  * write on any instance never sees an older state.
  */
-import { applyStoreEvent, type ClaimViewCache, type ExecuteResult } from '@claimtrail/claims';
+import { applyStoreEvent, claimIdOfStream, type ClaimViewCache, type ExecuteResult } from '@claimtrail/claims';
 import { type EventStore, type PositionedEvent, type Subscription } from '@claimtrail/event-store';
 
 /** The request and response header. */
@@ -37,13 +37,22 @@ interface PositionWaiter {
   timer: NodeJS.Timeout;
 }
 
+/** What the follower keeps current: the command service's caches (a ClaimService). */
+export interface FollowedClaims {
+  readonly views: ClaimViewCache;
+  forgetStale(claimId: string, version: number): void;
+}
+
 export interface StoreFollowerLogger {
   error(obj: unknown, msg?: string): void;
 }
 
 /**
  * This instance's subscription to the event store: keeps the claim view cache current
- * with every writer's events and answers "has this instance seen everything up to P?".
+ * with every writer's events, drops the command service's cached claim states that another
+ * instance's writes made stale (so this instance's next write to such a claim reads it
+ * first instead of failing and rolling back), and answers "has this instance seen
+ * everything up to P?".
  */
 export class StoreFollower {
   private positionValue: number;
@@ -55,7 +64,7 @@ export class StoreFollower {
 
   private constructor(
     private readonly store: EventStore,
-    private readonly views: ClaimViewCache,
+    private readonly claims: FollowedClaims,
     private readonly log: StoreFollowerLogger,
     start: number,
   ) {
@@ -66,8 +75,8 @@ export class StoreFollower {
    * Follows the store from its head now. The view cache holds nothing older than that (it
    * is filled only from here on), so the start position counts as reached.
    */
-  static async start(store: EventStore, views: ClaimViewCache, log: StoreFollowerLogger): Promise<StoreFollower> {
-    const follower = new StoreFollower(store, views, log, await store.headPosition());
+  static async start(store: EventStore, claims: FollowedClaims, log: StoreFollowerLogger): Promise<StoreFollower> {
+    const follower = new StoreFollower(store, claims, log, await store.headPosition());
     follower.subscription = store.subscribe({ after: follower.positionValue }, (event) => follower.onEvent(event));
     return follower;
   }
@@ -80,7 +89,10 @@ export class StoreFollower {
   private onEvent(event: PositionedEvent): void {
     // Never throws: a failing handler would stop the store subscription for good.
     try {
-      applyStoreEvent(this.views, event);
+      applyStoreEvent(this.claims.views, event);
+      // A claim written elsewhere: this instance's cached state for its writes is stale now.
+      const claimId = claimIdOfStream(event.streamId);
+      if (claimId !== null) this.claims.forgetStale(claimId, event.version);
       this.positionValue = event.position;
       if (event.position >= this.lowest) this.releaseReached();
     } catch (error) {

@@ -106,7 +106,7 @@ export async function openBackend(config: Config, options: BackendOptions = {}):
   };
   let follower: StoreFollower;
   try {
-    follower = await StoreFollower.start(store, claims.views, { error: (obj, msg) => followerLog.current.error(obj, msg) });
+    follower = await StoreFollower.start(store, claims, { error: (obj, msg) => followerLog.current.error(obj, msg) });
   } catch (error) {
     await unlistenTokens?.().catch(() => undefined);
     await store.close().catch(() => undefined);

@@ -1,0 +1,84 @@
+import { randomUUID } from 'node:crypto';
+import { sql } from 'kysely';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createEventStore, migrateToLatest, openDatabase, type Database, type EventStore } from '@claimtrail/event-store';
+import { migrations } from '@claimtrail/migrations';
+import { createTestDatabase, requirePostgres, type TestDatabase } from '@claimtrail/testing';
+import type { Actor } from '@claimtrail/domain';
+import { ClaimService } from '../src/index.ts';
+
+const pg = await requirePostgres();
+const fc: Actor = { id: 'fc-1', role: 'fact_checker' };
+
+/**
+ * Two services on one database (two instances). A claim state cached by one goes stale when
+ * the other writes the claim; `forgetStale` (called by whatever follows the store) drops it,
+ * so the next write reads the claim first instead of trying the one-round-trip path with a
+ * stale expected version and rolling it back.
+ */
+describe.skipIf(!pg)('ClaimService.forgetStale', () => {
+  let testDb: TestDatabase;
+  const databases: Database[] = [];
+  const stores: EventStore[] = [];
+  let a: ClaimService;
+  let b: ClaimService;
+  let paths: string[] = [];
+
+  async function open(onPath?: (path: string) => void): Promise<ClaimService> {
+    const database = await openDatabase({ databaseUrl: testDb.url });
+    const store = createEventStore(database);
+    databases.push(database);
+    stores.push(store);
+    return new ClaimService(store, { database, batch: { concurrency: 1, maxSize: 8 }, ...(onPath ? { onBatchWritten: onPath } : {}) });
+  }
+
+  /** The next transaction id the server will assign: transactions that wrote anything took one each. */
+  async function nextXid(): Promise<bigint> {
+    const { rows } = await sql<{ xid: string }>`select pg_snapshot_xmax(pg_current_snapshot())::text as xid`.execute(databases[0]!.db);
+    return BigInt(rows[0]!.xid);
+  }
+
+  beforeAll(async () => {
+    testDb = await createTestDatabase('claims_forget_stale');
+    const setup = await openDatabase({ databaseUrl: testDb.url });
+    await migrateToLatest(setup.db, migrations);
+    await setup.close();
+    a = await open((path) => paths.push(path));
+    b = await open();
+  });
+  afterAll(async () => {
+    for (const store of stores) await store.close();
+    for (const database of databases) await database.close();
+    await testDb?.drop();
+  });
+  beforeEach(() => {
+    paths = [];
+  });
+
+  const note = (service: ClaimService, claimId: string, body: string) => service.execute({ claimId, command: { type: 'add_note', body }, actor: fc });
+
+  it("keeps the state of the service's own write, drops one older than another writer's version", async () => {
+    const id = randomUUID();
+    await a.execute({ claimId: id, command: { type: 'submit_claim', text: 'a claim written by two instances' }, actor: fc });
+    expect((await note(a, id, 'one')).view.version).toBe(2);
+    // Its own write, seen by its follower: the cached state is that version, kept.
+    a.forgetStale(id, 2);
+    paths = [];
+    expect((await note(a, id, 'two')).view.version).toBe(3);
+    expect(paths).toEqual(['one_flight']);
+
+    // The other instance writes version 4; this one hears of it and drops its version 3.
+    expect((await note(b, id, 'elsewhere')).view.version).toBe(4);
+    a.forgetStale(id, 4);
+    for (const store of stores) await store.flush();
+    paths = [];
+    const before = await nextXid();
+    expect((await note(a, id, 'three')).view.version).toBe(5);
+    await stores[0]!.flush();
+    const after = await nextXid();
+    expect(paths).toEqual(['read_first']);
+    // The write's transaction and the sequencer pass that positioned its events: no
+    // transaction that inserted and rolled back.
+    expect(after - before).toBe(2n);
+  });
+});
