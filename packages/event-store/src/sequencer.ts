@@ -12,8 +12,11 @@ export interface SequencerOptions {
   onError: (error: unknown) => void;
   batchSize: number;
   pollIntervalMs: number;
-  /** Delay before retrying when another instance holds the sequencing lock. */
-  busyRetryMs: number;
+  /**
+   * Delay before retrying when another instance holds the sequencing lock, unless that
+   * instance's pass is heard of sooner (`othersAdvanced`).
+   */
+  busyRetryMs: () => number;
   /**
    * Minimum time between the starts of two passes. Every pass is a commit (a WAL flush):
    * under load this batches many appends into one pass; when idle the pass runs at once.
@@ -39,6 +42,9 @@ export class Sequencer {
   private idle: Promise<void> = Promise.resolve();
   private failures = 0;
   private lastStart = -Infinity;
+  /** Passes of other instances heard of (their notifications): see `othersAdvanced`. */
+  private heardPasses = 0;
+  private wakeFromBusy: (() => void) | undefined;
 
   constructor(private readonly options: SequencerOptions) {
     this.timer = setInterval(() => this.wake(), options.pollIntervalMs);
@@ -49,6 +55,19 @@ export class Sequencer {
     if (this.closed) return;
     this.dirty = true;
     if (!this.running) this.idle = this.loop();
+  }
+
+  /**
+   * Another instance's pass committed (its notification arrived). A pass of ours that found
+   * the lock taken waits for this rather than retrying on a short timer: every retry while
+   * the other pass runs would be one more transaction that does nothing; the retry after it
+   * positions whatever that pass did not.
+   */
+  othersAdvanced(): void {
+    this.heardPasses++;
+    const wake = this.wakeFromBusy;
+    this.wakeFromBusy = undefined;
+    wake?.();
   }
 
   /** Called right after a local commit that appended: the next pass to start covers it. */
@@ -94,6 +113,7 @@ export class Sequencer {
         this.dirty = false;
         this.lastStart = performance.now();
         const pass = ++this.started;
+        const heardBefore = this.heardPasses;
         let result: PassResult;
         try {
           result = await this.options.runPass(this.options.batchSize);
@@ -107,7 +127,8 @@ export class Sequencer {
           continue;
         }
         if (result.busy) {
-          await sleep(this.options.busyRetryMs);
+          // Heard of already (the other pass ended after ours found the lock taken): retry now.
+          if (this.heardPasses === heardBefore) await this.busyWait();
           this.dirty = true;
           continue;
         }
@@ -128,8 +149,23 @@ export class Sequencer {
     if (this.waiters.length > 0 && !this.closed) this.wake();
   }
 
+  /** Until another instance's pass is heard of, `busyRetryMs` at most, or close. */
+  private busyWait(): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.wakeFromBusy = undefined;
+        resolve();
+      }, this.options.busyRetryMs());
+      this.wakeFromBusy = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
   async close(): Promise<void> {
     this.closed = true;
+    this.othersAdvanced();
     clearInterval(this.timer);
     const waiters = this.waiters;
     this.waiters = [];

@@ -65,6 +65,11 @@ export interface EventStoreInternals {
   flush(): Promise<number>;
 }
 
+/** A busy sequencer pass's retry when the holder's notification does not come (lost, or not listening). */
+const BUSY_RETRY_LISTENING_MS = 50;
+/** A busy sequencer pass's retry when this store does not listen for other passes. */
+const BUSY_RETRY_MS = 5;
+
 /** How long a subscription read may be shared after it started (same wake-up only). */
 const SHARED_READ_MS = 50;
 /** Subscription reads remembered for sharing (a few subscriptions at a few positions). */
@@ -93,6 +98,8 @@ class PgEventStore implements EventStore, EventStoreInternals {
   /** Transactions in which an append ran: `transaction` wakes the sequencer after they commit. */
   private readonly dirtyTransactions = new WeakSet<Transaction<any>>();
   private unlisten: Promise<() => Promise<void>> | undefined;
+  /** The LISTEN for other instances' passes is up (it starts with the first subscription). */
+  private listening = false;
   private closed = false;
   /**
    * What the subscriptions read through: `readAll`, except that subscriptions of this store
@@ -137,7 +144,9 @@ class PgEventStore implements EventStore, EventStoreInternals {
         onError: this.onError,
         batchSize: options.sequencerBatchSize ?? 5000,
         pollIntervalMs: options.pollIntervalMs ?? (database.kind === 'pglite' ? 250 : 100),
-        busyRetryMs: 5,
+        // Listening, a pass that found the lock taken waits for the holder's notification
+        // (`othersAdvanced`); the timer only covers a lost one. Not listening: a short timer.
+        busyRetryMs: () => (this.listening ? BUSY_RETRY_LISTENING_MS : BUSY_RETRY_MS),
         minPassIntervalMs: options.minPassIntervalMs ?? (database.kind === 'pglite' ? 0 : 10),
       });
     }
@@ -320,8 +329,17 @@ class PgEventStore implements EventStore, EventStoreInternals {
     this.unlisten ??= this.database.listen(this.channel, () => {
       // Never trusted for data: any notification (or null after a reconnect) means "re-read".
       this.wakeSubscriptions();
+      this.sequencer?.othersAdvanced();
     });
-    this.unlisten.catch(this.onError);
+    this.unlisten.then(
+      () => {
+        this.listening = !this.closed;
+      },
+      (error: unknown) => {
+        this.listening = false;
+        this.onError(error);
+      },
+    );
   }
 
   // ---------------------------------------------------------------- verify
