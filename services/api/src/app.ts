@@ -26,6 +26,7 @@ import { livePlugin, type LivePluginOptions } from './live/index.ts';
 import { boardPlugin } from './board/index.ts';
 import { serverOptions } from './server-options.ts';
 import { openBackend, prepareData } from './startup.ts';
+import { ReadReplicas } from './read-replicas.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -41,6 +42,8 @@ declare module 'fastify' {
     demoTokens: Partial<Record<Role, string>>;
     /** Where work that needs a server session of its own runs: DIRECT_DATABASE_URL when set, else `database` (pooler.ts). */
     session: { database: Database; store: EventStore };
+    /** Where reads that need no write transaction run: the read replicas, else the primary (read-replicas.ts). */
+    reads: ReadReplicas;
   }
 }
 
@@ -84,6 +87,23 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
   app.decorate('metrics', backend.metrics);
   app.decorate('demoTokens', {} as Partial<Record<Role, string>>);
   app.decorate('session', { database: backend.session.database, store: backend.session.store });
+  let reads: ReadReplicas;
+  try {
+    reads = await ReadReplicas.open(config.readDatabaseUrls, {
+      primary: { db: database.db, store: backend.store },
+      primaryHead: () => backend.follower.position,
+      maxLagMs: config.readReplicaMaxLagMs,
+      waitMs: config.readReplicaWaitMs,
+      poolSize: config.poolSize,
+      statementTimeoutMs: config.statementTimeoutMs,
+      connectionTimeoutMs: config.connectionTimeoutMs,
+      log: app.log,
+    });
+  } catch (error) {
+    await backend.close(app.log);
+    throw error;
+  }
+  app.decorate('reads', reads);
 
   registerProblemHandlers(app);
   // Per-request hooks are callback style: an async hook costs a promise and a microtask hop.
@@ -117,6 +137,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
     app.log.warn({ err: backend.listenError }, 'not listening for token revocations or rebuild notifications (the token cache TTL and the claim view cache\'s maximum age apply)');
   }
   app.addHook('onClose', async () => {
+    await reads.close();
     await backend.close(app.log);
   });
 

@@ -72,6 +72,19 @@ export interface Config {
    * to it (CONSISTENCY_WAIT_MS, default 2000) before it is answered 503 `not_caught_up`.
    */
   consistencyWaitMs: number;
+  /**
+   * Read replicas of the primary (READ_DATABASE_URL, comma-separated PostgreSQL URLs, one
+   * server each): lists, search, the board, the feed, history, the NDJSON export and
+   * websocket catch-up read there (see read-replicas.ts). Empty: every read on the primary.
+   */
+  readDatabaseUrls: readonly string[];
+  /** A replica further behind than this leaves the rotation (READ_REPLICA_MAX_LAG_MS, default 5000). */
+  readReplicaMaxLagMs: number;
+  /**
+   * How long a read that needs a position (a Consistency-Token, a websocket replay) waits
+   * for a replica to replay it before it reads the primary (READ_REPLICA_WAIT_MS, default 50).
+   */
+  readReplicaWaitMs: number;
   orgName: string;
   orgUrl: string;
   /** Public base URL used in links (Location is relative; ClaimReview needs absolute URLs). */
@@ -216,6 +229,23 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     return entries;
   };
 
+  // Each entry is checked like DATABASE_URL; an entry is named by its place, never echoed (it may hold a password).
+  const readDatabaseUrls = (): string[] => {
+    const raw = value('READ_DATABASE_URL');
+    if (raw === undefined) return [];
+    const entries = raw.split(',').map((entry) => entry.trim());
+    const bad = entries.flatMap((entry, i) => {
+      try {
+        return ['postgres:', 'postgresql:'].includes(new URL(entry).protocol) ? [] : [i + 1];
+      } catch {
+        return [i + 1];
+      }
+    });
+    if (bad.length > 0) problems.push(`READ_DATABASE_URL must be a comma-separated list of postgres: or postgresql: URLs (not one: entry ${bad.join(', ')})`);
+    if (embedded) problems.push('READ_DATABASE_URL needs DATABASE_URL: read replicas are standbys of a PostgreSQL primary');
+    return bad.length > 0 ? [] : entries;
+  };
+
   const config: Config = {
     port: integer('PORT', 3000, 0, 65535),
     host,
@@ -240,6 +270,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     bodyLimit: integer('BODY_LIMIT', 1024 * 1024, 1024, 100 * 1024 * 1024),
     rateLimitMax: integer('RATE_LIMIT_MAX', 10_000, 0, 100_000_000),
     consistencyWaitMs: integer('CONSISTENCY_WAIT_MS', 2_000, 0, 60_000),
+    readDatabaseUrls: readDatabaseUrls(),
+    readReplicaMaxLagMs: integer('READ_REPLICA_MAX_LAG_MS', 5_000, 1, 3_600_000),
+    readReplicaWaitMs: integer('READ_REPLICA_WAIT_MS', 50, 0, 60_000),
     orgName: value('ORG_NAME') ?? 'claimtrail',
     orgUrl: url('ORG_URL', ['http:', 'https:']) ?? 'https://claimtrail.dev',
     publicUrl: url('PUBLIC_URL', ['http:', 'https:']),

@@ -16,6 +16,7 @@ import { prepareDemoTokens } from './demo-tokens.ts';
 import { createMetrics, type Metrics } from './plugins/metrics.ts';
 import { StoreFollower, type StoreFollowerLogger } from './consistency.ts';
 import { explainPoolerRefusal, migrateOnSession, openSessionDatabase, poolerOptions, type SessionDatabase } from './pooler.ts';
+import { assertWritablePrimary } from './read-replicas.ts';
 
 /** The app's connections and services, opened before the app is built. */
 export interface Backend {
@@ -59,6 +60,8 @@ export async function openBackend(config: Config, options: BackendOptions = {}):
 
   let store: (EventStore & { close(): Promise<void> }) | undefined;
   try {
+    // A standby (or a read-only database) as DATABASE_URL: one clear refusal instead of the first failing write.
+    await assertWritablePrimary(database);
     if (options.migrate !== false) await (ownsDatabase ? migrateOnSession(config, database) : migrateToLatest(database.db, migrations));
     store = createEventStore(database, options.store ?? {});
   } catch (error) {

@@ -1,5 +1,6 @@
 import { claimStreamId, evolve, initialClaimState, toEnvelope } from '@claimtrail/domain';
-import type { EventStore, PositionedEvent } from '@claimtrail/event-store';
+import type { PositionedEvent } from '@claimtrail/event-store';
+import type { LiveReads } from './reads.ts';
 import { PreparedEvent } from './messages.ts';
 import { ClaimStates, viewOf } from './views.ts';
 
@@ -25,7 +26,9 @@ interface PageEntry {
 
 /**
  * Replays that reach back further than the hub's recent events read the store through
- * this, one per process: replays of the same range share one read and one fold.
+ * this, one per process: replays of the same range share one read and one fold. Every read
+ * goes where `reads` sends it: a read replica that has replayed the hub's position at the
+ * time (so the read is as complete as one on the primary), else the primary.
  *
  * - `page(after, need, now)`: one `readAll` page with each event's claim view, computed
  *   once for every replay that asks for it while it is read (single-flight) and kept for a
@@ -45,13 +48,17 @@ export class ReplayHistory {
   private readonly states: ClaimStates;
 
   constructor(
-    private readonly store: EventStore,
+    private readonly reads: LiveReads,
     private readonly log: ErrorLogger,
     private readonly pageSize: number,
     private readonly keptPages = 8,
     private readonly keptClaims = 256,
   ) {
-    this.states = new ClaimStates(store, 2_000);
+    // An event of a page is on any source that served the page.
+    this.states = new ClaimStates(
+      (event) => reads.read(event.position, (source) => source.store.readStream(event.streamId, { toVersion: event.version })),
+      2_000,
+    );
   }
 
   /**
@@ -67,7 +74,7 @@ export class ReplayHistory {
       this.pages.set(after, cached);
       return cached.read;
     }
-    const entry: PageEntry = { upTo: now, full: false, read: this.readPage(after) };
+    const entry: PageEntry = { upTo: now, full: false, read: this.readPage(after, now) };
     entry.read.then(
       (page) => {
         entry.full = page.events.length >= this.pageSize;
@@ -98,7 +105,7 @@ export class ReplayHistory {
       this.claims.set(claimId, cached);
       return cached.read;
     }
-    const entry = { upTo: now, read: this.readClaim(claimId) };
+    const entry = { upTo: now, read: this.readClaim(claimId, now) };
     this.claims.set(claimId, entry);
     entry.read.catch(() => {
       if (this.claims.get(claimId) === entry) this.claims.delete(claimId);
@@ -111,8 +118,9 @@ export class ReplayHistory {
     return entry.read;
   }
 
-  private async readPage(after: number): Promise<HistoryPage> {
-    const page = await this.store.readAll({ after, limit: this.pageSize });
+  /** One page after `after`, read where every event up to `upTo` is. */
+  private async readPage(after: number, upTo: number): Promise<HistoryPage> {
+    const page = await this.reads.read(upTo, (source) => source.store.readAll({ after, limit: this.pageSize }));
     const events: PreparedEvent[] = [];
     for (const e of page.events) {
       let view = null;
@@ -127,8 +135,8 @@ export class ReplayHistory {
     return { events, next: page.next };
   }
 
-  private async readClaim(claimId: string): Promise<PreparedEvent[]> {
-    const events = await this.store.readStream(claimStreamId(claimId));
+  private async readClaim(claimId: string, upTo: number): Promise<PreparedEvent[]> {
+    const events = await this.reads.read(upTo, (source) => source.store.readStream(claimStreamId(claimId)));
     const prepared: PreparedEvent[] = [];
     let state = initialClaimState;
     for (const e of events) {

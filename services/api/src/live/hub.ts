@@ -4,6 +4,7 @@ import { claimStreamId, type ClaimState } from '@claimtrail/domain';
 import { ReplayHistory } from './history.ts';
 import { PreparedEvent } from './messages.ts';
 import { RecentEvents } from './recent.ts';
+import { storeReads, type LiveReads } from './reads.ts';
 import { ClaimStates, viewOf, type LatestClaimState } from './views.ts';
 
 /** What the hub fans events out to: one subscription of one connection. */
@@ -24,6 +25,8 @@ export interface HubOptions {
   recentEvents: number;
   /** Page size of replays that read the store (`LiveConfig.replayBatchSize`). */
   replayBatchSize: number;
+  /** Where snapshots and replays read (default: the hub's store). */
+  reads?: LiveReads;
 }
 
 /**
@@ -48,6 +51,8 @@ export class LiveHub {
   readonly recent: RecentEvents;
   /** The store, for replays that reach back before `recent`: shared reads, shared folds. */
   readonly history: ReplayHistory;
+  /** Where snapshots and replays read (a read replica that has what they need, else the primary). */
+  readonly reads: LiveReads;
   /** Serializes handler runs even if the store does not await the handler. */
   private queue: Promise<void> = Promise.resolve();
   private stopped = false;
@@ -67,9 +72,10 @@ export class LiveHub {
     private readonly log: HubLogger,
     options: HubOptions = { recentEvents: 4096, replayBatchSize: 500 },
   ) {
-    this.states = new ClaimStates(store);
+    this.states = new ClaimStates((event) => store.readStream(event.streamId, { toVersion: event.version }));
     this.recent = new RecentEvents(options.recentEvents);
-    this.history = new ReplayHistory(store, log, options.replayBatchSize);
+    this.reads = options.reads ?? storeReads(store);
+    this.history = new ReplayHistory(this.reads, log, options.replayBatchSize);
   }
 
   get position(): number {

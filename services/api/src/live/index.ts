@@ -18,6 +18,7 @@ import type {} from '@fastify/websocket';
 import { HttpProblem } from '../errors.ts';
 import { clientErrorResponse } from '../plugins/client-errors.ts';
 import { LiveHub } from './hub.ts';
+import type { LiveReads } from './reads.ts';
 import { UPGRADE_REQUIRED_HEADERS, handshakeRefusal } from './handshake.ts';
 import { DEFAULT_LIVE_CONFIG, type LiveConfig } from './config.ts';
 import { CLOSE_POLICY_VIOLATION, CorkedWrites, type LiveStats } from './connection.ts';
@@ -29,10 +30,11 @@ export type { LiveStats } from './connection.ts';
 
 export interface LivePluginOptions extends Partial<LiveConfig> {
   /**
-   * The board snapshot as JSON text; defaults to the query behind `GET /board` (default
-   * limit), so the snapshot is exactly what the HTTP route returns.
+   * The board snapshot as JSON text, including every event up to `atLeast`; defaults to the
+   * query behind `GET /board` (default limit) where the hub's reads go, so the snapshot is
+   * exactly what the HTTP route returns.
    */
-  boardSnapshot?: () => Promise<string>;
+  boardSnapshot?: (atLeast: number) => Promise<string>;
 }
 
 /** What the live plugin needs from the app (decorated by buildApp). */
@@ -43,6 +45,8 @@ interface LiveHost {
     listen?(channel: string, handler: (payload: string | null) => void): Promise<() => Promise<void>>;
   };
   authenticateToken(token: string): Promise<Actor | null>;
+  /** Where snapshots and replays read (the app's read replicas); absent: the store. */
+  reads?: LiveReads;
   /** Throws a 401/429 problem; present when the API provides it. */
   authenticateRequest?(request: FastifyRequest, token: string): Promise<AuthenticatedToken>;
 }
@@ -96,13 +100,15 @@ async function livePluginImpl(app: FastifyInstance, options: LivePluginOptions):
     if (key in DEFAULT_LIVE_CONFIG && typeof value === 'number' && value > 0) config[key as keyof LiveConfig] = value;
   }
 
-  const hub = new LiveHub(host.store, app.log, { recentEvents: config.replayBufferEvents, replayBatchSize: config.replayBatchSize });
+  const hub = new LiveHub(host.store, app.log, {
+    recentEvents: config.replayBufferEvents,
+    replayBatchSize: config.replayBatchSize,
+    ...(host.reads ? { reads: host.reads } : {}),
+  });
   const sessions = new Set<Session>();
   const stats: LiveStats = { connections: 0, overflowCloses: 0, heartbeatTerminations: 0 };
   const writes = new CorkedWrites();
-  const boardSnapshot =
-    boardOption ??
-    (() => boardJson(host.database?.db ?? host.store.db, BOARD_PER_STATE));
+  const boardSnapshot = boardOption ?? ((atLeast: number) => hub.reads.read(atLeast, (source) => boardJson(source.db, BOARD_PER_STATE)));
 
   app.decorate('live', {
     hub,

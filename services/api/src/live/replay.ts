@@ -24,8 +24,8 @@ export interface ReplayDeps {
   store: EventStore;
   config: LiveConfig;
   log: HubLogger;
-  /** The board as `GET /board` returns it, as JSON text. */
-  boardSnapshot(): Promise<string>;
+  /** The board as `GET /board` returns it, as JSON text, including every event up to `atLeast`. */
+  boardSnapshot(atLeast: number): Promise<string>;
 }
 
 /** How long a snapshot waits for the fan-out to include writes acknowledged before it. */
@@ -51,7 +51,7 @@ async function snapshot(sub: ChannelSubscription, head: number, deps: ReplayDeps
   if (sub.channel === 'feed') {
     connection.sendJson({ type: 'snapshot', channel: 'feed', position: head });
   } else if (sub.channel === 'board') {
-    const board = await deps.boardSnapshot();
+    const board = await deps.boardSnapshot(head);
     if (sub.isClosed()) return;
     connection.send(`{"type":"snapshot","channel":"board","position":${head},"board":${board}}`);
   } else {
@@ -60,7 +60,8 @@ async function snapshot(sub: ChannelSubscription, head: number, deps: ReplayDeps
     const known = deps.hub.claimAsOf(sub.claimId!, head);
     let state = known?.latest?.state;
     if (state === undefined) {
-      const events = await deps.store.readStream(claimStreamId(sub.claimId!));
+      const claimId = sub.claimId!;
+      const events = await deps.hub.reads.read(head, (source) => source.store.readStream(claimStreamId(claimId)));
       state = initialClaimState;
       for (const e of events) {
         if (e.position === null || e.position > head) break;

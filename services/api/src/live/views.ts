@@ -7,7 +7,7 @@ import {
   type ClaimState,
   type ClaimView,
 } from '@claimtrail/domain';
-import type { EventStore, PositionedEvent, RecordedEvent } from '@claimtrail/event-store';
+import type { PositionedEvent, RecordedEvent } from '@claimtrail/event-store';
 import { claimIdOfStream } from '@claimtrail/claims';
 
 /** The claim id of a claim stream, null for other streams (the claims package's helper). */
@@ -36,6 +36,9 @@ export interface LatestClaimState {
   state: ClaimState;
 }
 
+/** Reads a stream from its first event up to `event` (the store, or a replica that has replayed it). */
+export type StreamReader = (event: PositionedEvent) => Promise<RecordedEvent[]>;
+
 /**
  * Claim states by stream, so the view "as of an event" costs one evolve when the events
  * of a stream arrive in version order (the live fan-out, a replay), and one readStream
@@ -50,7 +53,7 @@ export class ClaimStates {
   private completeAfterValue = 0;
 
   constructor(
-    private readonly store: EventStore,
+    private readonly readStreamTo: StreamReader,
     private readonly capacity = 10_000,
   ) {}
 
@@ -101,7 +104,7 @@ export class ClaimStates {
     } else if (event.version === 1) {
       state = evolve(initialClaimState, toEnvelope(event));
     } else {
-      const events = await this.store.readStream(event.streamId, { toVersion: event.version });
+      const events = await this.readStreamTo(event);
       state = foldRecorded(events);
     }
     this.entries.delete(event.streamId);

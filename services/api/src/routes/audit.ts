@@ -5,18 +5,21 @@
  *   the hash chains and the projections against a rebuild (src/audit/verify.ts).
  *   Policy: auditor, editor and admin may call it (auditors prove integrity, the desk
  *   checks its own work, admins operate); fact-checkers get 403. It reads only. A
- *   whole-log verify is expensive: one runs at a time per instance, others queue.
+ *   whole-log verify is expensive: one runs at a time per instance, others queue. It runs
+ *   on the primary even with read replicas: the projection comparison fills a scratch
+ *   (or temporary) table, which a standby cannot create.
  *
  * `GET /events` with `Accept: application/x-ndjson` → every event after `?after=` (up to
  *   the head at the time of the request, or `?limit=`), one JSON object per line, the
  *   same objects as the JSON feed. Streamed from store.streamAll straight to the socket
  *   with backpressure (src/audit/ndjson.ts), so exporting millions of events uses
- *   constant memory. Same policy as the JSON feed (any authenticated role). Chosen by a route constraint on
+ *   constant memory; from a read replica when one serves (http/replica-read.ts). Same
+ *   policy as the JSON feed (any authenticated role). Chosen by a route constraint on
  *   the Accept header, so the JSON route stays untouched.
  *
  * Nobody changes the log through HTTP: these routes only read.
  */
-import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { ProblemSchema } from '@claimtrail/contract';
 import { canReadConcurrently } from '@claimtrail/claims';
 import type { Role } from '@claimtrail/domain';
@@ -25,6 +28,7 @@ import { verifyAll, verifyClaim } from '../audit/verify.ts';
 import { HttpProblem } from '../errors.ts';
 import { requireRole } from '../plugins/auth.ts';
 import { SECURED, claimIdParam } from '../http/conventions.ts';
+import { replicaRead } from '../http/replica-read.ts';
 
 export const AUDIT_ROLES: readonly Role[] = ['auditor', 'editor', 'admin'];
 
@@ -34,12 +38,13 @@ function acceptsNdjson(request: { headers: Record<string, string | string[] | un
   return /application\/x-ndjson/i.test(value) ? 'ndjson' : undefined;
 }
 
-async function streamExport(app: FastifyInstance, request: FastifyRequest<{ Querystring: { after?: number; limit?: number } }>, reply: FastifyReply) {
+async function streamExport(request: FastifyRequest<{ Querystring: { after?: number; limit?: number } }>, reply: FastifyReply) {
   const after = request.query.after ?? 0;
   const limit = request.query.limit;
   // The export ends at the head as of the request: a consistent end, and it terminates
-  // even while writers keep appending.
-  const head = await app.store.headPosition();
+  // even while writers keep appending. Head and events come from the same source (a read
+  // replica when one serves; once streaming has begun, a failure cuts the export).
+  const { store, head } = await replicaRead(request, async (source) => ({ store: source.store, head: await source.store.headPosition() }));
   reply.hijack();
   const raw = reply.raw;
   raw.writeHead(200, {
@@ -49,7 +54,7 @@ async function streamExport(app: FastifyInstance, request: FastifyRequest<{ Quer
     'x-head-position': String(head),
   });
   try {
-    const count = await writeNdjson(raw, app.store.streamAll({ after, batchSize: 2000 }), {
+    const count = await writeNdjson(raw, store.streamAll({ after, batchSize: 2000 }), {
       until: head,
       ...(limit !== undefined ? { limit } : {}),
     });
@@ -176,7 +181,7 @@ export const auditRoutes: FastifyPluginAsync = async (app) => {
       },
     },
     async (request, reply) => {
-      await streamExport(app, request, reply);
+      await streamExport(request, reply);
     },
   );
 };

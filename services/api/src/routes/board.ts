@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { BoardQuerySchema, BoardSchema, ProblemSchema } from '@claimtrail/contract';
 import { boardJson } from '@claimtrail/claims';
 import { SECURED } from '../http/conventions.ts';
+import { replicaRead } from '../http/replica-read.ts';
 
 export const boardRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
@@ -17,7 +18,8 @@ export const boardRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request, reply) => {
-      const json = await boardJson(app.store.db, request.query.limit ?? 50);
+      const limit = request.query.limit ?? 50;
+      const json = await replicaRead(request, (source) => boardJson(source.db, limit));
       return reply.type('application/json; charset=utf-8').send(json as never);
     },
   );

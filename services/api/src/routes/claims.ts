@@ -14,6 +14,7 @@ import { HttpProblem } from '../errors.ts';
 import { actorOf } from '../plugins/auth.ts';
 import { SECURED, claimIdParam, etag } from '../http/conventions.ts';
 import { runCommand } from '../http/run-command.ts';
+import { replicaRead } from '../http/replica-read.ts';
 
 const errors = { 400: ProblemSchema, 401: ProblemSchema, 403: ProblemSchema };
 
@@ -68,7 +69,7 @@ export const claimRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const { assignee, ...filter } = request.query;
       // `me` is the caller: a desk's "my claims" without knowing its own user id.
       const resolved = assignee === 'me' ? actorOf(request).id : assignee;
-      return listClaims(app.store.db, { ...filter, ...(resolved !== undefined ? { assignee: resolved } : {}) });
+      return replicaRead(request, (source) => listClaims(source.db, { ...filter, ...(resolved !== undefined ? { assignee: resolved } : {}) }));
     },
   );
 

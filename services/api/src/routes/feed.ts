@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { EventFeedSchema, EventsQuerySchema, ProblemSchema } from '@claimtrail/contract';
 import { toEventRecord } from '@claimtrail/claims';
 import { SECURED } from '../http/conventions.ts';
+import { replicaRead } from '../http/replica-read.ts';
 
 /** The global feed: every event after a position, in position order. */
 export const feedRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -19,7 +20,7 @@ export const feedRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request) => {
       const { after = 0, limit = 100 } = request.query;
-      const page = await app.store.readAll({ after, limit });
+      const page = await replicaRead(request, (source) => source.store.readAll({ after, limit }));
       return { events: page.events.map(toEventRecord), next: page.next };
     },
   );

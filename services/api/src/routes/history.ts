@@ -10,6 +10,7 @@ import { claimStateAt, toEventRecord, type StateAt } from '@claimtrail/claims';
 import { claimStreamId } from '@claimtrail/domain';
 import { HttpProblem } from '../errors.ts';
 import { SECURED, claimIdParam, etag } from '../http/conventions.ts';
+import { replicaRead } from '../http/replica-read.ts';
 
 const errors = { 400: ProblemSchema, 401: ProblemSchema, 403: ProblemSchema, 404: ProblemSchema };
 
@@ -28,7 +29,7 @@ export const historyRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) => {
       const id = claimIdParam(request.params.id);
-      const events = await app.store.readStream(claimStreamId(id));
+      const events = await replicaRead(request, (source) => source.store.readStream(claimStreamId(id)));
       if (events.length === 0) throw new HttpProblem('not_found', `claim ${id} not found`);
       reply.header('etag', etag(events[events.length - 1]!.version));
       return { events: events.map(toEventRecord) };
@@ -65,7 +66,7 @@ export const historyRoutes: FastifyPluginAsyncTypebox = async (app) => {
         }
         when = { at: instant };
       }
-      const view = await claimStateAt(app.store, id, when);
+      const view = await replicaRead(request, (source) => claimStateAt(source.store, id, when));
       if (!view) {
         throw new HttpProblem(
           'not_found',

@@ -1,16 +1,48 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { Type } from 'typebox';
+import { Type, type TSchema } from 'typebox';
 import { sql } from 'kysely';
 import { HealthSchema, ProblemSchema, RoleSchema } from '@claimtrail/contract';
 import { migrations } from '@claimtrail/migrations';
 import { PUBLIC, SECURED } from '../http/conventions.ts';
 import { actorOf } from '../plugins/auth.ts';
 
+const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
+
+/** The read replicas (READ_DATABASE_URL), from their last health check: no query per probe. */
+const ReplicasSchema = Type.Object(
+  {
+    maxLagMs: Type.Integer(),
+    readsOnPrimary: Type.Integer(),
+    retriedOnPrimary: Type.Integer(),
+    servers: Type.Array(
+      Type.Object({
+        name: Type.String(),
+        state: Type.Union([Type.Literal('starting'), Type.Literal('in_use'), Type.Literal('lagging'), Type.Literal('down')]),
+        inUse: Type.Boolean(),
+        standby: Nullable(Type.Boolean()),
+        head: Nullable(Type.Integer()),
+        behind: Nullable(Type.Integer()),
+        lagMs: Nullable(Type.Integer()),
+        replayAgeMs: Nullable(Type.Integer()),
+        reads: Type.Integer(),
+        checkedAt: Nullable(Type.String()),
+        error: Nullable(Type.String()),
+      }),
+    ),
+  },
+  {
+    description:
+      'Present when read replicas are configured. A replica that is down or more than maxLagMs behind is out of rotation ' +
+      '(its reads go to the primary); it does not make the service unready.',
+  },
+);
+
 const ReadySchema = Type.Object(
   {
     status: Type.String(),
     database: Type.String(),
     migrations: Type.Object({ applied: Type.Integer(), expected: Type.Integer(), pending: Type.Array(Type.String()) }),
+    replicas: Type.Optional(ReplicasSchema),
   },
   { additionalProperties: true },
 );
@@ -45,7 +77,7 @@ export const systemRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags: ['system'],
         operationId: 'getReadiness',
-        summary: 'Readiness: database reachable and every migration applied (else 503)',
+        summary: 'Readiness: database reachable and every migration applied (else 503); the read replicas and their lag',
         security: PUBLIC,
         response: {
           200: ReadySchema,
@@ -56,6 +88,8 @@ export const systemRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (_request, reply) => {
+      // Replicas out of rotation leave the service ready: their reads go to the primary.
+      const replicas = app.reads.configured ? { replicas: app.reads.report() } : {};
       try {
         await app.database.ping();
         const result = await sql<{ name: string }>`select name from kysely_migration`.execute(app.database.db);
@@ -65,13 +99,19 @@ export const systemRoutes: FastifyPluginAsyncTypebox = async (app) => {
           status: pending.length === 0 ? 'ready' : 'migrations_pending',
           database: app.database.kind,
           migrations: { applied: applied.size, expected: expected.length, pending },
+          ...replicas,
         };
         if (pending.length > 0) reply.code(503).header('retry-after', '5');
         return body;
       } catch (error) {
         app.log.warn({ err: error }, 'readiness check failed');
         reply.code(503).header('retry-after', '2');
-        return { status: 'database_unavailable', database: app.database.kind, migrations: { applied: 0, expected: expected.length, pending: expected } };
+        return {
+          status: 'database_unavailable',
+          database: app.database.kind,
+          migrations: { applied: 0, expected: expected.length, pending: expected },
+          ...replicas,
+        };
       }
     },
   );
