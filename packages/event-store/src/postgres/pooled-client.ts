@@ -21,10 +21,12 @@ import pg from 'pg';
  *   exist on the next ("prepared statement … does not exist"), or does with other text
  *   ("… already exists"). Code that sends named Parse messages itself (flight.ts) asks
  *   `keepsNamedStatements(connection)`.
- * - Every query uses the extended protocol (a Simple Query message would end the
- *   transaction the timeout was set in), so a query's text must be one statement.
- *   Submittable queries that send a Simple Query themselves (pg-copy-streams' COPY) run
- *   without the per-transaction timeout; only the rebuild sends COPY, on a direct connection.
+ * - A query sent in the simple protocol while no transaction is open (a text without
+ *   parameters: BEGIN, `select 1`) goes out in the extended protocol instead, so the prefix
+ *   shares its Sync: such a text must be one statement. Inside a transaction (COMMIT,
+ *   ROLLBACK) it stays a simple query. Submittable queries that are not pg queries
+ *   (pg-copy-streams' COPY) keep the simple protocol and run without the per-transaction
+ *   timeout; only the rebuild sends COPY, on a direct connection.
  */
 
 /** What a pool's clients do on a connection through a transaction pooler. */
@@ -54,13 +56,17 @@ export function keepsNamedStatements(connection: object): boolean {
 }
 
 interface ProtocolConnection {
+  query(text: string): void;
   parse(config: { text: string; name?: string; types?: unknown[] }): void;
   bind(config?: Record<string, unknown>): void;
+  describe(config: { type: 'P' | 'S'; name?: string }): void;
   execute(config?: { portal?: string; rows?: number }): void;
+  sync(): void;
 }
 
 type ClientInternals = {
   _txStatus: string | null;
+  _getActiveQuery(): unknown;
   _handleParseComplete(): void;
   _handleCommandComplete(message: unknown): void;
   _handleReadyForQuery(message: unknown): void;
@@ -84,12 +90,14 @@ export function pooledClientClass(settings: PoolerSettings): typeof pg.Client {
       super(config);
       const connection = (this as unknown as { connection: ProtocolConnection }).connection;
       if (!settings.namedStatements) unnamedConnections.add(connection);
+      const simple = connection.query.bind(connection);
       const parse = connection.parse.bind(connection);
       const bind = connection.bind.bind(connection);
+      const describe = connection.describe.bind(connection);
       const execute = connection.execute.bind(connection);
-      // The first Parse or Bind of a query sent while no transaction is open: the prefix goes first.
-      const beforeFirst = () => {
-        if (this.#prefixSent || this._txStatus !== 'I') return;
+      const sync = connection.sync.bind(connection);
+      const needsPrefix = () => !this.#prefixSent && this._txStatus === 'I';
+      const sendPrefix = () => {
         this.#prefixSent = true;
         parse({ text: prefix });
         bind({});
@@ -97,24 +105,34 @@ export function pooledClientClass(settings: PoolerSettings): typeof pg.Client {
         this.#dropParse = true;
         this.#dropCommand = true;
       };
+      // The first Parse or Bind of a query sent while no transaction is open: the prefix goes first.
       connection.parse = (config) => {
-        beforeFirst();
+        if (needsPrefix()) sendPrefix();
         parse(config);
       };
       connection.bind = (config) => {
-        beforeFirst();
+        if (needsPrefix()) sendPrefix();
         bind(config);
+      };
+      connection.query = (text) => {
+        if (!needsPrefix() || !(this._getActiveQuery() instanceof pg.Query)) return simple(text);
+        sendPrefix();
+        parse({ text });
+        bind({});
+        describe({ type: 'P', name: '' });
+        execute({});
+        sync();
       };
     }
 
     override query(...args: QueryArguments): never {
       const [config, values, callback] = args;
       const query = (super.query as (...a: QueryArguments) => never).bind(this);
-      if (config === null || config === undefined || typeof (config as { submit?: unknown }).submit === 'function') return query(config, values, callback);
-      const normalized: Record<string, unknown> = typeof config === 'string' ? { text: config } : { ...(config as Record<string, unknown>) };
-      normalized.queryMode = 'extended';
-      if (!settings.namedStatements) delete normalized.name;
-      return query(normalized, values, callback);
+      if (settings.namedStatements || config === null || typeof config !== 'object' || typeof (config as { submit?: unknown }).submit === 'function') {
+        return query(config, values, callback);
+      }
+      const { name: _name, ...unnamed } = config as Record<string, unknown>;
+      return query(unnamed, values, callback);
     }
 
     override _handleParseComplete(): void {
