@@ -190,21 +190,20 @@ export async function createReplica(primary = serverUrl()): Promise<Replica> {
       throw error;
     }
     created = true;
-    // Hot standby needs these at least as high as on the primary.
+    // Hot standby needs the first five at least as high as on the primary; the others make
+    // the replica plan and cache like the primary, so the two compare fairly.
     const settings = await sqlOn(
       primary,
-      `select name, setting from pg_settings
-        where name in ('max_connections', 'max_worker_processes', 'max_wal_senders', 'max_prepared_transactions', 'max_locks_per_transaction')`,
+      `select name, current_setting(name) as value from unnest(array['max_connections', 'max_worker_processes', 'max_wal_senders',
+         'max_prepared_transactions', 'max_locks_per_transaction', 'shared_buffers', 'work_mem', 'effective_cache_size',
+         'random_page_cost', 'jit']) as name`,
     );
     const conf = [
       `port = ${port}`,
       `listen_addresses = '127.0.0.1'`,
       `unix_socket_directories = '${dir}'`,
       'hot_standby = on',
-      'shared_buffers = 32MB',
-      // A throwaway copy: no need to survive a power cut.
-      'fsync = off',
-      ...settings.map((row) => `${row.name} = ${row.setting}`),
+      ...settings.map((row) => `${row.name} = '${row.value}'`),
     ];
     const files: Array<[string, string]> = [
       [join(data, 'postgresql.conf'), conf.join('\n') + '\n'],
