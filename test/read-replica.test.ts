@@ -86,6 +86,9 @@ describe.skipIf(!pg || !tools)('read replicas: a real streaming replica', () => 
         readDatabaseUrls: [replica.url(db.name)],
         // The paused-replay checks below must not take the replica out of rotation.
         readReplicaMaxLagMs: 600_000,
+        // Generous, so that a replica replaying the WAL of a busy server (the rest of the
+        // suite) still serves the tokened reads; a read it cannot serve in time goes to the primary.
+        readReplicaWaitMs: 500,
       },
     });
     await app.listen({ port: 0, host: '127.0.0.1' });
@@ -253,7 +256,7 @@ describe.skipIf(!pg || !tools)('read replicas: a real streaming replica', () => 
       config: { databaseUrl: db.url, rateLimitMax: 0, readDatabaseUrls: [replica.url(db.name)], readReplicaMaxLagMs: 200 },
     });
     try {
-      expect((await report(strict)).servers[0]!.state).toBe('in_use');
+      await until('the replica in rotation', async () => ((await report(strict)).servers[0]!.state === 'in_use' ? true : undefined));
       const claimId = claims[0]!;
       await replica.pauseReplay();
       let version = 0;
