@@ -5,13 +5,11 @@
  * off`) as a child process. Used by test/multi-instance.test.ts and `npm run bench:scale`;
  * the configuration is the one docs/scaling.md shows.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, sleep } from './service.ts';
+import { findBinary, startDaemon } from './daemon.ts';
+import { freePort } from './service.ts';
 
 /**
  * `round-robin`: every request to the next instance. `claim-hash`: requests whose path
@@ -39,19 +37,9 @@ export interface Nginx {
   stop(): Promise<void>;
 }
 
-const running = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const child of running) child.kill('SIGKILL');
-});
-
 /** The nginx binary: NGINX_BIN, else Debian's /usr/sbin/nginx, else `nginx` on PATH (null when none). */
 export function nginxBinary(): string | null {
-  if (process.env.NGINX_BIN) return process.env.NGINX_BIN;
-  if (existsSync('/usr/sbin/nginx')) return '/usr/sbin/nginx';
-  for (const dir of (process.env.PATH ?? '').split(':')) {
-    if (dir && existsSync(join(dir, 'nginx'))) return join(dir, 'nginx');
-  }
-  return null;
+  return findBinary('NGINX_BIN', 'nginx');
 }
 
 /** The configuration: everything nginx writes goes under `dir`. */
@@ -122,17 +110,6 @@ ${balance === 'claim-hash' ? '    hash $claim_route consistent;\n' : ''}${upstre
 `;
 }
 
-function listening(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ port, host: '127.0.0.1' });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
-
 export async function startNginx(options: NginxOptions): Promise<Nginx> {
   const binary = nginxBinary();
   if (binary === null) throw new Error('nginx is not installed (.ci/run installs Debian\'s nginx)');
@@ -141,27 +118,9 @@ export async function startNginx(options: NginxOptions): Promise<Nginx> {
   const config = nginxConfig({ ...options, port, dir });
   const file = join(dir, 'nginx.conf');
   await writeFile(file, config);
-  // -e: the error log before the configuration is read (the default is under /var/log).
-  const child = spawn(binary, ['-p', dir, '-c', file, '-e', join(dir, 'error.log')], { stdio: ['ignore', 'pipe', 'pipe'] });
-  running.add(child);
-  let output = '';
-  child.stdout!.on('data', (d) => (output += String(d)));
-  child.stderr!.on('data', (d) => (output += String(d)));
-  const exited = new Promise<void>((resolve) => {
-    child.once('exit', () => {
-      running.delete(child);
-      resolve();
-    });
-  });
   const errorLog = () => readFile(join(dir, 'error.log'), 'utf8').catch(() => '');
-  const deadline = Date.now() + 10_000;
-  while (!(await listening(port))) {
-    if (child.exitCode !== null || Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`nginx did not start: ${output}\n${await errorLog()}`);
-    }
-    await sleep(50);
-  }
+  // -e: the error log before the configuration is read (the default is under /var/log).
+  const daemon = await startDaemon({ name: 'nginx', binary, args: ['-p', dir, '-c', file, '-e', join(dir, 'error.log')], port, log: errorLog });
   return {
     url: `http://127.0.0.1:${port}`,
     port,
@@ -169,13 +128,7 @@ export async function startNginx(options: NginxOptions): Promise<Nginx> {
     config,
     errorLog,
     async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        // SIGTERM: fast shutdown (open websockets are closed, not waited for).
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-        await exited;
-        clearTimeout(timer);
-      }
+      await daemon.stop();
       await rm(dir, { recursive: true, force: true });
     },
   };

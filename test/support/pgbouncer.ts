@@ -6,13 +6,12 @@
  * uid/gid) and the folder is handed to it. Used by test/pgbouncer.test.ts and
  * `npm run bench:pooler`; the configuration is the one docs/scaling.md shows.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { chown, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, sleep } from './service.ts';
+import { findBinary, startDaemon } from './daemon.ts';
+import { freePort } from './service.ts';
 
 export interface PgBouncerOptions {
   /** The PostgreSQL server behind it. */
@@ -36,19 +35,9 @@ export interface PgBouncer {
   stop(): Promise<void>;
 }
 
-const running = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const child of running) child.kill('SIGKILL');
-});
-
 /** The pgbouncer binary: PGBOUNCER_BIN, else Debian's /usr/sbin/pgbouncer, else `pgbouncer` on PATH (null when none). */
 export function pgbouncerBinary(): string | null {
-  if (process.env.PGBOUNCER_BIN) return process.env.PGBOUNCER_BIN;
-  if (existsSync('/usr/sbin/pgbouncer')) return '/usr/sbin/pgbouncer';
-  for (const dir of (process.env.PATH ?? '').split(':')) {
-    if (dir && existsSync(join(dir, 'pgbouncer'))) return join(dir, 'pgbouncer');
-  }
-  return null;
+  return findBinary('PGBOUNCER_BIN', 'pgbouncer');
 }
 
 /** The configuration: everything PgBouncer writes goes under `dir`. */
@@ -75,17 +64,6 @@ admin_users = ${user}
 `;
 }
 
-function listening(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ port, host: '127.0.0.1' });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
-
 /** As root: the uid and gid of `postgres`, which PgBouncer runs as (it refuses root). */
 function unprivilegedUser(): { uid: number; gid: number } | undefined {
   if (process.getuid?.() !== 0) return undefined;
@@ -106,26 +84,8 @@ export async function startPgBouncer(options: PgBouncerOptions): Promise<PgBounc
   if (runAs) {
     for (const path of [dir, file, join(dir, 'users.txt')]) await chown(path, runAs.uid, runAs.gid);
   }
-  const child = spawn(binary, [file], { stdio: ['ignore', 'pipe', 'pipe'], ...(runAs ?? {}) });
-  running.add(child);
-  let output = '';
-  child.stdout!.on('data', (d) => (output += String(d)));
-  child.stderr!.on('data', (d) => (output += String(d)));
-  const exited = new Promise<void>((resolve) => {
-    child.once('exit', () => {
-      running.delete(child);
-      resolve();
-    });
-  });
   const log = () => readFile(join(dir, 'pgbouncer.log'), 'utf8').catch(() => '');
-  const deadline = Date.now() + 10_000;
-  while (!(await listening(port))) {
-    if (child.exitCode !== null || Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`pgbouncer did not start: ${output}\n${await log()}`);
-    }
-    await sleep(50);
-  }
+  const daemon = await startDaemon({ name: 'pgbouncer', binary, args: [file], ...(runAs ? { spawnOptions: runAs } : {}), port, log });
   return {
     port,
     dir,
@@ -138,13 +98,7 @@ export async function startPgBouncer(options: PgBouncerOptions): Promise<PgBounc
     },
     log,
     async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        // SIGTERM: immediate shutdown (clients are disconnected, not waited for).
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-        await exited;
-        clearTimeout(timer);
-      }
+      await daemon.stop();
       await rm(dir, { recursive: true, force: true });
     },
   };
