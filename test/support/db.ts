@@ -5,12 +5,14 @@
  * positions, projections equal to a fresh rebuild).
  */
 import pg from 'pg';
+import { expect } from 'vitest';
 import type { Role } from '@claimtrail/domain';
 import { createEventStore, migrateToLatest, openDatabase } from '@claimtrail/event-store';
 import { migrations } from '@claimtrail/migrations';
 import { compareProjections, type ProjectionDiff } from '@claimtrail/claims';
 import { ensureUsers, issueToken } from '@claimtrail/identity';
 import { serverUrl } from '@claimtrail/testing';
+import type { Counts } from './summary.ts';
 
 export const ROLES: readonly Role[] = ['fact_checker', 'editor', 'auditor', 'admin'];
 
@@ -109,4 +111,22 @@ export async function checkIntegrity(url: string): Promise<IntegrityReport> {
     await store.close();
     await database.close();
   }
+}
+
+/**
+ * The end of a fault test: `checkIntegrity`, its events added to the file's counts, and
+ * every part of the report asserted — each event positioned once, densely; chains intact;
+ * projections equal to a rebuild; and, given the acknowledged writes, exactly one event per
+ * write.
+ */
+export async function expectWholeLog(url: string, counts: Counts, acknowledgedWrites?: number): Promise<IntegrityReport> {
+  const integrity = await checkIntegrity(url);
+  counts.events += integrity.events;
+  expect(integrity.unpositioned).toBe(0);
+  expect(integrity.maxPosition).toBe(integrity.events);
+  expect(integrity.distinctPositions).toBe(integrity.events);
+  expect(integrity.chainOk).toBe(true);
+  expect(integrity.diffs, 'live projections differ from a rebuild').toEqual([]);
+  if (acknowledgedWrites !== undefined) expect(integrity.events).toBe(acknowledgedWrites);
+  return integrity;
 }
