@@ -132,6 +132,47 @@ export function storeAnswers(answers: readonly KeyAnswer[]): { input: RawBuilder
   };
 }
 
+/**
+ * The INSERT that claims keys and stores their answers at once: the one-round-trip write
+ * (one-flight.ts), which has decided and folded its commands before sending anything. A
+ * key that is already present (a retry, or a concurrent request with the same key, whose
+ * commit this waits for) fails the INSERT on the primary key and so the whole flight,
+ * before the events are appended; the batch is then written the read-first way, whose
+ * `claimKeys` answers such keys with the stored response or a reuse refusal. Keys go in
+ * key order, as `claimKeys` takes them (no deadlock between the two paths).
+ */
+export function insertAnswers(answers: readonly (KeyAnswer & { request_hash: string; claim_id: string })[]): RawBuilder<unknown> {
+  const sorted = [...answers].sort((a, b) => (a.user_id < b.user_id ? -1 : a.user_id > b.user_id ? 1 : a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  const json = jsonRecords(
+    sorted.map(({ responseJson: _, ...key }) => key),
+    (_a, i) => ({ response: sorted[i]!.responseJson }),
+  );
+  return sql`insert into idempotency_keys (user_id, key, request_hash, claim_id, status_code, version, response)
+      select a.user_id, a.key, a.request_hash, a.claim_id, a.status_code, a.version, a.response::text
+        from json_to_recordset(${json}::json)
+          as a(user_id text, key text, request_hash text, claim_id uuid, status_code integer, version integer, response json)`;
+}
+
+/**
+ * The DELETE, sent after the append in the same flight, that takes back the keys of
+ * `insertAnswers` whose events are not in the log: the append inserts nothing (and the
+ * flight still commits) when a head it was given is no event, and an answer must never be
+ * stored for a write that did not happen.
+ */
+export function withdrawUnwritten(answers: readonly { user_id: string; key: string; streamId: string; version: number }[]): RawBuilder<unknown> {
+  return sql`delete from idempotency_keys k
+       using unnest(${answers.map((a) => a.user_id)}::text[], ${answers.map((a) => a.key)}::text[],
+                    ${answers.map((a) => a.streamId)}::text[], ${answers.map((a) => a.version)}::int[]) as a(user_id, key, stream_id, version)
+       where k.user_id = a.user_id and k.key = a.key
+         and not exists (select 1 from events e where e.stream_id = a.stream_id and e.version = a.version)`;
+}
+
+/** Whether `error` is a key that was already present (see `insertAnswers`). */
+export function isKeyConflict(error: unknown): boolean {
+  const { code, constraint } = (error ?? {}) as { code?: unknown; constraint?: unknown };
+  return code === '23505' && constraint === 'idempotency_keys_pkey';
+}
+
 /** The DELETE that gives `released` back. */
 export function releaseKeys(released: readonly KeyOwner[]): RawBuilder<unknown> {
   return sql`delete from idempotency_keys k

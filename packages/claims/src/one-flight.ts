@@ -4,15 +4,18 @@ import type { EventStore, WriteSession } from '@claimtrail/event-store';
 import { claimSlot, foldAppended, writtenClaims, type BatchOutcome, type BatchResult, type BatchWrite, type ClaimSlot, type ClaimStateCache } from './claim-slots.ts';
 import { decideWrite } from './decide-write.ts';
 import { CommandError } from './errors.ts';
+import { insertAnswers, isKeyConflict, withdrawUnwritten } from './idempotency.ts';
 import { batchProjectionStatement, projectionRows } from './projection-statement.ts';
 
 /**
  * The common case in one round trip. When every command of the batch writes a claim whose
- * committed state this service holds (or creates one), carries no Idempotency-Key and is
- * neither a merge nor an assign, nothing needs to be read first: the commands are decided
- * on the cached states, the events numbered and chained, the views folded, and BEGIN, the
- * row locks (in id order, as the read-first path takes them), the append, the projection
- * rows and COMMIT go out together (`WriteSession.appendInOneFlight`).
+ * committed state this service holds (or creates one) and is neither a merge nor an
+ * assign, nothing needs to be read first: the commands are decided on the cached states,
+ * the events numbered and chained, the views folded, and BEGIN, the Idempotency-Keys with
+ * their answers (`insertAnswers`: a key already present fails the flight, and the
+ * read-first way answers it), the row locks (in id order, as the read-first path takes
+ * them), the append, the projection rows and COMMIT go out together
+ * (`WriteSession.appendInOneFlight`).
  *
  * A cached state that is no longer the claim's latest cannot write anything: the stream
  * has moved on, so its next version is taken and the append fails on the unique (stream,
@@ -32,7 +35,7 @@ export async function writeInOneFlight(
   const slots: ClaimSlot[] = [];
   for (const { input, streamId } of writes) {
     // A merge reads its target and an assign its assignee: neither is in the cache.
-    if (input.idempotencyKey !== undefined || input.command.type === 'merge' || input.command.type === 'assign') return null;
+    if (input.command.type === 'merge' || input.command.type === 'assign') return null;
     const cached = cache.get(input.claimId);
     if (cached) {
       if (cached.version > 0 && !cached.headHash) return null;
@@ -53,22 +56,40 @@ export async function writeInOneFlight(
     slot.events = decided;
   }
   const appending = slots.filter((slot) => slot.events.length > 0);
-  if (appending.length === 0) return null;
+  // A keyed command that appends nothing has no answer to store in this flight.
+  if (appending.length === 0 || appending.length !== slots.length) return null;
 
   const append = store.prepareAppendMany(appending.map((slot) => ({ streamId: slot.streamId, events: slot.events, head: slot.head })));
   foldAppended(appending, append.results, outcomes);
   const { docs, rows, rowsJson } = projectionRows(appending);
   const projection = batchProjectionStatement(rows, rowsJson, [], [], true)!.compile(session.tx);
   const ids = appending.map((slot) => slot.view!.id).sort();
-  const locks = sql`select id from claims where id = any(${ids}::uuid[]) order by id for update`.compile(session.tx);
+  // NOWAIT: a claim another transaction holds (another instance's write, a rebuild) fails
+  // the flight at once instead of holding up the whole batch behind it; the read-first way
+  // then writes the rest and waits for that claim alone (claim-locks.ts).
+  const locks = sql`select id from claims where id = any(${ids}::uuid[]) order by id for update nowait`.compile(session.tx);
+  const answers = writes.flatMap(({ input, requestHash, streamId }, index) => {
+    if (input.idempotencyKey === undefined) return [];
+    const { view, viewJson } = slots[index]!;
+    const status_code = input.command.type === 'submit_claim' ? 201 : 200;
+    return [{ user_id: input.actor.id, key: input.idempotencyKey, request_hash: requestHash, claim_id: input.claimId, streamId, status_code, version: view!.version, responseJson: viewJson! }];
+  });
+  const keys = answers.length > 0 ? [insertAnswers(answers).compile(session.tx)] : [];
+  const unwritten = answers.length > 0 ? [withdrawUnwritten(answers).compile(session.tx)] : [];
 
   // Not the queue's `committing()` first: the next batch waits for this flight and leaves
   // bigger (with one round trip there is no separate COMMIT wait to overlap; measured:
   // smaller batches cost more CPU per command than the overlap saves).
-  if (!(await session.appendInOneFlight(append, { before: [locks], after: [projection] }))) {
-    // The cached states were stale: forget them; the caller starts the transaction again.
+  if (!(await session.appendInOneFlight(append, { before: [...keys, locks], after: [projection, ...unwritten], abandonOn: abandonsFlight }))) {
+    // The cached states were stale, a key was taken or a claim locked: forget the states
+    // (reading such a claim again is cheap); the caller starts the transaction again.
     for (const id of ids) cache.delete(id);
     return null;
   }
   return { path: 'one_flight', outcomes, written: writtenClaims(appending, docs) };
+}
+
+/** A flight that failed for one of these is written the read-first way: a taken key, a claim locked elsewhere. */
+function abandonsFlight(error: unknown): boolean {
+  return isKeyConflict(error) || (error as { code?: unknown } | null)?.code === '55P03';
 }

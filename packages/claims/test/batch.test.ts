@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import pgLib from 'pg';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createEventStore, migrateToLatest, openDatabase, type Database, type EventStore } from '@claimtrail/event-store';
 import { migrations } from '@claimtrail/migrations';
@@ -254,6 +255,49 @@ describe.skipIf(!pg)('ClaimService group commit (PostgreSQL)', () => {
     expect(await eventCount()).toBe(before + 1);
     expect((await getClaim(database.db, id))!.version).toBe(3);
     expect((await store.verify({ streamId: `claim-${id}` })).ok).toBe(true);
+    expect(await compareProjections(store)).toEqual([]);
+  });
+
+  it('writes with Idempotency-Keys go out in one flight too; a repeated key is answered the read-first way (replay or reuse refusal)', async () => {
+    const ids = await Promise.all(Array.from({ length: 4 }, () => submit()));
+    const keyed = (id: string, body: string, key: string): ExecuteInput => ({ ...note(id, body), idempotencyKey: key });
+    paths = [];
+    const settled = await burst(ids.map((id, i) => keyed(id, `keyed ${i}`, `flight-key-${id}`)));
+    expect(settled.map(codeOf)).toEqual(ids.map(() => 'ok'));
+    expect(paths.at(-1)).toBe('one_flight');
+    const stored = await sql<{ key: string; status_code: number; version: number; response: string }>`
+      select key, status_code, version, response from idempotency_keys where key = any(${ids.map((id) => `flight-key-${id}`)}::text[])`.execute(database.db);
+    expect(stored.rows).toHaveLength(4);
+    for (const [i, id] of ids.entries()) {
+      const row = stored.rows.find((r) => r.key === `flight-key-${id}`)!;
+      const answer = (settled[i] as { result: ExecuteResult }).result;
+      expect(row).toMatchObject({ status_code: 200, version: 2 });
+      expect(row.response).toBe(answer.viewJson);
+    }
+    // The same request again: the flight's INSERT meets the key, the read-first way replays.
+    const before = await eventCount();
+    paths = [];
+    const again = await service.execute(keyed(ids[0]!, 'keyed 0', `flight-key-${ids[0]}`));
+    expect(again.replayed).toBe(true);
+    expect(again.viewJson).toBe((settled[0] as { result: ExecuteResult }).result.viewJson);
+    await expect(service.execute(keyed(ids[1]!, 'another body', `flight-key-${ids[1]}`))).rejects.toMatchObject({ code: 'idempotency_key_reuse' });
+    expect(await eventCount()).toBe(before);
+    expect(await compareProjections(store)).toEqual([]);
+  });
+
+  it('a keyed write whose cached head is not an event stores no answer in the flight: the key answers the real write', async () => {
+    const id = await submit();
+    await service.execute(note(id, 'one'));
+    const states = (service as unknown as { states: { get(id: string): { headHash: string } | undefined; set(id: string, e: unknown): void } }).states;
+    states.set(id, { ...states.get(id)!, headHash: 'e'.repeat(64) });
+    paths = [];
+    const written = await service.execute({ ...note(id, 'two'), idempotencyKey: `stale-head-${id}` });
+    expect(paths).toEqual(['read_first']);
+    expect(written.view).toMatchObject({ version: 3, notesCount: 2 });
+    const replay = await service.execute({ ...note(id, 'two'), idempotencyKey: `stale-head-${id}` });
+    expect(replay.replayed).toBe(true);
+    expect(replay.viewJson).toBe(written.viewJson);
+    expect((await store.readStream(`claim-${id}`)).map((e) => e.version)).toEqual([1, 2, 3]);
     expect(await compareProjections(store)).toEqual([]);
   });
 

@@ -63,7 +63,10 @@ export class WriteSession {
    * as new: its next statement begins another transaction. Any other failure is thrown
    * (the transaction rolled back).
    */
-  async appendInOneFlight(append: PreparedAppend, statements: { before: readonly CompiledQuery[]; after: readonly CompiledQuery[] }): Promise<boolean> {
+  async appendInOneFlight(
+    append: PreparedAppend,
+    statements: { before: readonly CompiledQuery[]; after: readonly CompiledQuery[]; abandonOn?: (error: unknown) => boolean },
+  ): Promise<boolean> {
     if (!this.pipelined || this.#begun) throw new Error('appendInOneFlight: a pipelined session that has sent nothing yet is needed');
     const flight: [FlightStatement, ...FlightStatement[]] = [
       ...statements.before.map(named),
@@ -78,7 +81,7 @@ export class WriteSession {
       // The transaction is open and failed (or the connection is gone: then so is this rollback).
       await sql`rollback`.execute(this.tx);
       this.#begun = false;
-      if (!isAppendConflict(error)) throw error;
+      if (!isAppendConflict(error) && statements.abandonOn?.(error) !== true) throw error;
       return false;
     }
     if (Number(results[statements.before.length]?.rowCount ?? 0) !== append.rows) {
