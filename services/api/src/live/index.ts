@@ -17,6 +17,7 @@ import type { WebSocket } from 'ws';
 import type {} from '@fastify/websocket';
 import { HttpProblem } from '../errors.ts';
 import { clientErrorResponse } from '../plugins/client-errors.ts';
+import { bearerToken } from '../plugins/auth.ts';
 import { LiveHub } from './hub.ts';
 import type { LiveReads } from './reads.ts';
 import { UPGRADE_REQUIRED_HEADERS, handshakeRefusal } from './handshake.ts';
@@ -71,12 +72,10 @@ const CLOSE_POLICY = CLOSE_POLICY_VIOLATION;
 
 const READ_ROLES = new Set(['fact_checker', 'editor', 'auditor', 'admin']);
 
+/** The websocket's token: the bearer header as every route reads it, else `?token=`. */
 export function tokenFrom(request: FastifyRequest): string | null {
-  const header = request.headers.authorization;
-  if (typeof header === 'string') {
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    if (match?.[1]) return match[1];
-  }
+  const bearer = bearerToken(request.headers.authorization);
+  if (bearer !== null) return bearer;
   const query = request.query as Record<string, unknown> | undefined;
   const token = query?.token;
   return typeof token === 'string' && token.length > 0 ? token : null;
