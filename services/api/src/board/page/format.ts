@@ -51,8 +51,9 @@ export function when(iso: string | null | undefined): string {
  * What a card says about the verdict. Only a published (or retracted) claim shows its
  * rating as the verdict: a reopened claim's old rating is "previously", a draft is "draft".
  */
-export function verdictBadge(claim: Pick<ClaimView, 'state' | 'publishedVerdict' | 'verdictDraft'>): { rating: string; kind: 'published' | 'previous' | 'draft' } | null {
-  if (claim.publishedVerdict && (claim.state === 'published' || claim.state === 'retracted')) return { rating: claim.publishedVerdict.rating, kind: 'published' };
+export function verdictBadge(claim: Pick<ClaimView, 'state' | 'publishedVerdict' | 'verdictDraft'>): { rating: string; kind: 'published' | 'previous' | 'draft' | 'withdrawn' } | null {
+  if (claim.publishedVerdict && claim.state === 'published') return { rating: claim.publishedVerdict.rating, kind: 'published' };
+  if (claim.publishedVerdict && claim.state === 'retracted') return { rating: claim.publishedVerdict.rating, kind: 'withdrawn' };
   if (claim.verdictDraft) return { rating: claim.verdictDraft.rating, kind: 'draft' };
   if (claim.publishedVerdict) return { rating: claim.publishedVerdict.rating, kind: 'previous' };
   return null;
@@ -60,7 +61,10 @@ export function verdictBadge(claim: Pick<ClaimView, 'state' | 'publishedVerdict'
 
 export function badgeText(badge: { rating: string; kind: string }): string {
   const label = RATING_LABELS[badge.rating] ?? badge.rating;
-  return badge.kind === 'draft' ? `Draft: ${label}` : badge.kind === 'previous' ? `Previously: ${label}` : label;
+  if (badge.kind === 'draft') return `Draft: ${label}`;
+  if (badge.kind === 'previous') return `Previously: ${label}`;
+  if (badge.kind === 'withdrawn') return `Withdrawn: ${label}`;
+  return label;
 }
 
 export function changedAgo(iso: string | null | undefined, now = Date.now()): string {
