@@ -38,7 +38,7 @@ export function ClaimDetail({ id, query }: { id: string; query: URLSearchParams 
       try {
         const [view, allowed, events] = await Promise.all([
           session.client.getClaim(id),
-          session.get<{ allowedSteps: ClaimStep[] }>(`/claims/${id}/allowed-steps`),
+          session.client.allowedSteps(id),
           session.client.events(id),
         ]);
         const past = version !== null && version !== view.version ? await session.client.state(id, { version }) : null;
