@@ -14,8 +14,9 @@ import { ClaimDetail } from './claim.ts';
 import { SubmitClaim } from './submit.ts';
 import { AuditView } from './audit.ts';
 
-type PageStatus = LiveStatus | 'rejected' | 'no-token';
+type PageStatus = LiveStatus | 'rejected' | 'no-token' | 'signed-in';
 const STATUS_TEXT: Record<PageStatus, string> = {
+  'signed-in': 'Signed in',
   open: 'Live',
   connecting: 'Connecting…',
   reconnecting: 'Reconnecting…',
@@ -97,6 +98,8 @@ export function App({ session }: { session: Session }) {
 
   const desk: Desk = useMemo(() => ({ session, me, generation, onRefused }), [session, me, generation, onRefused]);
   const signedIn = me !== null && status !== 'rejected';
+  // The submit form uses no live channel: the socket is not opened there, so "Connecting…" would be untrue.
+  const shown: PageStatus = signedIn && route.name === 'new' && status === 'connecting' ? 'signed-in' : status;
   const notice =
     status === 'rejected'
       ? { kind: 'refused', text: refusal ?? 'That token was refused.' }
@@ -133,9 +136,9 @@ export function App({ session }: { session: Session }) {
           <div id="whoami" class="whoami" data-role=${me?.role ?? ''}>
             ${me ? html`<span class="whoami__name">${me.name ?? me.id}</span> <span class="role-badge">${ROLE_LABELS[me.role] ?? me.role}</span>` : null}
           </div>
-          <div id="connection" class="connection" data-status=${status} role="status" aria-live="polite">
+          <div id="connection" class="connection" data-status=${shown} role="status" aria-live="polite">
             <span class="connection__dot" aria-hidden="true"></span>
-            <span id="connection-text">${STATUS_TEXT[status] ?? status}</span>
+            <span id="connection-text">${STATUS_TEXT[shown] ?? shown}</span>
           </div>
         </div>
       </header>
