@@ -131,12 +131,43 @@ describe.skipIf(!pg)('public fact-check pages', () => {
     expect((await call(t.app, { url: '/fact-checks?cursor=a&cursor=b' })).statusCode).toBe(404);
   });
 
-  it('pages by cursor and serves its stylesheet', async () => {
+  it('lists by publication, not creation, and pages through every public fact-check exactly once', async () => {
+    // Created first, published last: it leads the list.
+    const early = await createClaim(t, t.as.fact_checker, { text: 'Created early, published late' });
+    const late = await publish(t, { text: 'Created late, published early' });
+    await must(t, early.id, 'triage', t.as.editor);
+    await must(t, early.id, 'assign', t.as.editor, { assignee: 'demo-fact-checker' });
+    await must(t, early.id, 'evidence', t.as.fact_checker, { summary: 'source', stance: 'supports' });
+    await must(t, early.id, 'verdict', t.as.fact_checker, { rating: 'true', rationale: 'checked' });
+    await must(t, early.id, 'submit', t.as.fact_checker);
+    await must(t, early.id, 'publish', t.as.editor);
+    for (let i = 0; i < 18; i++) await publish(t, { text: `Filler fact-check ${i}` });
+
+    const seen: string[] = [];
+    let url: string | null = '/fact-checks';
+    while (url) {
+      const page = await call(t.app, { url });
+      expect(page.statusCode, url).toBe(200);
+      seen.push(...[...page.body.matchAll(/<a class="item__claim" href="\/fact-checks\/([0-9a-f-]{36})"/g)].map((m) => m[1]!));
+      const next = /href="(\/fact-checks\?cursor=[^"]+)"/.exec(page.body);
+      url = next ? next[1]! : null;
+    }
+    expect(new Set(seen).size).toBe(seen.length);
+    const published = await call(t.app, { url: '/claims?state=published,retracted&limit=100', headers: t.as.auditor });
+    expect(new Set(seen)).toEqual(new Set((published.json.items as { id: string }[]).map((c) => c.id)));
+    expect(seen.length).toBeGreaterThan(20);
+    expect(seen.indexOf(early.id)).toBeLessThan(seen.indexOf(late));
+    const views = await Promise.all(seen.map(async (id) => (await call(t.app, { url: `/claims/${id}`, headers: t.as.auditor })).json));
+    const times = views.map((v: { publishedVerdict: { publishedAt: string } }) => v.publishedVerdict.publishedAt);
+    expect([...times].sort().reverse()).toEqual(times);
+  });
+
+  it('refuses a cursor it did not make, and serves its stylesheet', async () => {
+    for (const cursor of ['bogus!', Buffer.from('2024-01-01T00:00:00Z|x').toString('base64url'), Buffer.from("2024-01-01T00:00:00Z|00000000-0000-4000-8000-000000000000|'; drop").toString('base64url')]) {
+      expect((await call(t.app, { url: `/fact-checks?cursor=${cursor}` })).statusCode, cursor).toBe(404);
+    }
     const css = await call(t.app, { url: '/assets/fact-checks.css' });
     expect(css.statusCode).toBe(200);
     expect(css.headers['content-type']).toMatch(/^text\/css/);
-    const list = await call(t.app, { url: '/fact-checks' });
-    const next = /href="\/fact-checks\?cursor=([^"]+)"/.exec(list.body);
-    if (next) expect((await call(t.app, { url: `/fact-checks?cursor=${next[1]}` })).statusCode).toBe(200);
   });
 });

@@ -1,6 +1,6 @@
 /**
  * Public fact-check pages, no token: `GET /fact-checks` (published and retracted
- * fact-checks, newest claim first, paged by `?cursor=`) and `GET /fact-checks/:id` (one,
+ * fact-checks, the most recently published first, paged by `?cursor=`) and `GET /fact-checks/:id` (one,
  * with its ClaimReview JSON-LD whose `url` is that page). Server-rendered HTML that needs
  * no JavaScript, under the same strict CSP as the desk; `ETag` (a hash of the page) and
  * `If-None-Match` → 304. A claim that is not public (never published, rejected, merged,
@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import helmet from '@fastify/helmet';
-import { getClaim, isClaimId, isCommandError, listClaims } from '@claimtrail/claims';
+import { getClaim, isClaimId, isCommandError, listFactChecks } from '@claimtrail/claims';
 import { claimReviewFromView } from '@claimtrail/claimreview';
 import { RATINGS, isRating, type ClaimView } from '@claimtrail/domain';
 import { PAGE_HEADERS } from '../plugins/security-headers.ts';
@@ -50,7 +50,7 @@ async function publicPagesImpl(app: FastifyInstance): Promise<void> {
     if (cursor !== undefined && (typeof cursor !== 'string' || cursor.length > 400)) return notFound(request, reply);
     let page;
     try {
-      page = await listClaims(app.database.db, { state: [...PUBLIC_STATES], limit: PAGE_SIZE, ...(cursor ? { cursor } : {}) });
+      page = await listFactChecks(app.database.db, { limit: PAGE_SIZE, ...(cursor ? { cursor } : {}) });
     } catch (error) {
       // A cursor this server did not issue names no page.
       if (isCommandError(error) && error.code === 'validation') return notFound(request, reply);

@@ -76,7 +76,7 @@ export function renderList(claims: readonly ClaimView[], nextCursor: string | nu
     })
     .join('\n');
   const body = `<h1>Fact-checks</h1>
-<p class="lede">Published verdicts, newest first.</p>
+<p class="lede">Published verdicts, the most recently published first.</p>
 ${claims.length === 0 ? '<p>No fact-check has been published yet.</p>' : `<ol class="list">\n${items}\n</ol>`}
 ${nextCursor ? `<p><a rel="next" href="/fact-checks?cursor=${encodeURIComponent(nextCursor)}">Older fact-checks →</a></p>` : ''}`;
   return layout(`Fact-checks · ${options.orgName}`, body, options);
