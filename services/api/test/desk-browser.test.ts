@@ -351,6 +351,18 @@ describe.skipIf(!pg || !hasChromium)('the desk in a browser', () => {
       expect(report.badges).toBeGreaterThan(3);
       await w.page.screenshot({ path: `${shots}board-${viewport.width}x${viewport.height}.png`, fullPage: true });
     }
+    // Filters live in the URL: a deep link to one state, searched, counts what matches.
+    await w.page.setViewportSize({ width: 1280, height: 720 });
+    await w.page.goto(`${instance.url}/?state=published&q=Tyotkino`);
+    await w.page.locator('.column[data-state="published"] .card').first().waitFor(WAIT);
+    expect(await w.page.locator('.column').count()).toBe(1);
+    const matching = await instance.client('auditor').listClaims({ state: ['published'], q: 'Tyotkino', limit: 100 });
+    expect(await w.page.locator('.column[data-state="published"] .column__count').textContent()).toBe(String(matching.items.length));
+    expect(await w.page.locator('#total').textContent()).toBe(String(matching.items.length));
+    expect(await w.page.inputValue('#search')).toBe('Tyotkino');
+    await w.page.click('#clear-filters');
+    await w.page.waitForURL(`${instance.url}/`);
+    expect(await w.page.locator('.column').count()).toBe(8);
     expect(w.problems).toEqual([]);
     await w.context.close();
   });

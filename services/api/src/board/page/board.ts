@@ -18,6 +18,8 @@ interface Filters {
   tag: string;
   assignee: string;
   mine: boolean;
+  /** One state only (the "show all" of a column whose older claims the board leaves out). */
+  state: ClaimStatus | '';
 }
 
 /** Where a claim was before an event that does not name its origin (`data.from`). */
@@ -32,11 +34,18 @@ const FROM_BY_EVENT: Record<string, ClaimStatus> = {
 const FILTERED_CAP = 1000;
 
 function filtersOf(query: URLSearchParams): Filters {
-  return { q: query.get('q') ?? '', tag: query.get('tag') ?? '', assignee: query.get('assignee') ?? '', mine: query.get('mine') === '1' };
+  const state = query.get('state') ?? '';
+  return {
+    q: query.get('q') ?? '',
+    tag: query.get('tag') ?? '',
+    assignee: query.get('assignee') ?? '',
+    mine: query.get('mine') === '1',
+    state: STATES.some((s) => s.state === state) ? (state as ClaimStatus) : '',
+  };
 }
 
 function filtering(f: Filters): boolean {
-  return Boolean(f.q || f.tag || f.assignee || f.mine);
+  return Boolean(f.q || f.tag || f.assignee || f.mine || f.state);
 }
 
 function urlOf(f: Filters): string {
@@ -45,6 +54,7 @@ function urlOf(f: Filters): string {
   if (f.tag) query.set('tag', f.tag);
   if (f.assignee) query.set('assignee', f.assignee);
   if (f.mine) query.set('mine', '1');
+  if (f.state) query.set('state', f.state);
   const text = query.toString();
   return text ? `/?${text}` : '/';
 }
@@ -88,6 +98,7 @@ export function BoardView({ query }: { query: URLSearchParams }) {
       publish();
     };
     const matches = (claim: ClaimView) => {
+      if (filters.state && claim.state !== filters.state) return false;
       if (filters.tag && !claim.tags.some((t) => t.toLowerCase() === filters.tag.toLowerCase())) return false;
       if ((filters.mine || filters.assignee) && claim.assignee !== assigneeWanted) return false;
       if (filters.q) {
@@ -102,7 +113,7 @@ export function BoardView({ query }: { query: URLSearchParams }) {
       const known = claimsNow.get(claim.id);
       if (known && known.version >= claim.version) return;
       if (filtering(filters)) {
-        if (known && !matches(claim) && !filters.q) claimsNow.delete(claim.id);
+        if (known && !matches(claim) && (!filters.q || (filters.state && claim.state !== filters.state))) claimsNow.delete(claim.id);
         else if (known || matches(claim)) claimsNow.set(claim.id, claim);
         countsNow.clear();
         for (const c of claimsNow.values()) countsNow.set(c.state, (countsNow.get(c.state) ?? 0) + 1);
@@ -137,6 +148,7 @@ export function BoardView({ query }: { query: URLSearchParams }) {
           ...(filters.q ? { q: filters.q } : {}),
           ...(filters.tag ? { tag: filters.tag } : {}),
           ...(assigneeWanted ? { assignee: assigneeWanted } : {}),
+          ...(filters.state ? { state: [filters.state] } : {}),
           ...(cursor ? { cursor } : {}),
         } as never) as ClaimList;
         for (const claim of page.items) claimsNow.set(claim.id, claim as ClaimView);
@@ -226,12 +238,13 @@ export function BoardView({ query }: { query: URLSearchParams }) {
         <input id="filter-mine" type="checkbox" checked=${filters.mine} onChange=${(e: Event) => setFilters({ mine: (e.target as HTMLInputElement).checked, assignee: '' })} />
         <span>My queue</span>
       </label>
+      ${filters.state ? html`<span class="state-filter">Only ${STATES.find((s) => s.state === filters.state)?.label}</span>` : null}
       ${on ? html`<button type="button" class="link-button" id="clear-filters" onClick=${() => navigate('/', true)}>Clear filters</button>` : null}
       <p class="desk-bar__total" aria-live="polite"><span id="total">${total}</span> ${on ? 'matching' : ''} claims${capped ? ` (first ${FILTERED_CAP})` : ''}</p>
     </section>
     ${error ? html`<p class="problem" role="alert">${error}</p>` : null}
     <div id="board" class="board" aria-label="Claims by state">
-      ${STATES.map(({ state, label }) => {
+      ${STATES.filter(({ state }) => !filters.state || state === filters.state).map(({ state, label }) => {
         const inState = [...claims.values()].filter((c) => c.state === state).sort((a, b) => Date.parse(b.updatedAt) - Date.parse(a.updatedAt));
         const count = counts.get(state) ?? 0;
         const hidden = count - inState.length;
@@ -241,10 +254,10 @@ export function BoardView({ query }: { query: URLSearchParams }) {
               <h2 class="column__title" id=${`col-${state}`}>${label}</h2>
               <span class="column__count" aria-label=${`${label} count`}>${count}</span>
             </header>
-            <ol class="column__list" tabindex="0" aria-label=${`${label} claims`}>
+            <ol class="column__list" aria-label=${`${label} claims`}>
               ${inState.map((claim) => html`<${Card} key=${claim.id} claim=${claim} now=${now} changed=${changed === claim.id} names=${names} />`)}
             </ol>
-            ${!on && hidden > 0 ? html`<p class="column__more">+ ${hidden} older</p>` : null}
+            ${!on && hidden > 0 ? html`<p class="column__more"><a href=${urlOf({ ...filters, state })} data-nav>+ ${hidden} older: show all ${count}</a></p>` : null}
           </section>
         `;
       })}
