@@ -120,13 +120,19 @@ describe.skipIf(!pg || !hasChromium)('the desk in a browser', () => {
   }
 
   let publishedId = '';
+  /** One browser per person for the whole flow, kept across its steps. */
+  let fc: Watched;
+  let editor: Watched;
+  let auditor: Watched;
+  let reader: Watched;
+  /** Browser tests wait on live delivery; under a full suite on two cores a step can take long. */
+  const SLOW = 120_000;
 
-  it("each role's whole flow, from the page alone", async () => {
-    const fc = await open();
-    const editor = await open();
-    const auditor = await open();
-
-    // The fact-checker submits a claim with an appearance.
+  it('the flow, 1: a fact-checker submits a claim with an appearance from the form', async () => {
+    fc = await open();
+    editor = await open();
+    auditor = await open();
+    reader = await open();
     await signIn(fc.page, 'fact_checker');
     expect(await fc.page.locator('#role-help').textContent()).toMatch(/fact-checker you can submit claims/);
     await fc.page.click('nav a[href="/desk/new"]');
@@ -137,16 +143,18 @@ describe.skipIf(!pg || !hasChromium)('the desk in a browser', () => {
     await fc.page.fill('#a0-outlet', 'Telegram');
     await fc.page.click('#submit-claim button[type="submit"]');
     await fc.page.waitForURL(/\/desk\/claims\/[0-9a-f-]{36}$/, WAIT);
-    const id = /claims\/([0-9a-f-]{36})/.exec(fc.page.url())![1]!;
-    publishedId = id;
+    publishedId = /claims\/([0-9a-f-]{36})/.exec(fc.page.url())![1]!;
     await fc.page.locator('article.claim').waitFor(WAIT);
     expect(await state(fc.page)).toBe('submitted');
     expect(await fc.page.locator('#appearances').textContent()).toContain('https://t.me/legionofliberty/1234');
     // A fact-checker is offered exactly what the policy allows on a submitted claim.
     expect(await fc.page.locator('[data-step]').evaluateAll((els) => els.map((e) => e.getAttribute('data-step')))).toEqual(['add_evidence', 'add_note']);
     await fc.page.screenshot({ path: `${shots}1-fact-checker-submitted.png` });
+  }, SLOW);
 
-    // The editor (the demo token on loopback) triages and assigns it from the people picker.
+  it('the flow, 2: an editor triages it and assigns it from the people picker', async () => {
+    const id = publishedId;
+    // The demo token on loopback is the editor's.
     await editor.page.goto(instance.url + '/');
     await editor.page.locator('#whoami[data-role="editor"]').waitFor(WAIT);
     await editor.page.locator(`.column[data-state="submitted"] [data-claim-id="${id}"] a`).click();
@@ -159,8 +167,9 @@ describe.skipIf(!pg || !hasChromium)('the desk in a browser', () => {
     await editor.page.locator('.claim__header .state-badge[data-state="in_research"]').waitFor(WAIT);
     expect(await editor.page.locator('#claim-assignee').textContent()).toBe('demo-fact-checker');
     await editor.page.screenshot({ path: `${shots}2-editor-assigned.png` });
+  }, SLOW);
 
-    // The fact-checker's page follows live; they research, draft and submit for review.
+  it('the flow, 3: the fact-checker, following live, adds evidence, a note and a verdict and submits it for review', async () => {
     await fc.page.locator('.claim__header .state-badge[data-state="in_research"]').waitFor(WAIT);
     await takeStep(fc.page, 'add_evidence', { summary: 'The Kursk governor: no breakthrough at Tyotkino', stance: 'refutes', url: 'https://example.org/governor' });
     await takeStep(fc.page, 'add_note', { body: 'Call the regional press office' });
@@ -169,16 +178,17 @@ describe.skipIf(!pg || !hasChromium)('the desk in a browser', () => {
     expect(await state(fc.page)).toBe('in_review');
     expect(await fc.page.locator('[data-step]').evaluateAll((els) => els.map((e) => e.getAttribute('data-step')))).toEqual(['add_note']);
     await fc.page.screenshot({ path: `${shots}3-fact-checker-in-review.png`, fullPage: true });
+  }, SLOW);
 
-    // The editor publishes (live: their page shows the new state first).
+  it('the flow, 4: the editor publishes it; the public page shows it with valid ClaimReview JSON-LD', async () => {
+    const id = publishedId;
     await editor.page.locator('[data-step="publish"]').waitFor(WAIT);
     await takeStep(editor.page, 'publish');
     expect(await state(editor.page)).toBe('published');
     await expect.poll(() => editor.page.locator('#claim-review').textContent(), WAIT).toContain('"ClaimReview"');
     await editor.page.screenshot({ path: `${shots}4-editor-published.png`, fullPage: true });
 
-    // The public page, no token: the fact-check with valid ClaimReview JSON-LD at its own URL.
-    const reader = await open();
+    // No token: the list links to the page, which carries the JSON-LD with its own URL.
     await reader.page.goto(`${instance.url}/fact-checks`);
     await reader.page.click(`a[href="/fact-checks/${id}"]`);
     await reader.page.waitForURL(`${instance.url}/fact-checks/${id}`);
@@ -188,8 +198,10 @@ describe.skipIf(!pg || !hasChromium)('the desk in a browser', () => {
     expect(review.url).toBe(`${instance.url}/fact-checks/${id}`);
     expect((review.reviewRating as { alternateName: string }).alternateName).toMatch(/false/i);
     await reader.page.screenshot({ path: `${shots}5-public-page.png`, fullPage: true });
+  }, SLOW);
 
-    // The auditor opens the history, travels through versions and verifies.
+  it('the flow, 5: an auditor opens the history, travels through versions, verifies, downloads the export', async () => {
+    const id = publishedId;
     await signIn(auditor.page, 'auditor', `/desk/claims/${id}`);
     await auditor.page.locator('article.claim').waitFor(WAIT);
     expect(await auditor.page.locator('[data-step]').count()).toBe(0);
@@ -229,7 +241,7 @@ describe.skipIf(!pg || !hasChromium)('the desk in a browser', () => {
       expect(w.problems).toEqual([]);
       await w.context.close();
     }
-  });
+  }, SLOW);
 
   it('a stale write says so and reloads; the policy keeps publish from the drafter', async () => {
     const editor = await open();
@@ -279,7 +291,7 @@ describe.skipIf(!pg || !hasChromium)('the desk in a browser', () => {
       expect(w.problems).toEqual([]);
       await w.context.close();
     }
-  });
+  }, SLOW);
 
   it('two browsers at once: what one does shows in the other without a reload', async () => {
     const a = await open();
@@ -306,7 +318,7 @@ describe.skipIf(!pg || !hasChromium)('the desk in a browser', () => {
       expect(w.problems).toEqual([]);
       await w.context.close();
     }
-  });
+  }, SLOW);
 
   it('the board at 1280×720, 1440×900 and 390×844: no clipped card, every badge visible, every column reachable', async () => {
     const w = await open({ width: 1280, height: 720 });
@@ -365,7 +377,7 @@ describe.skipIf(!pg || !hasChromium)('the desk in a browser', () => {
     expect(await w.page.locator('.column').count()).toBe(8);
     expect(w.problems).toEqual([]);
     await w.context.close();
-  });
+  }, SLOW);
 
   it('axe-core finds no serious or critical violation on the board, a claim, the audit view and the public pages', async () => {
     const w = await open({ width: 1280, height: 900 });
@@ -391,7 +403,7 @@ describe.skipIf(!pg || !hasChromium)('the desk in a browser', () => {
     await axe(w.page, 'board on a phone');
     expect(w.problems).toEqual([]);
     await w.context.close();
-  });
+  }, SLOW);
 
   it('a claim full of markup is shown as text everywhere, the public pages included', async () => {
     const markup = `<script>window.__xss = 1</script><img src=x onerror="window.__xss = 2"> Tyotkino`;
@@ -430,5 +442,5 @@ describe.skipIf(!pg || !hasChromium)('the desk in a browser', () => {
     await w.page.screenshot({ path: `${shots}markup-public-list.png`, fullPage: true });
     expect(w.problems).toEqual([]);
     await w.context.close();
-  });
+  }, SLOW);
 });

@@ -97,15 +97,17 @@ export function BoardView({ query }: { query: URLSearchParams }) {
       }
       publish();
     };
-    const matches = (claim: ClaimView) => {
+    // State, tag and assignee are checked exactly; the full-text search only the server can
+    // answer, so a claim already found stays, and a new one joins when its words match.
+    const matchesExactly = (claim: ClaimView) => {
       if (filters.state && claim.state !== filters.state) return false;
       if (filters.tag && !claim.tags.some((t) => t.toLowerCase() === filters.tag.toLowerCase())) return false;
       if ((filters.mine || filters.assignee) && claim.assignee !== assigneeWanted) return false;
-      if (filters.q) {
-        const haystack = `${claim.text} ${claim.claimant ?? ''}`.toLowerCase();
-        if (!filters.q.toLowerCase().split(/\s+/).every((word) => haystack.includes(word))) return false;
-      }
       return true;
+    };
+    const wordsMatch = (claim: ClaimView) => {
+      const haystack = `${claim.text} ${claim.claimant ?? ''}`.toLowerCase();
+      return filters.q.toLowerCase().split(/\s+/).filter(Boolean).every((word) => haystack.includes(word));
     };
     const applyEvent = (message: EventMessage) => {
       const claim = message.claim;
@@ -113,8 +115,8 @@ export function BoardView({ query }: { query: URLSearchParams }) {
       const known = claimsNow.get(claim.id);
       if (known && known.version >= claim.version) return;
       if (filtering(filters)) {
-        if (known && !matches(claim) && (!filters.q || (filters.state && claim.state !== filters.state))) claimsNow.delete(claim.id);
-        else if (known || matches(claim)) claimsNow.set(claim.id, claim);
+        if (!matchesExactly(claim)) claimsNow.delete(claim.id);
+        else if (known || !filters.q || wordsMatch(claim)) claimsNow.set(claim.id, claim);
         countsNow.clear();
         for (const c of claimsNow.values()) countsNow.set(c.state, (countsNow.get(c.state) ?? 0) + 1);
       } else {
