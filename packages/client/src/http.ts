@@ -34,6 +34,7 @@ import type {
   ReasonBody,
   VerdictBody,
   VerifyResult,
+  AllowedSteps,
   WriteOptions,
 } from './types.ts';
 
@@ -138,6 +139,11 @@ export class ClaimtrailClient {
 
   getClaim(id: string, options: ReadOptions = {}): Promise<ClaimView> {
     return this.request<ClaimView>('GET', `/claims/${enc(id)}`, options);
+  }
+
+  /** The steps this client's user may take on the claim now (from the policy table). */
+  allowedSteps(id: string, options: ReadOptions = {}): Promise<AllowedSteps> {
+    return this.request<AllowedSteps>('GET', `/claims/${enc(id)}/allowed-steps`, options);
   }
 
   // --- workflow steps (POST /claims/:id/<step>) ------------------------------------------

@@ -20,7 +20,7 @@ import type {
   ReasonBody,
   VerdictBody,
 } from '@claimtrail/contract';
-import type { ClaimStatus, ClaimView, Rating, Stance } from '@claimtrail/domain';
+import type { ClaimStatus, ClaimStep, ClaimView, Rating, Role, Stance } from '@claimtrail/domain';
 
 export type {
   ApproveCorrectionBody,
@@ -44,6 +44,15 @@ export type {
   Stance,
   VerdictBody,
 };
+
+/** `GET /claims/:id/allowed-steps`: per caller, never cached. */
+export interface AllowedSteps {
+  claimId: string;
+  /** The claim version the answer was computed for. */
+  version: number;
+  role: Role;
+  allowedSteps: ClaimStep[];
+}
 
 export interface VerifyResult {
   ok: boolean;

@@ -46,6 +46,8 @@ describe.skipIf(!pg)('@claimtrail/client', () => {
     expect(await auditor.getClaim(claim.id)).toEqual(claim);
     expect((await auditor.listClaims({ tag: 'fsb' })).items.map((c) => c.id)).toEqual([claim.id]);
 
+    expect(await editor.allowedSteps(claim.id)).toEqual({ claimId: claim.id, version: 1, role: 'editor', allowedSteps: ['triage', 'reject', 'merge', 'add_evidence', 'add_note'] });
+    expect((await auditor.allowedSteps(claim.id)).allowedSteps).toEqual([]);
     await editor.triage(claim.id, { ifMatch: 1 });
     const checkerId = (await checker.getClaim(claim.id)).createdBy;
     await editor.assign(claim.id, { assignee: checkerId });

@@ -103,6 +103,6 @@ export {
   type StepRequirement,
 } from './policy.ts';
 export { LIMITS, calendarDateProblem } from './validation.ts';
-export { decide } from './decide.ts';
+export { allowedSteps, decide, policySubjectOfView, type PolicySubject } from './decide.ts';
 export { evolve, foldClaim, initialClaimState, toEnvelope } from './evolve.ts';
 export { claimIdOfStream, claimStreamId } from './streams.ts';

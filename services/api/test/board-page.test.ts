@@ -26,7 +26,7 @@ describe.skipIf(!pg)('board page routes', () => {
     const response = await app.inject({ method: 'GET', url: '/' });
     expect(response.statusCode).toBe(200);
     expect(response.headers['content-type']).toMatch(/^text\/html/);
-    expect(response.body).toContain('<main id="board"');
+    expect(response.body).toContain('<div id="app"');
     expect(response.body).not.toContain(app.demoTokens.editor!);
     // inject() is a loopback client asking for localhost.
     const config = await app.inject({ method: 'GET', url: '/assets/board/config.json' });

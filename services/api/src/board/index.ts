@@ -3,7 +3,7 @@
  * dist/board by `npm run build`; see build.ts). Public routes: the page asks for a token,
  * unless it may be given the demo one (see loopback.ts).
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import helmet from '@fastify/helmet';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -54,12 +54,16 @@ async function boardPluginImpl(app: FastifyInstance, options: BoardPluginOptions
   await app.register(helmet, PAGE_HEADERS);
   const publicRoute = { config: { public: true }, schema: { hide: true } as Record<string, unknown> };
 
-  // The page is the same for everyone: the credentials are not in it.
-  app.get('/', publicRoute, async (_request, reply) => {
+  // The page is the same for everyone: the credentials are not in it. The desk's own
+  // paths (a claim, the audit view, …) answer with the same page; its script routes.
+  const page = async (_request: unknown, reply: FastifyReply) => {
     if (!built) return reply.code(503).type('text/plain; charset=utf-8').send(BOARD_NOT_BUILT);
     const html = read('index.html').toString('utf8').replaceAll('__VERSION__', version);
     return reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(html);
-  });
+  };
+  app.get('/', publicRoute, page);
+  app.get('/desk', publicRoute, page);
+  app.get('/desk/*', publicRoute, page);
 
   // The page's configuration is fetched by its script rather than written into the page:
   // the CSP allows no inline script, and a credential in markup ends up wherever the page

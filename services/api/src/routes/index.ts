@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { allowedStepsRoutes } from './allowed-steps.ts';
 import { auditRoutes } from './audit.ts';
 import { boardRoutes } from './board.ts';
 import { claimReviewRoutes } from './claim-review.ts';
@@ -20,4 +21,5 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
   await app.register(auditRoutes);
   await app.register(claimReviewRoutes);
   await app.register(userRoutes);
+  await app.register(allowedStepsRoutes);
 }

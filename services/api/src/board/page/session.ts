@@ -1,0 +1,85 @@
+/**
+ * The signed-in session: the token (pasted, kept in sessionStorage for this tab only; or
+ * the demo token a loopback visitor is offered, never stored), the API client over it, and
+ * who the token belongs to (GET /me).
+ */
+import { ClaimtrailClient, ProblemError, problemFromResponse } from '@claimtrail/client';
+import type { Role } from '@claimtrail/domain';
+
+export interface PageConfig {
+  demoToken?: string;
+  demoRole?: string;
+}
+
+export interface Me {
+  id: string;
+  role: Role;
+  name?: string;
+}
+
+export const TOKEN_KEY = 'claimtrail.token';
+
+export async function loadConfig(): Promise<PageConfig> {
+  try {
+    const response = await fetch('/assets/board/config.json', { cache: 'no-store', credentials: 'same-origin' });
+    if (!response.ok) return {};
+    const body = (await response.json()) as PageConfig;
+    return typeof body === 'object' && body !== null ? body : {};
+  } catch {
+    return {};
+  }
+}
+
+export class Session {
+  token: string;
+  readonly client: ClaimtrailClient;
+
+  constructor(readonly config: PageConfig) {
+    localStorage.removeItem(TOKEN_KEY); // tokens are never kept across sessions; drop one left there
+    this.token = sessionStorage.getItem(TOKEN_KEY) || config.demoToken || '';
+    this.client = new ClaimtrailClient({ baseUrl: location.origin, token: () => this.token });
+  }
+
+  get pasted(): string {
+    return sessionStorage.getItem(TOKEN_KEY) ?? '';
+  }
+
+  /** A pasted token, or '' for the demo token (when offered). */
+  use(value: string): void {
+    const trimmed = value.trim();
+    if (trimmed) sessionStorage.setItem(TOKEN_KEY, trimmed);
+    else sessionStorage.removeItem(TOKEN_KEY);
+    this.token = trimmed || this.config.demoToken || '';
+  }
+
+  forgetRefused(): void {
+    if (sessionStorage.getItem(TOKEN_KEY) === this.token) sessionStorage.removeItem(TOKEN_KEY);
+  }
+
+  /** GET with the token, JSON answer; problems thrown as ProblemError like the client's. */
+  async get<T>(path: string): Promise<T> {
+    const response = await fetch(path, { headers: { authorization: `Bearer ${this.token}`, accept: 'application/json' } });
+    const text = await response.text();
+    let body: unknown = text;
+    try {
+      body = text ? JSON.parse(text) : undefined;
+    } catch {
+      // not JSON: kept as text for the problem
+    }
+    if (!response.ok) throw new ProblemError(problemFromResponse(response.status, response.statusText, body));
+    return body as T;
+  }
+}
+
+export function isRefusal(err: unknown): err is ProblemError {
+  return err instanceof ProblemError && (err.status === 401 || err.status === 403);
+}
+
+/** A problem said plainly: its detail (or title) and code. */
+export function describeProblem(err: unknown): string {
+  if (err instanceof ProblemError) {
+    const text = err.detail || err.title || `HTTP ${err.status}`;
+    return err.code ? `${text} (${err.code}, ${err.status})` : `${text} (${err.status})`;
+  }
+  return err instanceof Error ? err.message : String(err);
+}
