@@ -47,6 +47,7 @@ export const DEFAULT_VIEW_MAX_AGE_MS = 2000;
 export class ClaimViewCache {
   private readonly entries: LruMap<string, Entry>;
   private enabled = true;
+  private generationValue = 0;
 
   /**
    * At most `capacity` claims and `maxChars` characters of view JSON in all (a claim's view
@@ -59,6 +60,21 @@ export class ClaimViewCache {
     private readonly maxAgeMs = DEFAULT_VIEW_MAX_AGE_MS,
   ) {
     this.entries = new LruMap(capacity, { of: (entry: Entry) => entry.json?.length ?? 0, max: maxChars });
+  }
+
+  /**
+   * Moves on whenever the cache learns of a newer version of any claim (an own commit, any
+   * writer's event through the store follower) or forgets everything: what was read from
+   * the claims table while it stood still is still current as far as this instance knows
+   * (the board's bodies, board-bodies.ts, are kept by it).
+   */
+  get generation(): number {
+    return this.generationValue;
+  }
+
+  /** False once disabled: nothing tells this instance of other writers. */
+  get followsWriters(): boolean {
+    return this.enabled;
   }
 
   /** The view as of the latest version known, or undefined when it must be read. */
@@ -82,6 +98,7 @@ export class ClaimViewCache {
       if (entry.json !== json) this.entries.set(claimId, { version, json, confirmedAt: entry.confirmedAt });
       return;
     }
+    this.generationValue++;
     this.entries.set(claimId, { version, json, confirmedAt: Date.now() });
   }
 
@@ -90,17 +107,20 @@ export class ClaimViewCache {
     if (!this.enabled) return;
     const entry = this.entries.get(claimId);
     if (entry !== undefined && entry.version >= version) return;
+    this.generationValue++;
     this.entries.set(claimId, { version, json: null, confirmedAt: 0 });
   }
 
   /** Forget everything (unknown writes happened). */
   clear(): void {
+    this.generationValue++;
     this.entries.clear();
   }
 
   /** Never serve from memory again (no way to hear of other writers): every read goes to the database. */
   disable(): void {
     this.enabled = false;
+    this.generationValue++;
     this.entries.clear();
   }
 

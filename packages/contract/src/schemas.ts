@@ -172,7 +172,23 @@ export const EventsQuerySchema = Type.Object(
 );
 
 export const BoardQuerySchema = Type.Object(
-  { limit: Type.Optional(Type.Integer({ minimum: 0, maximum: 200, default: 50, description: 'Claims per state' })) },
+  {
+    limit: Type.Optional(Type.Integer({ minimum: 0, maximum: 200, default: 50, description: 'Claims per state' })),
+    state: Type.Optional(
+      Type.Array(ClaimStatusSchema, {
+        minItems: 1,
+        maxItems: 20,
+        description: 'Only these columns: repeat the parameter (state=a&state=b) or separate by commas',
+      }),
+    ),
+    cursor: Type.Optional(
+      Type.Array(Type.String({ maxLength: 500 }), {
+        minItems: 1,
+        maxItems: 7,
+        description: "A column's nextCursor: that column's page starts after it (at most one per state)",
+      }),
+    ),
+  },
   strict,
 );
 
@@ -337,6 +353,7 @@ export const BoardColumnSchema = Type.Object(
     state: ClaimStatusSchema,
     count: Type.Integer({ minimum: 0 }),
     claims: Type.Array(ClaimCardSchema, { description: 'Most recently changed first (up to ?limit= per state)' }),
+    nextCursor: Type.Optional(Nullable(Type.String({ description: "Pass as ?cursor= for the column's next page; null on its last page" }))),
   },
   open,
 );

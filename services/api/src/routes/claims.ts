@@ -15,14 +15,10 @@ import { actorOf } from '../plugins/auth.ts';
 import { SECURED, claimIdParam, etag } from '../http/conventions.ts';
 import { runCommand } from '../http/run-command.ts';
 import { replicaRead } from '../http/replica-read.ts';
+import { splitCommas } from '../http/query-lists.ts';
 
 const errors = { 400: ProblemSchema, 401: ProblemSchema, 403: ProblemSchema };
 
-/** A repeated or comma-separated query parameter as one list of its values. */
-function splitCommas(value: unknown): unknown {
-  const values = Array.isArray(value) ? value : [value];
-  return values.flatMap((v) => (typeof v === 'string' ? v.split(',') : [v]));
-}
 
 export const claimRoutes: FastifyPluginAsyncTypebox = async (app) => {
   // Concurrent reads share one query (fresh data: see ClaimJsonBatcher).

@@ -1,0 +1,142 @@
+/**
+ * `GET /board` from memory: one body per filter combination, kept while nothing changed
+ * (served again without a database read), ETag / If-None-Match → 304, a bounded page per
+ * column with an exact count and a per-column cursor; never older than a write this
+ * instance acknowledged or a Consistency-Token it was shown (two instances, one database).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FastifyInstance } from 'fastify';
+import { createTestDatabase, requirePostgres, type TestDatabase } from '@claimtrail/testing';
+import { buildApp } from '../src/app.ts';
+import { boardReader } from '../src/http/board-reads.ts';
+
+const pg = await requirePostgres();
+
+interface Column {
+  state: string;
+  count: number;
+  claims: { id: string; updatedAt: string }[];
+  nextCursor: string | null;
+}
+
+describe.skipIf(!pg)('GET /board from memory', () => {
+  let db: TestDatabase;
+  let a: FastifyInstance;
+  let b: FastifyInstance;
+  let writerA: Record<string, string>;
+  let readerA: Record<string, string>;
+  let readerB: Record<string, string>;
+
+  beforeAll(async () => {
+    db = await createTestDatabase('board_reads');
+    const config = { databaseUrl: db.url, rateLimitMax: 0, consistencyWaitMs: 2000 };
+    a = await buildApp({ logger: false, seed: false, demoTokens: true, config });
+    b = await buildApp({ logger: false, seed: false, demoTokens: true, config });
+    writerA = { authorization: `Bearer ${a.demoTokens.fact_checker}`, 'content-type': 'application/json' };
+    readerA = { authorization: `Bearer ${a.demoTokens.editor}` };
+    readerB = { authorization: `Bearer ${b.demoTokens.editor}` };
+  });
+  afterAll(async () => {
+    await a?.close();
+    await b?.close();
+    await db?.drop();
+  });
+
+  const submit = async (text: string) => {
+    const created = await a.inject({ method: 'POST', url: '/claims', headers: writerA, payload: { text } });
+    expect(created.statusCode, created.body).toBe(201);
+    return { id: (created.json() as { id: string }).id, token: String(created.headers['consistency-token']) };
+  };
+  const column = (body: { states: Column[] }, state: string) => body.states.find((c) => c.state === state)!;
+
+  it('serves one body while nothing changes, with an ETag that answers 304; a write of this instance is in the next read', async () => {
+    await submit('A claim on the board before the first read');
+    const first = await a.inject({ method: 'GET', url: '/board', headers: readerA });
+    expect(first.statusCode).toBe(200);
+    const etag = String(first.headers.etag);
+    expect(etag).toMatch(/^"b-[A-Za-z0-9_-]+"$/);
+    const builds = boardReader(a).bodies.stats.builds;
+    for (let i = 0; i < 5; i++) {
+      const again = await a.inject({ method: 'GET', url: '/board', headers: readerA });
+      expect(again.headers.etag).toBe(etag);
+      expect(again.body).toBe(first.body);
+    }
+    // Nothing changed: no database read for the five.
+    expect(boardReader(a).bodies.stats.builds).toBe(builds);
+    const notModified = await a.inject({ method: 'GET', url: '/board', headers: { ...readerA, 'if-none-match': etag } });
+    expect(notModified.statusCode).toBe(304);
+    expect(notModified.body).toBe('');
+
+    const { id } = await submit('A claim written between two reads');
+    const after = await a.inject({ method: 'GET', url: '/board', headers: { ...readerA, 'if-none-match': etag } });
+    expect(after.statusCode).toBe(200);
+    expect(after.headers.etag).not.toBe(etag);
+    expect(column(after.json(), 'submitted').claims.map((c) => c.id)).toContain(id);
+  });
+
+  it('another instance with the Consistency-Token sees the write, though it held a body from before it', async () => {
+    for (let round = 0; round < 10; round++) {
+      const before = await b.inject({ method: 'GET', url: '/board', headers: readerB });
+      expect(before.statusCode).toBe(200);
+      const { id, token } = await submit(`A claim written on A, read on B, round ${round}`);
+      const read = await b.inject({ method: 'GET', url: '/board', headers: { ...readerB, 'consistency-token': token } });
+      expect(read.statusCode, read.body).toBe(200);
+      expect(column(read.json(), 'submitted').claims.map((c) => c.id)).toContain(id);
+    }
+  });
+
+  it('pages each column with its own cursor; the count is always the whole column', async () => {
+    const page = await a.inject({ method: 'GET', url: '/board?limit=3', headers: readerA });
+    const submitted = column(page.json(), 'submitted');
+    const total = submitted.count;
+    expect(total).toBeGreaterThan(7);
+    expect(submitted.claims).toHaveLength(3);
+    expect(submitted.nextCursor).toEqual(expect.any(String));
+    // An empty column has no next page.
+    expect(column(page.json(), 'retracted')).toMatchObject({ count: 0, claims: [], nextCursor: null });
+
+    const seen = [...submitted.claims];
+    let cursor = submitted.nextCursor;
+    while (cursor !== null) {
+      const next = await a.inject({ method: 'GET', url: `/board?limit=3&state=submitted&cursor=${cursor}`, headers: readerA });
+      expect(next.statusCode, next.body).toBe(200);
+      const body = next.json() as { states: Column[] };
+      expect(body.states.map((c) => c.state)).toEqual(['submitted']);
+      expect(body.states[0]!.count).toBe(total);
+      expect(body.states[0]!.claims.length).toBeLessThanOrEqual(3);
+      seen.push(...body.states[0]!.claims);
+      cursor = body.states[0]!.nextCursor;
+    }
+    expect(new Set(seen.map((c) => c.id)).size).toBe(total);
+    const order = seen.map((c) => c.updatedAt);
+    expect(order).toEqual([...order].sort().reverse());
+    const all = await a.inject({ method: 'GET', url: '/board?limit=200&state=submitted', headers: readerA });
+    expect((all.json() as { states: Column[] }).states[0]!.claims.map((c) => c.id)).toEqual(seen.map((c) => c.id));
+  });
+
+  it('state= picks columns (repeated or comma-separated) in workflow order', async () => {
+    const res = await a.inject({ method: 'GET', url: '/board?state=published,submitted&state=triaged', headers: readerA });
+    expect(res.statusCode).toBe(200);
+    expect((res.json() as { states: Column[] }).states.map((c) => c.state)).toEqual(['submitted', 'triaged', 'published']);
+  });
+
+  it('refuses cursors it did not issue, two for one column, or one for a column state= leaves out (400, never 5xx)', async () => {
+    const page = await a.inject({ method: 'GET', url: '/board?limit=1', headers: readerA });
+    const cursor = column(page.json(), 'submitted').nextCursor!;
+    const bad = [
+      '/board?cursor=nonsense',
+      `/board?cursor=${Buffer.from('{"s":"submitted","u":"2024-02-30T00:00:00Z","i":"x"}').toString('base64url')}`,
+      `/board?cursor=${Buffer.from('{"s":"nowhere","u":"2024-02-01T00:00:00Z","i":"00000000-0000-4000-8000-000000000000"}').toString('base64url')}`,
+      `/board?cursor=${cursor}&cursor=${cursor}`,
+      `/board?state=triaged&cursor=${cursor}`,
+      '/board?state=bogus',
+      '/board?limit=201',
+    ];
+    for (const url of bad) {
+      const res = await a.inject({ method: 'GET', url, headers: readerA });
+      expect(res.statusCode, url).toBe(400);
+      expect(res.headers['content-type']).toMatch(/application\/problem\+json/);
+    }
+    expect((await a.inject({ method: 'GET', url: '/board' })).statusCode).toBe(401);
+  });
+});
