@@ -125,6 +125,8 @@ export interface ListClaimsFilter {
   q?: string;
   limit?: number;
   cursor?: string;
+  /** `full` (default): claim views; `card`: board cards. */
+  view?: 'full' | 'card';
 }
 
 export interface ClaimPage {
@@ -189,7 +191,7 @@ export function listClaimsStatement(filter: ListClaimsFilter = {}): RawBuilder<{
   const where = conditions.length > 0 ? sql`where ${sql.join(conditions, sql` and `)}` : sql``;
   return sql<{ cursor_at: string; cursor_id: string; json: string }>`
     select to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as cursor_at, id::text as cursor_id,
-      view::text as json
+      ${filter.view === 'card' ? sql`card::text` : sql`view::text`} as json
     from claims ${where}
     order by created_at desc, id desc limit ${limit + 1}`;
 }
@@ -204,6 +206,20 @@ export async function listClaims(db: Kysely<any>, filter: ListClaimsFilter = {})
     items: page.map((r) => JSON.parse(r.json) as ClaimView),
     nextCursor: more && page.length > 0 ? encodeCursor(page[page.length - 1]!.cursor_at, page[page.length - 1]!.cursor_id) : null,
   };
+}
+
+/**
+ * The page as JSON text (`{"items":[…],"nextCursor":…}`), the items straight from the
+ * projection's json columns: no parse and re-serialise per row.
+ */
+export async function listClaimsJson(db: Kysely<any>, filter: ListClaimsFilter = {}): Promise<string> {
+  const limit = pageSize(filter);
+  const rows = (await listClaimsStatement(filter).execute(db)).rows;
+  const more = rows.length > limit;
+  const page = more ? rows.slice(0, limit) : rows;
+  const last = page[page.length - 1];
+  const next = more && last !== undefined ? JSON.stringify(encodeCursor(last.cursor_at, last.cursor_id)) : 'null';
+  return `{"items":[${page.map((r) => r.json).join(',')}],"nextCursor":${next}}`;
 }
 
 export interface BoardColumn {
@@ -277,15 +293,17 @@ export function boardLimit(limit: number | undefined): number {
  * starts right there, so a page costs the same however deep it is), and `nextCursor`
  * (null on the column's last page). The counts read the same index.
  */
-export async function boardJson(db: Kysely<any>, query: number | BoardQuery = {}): Promise<string> {
-  const { limit: rawLimit, states: onlyStates, cursors = [] } = typeof query === 'number' ? { limit: query } : query;
-  const limit = boardLimit(rawLimit);
-  const states = onlyStates === undefined ? [...CLAIM_STATUSES] : CLAIM_STATUSES.filter((s) => onlyStates.includes(s));
-  const after = new Map(cursors.map((c) => [c.state, c]));
+type BoardRow = { state: ClaimStatus; count: string; cards: string; more: boolean; last_at: string | null; last_id: string | null };
+
+/** The statement `boardJson` runs (exported so tests can EXPLAIN it). */
+export function boardStatement(query: BoardQuery = {}): RawBuilder<BoardRow> {
+  const limit = boardLimit(query.limit);
+  const states = query.states === undefined ? [...CLAIM_STATUSES] : CLAIM_STATUSES.filter((s) => query.states!.includes(s));
+  const after = new Map((query.cursors ?? []).map((c) => [c.state, c]));
   // Without a cursor a column starts after the greatest possible key.
   const afterAt = states.map((s) => after.get(s)?.updatedAt ?? 'infinity');
   const afterId = states.map((s) => after.get(s)?.id ?? 'ffffffff-ffff-ffff-ffff-ffffffffffff');
-  const result = await sql<{ state: ClaimStatus; count: string; cards: string; more: boolean; last_at: string | null; last_id: string | null }>`
+  return sql<BoardRow>`
     select s.state,
       (select count(*) from claims c where c.state = s.state) as count,
       p.cards, p.more, p.last_at, p.last_id
@@ -303,7 +321,11 @@ export async function boardJson(db: Kysely<any>, query: number | BoardQuery = {}
               order by updated_at desc, id desc limit ${limit + 1}) page
       ) t
     ) p
-    order by s.ord`.execute(db);
+    order by s.ord`;
+}
+
+export async function boardJson(db: Kysely<any>, query: number | BoardQuery = {}): Promise<string> {
+  const result = await boardStatement(typeof query === 'number' ? { limit: query } : query).execute(db);
   const columns = result.rows.map((row) => {
     const next =
       row.more && row.last_at !== null && row.last_id !== null

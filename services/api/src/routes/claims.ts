@@ -1,6 +1,7 @@
-import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { randomUUID } from 'node:crypto';
 import {
+  ClaimCardListSchema,
   ClaimListSchema,
   ClaimParamsSchema,
   ClaimViewSchema,
@@ -9,7 +10,7 @@ import {
   ProblemSchema,
   WriteHeadersSchema,
 } from '@claimtrail/contract';
-import { ClaimJsonBatcher, listClaims } from '@claimtrail/claims';
+import { ClaimJsonBatcher, listClaimsJson } from '@claimtrail/claims';
 import { HttpProblem } from '../errors.ts';
 import { actorOf } from '../plugins/auth.ts';
 import { SECURED, claimIdParam, etag } from '../http/conventions.ts';
@@ -52,7 +53,7 @@ export const claimRoutes: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'List claims (filters, full-text q, keyset pagination; newest first)',
         security: SECURED,
         querystring: ListClaimsQuerySchema,
-        response: { 200: ClaimListSchema, ...errors },
+        response: { 200: Type.Union([ClaimListSchema, ClaimCardListSchema]), ...errors },
       },
       // `state=a,b` means the same as `state=a&state=b`: split before the schema checks each value.
       preValidation(request, _reply, done) {
@@ -61,11 +62,14 @@ export const claimRoutes: FastifyPluginAsyncTypebox = async (app) => {
         done();
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const { assignee, ...filter } = request.query;
       // `me` is the caller: a desk's "my claims" without knowing its own user id.
       const resolved = assignee === 'me' ? actorOf(request).id : assignee;
-      return replicaRead(request, (source) => listClaims(source.db, { ...filter, ...(resolved !== undefined ? { assignee: resolved } : {}) }));
+      const json = await replicaRead(request, (source) =>
+        listClaimsJson(source.db, { ...filter, ...(resolved !== undefined ? { assignee: resolved } : {}) }),
+      );
+      return reply.type('application/json; charset=utf-8').send(json as never);
     },
   );
 
