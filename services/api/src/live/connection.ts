@@ -6,7 +6,7 @@
 import { CLOSE_TRY_AGAIN_LATER, type LiveChannel } from '@claimtrail/client';
 import type { WebSocket } from 'ws';
 import type { LiveConfig } from './config.ts';
-import type { PreparedEvent } from './messages.ts';
+import { frameHeaderLength, type PreparedEvent } from './messages.ts';
 
 /** Policy violation: the session's credentials are no longer valid. */
 export const CLOSE_POLICY_VIOLATION = 1008;
@@ -150,6 +150,14 @@ export class Connection {
     }
     if (!this.admit()) return;
     raw.write(event.frame(channel));
+  }
+
+  /** Sends a complete shared frame (a coalesced array of event messages), built once for all sockets. */
+  sendFrame(frame: () => Buffer): void {
+    if (!this.admit()) return;
+    const bytes = frame();
+    if (this.raw) this.raw.write(bytes);
+    else this.socket.send(bytes.subarray(frameHeaderLength(bytes)), TEXT_FRAME);
   }
 
   /**
