@@ -1,7 +1,7 @@
 export { ClaimService, defaultWriteConcurrency, isClaimId, type ClaimServiceOptions } from './service.ts';
 export type { ExecuteInput, ExecuteResult } from './execute.ts';
 export { ClaimViewCache, CLAIMS_CHANGED_CHANNEL, DEFAULT_VIEW_MAX_AGE_MS, applyClaimsChanged, applyStoreEvent, type CachedView } from './view-cache.ts';
-export { BoardBodies, boardBody, type BoardBody, type ChangeClock } from './board-bodies.ts';
+export { ReadBodies, readBody, type ReadBody, type ChangeClock } from './read-bodies.ts';
 export { CommandError, isCommandError, type CommandErrorCode } from './errors.ts';
 export {
   getClaim,

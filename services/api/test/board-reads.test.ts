@@ -85,6 +85,23 @@ describe.skipIf(!pg)('GET /board from memory', () => {
     }
   });
 
+  it('lists and searches are kept the same way: ETag and 304 while nothing changed, the write in the next read, the token honoured elsewhere', async () => {
+    const url = '/claims?q=lighthouse&view=card';
+    const first = await a.inject({ method: 'GET', url, headers: readerA });
+    expect(first.statusCode).toBe(200);
+    expect(first.json().items).toEqual([]);
+    const etag = String(first.headers.etag);
+    expect((await a.inject({ method: 'GET', url, headers: { ...readerA, 'if-none-match': etag } })).statusCode).toBe(304);
+    const onB = await b.inject({ method: 'GET', url, headers: readerB });
+    expect(onB.json().items).toEqual([]);
+    const { id, token } = await submit('The lighthouse was switched off in March');
+    const again = await a.inject({ method: 'GET', url, headers: { ...readerA, 'if-none-match': etag } });
+    expect(again.statusCode).toBe(200);
+    expect(again.json().items.map((c: { id: string }) => c.id)).toEqual([id]);
+    const readB = await b.inject({ method: 'GET', url, headers: { ...readerB, 'consistency-token': token } });
+    expect(readB.json().items.map((c: { id: string }) => c.id)).toEqual([id]);
+  });
+
   it('pages each column with its own cursor; the count is always the whole column', async () => {
     const page = await a.inject({ method: 'GET', url: '/board?limit=3', headers: readerA });
     const submitted = column(page.json(), 'submitted');

@@ -22,7 +22,7 @@ for (const backend of ['postgres', 'pglite'] as const) {
         await must(t, claim.id, 'notes', t.as.fact_checker, { body: `note on ${i}` });
         ids.push(claim.id);
       }
-    }, 60_000);
+    }, 180_000);
     afterAll(async () => {
       await t?.close();
     });

@@ -1,19 +1,19 @@
 /**
  * The board as `GET /board` and the websocket board snapshot serve it: one encoded body per
  * filter combination, from memory while this instance has heard of no change since it was
- * read (BoardBodies in the claims package says why that is never older than a read may
+ * read (ReadBodies in the claims package says why that is never older than a read may
  * see). One per app, created on first use.
  */
 import type { FastifyInstance } from 'fastify';
 import { CLAIM_STATUSES, type ClaimStatus } from '@claimtrail/domain';
 import {
-  BoardBodies,
-  boardBody,
+  ReadBodies,
+  readBody,
   DEFAULT_VIEW_MAX_AGE_MS,
   boardJson,
   boardLimit,
   decodeBoardCursor,
-  type BoardBody,
+  type ReadBody,
   type BoardCursor,
   type BoardQuery,
 } from '@claimtrail/claims';
@@ -27,10 +27,10 @@ export interface BoardRequest {
 
 export interface BoardReader {
   /** The body for a request's filters (400 `validation` for a cursor that is not one, or contradicts `state`). */
-  body(request: BoardRequest, options?: { fresh?: boolean }): Promise<BoardBody>;
+  body(request: BoardRequest, options?: { fresh?: boolean }): Promise<ReadBody>;
   /** The default board (every column, the default limit): the websocket snapshot. */
-  defaultBody(): Promise<BoardBody>;
-  readonly bodies: BoardBodies;
+  defaultBody(): Promise<ReadBody>;
+  readonly bodies: ReadBodies;
 }
 
 const readers = new WeakMap<FastifyInstance, BoardReader>();
@@ -59,14 +59,14 @@ export function normalizeBoardRequest(request: BoardRequest): { query: BoardQuer
 export function boardReader(app: FastifyInstance): BoardReader {
   let reader = readers.get(app);
   if (reader !== undefined) return reader;
-  const bodies = new BoardBodies(app.claims.views, { maxAgeMs: DEFAULT_VIEW_MAX_AGE_MS });
-  const body = (request: BoardRequest, options: { fresh?: boolean } = {}): Promise<BoardBody> => {
+  const bodies = new ReadBodies(app.claims.views, { maxAgeMs: DEFAULT_VIEW_MAX_AGE_MS });
+  const body = (request: BoardRequest, options: { fresh?: boolean } = {}): Promise<ReadBody> => {
     const { query, key } = normalizeBoardRequest(request);
     // Read where this instance's follower position has been replayed (a replica, else the
     // primary), so the body is not older than the generation it is kept under.
     const read = () => app.reads.read(app.storeFollower.position, (source) => boardJson(source.db, query));
     // `Cache-Control: no-cache` asks for the database itself (as GET /claims/:id does).
-    return options.fresh === true ? read().then(boardBody) : bodies.get(key, read);
+    return options.fresh === true ? read().then(readBody) : bodies.get(key, read);
   };
   reader = { body, defaultBody: () => body({}), bodies };
   readers.set(app, reader);

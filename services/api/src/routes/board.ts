@@ -3,15 +3,7 @@ import { BoardQuerySchema, BoardSchema, ProblemSchema } from '@claimtrail/contra
 import { SECURED } from '../http/conventions.ts';
 import { boardReader } from '../http/board-reads.ts';
 import { splitCommas } from '../http/query-lists.ts';
-
-/** Whether an If-None-Match header names `etag` (or is `*`). */
-function matches(ifNoneMatch: string | undefined, etag: string): boolean {
-  if (ifNoneMatch === undefined) return false;
-  return ifNoneMatch.split(',').some((tag) => {
-    const t = tag.trim();
-    return t === '*' || t === etag || t === `W/${etag}`;
-  });
-}
+import { sendReadBody, wantsFresh } from '../http/read-body-reply.ts';
 
 export const boardRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const reader = boardReader(app);
@@ -33,13 +25,6 @@ export const boardRoutes: FastifyPluginAsyncTypebox = async (app) => {
         done();
       },
     },
-    async (request, reply) => {
-      const cacheControl = request.headers['cache-control'];
-      const fresh = cacheControl !== undefined && /no-cache|max-age=0/i.test(cacheControl);
-      const body = await reader.body(request.query, { fresh });
-      reply.header('etag', body.etag).header('cache-control', 'private, no-cache');
-      if (matches(request.headers['if-none-match'], body.etag)) return reply.code(304).send(null as never);
-      return reply.type('application/json; charset=utf-8').send(body.bytes as never);
-    },
+    async (request, reply) => sendReadBody(request, reply, await reader.body(request.query, { fresh: wantsFresh(request) })) as never,
   );
 };

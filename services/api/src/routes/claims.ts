@@ -10,16 +10,32 @@ import {
   ProblemSchema,
   WriteHeadersSchema,
 } from '@claimtrail/contract';
-import { ClaimJsonBatcher, listClaimsJson } from '@claimtrail/claims';
+import { ClaimJsonBatcher, DEFAULT_VIEW_MAX_AGE_MS, ReadBodies, listClaimsJson, readBody, type ListClaimsFilter } from '@claimtrail/claims';
+import { sendReadBody, wantsFresh } from '../http/read-body-reply.ts';
 import { HttpProblem } from '../errors.ts';
 import { actorOf } from '../plugins/auth.ts';
 import { SECURED, claimIdParam, etag } from '../http/conventions.ts';
 import { runCommand } from '../http/run-command.ts';
-import { replicaRead } from '../http/replica-read.ts';
 import { splitCommas } from '../http/query-lists.ts';
 
 const errors = { 400: ProblemSchema, 401: ProblemSchema, 403: ProblemSchema };
 
+
+/** One key per filter combination (states sorted and deduplicated, the tag as it is matched). */
+function listKey(filter: ListClaimsFilter): string {
+  const states = filter.state === undefined ? null : [...new Set(typeof filter.state === 'string' ? [filter.state] : filter.state)].sort();
+  return JSON.stringify([
+    states,
+    filter.assignee ?? null,
+    filter.tag?.trim().toLowerCase() ?? null,
+    filter.rating ?? null,
+    filter.draftRating ?? null,
+    filter.q?.trim() ?? null,
+    filter.limit ?? null,
+    filter.cursor ?? null,
+    filter.view ?? 'full',
+  ]);
+}
 
 export const claimRoutes: FastifyPluginAsyncTypebox = async (app) => {
   // Concurrent reads share one query (fresh data: see ClaimJsonBatcher).
@@ -27,6 +43,8 @@ export const claimRoutes: FastifyPluginAsyncTypebox = async (app) => {
   // What the service last wrote or read of each claim, kept current by every writer's
   // notification (see ClaimViewCache): most reads never reach the database.
   const views = app.claims.views;
+  // Lists and searches as answered, per filter combination (the board's kind of cache).
+  const lists = new ReadBodies(views, { maxAgeMs: DEFAULT_VIEW_MAX_AGE_MS, maxEntries: 512 });
 
   app.post(
     '/claims',
@@ -53,7 +71,7 @@ export const claimRoutes: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'List claims (filters, full-text q, keyset pagination; newest first)',
         security: SECURED,
         querystring: ListClaimsQuerySchema,
-        response: { 200: Type.Union([ClaimListSchema, ClaimCardListSchema]), ...errors },
+        response: { 200: Type.Union([ClaimListSchema, ClaimCardListSchema]), 304: { type: 'null', description: 'Not modified (If-None-Match)' }, ...errors },
       },
       // `state=a,b` means the same as `state=a&state=b`: split before the schema checks each value.
       preValidation(request, _reply, done) {
@@ -66,10 +84,12 @@ export const claimRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const { assignee, ...filter } = request.query;
       // `me` is the caller: a desk's "my claims" without knowing its own user id.
       const resolved = assignee === 'me' ? actorOf(request).id : assignee;
-      const json = await replicaRead(request, (source) =>
-        listClaimsJson(source.db, { ...filter, ...(resolved !== undefined ? { assignee: resolved } : {}) }),
-      );
-      return reply.type('application/json; charset=utf-8').send(json as never);
+      const query = { ...filter, ...(resolved !== undefined ? { assignee: resolved } : {}) };
+      // Kept per filter combination while no claim changed (see ReadBodies); read where this
+      // instance's follower position has been replayed, like the board.
+      const read = () => app.reads.read(app.storeFollower.position, (source) => listClaimsJson(source.db, query));
+      const body = wantsFresh(request) ? readBody(await read()) : await lists.get(listKey(query), read);
+      return sendReadBody(request, reply, body) as never;
     },
   );
 

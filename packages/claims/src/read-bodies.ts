@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 
 /**
- * Encoded board bodies (`GET /board`, the websocket board snapshot), one per filter
- * combination, kept while nothing has changed: answered from memory instead of a
- * database statement per request.
+ * Encoded answers read from the claims projection (`GET /board` and the websocket board
+ * snapshot, `GET /claims` lists and searches), one per filter combination, kept while
+ * nothing has changed: answered from memory instead of a database statement per request.
  *
  * "Nothing has changed" is the claim view cache's generation (view-cache.ts): it moves on
  * with every commit of this service (before the write is acknowledged) and every event of
@@ -20,7 +20,7 @@ import { createHash } from 'node:crypto';
  * Reads of the same combination share one database read (one flight per key; a read that
  * arrives after the generation moved waits for the next flight, never for an older body).
  */
-export interface BoardBody {
+export interface ReadBody {
   /** The JSON text, UTF-8 encoded once. */
   readonly bytes: Buffer;
   /** A strong entity tag of the bytes: `"b-<sha1 prefix>"`, equal on every instance for equal bodies. */
@@ -37,21 +37,21 @@ export interface ChangeClock {
 interface Entry {
   generation: number;
   builtAt: number;
-  body: BoardBody;
+  body: ReadBody;
 }
 
 interface Flight {
   /** The generation when its database read started; null while it waits for the previous flight. */
   generation: number | null;
-  promise: Promise<BoardBody>;
+  promise: Promise<ReadBody>;
 }
 
-export function boardBody(json: string): BoardBody {
+export function readBody(json: string): ReadBody {
   const bytes = Buffer.from(json, 'utf8');
   return { bytes, etag: `"b-${createHash('sha1').update(bytes).digest('base64url').slice(0, 22)}"` };
 }
 
-export class BoardBodies {
+export class ReadBodies {
   private readonly entries = new Map<string, Entry>();
   private readonly running = new Map<string, Flight>();
   private readonly queued = new Map<string, Flight>();
@@ -63,8 +63,8 @@ export class BoardBodies {
   ) {}
 
   /** The body of `key` as of now: from memory when current, else `read` (shared by concurrent callers). */
-  get(key: string, read: () => Promise<string>): Promise<BoardBody> {
-    if (!this.clock.followsWriters) return read().then(boardBody);
+  get(key: string, read: () => Promise<string>): Promise<ReadBody> {
+    if (!this.clock.followsWriters) return read().then(readBody);
     const generation = this.clock.generation;
     const entry = this.entries.get(key);
     if (entry !== undefined && entry.generation === generation && Date.now() - entry.builtAt <= this.options.maxAgeMs) {
@@ -107,7 +107,7 @@ export class BoardBodies {
       generation,
       promise: read().then(
         (json) => {
-          const body = boardBody(json);
+          const body = readBody(json);
           const held = this.entries.get(key);
           if (held === undefined || held.generation <= generation) {
             this.entries.delete(key);
