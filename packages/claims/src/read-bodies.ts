@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
 
 /**
  * Encoded answers read from the claims projection (`GET /board` and the websocket board
@@ -25,7 +26,15 @@ export interface ReadBody {
   readonly bytes: Buffer;
   /** A strong entity tag of the bytes: `"b-<sha1 prefix>"`, equal on every instance for equal bodies. */
   readonly etag: string;
+  /**
+   * The bytes gzipped, compressed once on first use and kept with the body (a board is a
+   * few hundred KB of cards and compresses about tenfold); null when not worth it (small).
+   */
+  gzipped(): Buffer | null;
 }
+
+/** Below this many bytes a body is sent as is. */
+const GZIP_MIN_BYTES = 1024;
 
 export interface ChangeClock {
   /** Moves on whenever what was read may be stale (ClaimViewCache.generation). */
@@ -48,7 +57,12 @@ interface Flight {
 
 export function readBody(json: string): ReadBody {
   const bytes = Buffer.from(json, 'utf8');
-  return { bytes, etag: `"b-${createHash('sha1').update(bytes).digest('base64url').slice(0, 22)}"` };
+  let gzipped: Buffer | null | undefined;
+  return {
+    bytes,
+    etag: `"b-${createHash('sha1').update(bytes).digest('base64url').slice(0, 22)}"`,
+    gzipped: () => (gzipped ??= bytes.length < GZIP_MIN_BYTES ? null : gzipSync(bytes, { level: 6 })),
+  };
 }
 
 export class ReadBodies {

@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
+import { gunzipSync } from 'node:zlib';
 import { createTestDatabase, requirePostgres, type TestDatabase } from '@claimtrail/testing';
 import { buildApp } from '../src/app.ts';
 import { boardReader } from '../src/http/board-reads.ts';
@@ -72,6 +73,18 @@ describe.skipIf(!pg)('GET /board from memory', () => {
     expect(after.statusCode).toBe(200);
     expect(after.headers.etag).not.toBe(etag);
     expect(column(after.json(), 'submitted').claims.map((c) => c.id)).toContain(id);
+  });
+
+  it('gzips a kept body once for clients that take it; the same ETag, the same JSON', async () => {
+    const plain = await a.inject({ method: 'GET', url: '/board', headers: readerA });
+    const zipped = await a.inject({ method: 'GET', url: '/board', headers: { ...readerA, 'accept-encoding': 'br;q=1, gzip;q=0.8' } });
+    expect(zipped.headers['content-encoding']).toBe('gzip');
+    expect(zipped.headers.vary).toMatch(/accept-encoding/i);
+    expect(zipped.headers.etag).toBe(plain.headers.etag);
+    expect(gunzipSync(zipped.rawPayload).toString('utf8')).toBe(plain.body);
+    const refused = await a.inject({ method: 'GET', url: '/board', headers: { ...readerA, 'accept-encoding': 'gzip;q=0' } });
+    expect(refused.headers['content-encoding']).toBeUndefined();
+    expect(refused.body).toBe(plain.body);
   });
 
   it('another instance with the Consistency-Token sees the write, though it held a body from before it', async () => {
