@@ -64,10 +64,14 @@ export async function growProjection(url: string, total: number): Promise<number
     if (missing > 0) {
       await client.query(
         `insert into claims (id, stream_id, state, assignee, tags, rating, draft_rating, version, created_at, updated_at, search, view, card, head_hash)
-         select n.id, 'claim-' || n.id, c.state, c.assignee, c.tags, c.rating, c.draft_rating, c.version,
-           c.created_at - g * interval '1 day', c.updated_at - g * interval '1 day', c.search, c.view, c.card, c.head_hash
-         from generate_series(1, $1::int / $2::int + 1) g cross join claims c cross join lateral (select gen_random_uuid() as id, g as copy) n
-         limit $1`,
+         select id, 'claim-' || id, state, assignee, tags, rating, draft_rating, version,
+           created_at - copy * interval '1 day', updated_at - copy * interval '1 day', search, view, card, head_hash
+         from (
+           select gen_random_uuid() as id, g as copy, c.state, c.assignee, c.tags, c.rating, c.draft_rating, c.version,
+             c.created_at, c.updated_at, c.search, c.view, c.card, c.head_hash
+           from generate_series(1, $1::int / $2::int + 1) g cross join claims c
+           limit $1
+         ) copies`,
         [missing, have],
       );
     }

@@ -57,6 +57,9 @@ describe.skipIf(!pg)('GET /board from memory', () => {
     const etag = String(first.headers.etag);
     expect(etag).toMatch(/^"b-[A-Za-z0-9_-]+"$/);
     const builds = boardReader(a).bodies.stats.builds;
+    // The route's reader is this one (the first read was built by it).
+    expect(builds).toBeGreaterThan(0);
+    const hits = boardReader(a).bodies.stats.hits;
     for (let i = 0; i < 5; i++) {
       const again = await a.inject({ method: 'GET', url: '/board', headers: readerA });
       expect(again.headers.etag).toBe(etag);
@@ -64,6 +67,7 @@ describe.skipIf(!pg)('GET /board from memory', () => {
     }
     // Nothing changed: no database read for the five.
     expect(boardReader(a).bodies.stats.builds).toBe(builds);
+    expect(boardReader(a).bodies.stats.hits).toBe(hits + 5);
     const notModified = await a.inject({ method: 'GET', url: '/board', headers: { ...readerA, 'if-none-match': etag } });
     expect(notModified.statusCode).toBe(304);
     expect(notModified.body).toBe('');

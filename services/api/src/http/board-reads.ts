@@ -33,7 +33,8 @@ export interface BoardReader {
   readonly bodies: ReadBodies;
 }
 
-const readers = new WeakMap<FastifyInstance, BoardReader>();
+/** Per claim service (one per app; plugin scopes share it, unlike their FastifyInstance objects). */
+const readers = new WeakMap<object, BoardReader>();
 
 /** The filters in one canonical form (workflow order, decoded cursors), and its cache key. */
 export function normalizeBoardRequest(request: BoardRequest): { query: BoardQuery & { limit: number }; key: string } {
@@ -57,7 +58,7 @@ export function normalizeBoardRequest(request: BoardRequest): { query: BoardQuer
 }
 
 export function boardReader(app: FastifyInstance): BoardReader {
-  let reader = readers.get(app);
+  let reader = readers.get(app.claims);
   if (reader !== undefined) return reader;
   const bodies = new ReadBodies(app.claims.views, { maxAgeMs: DEFAULT_VIEW_MAX_AGE_MS });
   const body = (request: BoardRequest, options: { fresh?: boolean } = {}): Promise<ReadBody> => {
@@ -69,6 +70,6 @@ export function boardReader(app: FastifyInstance): BoardReader {
     return options.fresh === true ? read().then(readBody) : bodies.get(key, read);
   };
   reader = { body, defaultBody: () => body({}), bodies };
-  readers.set(app, reader);
+  readers.set(app.claims, reader);
   return reader;
 }
