@@ -119,6 +119,19 @@ describe.skipIf(!pg)('GET /board from memory', () => {
     expect(readB.json().items.map((c: { id: string }) => c.id)).toEqual([id]);
   });
 
+  it('without a token, another instance drops its kept body once its store follower reads the write', async () => {
+    const held = await b.inject({ method: 'GET', url: '/board?limit=200&state=submitted', headers: readerB });
+    const { id } = await submit('A claim B hears of through its follower');
+    const deadline = Date.now() + 10_000;
+    let seen = false;
+    while (!seen && Date.now() < deadline) {
+      const read = await b.inject({ method: 'GET', url: '/board?limit=200&state=submitted', headers: { ...readerB, 'if-none-match': String(held.headers.etag) } });
+      seen = read.statusCode === 200 && column(read.json(), 'submitted').claims.some((c) => c.id === id);
+      if (!seen) await new Promise((r) => setTimeout(r, 25));
+    }
+    expect(seen).toBe(true);
+  });
+
   it('pages each column with its own cursor; the count is always the whole column', async () => {
     const page = await a.inject({ method: 'GET', url: '/board?limit=3', headers: readerA });
     const submitted = column(page.json(), 'submitted');
