@@ -17,7 +17,7 @@ import { gzipSync } from 'node:zlib';
  *   token (plugins/consistency.ts); an event up to there either moved the generation after
  *   the body's read started (the body is not served) or was seen before (the body has it);
  * - a write that bypasses the store and announces nothing (an UPDATE in psql) is bounded
- *   by `maxAgeMs`, as claim views are.
+ *   by `maxAgeMs` after the read ended, as claim views are.
  * Reads of the same combination share one database read (one flight per key; a read that
  * arrives after the generation moved waits for the next flight, never for an older body).
  */
@@ -115,13 +115,15 @@ export class ReadBodies {
 
   private start(key: string, read: () => Promise<string>): Flight {
     const generation = this.clock.generation;
-    const builtAt = Date.now();
     this.stats.builds++;
     const flight: Flight = {
       generation,
       promise: read().then(
         (json) => {
           const body = readBody(json);
+          // The age bound (writes nobody announces) counts from the end of the read: a read
+          // slower than the bound (a big board on a busy database) must still be served.
+          const builtAt = Date.now();
           const held = this.entries.get(key);
           if (held === undefined || held.generation <= generation) {
             this.entries.delete(key);

@@ -86,9 +86,15 @@ export class ClaimViewCache {
     return { version: entry.version, json: entry.json };
   }
 
-  /** A committed view (a write of this service, or a database read). */
-  offer(claimId: string, version: number, json: string): void {
+  /**
+   * A committed view: a write of this service (`committed`: it moves the generation, so
+   * answers kept from before it are not served once it is acknowledged), or a database read
+   * (moves it only when newer than a version already known: a read of a claim this cache
+   * did not hold changes nothing anyone was told).
+   */
+  offer(claimId: string, version: number, json: string, committed = false): void {
     if (!this.enabled) return;
+    if (committed) this.generationValue++;
     const entry = this.entries.get(claimId);
     if (entry !== undefined && entry.version > version) return;
     if (entry !== undefined && entry.version === version && entry.json !== null) {
@@ -98,7 +104,7 @@ export class ClaimViewCache {
       if (entry.json !== json) this.entries.set(claimId, { version, json, confirmedAt: entry.confirmedAt });
       return;
     }
-    this.generationValue++;
+    if (!committed && entry !== undefined && entry.version < version) this.generationValue++;
     this.entries.set(claimId, { version, json, confirmedAt: Date.now() });
   }
 

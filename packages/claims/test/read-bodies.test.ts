@@ -24,7 +24,9 @@ describe('ReadBodies', () => {
     expect(first.bytes.toString()).toBe('{"n":1}');
     expect((await bodies.get('k', read)).etag).toBe(first.etag);
     expect(reads).toBe(1);
-    views.offer(CLAIM, 1, '{}'); // this service committed a write
+    views.offer(CLAIM, 1, '{}'); // a database read of a claim: nothing anyone was told changed
+    expect((await bodies.get('k', read)).bytes.toString()).toBe('{"n":1}');
+    views.offer(CLAIM, 1, '{}', true); // this service committed a write
     expect((await bodies.get('k', read)).bytes.toString()).toBe('{"n":2}');
     applyStoreEvent(views, { streamId: `claim-${CLAIM}`, version: 2 }); // another instance's write
     expect((await bodies.get('k', read)).bytes.toString()).toBe('{"n":3}');
@@ -49,7 +51,7 @@ describe('ReadBodies', () => {
     const a = bodies.get('k', read);
     const b = bodies.get('k', read);
     expect(flights).toHaveLength(1);
-    views.offer(CLAIM, 1, '{}'); // a write lands while the first read is out
+    views.offer(CLAIM, 1, '{}', true); // a write lands while the first read is out
     const c = bodies.get('k', read);
     const d = bodies.get('k', read);
     expect(flights).toHaveLength(1); // the next read waits for the running one
