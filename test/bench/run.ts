@@ -10,6 +10,7 @@ const SCRIPTS = {
   store: 'packages/event-store/bench/store.ts',
   api: 'services/api/bench/api.ts',
   ws: 'services/api/bench/ws.ts',
+  history: 'services/api/bench/history.ts',
   audit: 'services/api/bench/audit.ts',
   scale: 'services/api/bench/scale.ts',
   replica: 'services/api/bench/replica.ts',

@@ -1,6 +1,7 @@
 export { ClaimService, defaultWriteConcurrency, isClaimId, type ClaimServiceOptions } from './service.ts';
 export type { ExecuteInput, ExecuteResult } from './execute.ts';
 export { ClaimViewCache, CLAIMS_CHANGED_CHANNEL, DEFAULT_VIEW_MAX_AGE_MS, applyClaimsChanged, applyStoreEvent, type CachedView } from './view-cache.ts';
+export { ReadBodies, readBody, type ReadBody, type ChangeClock } from './read-bodies.ts';
 export { CommandError, isCommandError, type CommandErrorCode } from './errors.ts';
 export {
   getClaim,
@@ -8,8 +9,15 @@ export {
   ClaimJsonBatcher,
   listClaims,
   listClaimsStatement,
+  listClaimsJson,
   board,
   boardJson,
+  boardStatement,
+  boardLimit,
+  encodeBoardCursor,
+  decodeBoardCursor,
+  type BoardCursor,
+  type BoardQuery,
   claimStateAt,
   encodeCursor,
   decodeCursor,

@@ -125,6 +125,8 @@ export interface ListClaimsFilter {
   q?: string;
   limit?: number;
   cursor?: string;
+  /** `full` (default): claim views; `card`: board cards. */
+  view?: 'full' | 'card';
 }
 
 export interface ClaimPage {
@@ -189,7 +191,7 @@ export function listClaimsStatement(filter: ListClaimsFilter = {}): RawBuilder<{
   const where = conditions.length > 0 ? sql`where ${sql.join(conditions, sql` and `)}` : sql``;
   return sql<{ cursor_at: string; cursor_id: string; json: string }>`
     select to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as cursor_at, id::text as cursor_id,
-      view::text as json
+      ${filter.view === 'card' ? sql`card::text` : sql`view::text`} as json
     from claims ${where}
     order by created_at desc, id desc limit ${limit + 1}`;
 }
@@ -206,36 +208,136 @@ export async function listClaims(db: Kysely<any>, filter: ListClaimsFilter = {})
   };
 }
 
+/**
+ * The page as JSON text (`{"items":[…],"nextCursor":…}`), the items straight from the
+ * projection's json columns: no parse and re-serialise per row.
+ */
+export async function listClaimsJson(db: Kysely<any>, filter: ListClaimsFilter = {}): Promise<string> {
+  const limit = pageSize(filter);
+  const rows = (await listClaimsStatement(filter).execute(db)).rows;
+  const more = rows.length > limit;
+  const page = more ? rows.slice(0, limit) : rows;
+  const last = page[page.length - 1];
+  const next = more && last !== undefined ? JSON.stringify(encodeCursor(last.cursor_at, last.cursor_id)) : 'null';
+  return `{"items":[${page.map((r) => r.json).join(',')}],"nextCursor":${next}}`;
+}
+
 export interface BoardColumn {
   state: ClaimStatus;
   count: number;
   /** Cards: the claim view without notes, evidence and appearances (with their counts). */
   claims: ClaimCard[];
+  /** Pass as the column's `cursor` for its next page; null on its last page. */
+  nextCursor: string | null;
 }
 
 export interface Board {
   states: BoardColumn[];
 }
 
-/** The board as JSON text, built by the database in one statement. */
-export async function boardJson(db: Kysely<any>, perState = 50): Promise<string> {
-  const limit = Math.min(Math.max(Math.trunc(perState), 0), 200);
-  const result = await sql<{ json: string }>`
-    select json_build_object('states', coalesce(json_agg(json_build_object(
-      'state', s.state,
-      'count', (select count(*) from claims c where c.state = s.state),
-      'claims', coalesce((
-        select json_agg(t.card order by t.updated_at desc, t.id desc)
-        from (select card, updated_at, id from claims c where c.state = s.state
-              order by updated_at desc, id desc limit ${limit}) t
-      ), '[]'::json)
-    ) order by s.ord), '[]'::json))::text as json
-    from unnest(${sql.val([...CLAIM_STATUSES])}::text[]) with ordinality as s(state, ord)`.execute(db);
-  return result.rows[0]?.json ?? '{"states":[]}';
+/** Where a board column's page starts: after this card (a column's `nextCursor`). */
+export interface BoardCursor {
+  state: ClaimStatus;
+  updatedAt: string;
+  id: string;
 }
 
-export async function board(db: Kysely<any>, perState = 50): Promise<Board> {
-  return JSON.parse(await boardJson(db, perState)) as Board;
+export interface BoardQuery {
+  /** Cards per column, 0 to 200 (default 50). */
+  limit?: number;
+  /** Only these columns (default: every state, in workflow order). */
+  states?: readonly ClaimStatus[];
+  /** At most one per state: that column's page starts after it. */
+  cursors?: readonly BoardCursor[];
+}
+
+const TIMESTAMP_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$/;
+
+/**
+ * A board column's cursor: its state and the last card's (updatedAt, id), opaque to clients.
+ * The state is in it so that a cursor cannot be applied to another column by mistake.
+ */
+export function encodeBoardCursor(cursor: BoardCursor): string {
+  return Buffer.from(JSON.stringify({ s: cursor.state, u: cursor.updatedAt, i: cursor.id }), 'utf8').toString('base64url');
+}
+
+export function decodeBoardCursor(text: string): BoardCursor {
+  try {
+    if (!/^[A-Za-z0-9_-]{1,400}$/.test(text)) throw new Error('bad');
+    const parsed = JSON.parse(Buffer.from(text, 'base64url').toString('utf8')) as { s?: unknown; u?: unknown; i?: unknown };
+    if (
+      typeof parsed.s === 'string' &&
+      (CLAIM_STATUSES as readonly string[]).includes(parsed.s) &&
+      typeof parsed.u === 'string' &&
+      TIMESTAMP_RE.test(parsed.u) &&
+      calendarDateProblem(parsed.u) === null &&
+      isClaimId(parsed.i)
+    ) {
+      return { state: parsed.s as ClaimStatus, updatedAt: parsed.u, id: parsed.i.toLowerCase() };
+    }
+  } catch {
+    // fall through
+  }
+  throw new CommandError('validation', 'cursor is not a board cursor this server issued', { field: 'cursor' });
+}
+
+/** The board's cards per column: 0 to 200. */
+export function boardLimit(limit: number | undefined): number {
+  return Math.min(Math.max(Math.trunc(limit ?? 50), 0), 200);
+}
+
+/**
+ * The board (or some of its columns) as JSON text. Per column: the exact count of claims in
+ * the state, a bounded page of cards (most recently changed first, after the column's
+ * cursor if one is given: the index `claims_board_idx (state, updated_at desc, id desc)`
+ * starts right there, so a page costs the same however deep it is), and `nextCursor`
+ * (null on the column's last page). The counts read the same index.
+ */
+type BoardRow = { state: ClaimStatus; count: string; cards: string; more: boolean; last_at: string | null; last_id: string | null };
+
+/** The statement `boardJson` runs (exported so tests can EXPLAIN it). */
+export function boardStatement(query: BoardQuery = {}): RawBuilder<BoardRow> {
+  const limit = boardLimit(query.limit);
+  const states = query.states === undefined ? [...CLAIM_STATUSES] : CLAIM_STATUSES.filter((s) => query.states!.includes(s));
+  const after = new Map((query.cursors ?? []).map((c) => [c.state, c]));
+  // Without a cursor a column starts after the greatest possible key.
+  const afterAt = states.map((s) => after.get(s)?.updatedAt ?? 'infinity');
+  const afterId = states.map((s) => after.get(s)?.id ?? 'ffffffff-ffff-ffff-ffff-ffffffffffff');
+  return sql<BoardRow>`
+    select s.state,
+      (select count(*) from claims c where c.state = s.state) as count,
+      p.cards, p.more, p.last_at, p.last_id
+    from unnest(${sql.val(states)}::text[], ${sql.val(afterAt)}::timestamptz[], ${sql.val(afterId)}::uuid[])
+      with ordinality as s(state, after_at, after_id, ord)
+    cross join lateral (
+      select coalesce(json_agg(t.card order by t.n) filter (where t.n <= ${limit}), '[]'::json)::text as cards,
+        count(*) > ${limit} as more,
+        max(to_char(t.updated_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')) filter (where t.n = ${limit}) as last_at,
+        max(t.id::text) filter (where t.n = ${limit}) as last_id
+      from (
+        select card, updated_at, id, row_number() over (order by updated_at desc, id desc) as n
+        from (select card, updated_at, id from claims c
+              where c.state = s.state and (c.updated_at, c.id) < (s.after_at, s.after_id)
+              order by updated_at desc, id desc limit ${limit + 1}) page
+      ) t
+    ) p
+    order by s.ord`;
+}
+
+export async function boardJson(db: Kysely<any>, query: number | BoardQuery = {}): Promise<string> {
+  const result = await boardStatement(typeof query === 'number' ? { limit: query } : query).execute(db);
+  const columns = result.rows.map((row) => {
+    const next =
+      row.more && row.last_at !== null && row.last_id !== null
+        ? JSON.stringify(encodeBoardCursor({ state: row.state, updatedAt: row.last_at, id: row.last_id }))
+        : 'null';
+    return `{"state":${JSON.stringify(row.state)},"count":${Number(row.count)},"claims":${row.cards},"nextCursor":${next}}`;
+  });
+  return `{"states":[${columns.join(',')}]}`;
+}
+
+export async function board(db: Kysely<any>, query: number | BoardQuery = 50): Promise<Board> {
+  return JSON.parse(await boardJson(db, query)) as Board;
 }
 
 export type StateAt = { version: number } | { at: Date } | { latest: true };

@@ -84,7 +84,7 @@ export class ClaimService {
       maxAttempts: options.maxAttempts ?? 20,
       onCommitted: (result, command) => {
         this.options.onAppended?.(result, command);
-        this.views.offer(result.view.id, result.view.version, result.viewJson);
+        this.views.offer(result.view.id, result.view.version, result.viewJson, true);
       },
     });
     if (options.batch !== false) {

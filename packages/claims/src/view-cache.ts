@@ -47,6 +47,7 @@ export const DEFAULT_VIEW_MAX_AGE_MS = 2000;
 export class ClaimViewCache {
   private readonly entries: LruMap<string, Entry>;
   private enabled = true;
+  private generationValue = 0;
 
   /**
    * At most `capacity` claims and `maxChars` characters of view JSON in all (a claim's view
@@ -61,6 +62,21 @@ export class ClaimViewCache {
     this.entries = new LruMap(capacity, { of: (entry: Entry) => entry.json?.length ?? 0, max: maxChars });
   }
 
+  /**
+   * Moves on whenever the cache learns of a newer version of any claim (an own commit, any
+   * writer's event through the store follower) or forgets everything: what was read from
+   * the claims table while it stood still is still current as far as this instance knows
+   * (the board's bodies, board-bodies.ts, are kept by it).
+   */
+  get generation(): number {
+    return this.generationValue;
+  }
+
+  /** False once disabled: nothing tells this instance of other writers. */
+  get followsWriters(): boolean {
+    return this.enabled;
+  }
+
   /** The view as of the latest version known, or undefined when it must be read. */
   get(claimId: string): CachedView | undefined {
     const entry = this.entries.get(claimId);
@@ -70,9 +86,15 @@ export class ClaimViewCache {
     return { version: entry.version, json: entry.json };
   }
 
-  /** A committed view (a write of this service, or a database read). */
-  offer(claimId: string, version: number, json: string): void {
+  /**
+   * A committed view: a write of this service (`committed`: it moves the generation, so
+   * answers kept from before it are not served once it is acknowledged), or a database read
+   * (moves it only when newer than a version already known: a read of a claim this cache
+   * did not hold changes nothing anyone was told).
+   */
+  offer(claimId: string, version: number, json: string, committed = false): void {
     if (!this.enabled) return;
+    if (committed) this.generationValue++;
     const entry = this.entries.get(claimId);
     if (entry !== undefined && entry.version > version) return;
     if (entry !== undefined && entry.version === version && entry.json !== null) {
@@ -82,6 +104,7 @@ export class ClaimViewCache {
       if (entry.json !== json) this.entries.set(claimId, { version, json, confirmedAt: entry.confirmedAt });
       return;
     }
+    if (!committed && entry !== undefined && entry.version < version) this.generationValue++;
     this.entries.set(claimId, { version, json, confirmedAt: Date.now() });
   }
 
@@ -90,17 +113,20 @@ export class ClaimViewCache {
     if (!this.enabled) return;
     const entry = this.entries.get(claimId);
     if (entry !== undefined && entry.version >= version) return;
+    this.generationValue++;
     this.entries.set(claimId, { version, json: null, confirmedAt: 0 });
   }
 
   /** Forget everything (unknown writes happened). */
   clear(): void {
+    this.generationValue++;
     this.entries.clear();
   }
 
   /** Never serve from memory again (no way to hear of other writers): every read goes to the database. */
   disable(): void {
     this.enabled = false;
+    this.generationValue++;
     this.entries.clear();
   }
 

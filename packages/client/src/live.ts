@@ -61,6 +61,8 @@ export interface LiveOptions {
    */
   reconnectDelayMs?: number;
   maxReconnectDelayMs?: number;
+  /** `false`: one frame per message (Contract v1) instead of coalesced frames (`batch`, the default). */
+  batchFrames?: boolean;
 }
 
 interface ActiveSubscription {
@@ -186,13 +188,15 @@ export class LiveConnection<TBoard = unknown> {
     socket.onmessage = (event) => {
       if (this.socket !== socket) return;
       const text = typeof event.data === 'string' ? event.data : String(event.data);
-      let message: ServerMessage<TBoard>;
+      let parsed: ServerMessage<TBoard> | ServerMessage<TBoard>[];
       try {
-        message = JSON.parse(text) as ServerMessage<TBoard>;
+        parsed = JSON.parse(text) as ServerMessage<TBoard> | ServerMessage<TBoard>[];
       } catch {
         return;
       }
-      this.dispatch(message);
+      // A coalesced frame (the subscription opted in with `batch`): its messages in order.
+      if (Array.isArray(parsed)) for (const message of parsed) this.dispatch(message);
+      else this.dispatch(parsed);
     };
     socket.onerror = () => {
       // onclose follows and decides about reconnecting.
@@ -223,6 +227,8 @@ export class LiveConnection<TBoard = unknown> {
       channel: sub.spec.channel,
       ...(sub.spec.claimId ? { claimId: sub.spec.claimId } : {}),
       ...(sub.resumable ? { after: sub.position } : {}),
+      // One frame per server tick instead of one per event (a server without it ignores it).
+      ...(this.options.batchFrames === false ? {} : { batch: true }),
     });
   }
 

@@ -14,6 +14,12 @@ export interface SubscribeMessage {
   claimId?: string;
   /** Resume after this position: replay what was missed, then `caught-up`, then live. */
   after?: number;
+  /**
+   * Opt in to coalesced frames: live events of one server tick arrive as one frame holding
+   * a JSON array of event messages (in position order). Without it every message is a
+   * frame of its own, as in Contract v1. Either way a frame holds one message or an array.
+   */
+  batch?: boolean;
 }
 
 export interface UnsubscribeMessage {

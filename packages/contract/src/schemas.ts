@@ -151,6 +151,12 @@ export const ListClaimsQuerySchema = Type.Object(
     q: Type.Optional(Type.String({ maxLength: 200, description: 'Full-text search over text, claimant, excerpts' })),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_PAGE_SIZE, default: DEFAULT_PAGE_SIZE })),
     cursor: Type.Optional(Type.String({ maxLength: 500, description: 'Opaque; nextCursor of the previous page' })),
+    view: Type.Optional(
+      Type.Enum(['full', 'card'], {
+        default: 'full',
+        description: '`full` (default): items are claim views; `card`: board cards (no notes, evidence, appearances; their counts instead), much smaller',
+      }),
+    ),
   },
   strict,
 );
@@ -172,7 +178,23 @@ export const EventsQuerySchema = Type.Object(
 );
 
 export const BoardQuerySchema = Type.Object(
-  { limit: Type.Optional(Type.Integer({ minimum: 0, maximum: 200, default: 50, description: 'Claims per state' })) },
+  {
+    limit: Type.Optional(Type.Integer({ minimum: 0, maximum: 200, default: 50, description: 'Claims per state' })),
+    state: Type.Optional(
+      Type.Array(ClaimStatusSchema, {
+        minItems: 1,
+        maxItems: 20,
+        description: 'Only these columns: repeat the parameter (state=a&state=b) or separate by commas',
+      }),
+    ),
+    cursor: Type.Optional(
+      Type.Array(Type.String({ maxLength: 500 }), {
+        minItems: 1,
+        maxItems: 7,
+        description: "A column's nextCursor: that column's page starts after it (at most one per state)",
+      }),
+    ),
+  },
   strict,
 );
 
@@ -332,11 +354,21 @@ export const ClaimCardSchema = Type.Object(
   { ...open, title: 'ClaimCard' },
 );
 
+/** `GET /claims?view=card`: the same page of cards. */
+export const ClaimCardListSchema = Type.Object(
+  {
+    items: Type.Array(ClaimCardSchema),
+    nextCursor: Nullable(Type.String({ description: 'Pass as ?cursor= for the next page; null on the last page' })),
+  },
+  { ...open, title: 'ClaimCardList' },
+);
+
 export const BoardColumnSchema = Type.Object(
   {
     state: ClaimStatusSchema,
     count: Type.Integer({ minimum: 0 }),
     claims: Type.Array(ClaimCardSchema, { description: 'Most recently changed first (up to ?limit= per state)' }),
+    nextCursor: Type.Optional(Nullable(Type.String({ description: "Pass as ?cursor= for the column's next page; null on its last page" }))),
   },
   open,
 );
@@ -417,6 +449,7 @@ export type BoardQuery = Static<typeof BoardQuerySchema>;
 export type ClaimViewBody = Static<typeof ClaimViewSchema>;
 export type ClaimList = Static<typeof ClaimListSchema>;
 export type ClaimCard = Static<typeof ClaimCardSchema>;
+export type ClaimCardList = Static<typeof ClaimCardListSchema>;
 export type BoardColumn = Static<typeof BoardColumnSchema>;
 export type Board = Static<typeof BoardSchema>;
 export type EventRecord = Static<typeof EventRecordSchema>;

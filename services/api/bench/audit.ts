@@ -17,17 +17,15 @@
  * - audit verify: GET /audit/verify's work — chain verify + rebuild-and-compare.
  * Prints a table, then one JSON line. Target: rebuild ≥ 0.5× raw read, verify ≥ 0.5×.
  */
-import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { decide, evolve, initialClaimState, RATING_NAMES, type Actor, type ClaimCommand, type ClaimState } from '@claimtrail/domain';
-import { createEventStore, migrateToLatest, openDatabase, type EventStore, type JsonObject, type NewEvent } from '@claimtrail/event-store';
+import { createEventStore, migrateToLatest, openDatabase, type EventStore } from '@claimtrail/event-store';
+import { PER_CLAIM, fillClaimHistory } from './claim-history.ts';
 import { migrations } from '@claimtrail/migrations';
 import { formatRebuildTimings, rebuildProjections } from '@claimtrail/claims';
 import { verifyAll } from '../src/audit/verify.ts';
 
 const serverUrl = process.env.DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const TOTAL = Number(process.env.BENCH_EVENTS ?? 200_000);
-const PER_CLAIM = 10;
 // CLAIMTRAIL_REBUILD_TIMING=1: each timed rebuild's phases and index builds on stderr.
 const rebuildTimings =
   process.env.CLAIMTRAIL_REBUILD_TIMING === '1' ? { onTimings: (t: Parameters<typeof formatRebuildTimings>[0]) => process.stderr.write(`${formatRebuildTimings(t)}\n`) } : {};
@@ -39,78 +37,6 @@ const HEAVY_ROUNDS = Number(process.env.BENCH_ROUNDS ?? 1);
 // BENCH_KEEP=1 keeps the database (its name goes to stderr) for profiling.
 const IN_FLIGHT = 4;
 const PAGE = 5000;
-
-const factChecker: Actor = { id: 'bench-fc', role: 'fact_checker' };
-const editor: Actor = { id: 'bench-ed', role: 'editor' };
-
-function claimCommands(i: number): [ClaimCommand, Actor][] {
-  return [
-    [
-      {
-        type: 'submit_claim',
-        text: `Claim ${i}: the Freedom of Russia Legion holds Tyotkino in the Kursk region after crossing the border on 12 March 2024`,
-        claimant: i % 3 === 0 ? 'Freedom of Russia Legion' : i % 3 === 1 ? 'Kursk governor Roman Starovoit' : 'FSB',
-        language: 'en',
-        tags: ['kursk', `batch-${i % 50}`],
-        appearances: [
-          { url: `https://example.org/report/${i}`, outlet: 'Example News', title: `Report ${i}`, publishedAt: '2024-03-12T08:00:00Z', excerpt: 'Fighters say they crossed the border.' },
-        ],
-      },
-      factChecker,
-    ],
-    [{ type: 'triage' }, editor],
-    [{ type: 'assign', assignee: factChecker.id }, editor],
-    [{ type: 'add_evidence', summary: 'The governor says there was no breakthrough', stance: 'refutes', url: `https://example.org/gov/${i}` }, factChecker],
-    [{ type: 'add_evidence', summary: 'Video geolocated near the checkpoint', stance: 'context', url: `https://example.org/geo/${i}` }, factChecker],
-    [{ type: 'add_evidence', summary: 'Legion statement on Telegram', stance: 'supports', url: null }, factChecker],
-    [{ type: 'add_note', body: 'Spelling variants: Tyotkino, Tetkino, Tjotkino.' }, factChecker],
-    [{ type: 'draft_verdict', rating: RATING_NAMES[i % RATING_NAMES.length]!, rationale: 'Independent sources contradict the claim of full control.' }, factChecker],
-    [{ type: 'submit_for_review' }, factChecker],
-    [{ type: 'publish' }, editor],
-  ];
-}
-
-/** The events of one claim, written by the domain itself (so the fold is realistic). */
-function claimEvents(i: number): { streamId: string; events: NewEvent[] } {
-  const claimId = randomUUID();
-  let state: ClaimState = initialClaimState;
-  const events: NewEvent[] = [];
-  for (const [command, actor] of claimCommands(i)) {
-    // The one assignee is the bench's fact-checker (what the service's directory lookup would find).
-    const assignee = command.type === 'assign' ? { assignee: { id: factChecker.id, role: factChecker.role, active: true } } : {};
-    const decision = decide(command, state, actor, { claimId, ...assignee });
-    if (!decision.ok) throw new Error(`bench data refused: ${decision.refusal.code} ${decision.refusal.message}`);
-    for (const event of decision.events) {
-      state = evolve(state, { ...event, actor: actor.id, recordedAt: new Date(), version: state.version + 1 } as never);
-      events.push({ type: event.type, data: event.data as unknown as JsonObject, metadata: { actor: actor.id, actorRole: actor.role } });
-    }
-  }
-  return { streamId: `claim-${claimId}`, events };
-}
-
-async function fill(store: EventStore): Promise<number> {
-  let next = 0;
-  let appended = 0;
-  const started = performance.now();
-  let lastReport = started;
-  await Promise.all(
-    Array.from({ length: IN_FLIGHT }, async () => {
-      for (let i = next++; i < CLAIMS; i = next++) {
-        const { streamId, events } = claimEvents(i);
-        await store.append(streamId, events.slice(0, TOTAL - i * PER_CLAIM), { expectedVersion: 'no_stream' });
-        appended += Math.min(events.length, TOTAL - i * PER_CLAIM);
-        const now = performance.now();
-        if (now - lastReport > 2000) {
-          lastReport = now;
-          process.stderr.write(`  appended ${appended.toLocaleString('en')}/${TOTAL.toLocaleString('en')}\n`);
-        }
-      }
-    }),
-  );
-  const ms = performance.now() - started;
-  process.stderr.write(`  appended ${appended.toLocaleString('en')} events in ${(ms / 1000).toFixed(1)} s (${Math.round((appended / ms) * 1000).toLocaleString('en')}/s)\n`);
-  return appended;
-}
 
 async function rawRead(client: pg.Client): Promise<number> {
   let after = 0;
@@ -145,6 +71,8 @@ async function measure(name: string, fn: () => Promise<number>, rounds = ROUNDS)
   rates.sort((a, b) => a.perSec - b.perSec);
   return rates[Math.floor(rates.length / 2)]!;
 }
+
+const fill = (store: EventStore) => fillClaimHistory(store, TOTAL, IN_FLIGHT);
 
 async function main(): Promise<void> {
   const name = `bench_audit_${Date.now().toString(36)}`;

@@ -49,6 +49,61 @@ export async function analyze(url: string): Promise<void> {
   }
 }
 
+/**
+ * Grows the claims projection to `total` rows in one INSERT … SELECT: copies of the rows
+ * there (same states, tags, search vectors, views and cards), new ids, dates moved back so
+ * the copies are older. Announced on `claimtrail_claims` as `*`, as a write that bypasses
+ * the store must be, so the service's kept answers are dropped. Returns the row count.
+ */
+export async function growProjection(url: string, total: number): Promise<number> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const have = Number((await client.query<{ n: string }>('select count(*) as n from claims')).rows[0]!.n);
+    const missing = total - have;
+    if (missing > 0) {
+      await client.query(
+        `insert into claims (id, stream_id, state, assignee, tags, rating, draft_rating, version, created_at, updated_at, search, view, card, head_hash)
+         select id, 'claim-' || id, state, assignee, tags, rating, draft_rating, version,
+           created_at - copy * interval '1 day', updated_at - copy * interval '1 day', search, view, card, head_hash
+         from (
+           select gen_random_uuid() as id, g as copy, c.state, c.assignee, c.tags, c.rating, c.draft_rating, c.version,
+             c.created_at, c.updated_at, c.search, c.view, c.card, c.head_hash
+           from generate_series(1, $1::int / $2::int + 1) g cross join claims c
+           limit $1
+         ) copies`,
+        [missing, have],
+      );
+    }
+    // As autovacuum would have by then: statistics and the visibility map (index-only counts).
+    await client.query('vacuum analyze claims');
+    await client.query(`select pg_notify('claimtrail_claims', '*')`);
+    return Number((await client.query<{ n: string }>('select count(*) as n from claims')).rows[0]!.n);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Adds notes at `perSecond` (round-robin over `ids`) until stopped: the writes of a busy desk during a read measurement. */
+export function notesInBackground(url: string, headers: Record<string, string>, ids: readonly string[], perSecond: number): { stop(): Promise<void> } {
+  let next = 0;
+  const inFlight = new Set<Promise<unknown>>();
+  const timer = setInterval(() => {
+    const id = ids[next++ % ids.length];
+    const write = fetch(`${url}/claims/${id}/notes`, { method: 'POST', headers, body: JSON.stringify({ body: 'a note written during the reads' }) })
+      .then((response) => response.arrayBuffer())
+      .catch(() => undefined);
+    inFlight.add(write);
+    void write.finally(() => inFlight.delete(write));
+  }, 1000 / perSecond);
+  return {
+    async stop() {
+      clearInterval(timer);
+      await Promise.all(inFlight);
+    },
+  };
+}
+
 /** autocannon requests adding one note per request, round-robin over the claims `ids`. */
 export function noteRequests(headers: Record<string, string>, ids: readonly string[]): autocannon.Request[] {
   let next = 0;

@@ -15,7 +15,7 @@
  * time until every watcher has received `caught-up`, and that each got exactly the missed
  * events, in order.
  *
- *   npm run bench:ws -- [--watchers=1000] [--rate=50] [--duration=20] [--missed=20] [--replay-buffer=N]
+ *   npm run bench:ws -- [--watchers=1000] [--rate=50] [--duration=20] [--missed=20] [--replay-buffer=N] [--batch=false]
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { setFlagsFromString } from 'node:v8';
@@ -35,6 +35,8 @@ const WATCHERS = Number(args.get('watchers') ?? 1000);
 const RATE = Number(args.get('rate') ?? 50);
 const DURATION_S = Number(args.get('duration') ?? 20);
 const MISSED = Number(args.get('missed') ?? 20);
+/** Watchers take coalesced frames (`batch`, as the typed client does) unless --batch=false. */
+const BATCH = args.get('batch') !== 'false';
 /** The hub's window of recent events (LiveConfig.replayBufferEvents); 1 makes every replay read the store. */
 const REPLAY_BUFFER = args.has('replay-buffer') ? Number(args.get('replay-buffer')) : undefined;
 
@@ -128,30 +130,37 @@ async function child(): Promise<void> {
               resolve();
               return;
             }
-            const at = data.indexOf(RECORDED);
-            if (at < 0) return;
+            // A coalesced frame (`batch`) is an array of event messages: each one in turn.
             const now = Date.now();
-            const recordedAt = Date.parse(data.toString('latin1', at + RECORDED.length, at + RECORDED.length + 24));
-            const p = data.indexOf(POSITION);
-            const position = Number(data.toString('latin1', p + POSITION.length, data.indexOf(0x2c, p)));
-            if (position <= last) outOfOrder++;
-            last = position;
-            lastPositions[i] = position;
-            counts[i]!++;
-            messages++;
-            if (firstAt === 0) {
-              firstAt = now;
-              cpuAtFirst = process.cpuUsage();
+            let from = 0;
+            for (;;) {
+              const p = data.indexOf(POSITION, from);
+              if (p < 0) return;
+              const at = data.indexOf(RECORDED, p);
+              if (at < 0) return;
+              from = at + RECORDED.length;
+              const recordedAt = Date.parse(data.toString('latin1', at + RECORDED.length, at + RECORDED.length + 24));
+              const position = Number(data.toString('latin1', p + POSITION.length, data.indexOf(0x2c, p)));
+              if (position <= last) outOfOrder++;
+              last = position;
+              lastPositions[i] = position;
+              counts[i]!++;
+              messages++;
+              if (firstAt === 0) {
+                firstAt = now;
+                cpuAtFirst = process.cpuUsage();
+              }
+              lastAt = now;
+              if (n === samples.length) {
+                const bigger = new Float64Array(samples.length * 2);
+                bigger.set(samples);
+                samples = bigger;
+              }
+              samples[n++] = now - recordedAt;
+              if (data[0] !== 0x5b /* [ */) return;
             }
-            lastAt = now;
-            if (n === samples.length) {
-              const bigger = new Float64Array(samples.length * 2);
-              bigger.set(samples);
-              samples = bigger;
-            }
-            samples[n++] = now - recordedAt;
           });
-          ws.on('open', () => ws.send(JSON.stringify({ type: 'subscribe', channel: 'board' })));
+          ws.on('open', () => ws.send(JSON.stringify({ type: 'subscribe', channel: 'board', batch: BATCH })));
           ws.on('error', reject);
           ws.on('close', (code) => (closes[code] = (closes[code] ?? 0) + 1));
         });
@@ -216,15 +225,19 @@ async function child(): Promise<void> {
             let count = 0;
             ws.on('open', () => {
               openMs.push(performance.now() - started);
-              ws.send(JSON.stringify({ type: 'subscribe', channel: 'board', after }));
+              ws.send(JSON.stringify({ type: 'subscribe', channel: 'board', after, batch: BATCH }));
             });
             ws.on('message', (data: Buffer) => {
-              if (data[9] === EVENT) {
-                const p = data.indexOf(POSITION);
-                const position = Number(data.toString('latin1', p + POSITION.length, data.indexOf(0x2c, p)));
-                if (position <= last) outOfOrderNow++;
-                last = position;
-                count++;
+              if (data[9] === EVENT || data[0] === 0x5b /* a coalesced frame */) {
+                let from = 0;
+                for (let p = data.indexOf(POSITION, from); p >= 0; p = data.indexOf(POSITION, from)) {
+                  const position = Number(data.toString('latin1', p + POSITION.length, data.indexOf(0x2c, p)));
+                  from = data.indexOf(RECORDED, p) + 1;
+                  if (from === 0) break;
+                  if (position <= last) outOfOrderNow++;
+                  last = position;
+                  count++;
+                }
               } else if (data[9] === CAUGHT_UP) {
                 caughtUpMs.push(performance.now() - started);
                 replayed[i] = count;
@@ -424,6 +437,7 @@ async function main(): Promise<void> {
     const summary = {
       bench: 'ws',
       watchers: connected,
+      coalescedFrames: BATCH,
       writesPerSecondTarget: RATE,
       writes,
       writesFailed: failed,

@@ -6,7 +6,7 @@
 import { CLOSE_TRY_AGAIN_LATER, type LiveChannel } from '@claimtrail/client';
 import type { WebSocket } from 'ws';
 import type { LiveConfig } from './config.ts';
-import type { PreparedEvent } from './messages.ts';
+import { frameHeaderLength, type PreparedEvent } from './messages.ts';
 
 /** Policy violation: the session's credentials are no longer valid. */
 export const CLOSE_POLICY_VIOLATION = 1008;
@@ -153,10 +153,23 @@ export class Connection {
   }
 
   /**
+   * Sends a complete shared frame (a coalesced array of event messages), built once for all
+   * sockets. Written at once, not corked: it is already the tick's one write for the
+   * channel, and the tick's end is when it is sent (corking would hold it one more turn
+   * of the event loop, which on a starved process is the longest wait of all).
+   */
+  sendFrame(frame: () => Buffer): void {
+    if (!this.admit(false)) return;
+    const bytes = frame();
+    if (this.raw) this.raw.write(bytes);
+    else this.socket.send(bytes.subarray(frameHeaderLength(bytes)), TEXT_FRAME);
+  }
+
+  /**
    * Whether a frame may be written now (open, peer within its backlog), corking the tick
    * if so; a peer over its backlog is dropped (overflow).
    */
-  private admit(): boolean {
+  private admit(cork = true): boolean {
     if (this.closedValue || this.socket.readyState !== OPEN) return false;
     if (this.expiresAt !== Infinity && Date.now() >= this.expiresAt) {
       this.closeWith(CLOSE_POLICY_VIOLATION, 'token expired');
@@ -169,7 +182,7 @@ export class Connection {
       this.overflow();
       return false;
     }
-    this.cork();
+    if (cork) this.cork();
     return true;
   }
 

@@ -2,7 +2,7 @@ import type { EventStore, PositionedEvent, Subscription } from '@claimtrail/even
 import type { LiveChannel } from '@claimtrail/client';
 import { claimStreamId, type ClaimState } from '@claimtrail/domain';
 import { ReplayHistory } from './history.ts';
-import { PreparedEvent } from './messages.ts';
+import { PreparedEvent, arrayFrame } from './messages.ts';
 import { RecentEvents } from './recent.ts';
 import { storeReads, type LiveReads } from './reads.ts';
 import { ClaimStates, viewOf, type LatestClaimState } from './views.ts';
@@ -13,6 +13,17 @@ export interface HubListener {
   /** For `claim`: the claim uuid. */
   readonly claimId: string | null;
   deliver(event: PreparedEvent): void;
+  /** True while the listener takes the tick's coalesced frame (`deliverBatch`) instead of each event. */
+  readonly takesBatches?: boolean;
+  /** The tick's events of the listener's channel (position order) and their shared array frame. */
+  deliverBatch?(events: readonly PreparedEvent[], frame: () => Buffer): void;
+}
+
+/** The events fanned out within one tick, per channel (the claim channel per claim). */
+interface Tick {
+  board: PreparedEvent[];
+  feed: PreparedEvent[];
+  claims: Map<string, PreparedEvent[]>;
 }
 
 export interface HubLogger {
@@ -58,6 +69,8 @@ export class LiveHub {
   private stopped = false;
   /** Callers of `reached` waiting for the fan-out to pass a position. */
   private waiters: Array<{ position: number; resolve: () => void }> = [];
+  /** This tick's events, for the listeners that take coalesced frames; sent when the tick ends. */
+  private tick: Tick | null = null;
   readonly stats = {
     events: 0,
     messages: 0,
@@ -220,13 +233,69 @@ export class LiveHub {
     if (prepared.claimId) this.fanOut(this.board, prepared);
     this.fanOut(this.feed, prepared);
     if (claimListeners) this.fanOut(claimListeners, prepared);
+    this.addToTick(prepared, claimListeners !== undefined);
     const spent = performance.now() - started;
     this.stats.fanOutMs += spent;
     if (spent > this.stats.fanOutMaxMs) this.stats.fanOutMaxMs = spent;
   }
 
+  private addToTick(prepared: PreparedEvent, claimWatched: boolean): void {
+    if (this.tick === null) {
+      this.tick = { board: [], feed: [], claims: new Map() };
+      setImmediate(this.flushTick);
+    }
+    const tick = this.tick;
+    tick.feed.push(prepared);
+    if (prepared.claimId) {
+      tick.board.push(prepared);
+      if (claimWatched) {
+        const events = tick.claims.get(prepared.claimId);
+        if (events) events.push(prepared);
+        else tick.claims.set(prepared.claimId, [prepared]);
+      }
+    }
+  }
+
+  /**
+   * The tick is over: every listener that takes coalesced frames gets one frame per channel
+   * with the tick's events, encoded once per channel (per claim for the claim channel)
+   * and shared by all of them.
+   */
+  private readonly flushTick = (): void => {
+    const tick = this.tick;
+    this.tick = null;
+    if (tick === null) return;
+    const started = performance.now();
+    this.sendBatch(this.board, tick.board, 'board');
+    this.sendBatch(this.feed, tick.feed, 'feed');
+    for (const [claimId, events] of tick.claims) {
+      const listeners = this.claims.get(claimId);
+      if (listeners) this.sendBatch(listeners, events, 'claim');
+    }
+    const spent = performance.now() - started;
+    this.stats.fanOutMs += spent;
+    if (spent > this.stats.fanOutMaxMs) this.stats.fanOutMaxMs = spent;
+  };
+
+  private sendBatch(listeners: Set<HubListener>, events: PreparedEvent[], channel: LiveChannel): void {
+    if (events.length === 0) return;
+    let frame: Buffer | null = null;
+    const shared = (): Buffer => (frame ??= arrayFrame(events, channel));
+    for (const listener of listeners) {
+      if (listener.takesBatches !== true || !listener.deliverBatch) continue;
+      try {
+        listener.deliverBatch(events, shared);
+        this.stats.messages += events.length;
+      } catch (err) {
+        this.log.warn({ err }, 'live: delivery failed');
+      }
+    }
+  }
+
   private fanOut(listeners: Set<HubListener>, prepared: PreparedEvent): void {
     for (const listener of listeners) {
+      // Takes the tick's coalesced frame instead (flushTick).
+      if (listener.takesBatches === true) continue;
       try {
         listener.deliver(prepared);
         this.stats.messages++;

@@ -9,6 +9,7 @@ import type { Actor } from '@claimtrail/domain';
 import type { EventStore } from '@claimtrail/event-store';
 import { CLOSE_GOING_AWAY } from '@claimtrail/client';
 import { boardJson } from '@claimtrail/claims';
+import { boardReader } from '../http/board-reads.ts';
 import { TOKEN_REVOKED_CHANNEL, hashToken, invalidTokenHashes, type AuthenticatedToken } from '@claimtrail/identity';
 import { problemType, type ErrorCode } from '@claimtrail/contract';
 import type { Duplex } from 'node:stream';
@@ -85,6 +86,22 @@ function problem(reply: FastifyReply, status: number, code: ErrorCode, title: st
   return reply.code(status).type('application/problem+json').send({ type: problemType(code), title, status, detail, code });
 }
 
+/**
+ * The board snapshot as of `atLeast` (the hub's position when the subscription joined): the
+ * body `GET /board` serves, once this instance's store follower has reached `atLeast` (a body
+ * kept since before an event up to there would have been dropped when the follower read
+ * it); read directly where the hub reads if the follower does not get there in time.
+ */
+function defaultBoardSnapshot(app: FastifyInstance, hub: LiveHub): (atLeast: number) => Promise<string> {
+  const follower = (app as Partial<Pick<FastifyInstance, 'storeFollower'>>).storeFollower;
+  return async (atLeast) => {
+    if (follower !== undefined && (app as Partial<Pick<FastifyInstance, 'claims'>>).claims !== undefined && (await follower.reached(atLeast, 1000))) {
+      return (await boardReader(app).defaultBody()).bytes.toString('utf8');
+    }
+    return hub.reads.read(atLeast, (source) => boardJson(source.db, BOARD_PER_STATE));
+  };
+}
+
 async function livePluginImpl(app: FastifyInstance, options: LivePluginOptions): Promise<void> {
   const host = app as unknown as LiveHost;
   if (!host.store || typeof host.authenticateToken !== 'function') {
@@ -107,7 +124,7 @@ async function livePluginImpl(app: FastifyInstance, options: LivePluginOptions):
   const sessions = new Set<Session>();
   const stats: LiveStats = { connections: 0, overflowCloses: 0, heartbeatTerminations: 0 };
   const writes = new CorkedWrites();
-  const boardSnapshot = boardOption ?? ((atLeast: number) => hub.reads.read(atLeast, (source) => boardJson(source.db, BOARD_PER_STATE)));
+  const boardSnapshot = boardOption ?? defaultBoardSnapshot(app, hub);
 
   app.decorate('live', {
     hub,

@@ -101,11 +101,30 @@ export function textFrame(payload: string | Buffer): Buffer {
 }
 
 /** The header length of a frame `textFrame` built (from its length byte). */
-function frameHeaderLength(frame: Buffer): number {
+export function frameHeaderLength(frame: Buffer): number {
   const marker = frame[1]! & 0x7f;
   return marker < 126 ? 2 : marker === 126 ? 4 : 10;
 }
 
 function toIso(value: Date | string): string {
   return value instanceof Date ? value.toISOString() : new Date(value).toISOString();
+}
+
+const OPEN_BRACKET = Buffer.from('[');
+const COMMA = Buffer.from(',');
+const CLOSE_BRACKET = Buffer.from(']');
+
+/**
+ * One frame holding the messages of `events` on `channel` as a JSON array (the coalesced
+ * form a subscription opts in to with `batch`): each message's bytes are the ones its
+ * single frame carries, copied once into the array frame.
+ */
+export function arrayFrame(events: readonly PreparedEvent[], channel: LiveChannel): Buffer {
+  const parts: Buffer[] = [OPEN_BRACKET];
+  events.forEach((event, i) => {
+    if (i > 0) parts.push(COMMA);
+    parts.push(event.message(channel));
+  });
+  parts.push(CLOSE_BRACKET);
+  return textFrame(Buffer.concat(parts));
 }

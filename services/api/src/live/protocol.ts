@@ -146,7 +146,10 @@ export class Session {
     if (this.subscriptions.size >= this.deps.config.maxSubscriptions) {
       throw new ProtocolError('bad_message', `at most ${this.deps.config.maxSubscriptions} subscriptions per connection`);
     }
-    const sub = new ChannelSubscription(this.connection, channel, claimId);
+    if (message.batch !== undefined && typeof message.batch !== 'boolean') {
+      throw new ProtocolError('bad_message', 'batch must be true or false');
+    }
+    const sub = new ChannelSubscription(this.connection, channel, claimId, message.batch === true);
     this.subscriptions.set(key, sub);
     void this.start(sub, after as number | undefined);
   }

@@ -17,7 +17,30 @@ export class ChannelSubscription implements HubListener {
     readonly connection: Connection,
     readonly channel: LiveChannel,
     readonly claimId: string | null,
+    /** The client opted in to coalesced frames (`batch`): live events come as the hub's per-tick array frames. */
+    readonly batched = false,
   ) {}
+
+  /** Whether the hub hands this subscription its per-tick array frame rather than each event. */
+  get takesBatches(): boolean {
+    return this.batched && this.state === 'live';
+  }
+
+  /**
+   * The tick's events of the channel, in position order, and the one frame (a JSON array of
+   * their messages, shared by every batched watcher of the channel). Sent as is when none of
+   * them went out before; otherwise (the subscription went live within the tick, with some
+   * of them among its held-back events) the rest one by one.
+   */
+  deliverBatch(events: readonly PreparedEvent[], frame: () => Buffer): void {
+    if (this.state !== 'live' || events.length === 0) return;
+    if (events[0]!.position > this.lastSent) {
+      this.lastSent = events[events.length - 1]!.position;
+      this.connection.sendFrame(frame);
+      return;
+    }
+    for (const event of events) this.forward(event);
+  }
 
   get key(): string {
     return subscriptionKey(this.channel, this.claimId);

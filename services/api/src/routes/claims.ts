@@ -1,6 +1,7 @@
-import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { randomUUID } from 'node:crypto';
 import {
+  ClaimCardListSchema,
   ClaimListSchema,
   ClaimParamsSchema,
   ClaimViewSchema,
@@ -9,19 +10,31 @@ import {
   ProblemSchema,
   WriteHeadersSchema,
 } from '@claimtrail/contract';
-import { ClaimJsonBatcher, listClaims } from '@claimtrail/claims';
+import { ClaimJsonBatcher, DEFAULT_VIEW_MAX_AGE_MS, ReadBodies, listClaimsJson, readBody, type ListClaimsFilter } from '@claimtrail/claims';
+import { sendReadBody, wantsFresh } from '../http/read-body-reply.ts';
 import { HttpProblem } from '../errors.ts';
 import { actorOf } from '../plugins/auth.ts';
 import { SECURED, claimIdParam, etag } from '../http/conventions.ts';
 import { runCommand } from '../http/run-command.ts';
-import { replicaRead } from '../http/replica-read.ts';
+import { splitCommas } from '../http/query-lists.ts';
 
 const errors = { 400: ProblemSchema, 401: ProblemSchema, 403: ProblemSchema };
 
-/** A repeated or comma-separated query parameter as one list of its values. */
-function splitCommas(value: unknown): unknown {
-  const values = Array.isArray(value) ? value : [value];
-  return values.flatMap((v) => (typeof v === 'string' ? v.split(',') : [v]));
+
+/** One key per filter combination (states sorted and deduplicated, the tag as it is matched). */
+function listKey(filter: ListClaimsFilter): string {
+  const states = filter.state === undefined ? null : [...new Set(typeof filter.state === 'string' ? [filter.state] : filter.state)].sort();
+  return JSON.stringify([
+    states,
+    filter.assignee ?? null,
+    filter.tag?.trim().toLowerCase() ?? null,
+    filter.rating ?? null,
+    filter.draftRating ?? null,
+    filter.q?.trim() ?? null,
+    filter.limit ?? null,
+    filter.cursor ?? null,
+    filter.view ?? 'full',
+  ]);
 }
 
 export const claimRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -30,6 +43,8 @@ export const claimRoutes: FastifyPluginAsyncTypebox = async (app) => {
   // What the service last wrote or read of each claim, kept current by every writer's
   // notification (see ClaimViewCache): most reads never reach the database.
   const views = app.claims.views;
+  // Lists and searches as answered, per filter combination (the board's kind of cache).
+  const lists = new ReadBodies(views, { maxAgeMs: DEFAULT_VIEW_MAX_AGE_MS, maxEntries: 512 });
 
   app.post(
     '/claims',
@@ -56,7 +71,7 @@ export const claimRoutes: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'List claims (filters, full-text q, keyset pagination; newest first)',
         security: SECURED,
         querystring: ListClaimsQuerySchema,
-        response: { 200: ClaimListSchema, ...errors },
+        response: { 200: Type.Union([ClaimListSchema, ClaimCardListSchema]), 304: { type: 'null', description: 'Not modified (If-None-Match)' }, ...errors },
       },
       // `state=a,b` means the same as `state=a&state=b`: split before the schema checks each value.
       preValidation(request, _reply, done) {
@@ -65,11 +80,16 @@ export const claimRoutes: FastifyPluginAsyncTypebox = async (app) => {
         done();
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const { assignee, ...filter } = request.query;
       // `me` is the caller: a desk's "my claims" without knowing its own user id.
       const resolved = assignee === 'me' ? actorOf(request).id : assignee;
-      return replicaRead(request, (source) => listClaims(source.db, { ...filter, ...(resolved !== undefined ? { assignee: resolved } : {}) }));
+      const query = { ...filter, ...(resolved !== undefined ? { assignee: resolved } : {}) };
+      // Kept per filter combination while no claim changed (see ReadBodies); read where this
+      // instance's follower position has been replayed, like the board.
+      const read = () => app.reads.read(app.storeFollower.position, (source) => listClaimsJson(source.db, query));
+      const body = wantsFresh(request) ? readBody(await read()) : await lists.get(listKey(query), read);
+      return sendReadBody(request, reply, body) as never;
     },
   );
 
