@@ -44,6 +44,8 @@ export {
   storedInclusionProof,
   storedConsistencyProof,
   leafHashOfRow,
+  verifyTree,
+  type TreeVerifyResult,
   type ExtendTreeOptions,
   type ExtendTreeResult,
 } from './tree.ts';

@@ -164,3 +164,67 @@ export async function extendTreeToHead(db: Kysely<any>, options: ExtendTreeOptio
     if (result.busy || result.added < (options.maxLeaves ?? 20_000)) return { ...result, added };
   }
 }
+
+export interface TreeVerifyResult {
+  ok: boolean;
+  /** Leaves of the stored tree. */
+  size: number;
+  /** Leaves recomputed from the events and compared (every stored node they complete too). */
+  checked: number;
+  /** The first leaf whose stored tree differs from the events, with why. */
+  firstBroken?: { leafIndex: number; reason: string };
+}
+
+/**
+ * Recomputes the tree from the positioned events and compares every stored node with it:
+ * a rewritten, removed or reordered event (even with its stream's hash chain recomputed)
+ * changes its leaf and every node above it. A tree larger than the log means events were
+ * removed after the tree covered them. The tree lagging behind the log is normal (it is
+ * extended after positions are assigned).
+ */
+export async function verifyTree(db: Kysely<any>, options: { batchSize?: number } = {}): Promise<TreeVerifyResult> {
+  const batchSize = options.batchSize ?? 10_000;
+  const size = await treeSize(db);
+  const { rows: headRows } = await db.executeQuery<{ head: string | number | null }>(q('select max(position) as head from events where position is not null'));
+  const head = Number(headRows[0]?.head ?? 0);
+  const builder = new TreeBuilder(0, []);
+  const broken = (leafIndex: number, reason: string): TreeVerifyResult => ({ ok: false, size, checked: leafIndex, firstBroken: { leafIndex, reason } });
+  while (builder.size < size) {
+    const from = builder.size;
+    const to = Math.min(size, from + batchSize);
+    const { rows } = await db.executeQuery<LeafRow>(
+      q('select position, stream_id, version, hash from events where position > $1 and position <= $2 order by position', [from, to]),
+    );
+    // Each level's nodes completed by leaves [from, to) are one contiguous index range.
+    const ranges: string[] = [];
+    const params: number[] = [];
+    for (let level = 0; 2 ** level <= to; level++) {
+      const width = 2 ** level;
+      const low = Math.ceil((from + 1) / width) - 1;
+      const high = Math.floor(to / width) - 1;
+      if (high < low) continue;
+      params.push(level, low, high);
+      ranges.push(`(level = $${params.length - 2} and idx between $${params.length - 1} and $${params.length})`);
+    }
+    const { rows: nodeRows } = await db.executeQuery<{ level: number; idx: string | number; hash: Uint8Array }>(
+      q(`select level, idx, hash from events_tree where ${ranges.join(' or ')}`, params),
+    );
+    const stored = new Map(nodeRows.map((row) => [`${row.level}/${Number(row.idx)}`, Buffer.from(row.hash)]));
+    let at = 0;
+    for (let leaf = from; leaf < to; leaf++) {
+      const row = rows[at];
+      if (row === undefined || Number(row.position) !== leaf + 1) {
+        return broken(leaf, leaf + 1 > head ? `the tree covers position ${leaf + 1}, beyond the log's head ${head}` : `the log has no event at position ${leaf + 1}`);
+      }
+      at++;
+      const created = builder.append(leafHashOfRow({ position: leaf + 1, streamId: row.stream_id, version: row.version, hash: row.hash }));
+      for (const node of created) {
+        const kept = stored.get(`${node.level}/${node.index}`);
+        if (!kept || !kept.equals(Buffer.from(node.hash))) {
+          return broken(leaf, node.level === 0 ? `leaf ${leaf} differs from the event at position ${leaf + 1}` : `the stored node at level ${node.level}, index ${node.index} differs`);
+        }
+      }
+    }
+  }
+  return { ok: true, size, checked: size };
+}

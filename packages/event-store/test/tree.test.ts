@@ -18,6 +18,7 @@ import {
   storedInclusionProof,
   storedTreeRoot,
   treeSize,
+  verifyTree,
   type EventStore,
 } from '../src/index.ts';
 import { event, openBackend, type Backend } from './helpers.ts';
@@ -100,3 +101,27 @@ for (const kind of ['pglite', 'postgres'] as const) {
     });
   });
 }
+
+describe('verifyTree', () => {
+  let backend: Backend;
+  let store: EventStore;
+  beforeAll(async () => {
+    backend = await openBackend('pglite');
+    store = backend.store();
+  });
+  afterAll(() => backend?.cleanup());
+
+  it('accepts the tree extended from the log, and names the first leaf when the log is changed under it', async () => {
+    for (let i = 0; i < 37; i++) await store.append(`v-${i % 4}`, [event('Happened', { i })]);
+    await store.flush();
+    await extendTreeToHead(backend.database.db);
+    expect(await verifyTree(backend.database.db, { batchSize: 8 })).toEqual({ ok: true, size: 37, checked: 37 });
+    // A superuser rewrites an event (triggers off), even keeping its hash: the leaf commits to position, stream, version and hash.
+    await sql.raw('alter table events disable trigger user').execute(backend.database.db);
+    await sql.raw("update events set version = version + 100 where position = 20").execute(backend.database.db);
+    expect(await verifyTree(backend.database.db, { batchSize: 8 })).toMatchObject({ ok: false, firstBroken: { leafIndex: 19 } });
+    await sql.raw("update events set version = version - 100 where position = 20").execute(backend.database.db);
+    await sql.raw('delete from events where position = 37').execute(backend.database.db);
+    expect(await verifyTree(backend.database.db)).toMatchObject({ ok: false, firstBroken: { leafIndex: 36, reason: expect.stringMatching(/beyond the log's head 36/) } });
+  });
+});
