@@ -44,6 +44,7 @@ export {
   storedInclusionProof,
   storedConsistencyProof,
   leafHashOfRow,
+  leafAt,
   verifyTree,
   type TreeVerifyResult,
   type ExtendTreeOptions,

@@ -228,3 +228,13 @@ export async function verifyTree(db: Kysely<any>, options: { batchSize?: number 
   }
   return { ok: true, size, checked: size };
 }
+
+/** The positioned event behind leaf `position − 1`, and its leaf hash; undefined when no event has that position. */
+export async function leafAt(db: Db, position: number): Promise<{ id: string; streamId: string; version: number; hash: string; leafHash: Uint8Array } | undefined> {
+  const { rows } = await db.executeQuery<{ id: string; stream_id: string; version: number; hash: string }>(
+    q('select id, stream_id, version, hash from events where position = $1', [position]),
+  );
+  const row = rows[0];
+  if (!row) return undefined;
+  return { id: row.id, streamId: row.stream_id, version: row.version, hash: row.hash, leafHash: leafHashOfRow({ position, streamId: row.stream_id, version: row.version, hash: row.hash }) };
+}
