@@ -25,6 +25,7 @@ import {
   verifyInclusion,
   verifyNote,
 } from '@claimtrail/transparency';
+import { verifyLog, type ExportedEvent } from '../src/audit/verify-log.ts';
 import { call, claimIn, startApp, type TestApp } from './helpers.ts';
 
 const hasPg = await requirePostgres();
@@ -142,6 +143,19 @@ describe.skipIf(!hasPg)('transparency routes', () => {
     const served = await checkpoint();
     expect(served.opened.signatures).toHaveLength(2);
     expect(isValidCosignature(served.opened.text, openNote(served.note).signatures[1]!, verifierKeyOf(witness))).toBe(true);
+
+    // The outside verifier can require k witnesses.
+    const key = parseVerifierKey((await call(t.app, { url: '/audit/checkpoint/key', headers: t.as.auditor })).body);
+    const exported = (await t.app.inject({ url: '/events', headers: { ...t.as.auditor, accept: 'application/x-ndjson' } })).body;
+    const events = async function* () {
+      for (const line of exported.split('\n')) if (line) yield JSON.parse(line) as ExportedEvent;
+    };
+    const witnessKey = parseVerifierKey(formatVerifierKey(verifierKeyOf(witness)));
+    const strangerKey = parseVerifierKey(formatVerifierKey(verifierKeyOf(stranger)));
+    expect(await verifyLog({ key, checkpoint: served.note, events: events(), witnesses: [witnessKey], minWitnesses: 1 })).toMatchObject({ ok: true, checkpoint: { witnesses: 1 } });
+    const short = await verifyLog({ key, checkpoint: served.note, events: events(), witnesses: [strangerKey], minWitnesses: 1 });
+    expect(short.ok).toBe(false);
+    expect(short.problem).toMatch(/0 valid witness cosignature/);
   });
 
   it('/audit/verify checks the stored tree and the latest checkpoint', async () => {
