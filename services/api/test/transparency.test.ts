@@ -16,6 +16,7 @@ import {
   formatVerifierKey,
   generateSignerKey,
   isValidCosignature,
+  leafHashOf,
   openNote,
   parseCheckpoint,
   parseSignerKey,
@@ -25,6 +26,7 @@ import {
   verifyInclusion,
   verifyNote,
 } from '@claimtrail/transparency';
+import { PROVENANCE_PROPERTY } from '@claimtrail/claimreview';
 import { verifyLog, type ExportedEvent } from '../src/audit/verify-log.ts';
 import { call, claimIn, startApp, type TestApp } from './helpers.ts';
 
@@ -156,6 +158,33 @@ describe.skipIf(!hasPg)('transparency routes', () => {
     const short = await verifyLog({ key, checkpoint: served.note, events: events(), witnesses: [strangerKey], minWitnesses: 1 });
     expect(short.ok).toBe(false);
     expect(short.problem).toMatch(/0 valid witness cosignature/);
+  });
+
+  it('a published ClaimReview carries a receipt: its draft and approval events, proved against the signed checkpoint', async () => {
+    const id = await claimIn(t, 'published');
+    const pending = await call(t.app, { url: `/claims/${id}/claim-review`, headers: t.as.fact_checker });
+    expect(pending.statusCode).toBe(200);
+    await t.app.transparency.sync();
+    const r = await call(t.app, { url: `/claims/${id}/claim-review`, headers: t.as.fact_checker });
+    expect(r.statusCode).toBe(200);
+    const receipt = r.json[PROVENANCE_PROPERTY]['@value'];
+    const key = parseVerifierKey((await call(t.app, { url: '/audit/checkpoint/key', headers: t.as.auditor })).body);
+    const { rootHash, size } = parseCheckpoint(verifyNote(receipt.checkpoint, key).text);
+    expect(receipt.treeSize).toBe(size);
+    expect(receipt.events.map((e: { role: string; type: string }) => [e.role, e.type])).toEqual([
+      ['verdict', 'VerdictDrafted'],
+      ['approval', 'VerdictPublished'],
+    ]);
+    const [verdict, approval] = receipt.events;
+    expect(verdict.actor).not.toBe(approval.actor);
+    for (const e of receipt.events) {
+      const leaf = leafHashOf({ hash: e.hash, position: e.position, streamId: e.streamId, version: e.version });
+      expect(leaf.toString('base64')).toBe(e.leafHash);
+      expect(verifyInclusion(e.leafIndex, size, leaf, e.inclusionProof.map((h: string) => Buffer.from(h, 'base64')), rootHash)).toBe(true);
+    }
+    // The events the receipt names are the claim's own.
+    const history = (await call(t.app, { url: `/claims/${id}/events`, headers: t.as.auditor })).json.events as { id: string; hash: string; leafIndex: number }[];
+    for (const e of receipt.events) expect(history.find((h) => h.id === e.eventId)).toMatchObject({ hash: e.hash, leafIndex: e.leafIndex });
   });
 
   it('/audit/verify checks the stored tree and the latest checkpoint', async () => {
