@@ -114,8 +114,6 @@ export class TransparencyLog {
 
   /** Checks a witness's cosignature line over the checkpoint of `size` and keeps it. */
   async addCosignature(size: number, line: string): Promise<CosignatureOutcome> {
-    const stored = await checkpointAt(this.db, size);
-    if (!stored) return 'unknown_checkpoint';
     let signature;
     try {
       signature = openNote(`x\n\n${line}\n`).signatures[0];
@@ -124,6 +122,8 @@ export class TransparencyLog {
       throw error;
     }
     if (!signature) return 'invalid';
+    const stored = await checkpointAt(this.db, size);
+    if (!stored) return 'unknown_checkpoint';
     const witness = this.options.witnesses.find((key) => key.name === signature.name && key.keyId.equals(signature.keyId));
     if (!witness) return 'unknown_witness';
     const text = openNote(stored.note).text;
