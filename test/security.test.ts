@@ -14,11 +14,15 @@
  * - many failed authentications from one client are rate limited (429 + Retry-After).
  */
 import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, requirePostgres, type TestDatabase } from '@claimtrail/testing';
 import { revokeToken } from '@claimtrail/identity';
 import { openDatabase } from '@claimtrail/event-store';
+import { generateSignerKey } from '@claimtrail/transparency';
 import type { Role } from '@claimtrail/domain';
 import { adminQuery, countEvents, prepareDatabase, query, type Principal } from './support/db.ts';
 import { call, type CallResult } from './support/http.ts';
@@ -43,6 +47,11 @@ interface RouteRule {
   roles: readonly Role[] | null;
   /** Workflow steps: the state an allowed role's request is sent in, and its body. */
   step?: { from: Prep; body: (ctx: { other: string; pending: string }) => Record<string, unknown> };
+  /** A query string the request needs. */
+  query?: string;
+  /** What an allowed role's request answers when not 2xx (past the auth gate, refused for its body). */
+  allowedStatus?: number;
+  body?: Record<string, unknown>;
 }
 
 /** THE policy, written out: PRODUCT.md "Auth" + the domain's role table. */
@@ -67,6 +76,12 @@ const POLICY: readonly RouteRule[] = [
   { method: 'GET', path: '/board', roles: ALL },
   { method: 'GET', path: '/users', roles: ALL },
   { method: 'GET', path: '/audit/verify', roles: AUDIT },
+  { method: 'GET', path: '/audit/checkpoint', roles: AUDIT },
+  { method: 'GET', path: '/audit/checkpoint/key', roles: AUDIT },
+  { method: 'GET', path: '/audit/proof/inclusion', roles: AUDIT, query: '?position=1&size=1' },
+  { method: 'GET', path: '/audit/proof/consistency', roles: AUDIT, query: '?from=1&to=1' },
+  // A cosignature by no configured witness: the allowed roles get past the gate and are refused for the body.
+  { method: 'POST', path: '/audit/checkpoint/cosignatures', roles: ['auditor', 'admin'], body: { treeSize: 0, cosignature: '— w AAAA' }, allowedStatus: 400 },
   { method: 'POST', path: '/claims', roles: WRITERS },
   { method: 'POST', path: '/claims/{id}/triage', roles: DESK, step: { from: 'submitted', body: () => ({}) } },
   { method: 'POST', path: '/claims/{id}/reject', roles: DESK, step: { from: 'submitted', body: () => ({ reason: 'not check-worthy' }) } },
@@ -122,7 +137,13 @@ describe.skipIf(!pg)('security', () => {
     await database.close();
     await query(appUrl, `update users set disabled = true where id = 'rel-disabled'`);
     // The policy sweep sends ~200 bad tokens from one client: the failure limiter (its own test below) is off here.
-    service = await startService({ databaseUrl: appUrl, env: { LOG_LEVEL: 'trace', AUTH_FAILURE_MAX: '0' } });
+    // A checkpoint key, so the transparency routes answer (docs/transparency.md).
+    const keyDir = await mkdtemp(join(tmpdir(), 'ct-sec-key-'));
+    await writeFile(join(keyDir, 'checkpoint.key'), generateSignerKey('security.test/log'));
+    service = await startService({
+      databaseUrl: appUrl,
+      env: { LOG_LEVEL: 'trace', AUTH_FAILURE_MAX: '0', CHECKPOINT_KEY_FILE: join(keyDir, 'checkpoint.key'), CHECKPOINT_INTERVAL_MS: '200' },
+    });
   });
 
   afterAll(async () => {
@@ -196,8 +217,8 @@ describe.skipIf(!pg)('security', () => {
     ];
     const mismatches: string[] = [];
     for (const rule of POLICY) {
-      const path = rule.path.replace('{id}', sample) + (rule.path === '/claims/{id}/state' ? '?version=1' : '');
-      const body = rule.step?.body({ other, pending: 'c0' }) ?? (rule.path === '/claims' ? { text: 'policy probe' } : {});
+      const path = rule.path.replace('{id}', sample) + (rule.path === '/claims/{id}/state' ? '?version=1' : (rule.query ?? ''));
+      const body = rule.step?.body({ other, pending: 'c0' }) ?? rule.body ?? (rule.path === '/claims' ? { text: 'policy probe' } : {});
       if (rule.roles === null) {
         const res = await send(rule.method, path, null);
         if (res.status >= 400) mismatches.push(`${rule.method} ${rule.path} public: ${res.status}`);
@@ -217,11 +238,11 @@ describe.skipIf(!pg)('security', () => {
       counts.events += 1;
       for (const role of rule.roles) {
         const target = rule.step ? await claimIn(rule.step.from) : sample;
-        const rolePath = rule.path.replace('{id}', target) + (rule.path === '/claims/{id}/state' ? '?version=1' : '');
+        const rolePath = rule.path.replace('{id}', target) + (rule.path === '/claims/{id}/state' ? '?version=1' : (rule.query ?? ''));
         const pending = rule.step?.from === 'correction_pending' ? (await send('GET', `/claims/${target}`, users.auditor.token)).json.pendingCorrection.id : 'c0';
         const res = await send(rule.method, rolePath, users[role].token, rule.step?.body({ other, pending }) ?? body);
         // claim-review of a claim that is published answers 200; everything allowed answers 2xx.
-        if (res.status < 200 || res.status >= 300) mismatches.push(`${rule.method} ${rule.path} ${role}: ${res.status} ${res.text.slice(0, 200)} (want 2xx)`);
+        if (rule.allowedStatus !== undefined ? res.status !== rule.allowedStatus : res.status < 200 || res.status >= 300) mismatches.push(`${rule.method} ${rule.path} ${role}: ${res.status} ${res.text.slice(0, 200)} (want 2xx)`);
       }
     }
     expect(mismatches).toEqual([]);

@@ -20,3 +20,10 @@ export {
   type ClaimReviewResult,
   type ClaimReviewUnavailable,
 } from './from-view.ts';
+export {
+  PROVENANCE_PROPERTY,
+  withProvenance,
+  type ProvenanceEvent,
+  type VerdictProvenance,
+  type ClaimReviewWithProvenance,
+} from './provenance.ts';

@@ -14,6 +14,10 @@ export interface EventRecordDto {
   recordedAt: string;
   hash: string;
   prevHash: string | null;
+  /** The event's leaf in the log's Merkle tree (position − 1; null until positioned): docs/transparency.md. */
+  leafIndex: number | null;
+  /** Everything the event's hash covers besides the fields above (actor, actorRole, correlationId): lets an outside verifier recompute `hash`. */
+  metadata: Record<string, unknown>;
 }
 
 const CLAIM_PREFIX = 'claim-';
@@ -37,6 +41,8 @@ export function toEventRecord(event: RecordedEvent): EventRecordDto {
     recordedAt: toIso(event.recordedAt),
     hash: event.hash,
     prevHash: event.prevHash,
+    leafIndex: event.position === null ? null : event.position - 1,
+    metadata: event.metadata,
   };
 }
 

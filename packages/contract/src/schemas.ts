@@ -391,6 +391,8 @@ export const EventRecordSchema = Type.Object(
     recordedAt: Type.String(),
     hash: Type.String(),
     prevHash: Nullable(Type.String()),
+    leafIndex: Type.Optional(Nullable(Type.Integer({ minimum: 0, description: "The event's leaf in the log's Merkle tree: position − 1 (docs/transparency.md)" }))),
+    metadata: Type.Optional(Type.Object({}, { ...open, description: 'What the hash covers besides the other fields (actor, actorRole, correlationId)' })),
   },
   { ...open, title: 'EventRecord' },
 );

@@ -34,3 +34,29 @@ export type {
   FeedHandler,
   FeedSubscription,
 } from './sharded/types.ts';
+export {
+  extendTree,
+  extendTreeToHead,
+  treeSize,
+  readTreeNodes,
+  withStoredNodes,
+  storedTreeRoot,
+  storedInclusionProof,
+  storedConsistencyProof,
+  leafHashOfRow,
+  leafAt,
+  verifyTree,
+  type TreeVerifyResult,
+  type ExtendTreeOptions,
+  type ExtendTreeResult,
+} from './tree.ts';
+export {
+  storeCheckpoint,
+  latestCheckpoint,
+  checkpointAt,
+  allCheckpoints,
+  storeCosignature,
+  cosignaturesAt,
+  type StoredCheckpoint,
+  type StoredCosignature,
+} from './checkpoints.ts';

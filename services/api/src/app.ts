@@ -28,6 +28,7 @@ import { publicPagesPlugin } from './public/index.ts';
 import { serverOptions } from './server-options.ts';
 import { openBackend, prepareData } from './startup.ts';
 import { ReadReplicas } from './read-replicas.ts';
+import { registerTransparency } from './transparency/plugin.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -105,6 +106,11 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
     throw error;
   }
   app.decorate('reads', reads);
+  await registerTransparency(app, { ownsDatabase: backend.ownsDatabase }).catch(async (error: unknown) => {
+    await reads.close();
+    await backend.close(app.log);
+    throw error;
+  });
 
   registerProblemHandlers(app);
   // Per-request hooks are callback style: an async hook costs a promise and a microtask hop.

@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { defaultWriteConcurrency } from '@claimtrail/claims';
+import { SIGNATURE_TYPE_COSIGNATURE_V1, parseVerifierKey } from '@claimtrail/transparency';
 
 /**
  * Configuration from the environment, validated once at start. Every problem is reported
@@ -89,6 +90,10 @@ export interface Config {
   orgUrl: string;
   /** Public base URL used in links (Location is relative; ClaimReview needs absolute URLs). */
   publicUrl: string | undefined;
+  /** Signed checkpoints of the log's Merkle tree (docs/transparency.md): the signer key file, the cadence, the witnesses' keys. */
+  checkpointKeyFile: string | undefined;
+  checkpointIntervalMs: number;
+  witnessKeys: readonly string[];
 }
 
 export type TrustProxy = boolean | number | readonly string[];
@@ -116,6 +121,20 @@ function isProxyAddress(entry: string): boolean {
 export function fastifyTrustProxy(value: TrustProxy): boolean | string[] | ((address: string, hop: number) => boolean) {
   if (typeof value === 'number') return (_address, hop) => hop < value;
   return typeof value === 'boolean' ? value : [...value];
+}
+
+/** WITNESS_KEYS: comma-separated witness verifier keys (`name+keyid+base64(0x04||key)`, C2SP tlog-cosignature). */
+function witnessKeys(raw: string | undefined, problems: string[]): string[] {
+  if (raw === undefined) return [];
+  const entries = raw.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
+  entries.forEach((entry, i) => {
+    try {
+      if (parseVerifierKey(entry).type !== SIGNATURE_TYPE_COSIGNATURE_V1) throw new Error('not a cosignature key');
+    } catch {
+      problems.push(`WITNESS_KEYS entry ${i + 1} is not a witness verifier key (<name>+<key id>+<base64 of 0x04 and an Ed25519 key>)`);
+    }
+  });
+  return entries;
 }
 
 export class ConfigError extends Error {
@@ -276,6 +295,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     orgName: value('ORG_NAME') ?? 'claimtrail',
     orgUrl: url('ORG_URL', ['http:', 'https:']) ?? 'https://claimtrail.dev',
     publicUrl: url('PUBLIC_URL', ['http:', 'https:']),
+    checkpointKeyFile: value('CHECKPOINT_KEY_FILE'),
+    checkpointIntervalMs: integer('CHECKPOINT_INTERVAL_MS', 2_000, 100, 3_600_000),
+    witnessKeys: witnessKeys(value('WITNESS_KEYS'), problems),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

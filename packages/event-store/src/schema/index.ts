@@ -1,6 +1,7 @@
 import type { Migration } from 'kysely';
 import { migration0001 } from './0001_event_store.ts';
 import { migration0010 } from './0010_events_sequence_index_join.ts';
+import { migration0019 } from './0019_event_tree.ts';
 
 /** A Kysely migration with the name a database records it under (`kysely_migration`). */
 export interface NamedMigration {
@@ -10,7 +11,7 @@ export interface NamedMigration {
 
 /**
  * The store's schema: the `events` table, its append-only triggers, the sequencer function
- * `events_sequence`. In execution order. The names are recorded in every database that ran
+ * `events_sequence`; the log's Merkle tree and its signed checkpoints (`0019`). In execution order. The names are recorded in every database that ran
  * them, so they never change. They share one numbering with the migrations of the
  * application built on the store (it composes both lists with `migrationsByName`; Kysely
  * runs them all in name order): `0002`–`0009` are the application's.
@@ -18,4 +19,5 @@ export interface NamedMigration {
 export const eventStoreMigrations: readonly NamedMigration[] = [
   { name: '0001_event_store', migration: migration0001 },
   { name: '0010_events_sequence_index_join', migration: migration0010 },
+  { name: '0019_event_tree', migration: migration0019 },
 ];

@@ -10,7 +10,7 @@
  */
 import { checkClaimProjection, claimIdOfStream, rebuildProjections } from '@claimtrail/claims';
 import { claimStreamId } from '@claimtrail/domain';
-import type { EventStore, VerifyResult } from '@claimtrail/event-store';
+import { latestCheckpoint, storedTreeRoot, verifyTree, type EventStore, type TreeVerifyResult, type VerifyResult } from '@claimtrail/event-store';
 
 export type BrokenReason =
   | 'hash_mismatch'
@@ -39,6 +39,11 @@ export interface AuditReport {
   firstBroken?: AuditBroken;
   /** The projection comparison (absent when the chain is already broken). */
   projections?: { checked: number; differences: number };
+  /**
+   * The whole log's Merkle tree (docs/transparency.md) recomputed from the events and
+   * compared with the stored one, and the latest checkpoint's root with the stored tree's.
+   */
+  tree?: TreeVerifyResult & { checkpoint?: { treeSize: number; ok: boolean } };
   scope: { claimId: string } | 'all';
   durationMs: number;
 }
@@ -112,10 +117,12 @@ export async function verifyAll(
     concurrentReads: options.concurrentReads ?? false,
     onProgress: (p) => options.onProgress?.(`projections:${p.phase}`, p.events),
   });
+  const tree = await verifyStoredTree(store);
   const report: AuditReport = {
-    ok: rebuilt.differences === 0,
+    ok: rebuilt.differences === 0 && tree.ok,
     checked: chain.checked,
     projections: { checked: rebuilt.claims, differences: rebuilt.differences },
+    tree,
     scope: 'all',
     durationMs: 0,
   };
@@ -134,4 +141,16 @@ export async function verifyAll(
   }
   report.durationMs = Date.now() - started;
   return report;
+}
+
+/** The stored tree against the events, and the latest checkpoint's root against the stored tree. */
+async function verifyStoredTree(store: EventStore): Promise<NonNullable<AuditReport['tree']>> {
+  const tree = await verifyTree(store.db);
+  const checkpoint = await latestCheckpoint(store.db);
+  if (!checkpoint) return tree;
+  const covered = checkpoint.treeSize <= tree.size;
+  // A tree with missing nodes cannot give the root: that is a mismatch, not an error.
+  const root = covered ? await storedTreeRoot(store.db, checkpoint.treeSize).catch(() => undefined) : undefined;
+  const same = root !== undefined && Buffer.from(root).equals(Buffer.from(checkpoint.rootHash));
+  return { ...tree, ok: tree.ok && same, checkpoint: { treeSize: checkpoint.treeSize, ok: same } };
 }

@@ -10,6 +10,8 @@
  *                                   --compare only reports the differences
  *   replay <claimId> [--json]       the claim's history, event by event, with the state after each
  *   export [--after P] [--limit N]  every event after position P as NDJSON
+ *   verify-log --checkpoint F --key F (--export F | --url U --token T) [--previous F]
+ *                                   the log against a signed checkpoint, no database (cli/verify-log.ts)
  *
  * Every command takes --output FILE (written whole or not at all) and --help.
  * Exit codes: 0 fine, 1 a broken log or differences found, 2 usage or configuration error,
@@ -22,6 +24,7 @@ import { canReadConcurrently, isClaimId, rebuildProjections, toEventRecord } fro
 import { ConfigError, loadConfig } from '../config.ts';
 import { writeNdjson } from '../audit/ndjson.ts';
 import { verifyAll, verifyClaim } from '../audit/verify.ts';
+import { runVerifyLog, VERIFY_LOG_USAGE } from './verify-log.ts';
 import { UsageError, databaseOpenFailure, openOutput, parseCommand, stringOption, type CliOutput, type ParsedCommand } from './support.ts';
 
 const USAGE = `usage: npm run -s audit -- <command> [options]
@@ -29,6 +32,7 @@ const USAGE = `usage: npm run -s audit -- <command> [options]
   rebuild [--compare]              rebuild projections (swap in), or only compare
   replay <claimId> [--json]        replay one claim's history
   export [--after P] [--limit N]   all events after position P as NDJSON
+${VERIFY_LOG_USAGE}
 options of every command:
   --output FILE, -o FILE           write the result to FILE instead of stdout
   --help, -h                       this text
@@ -199,6 +203,20 @@ async function main(): Promise<number> {
   process.stdout.on('error', (error: NodeJS.ErrnoException) => {
     if (error.code !== 'EPIPE') throw error;
   });
+  // verify-log needs no database: it runs before any is opened.
+  if (process.argv[2] === 'verify-log') {
+    if (process.argv.slice(3).some((arg) => arg === '--help' || arg === '-h')) {
+      process.stdout.write(`${USAGE}\n`);
+      return 0;
+    }
+    try {
+      return await runVerifyLog(process.argv.slice(3), (text) => process.stdout.write(text));
+    } catch (error) {
+      if (!(error instanceof UsageError)) throw error;
+      process.stderr.write(`${error.message}\n${USAGE}\n`);
+      return 2;
+    }
+  }
   let args;
   try {
     args = parse(process.argv.slice(2));

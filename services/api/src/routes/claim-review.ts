@@ -17,8 +17,9 @@
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { ProblemSchema } from '@claimtrail/contract';
 import { getClaim, listClaims } from '@claimtrail/claims';
-import { claimReviewFromView, type ClaimReviewOptions } from '@claimtrail/claimreview';
+import { claimReviewFromView, withProvenance, type ClaimReviewOptions } from '@claimtrail/claimreview';
 import { HttpProblem } from '../errors.ts';
+import { verdictProvenance } from '../transparency/receipt.ts';
 import { SECURED, claimIdParam, etag } from '../http/conventions.ts';
 
 export const JSON_LD_CONTENT_TYPE = 'application/ld+json; charset=utf-8';
@@ -76,8 +77,10 @@ export const claimReviewRoutes: FastifyPluginAsync = async (app) => {
       if (!result.ok) throw new HttpProblem(result.code, result.detail, { state: view.state });
       reply.header('etag', etag(view.version));
       reply.header('last-modified', new Date(result.document.dateModified ?? result.document.datePublished).toUTCString());
+      // The verdict receipt: its draft and approval in the log, proved against the latest checkpoint (docs/transparency.md).
+      const document = withProvenance(result.document, await verdictProvenance(app, id));
       // A string is sent as is: the JSON-LD keeps every member (no response serializer).
-      return reply.type(JSON_LD_CONTENT_TYPE).send(JSON.stringify(result.document));
+      return reply.type(JSON_LD_CONTENT_TYPE).send(JSON.stringify(document));
     },
   );
 

@@ -8,6 +8,7 @@ import { feedRoutes } from './feed.ts';
 import { historyRoutes } from './history.ts';
 import { stepRoutes } from './steps.ts';
 import { systemRoutes } from './system.ts';
+import { transparencyRoutes } from './transparency.ts';
 import { userRoutes } from './users.ts';
 
 /** Every route file, one line each: add yours here. */
@@ -22,4 +23,5 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
   await app.register(claimReviewRoutes);
   await app.register(userRoutes);
   await app.register(allowedStepsRoutes);
+  await app.register(transparencyRoutes);
 }

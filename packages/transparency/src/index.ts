@@ -1,0 +1,40 @@
+export {
+  HASH_SIZE,
+  EMPTY_ROOT,
+  hashLeaf,
+  hashChildren,
+  splitPoint,
+  rangeHash,
+  treeRoot,
+  inclusionProof,
+  consistencyProof,
+  verifyInclusion,
+  verifyConsistency,
+  nodesRead,
+  type NodeSource,
+  type NodeKey,
+} from './merkle.ts';
+export { frontierKeys, TreeBuilder, MemoryTree, type TreeNode } from './tree-builder.ts';
+export { encodeLeaf, leafHashOf, type LeafEvent } from './leaf.ts';
+export {
+  SIGNATURE_TYPE_ED25519,
+  SIGNATURE_TYPE_COSIGNATURE_V1,
+  NoteFormatError,
+  isValidKeyName,
+  keyId,
+  parseVerifierKey,
+  formatVerifierKey,
+  parseSignerKey,
+  generateSignerKey,
+  verifierKeyOf,
+  openNote,
+  signatureLine,
+  signNote,
+  isValidNoteSignature,
+  verifyNote,
+  type VerifierKey,
+  type SignerKey,
+  type NoteSignature,
+  type OpenedNote,
+} from './note.ts';
+export { formatCheckpoint, parseCheckpoint, cosignatureLine, isValidCosignature, type Checkpoint } from './checkpoint.ts';
