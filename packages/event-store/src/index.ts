@@ -34,3 +34,15 @@ export type {
   FeedHandler,
   FeedSubscription,
 } from './sharded/types.ts';
+export {
+  ConsumerGroups,
+  ConsumerGroupExistsError,
+  ConsumerGroupNotFoundError,
+  type ConsumerGroupFilter,
+  type ConsumerGroupSettings,
+  type ConsumerGroupInfo,
+  type ConsumerDelivery,
+  type ParkedEvent,
+  type FetchOptions,
+  type NackOptions,
+} from './consumers/consumer-groups.ts';
