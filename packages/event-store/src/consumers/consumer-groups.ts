@@ -369,4 +369,30 @@ export class ConsumerGroups {
     );
     return rows.length;
   }
+
+  /**
+   * Hands events at these positions out again: parked ones are replayed, acknowledged
+   * ones become outstanding again (the group's filter still applies; positions beyond the
+   * checkpoint are left to the normal take-in). Returns the positions requeued.
+   */
+  async requeue(name: string, positions: readonly number[]): Promise<number[]> {
+    await this.get(name);
+    if (positions.length === 0) return [];
+    const { rows } = await this.db.executeQuery<{ position: string | number }>(
+      q(
+        `insert into consumer_pending (group_name, position, stream_id)
+         select g.name, e.position, e.stream_id from consumer_groups g, events e
+          where g.name = $1 and e.position = any ($2::bigint[]) and e.position <= g.checkpoint
+            and (g.event_types is null or e.type = any (g.event_types))
+            and (g.stream_prefix is null or starts_with(e.stream_id, g.stream_prefix))
+            and (g.streams is null or e.stream_id = any (g.streams))
+         on conflict (group_name, position) do update
+            set parked = false, parked_at = null, attempts = 0, leased_by = null, lease_until = null
+          where consumer_pending.parked
+         returning position`,
+        [name, [...positions]],
+      ),
+    );
+    return rows.map((row) => Number(row.position)).sort((a, b) => a - b);
+  }
 }

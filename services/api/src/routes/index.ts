@@ -3,6 +3,7 @@ import { auditRoutes } from './audit.ts';
 import { boardRoutes } from './board.ts';
 import { claimReviewRoutes } from './claim-review.ts';
 import { claimRoutes } from './claims.ts';
+import { consumerGroupRoutes } from './consumer-groups.ts';
 import { feedRoutes } from './feed.ts';
 import { historyRoutes } from './history.ts';
 import { stepRoutes } from './steps.ts';
@@ -20,4 +21,5 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
   await app.register(auditRoutes);
   await app.register(claimReviewRoutes);
   await app.register(userRoutes);
+  await app.register(consumerGroupRoutes);
 }
