@@ -181,3 +181,12 @@ export const RedeliverBodySchema = Type.Object(
 );
 export const RedeliverResultSchema = Type.Object({ redelivered: Type.Integer() }, open);
 export const EnableWebhookBodySchema = Type.Object({}, { ...strict, title: 'EnableWebhookBody' });
+
+export type CreateConsumerGroupBody = Static<typeof CreateConsumerGroupBodySchema>;
+export type FetchBody = Static<typeof FetchBodySchema>;
+export type FetchResult = Static<typeof FetchResultSchema>;
+export type NackBody = Static<typeof NackBodySchema>;
+export type NackResult = Static<typeof NackResultSchema>;
+export type ParkedEventDto = Static<typeof ParkedEventSchema>;
+export type CreateWebhookBody = Static<typeof CreateWebhookBodySchema>;
+export type CreatedWebhookDto = Static<typeof CreatedWebhookSchema>;
