@@ -27,6 +27,7 @@ import { boardPlugin } from './board/index.ts';
 import { serverOptions } from './server-options.ts';
 import { openBackend, prepareData } from './startup.ts';
 import { ReadReplicas } from './read-replicas.ts';
+import { registerWebhookWorker } from './webhooks/plugin.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -132,6 +133,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
   await app.register(livePlugin, { tokenRecheckIntervalMs: Math.max(1000, config.authCacheTtlMs), ...options.live });
   await app.register(boardPlugin);
   await app.register(registerRoutes);
+  registerWebhookWorker(app);
 
   if (backend.listenError !== undefined) {
     app.log.warn({ err: backend.listenError }, 'not listening for token revocations or rebuild notifications (the token cache TTL and the claim view cache\'s maximum age apply)');

@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { loadWebhookConfig, type WebhookConfig } from './webhooks/config.ts';
 import { defaultWriteConcurrency } from '@claimtrail/claims';
 
 /**
@@ -89,6 +90,8 @@ export interface Config {
   orgUrl: string;
   /** Public base URL used in links (Location is relative; ClaimReview needs absolute URLs). */
   publicUrl: string | undefined;
+  /** Webhook delivery (WEBHOOK_*): webhooks/config.ts. */
+  webhooks: WebhookConfig;
 }
 
 export type TrustProxy = boolean | number | readonly string[];
@@ -276,6 +279,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     orgName: value('ORG_NAME') ?? 'claimtrail',
     orgUrl: url('ORG_URL', ['http:', 'https:']) ?? 'https://claimtrail.dev',
     publicUrl: url('PUBLIC_URL', ['http:', 'https:']),
+    webhooks: loadWebhookConfig(env, problems),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

@@ -9,6 +9,7 @@ import { historyRoutes } from './history.ts';
 import { stepRoutes } from './steps.ts';
 import { systemRoutes } from './system.ts';
 import { userRoutes } from './users.ts';
+import { webhookRoutes } from './webhooks.ts';
 
 /** Every route file, one line each: add yours here. */
 export async function registerRoutes(app: FastifyInstance): Promise<void> {
@@ -22,4 +23,5 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
   await app.register(claimReviewRoutes);
   await app.register(userRoutes);
   await app.register(consumerGroupRoutes);
+  await app.register(webhookRoutes);
 }
