@@ -1,5 +1,5 @@
 /**
- * `npm run bench [store|api|ws|audit|scale|replica|sharded|pooler …]` — runs the named benchmarks (all by default) one
+ * `npm run bench [store|api|ws|audit|scale|replica|sharded|pooler|webhooks …]` — runs the named benchmarks (all by default) one
  * after another, so they never compete for the machine's two cores, and prints each
  * benchmark's final JSON line again at the end as one summary.
  */
@@ -15,6 +15,7 @@ const SCRIPTS = {
   replica: 'services/api/bench/replica.ts',
   sharded: 'packages/event-store/bench/sharded.ts',
   pooler: 'services/api/bench/pooler.ts',
+  webhooks: 'services/api/bench/webhooks.ts',
 } as const;
 type BenchName = keyof typeof SCRIPTS;
 

@@ -11,8 +11,10 @@
  *    gets its position late: it is not visible until every smaller position is. The group
  *    row is locked `skip locked`: while one member takes in, the others hand out.
  * 2. Expire: events whose lease ran out after `maxAttempts` hand-outs are parked.
- * 3. Hand out: the oldest outstanding event of each stream, if no lease (or retry delay)
- *    holds it, locked `skip locked` and leased to the member. A stream's later event is
+ * 3. Hand out: the oldest outstanding event of each stream (`distinct on` over the
+ *    stream index), if no lease (or retry delay) holds it, locked `skip locked` and leased
+ *    to the member. A row another member is leasing is skipped, and the stream's next
+ *    event is not a head in this snapshot, so it is not taken either. A stream's later event is
  *    never handed out while an earlier one is outstanding (not parked): per-stream order.
  *
  * Ack deletes the row. Nack makes it available again (after an optional delay) or parks
@@ -225,12 +227,14 @@ export class ConsumerGroups {
     );
     const { rows } = await this.db.executeQuery<EventRow & { attempt: number; lease_until: Date | string }>(
       q(
-        `with picked as (
+        `with heads as (
+           select distinct on (h.stream_id) h.position, h.lease_until from consumer_pending h
+            where h.group_name = $1 and not h.parked
+            order by h.stream_id, h.position
+         ), picked as (
            select d.position from consumer_pending d
             where d.group_name = $1 and not d.parked and (d.lease_until is null or d.lease_until <= now())
-              and not exists (select 1 from consumer_pending e
-                               where e.group_name = d.group_name and e.stream_id = d.stream_id
-                                 and not e.parked and e.position < d.position)
+              and d.position in (select position from heads where lease_until is null or lease_until <= now())
             order by d.position limit $2
             for update of d skip locked
          ), leased as (

@@ -105,13 +105,25 @@ export async function activeWebhooks(db: Kysely<any>): Promise<ActiveWebhook[]> 
   return rows;
 }
 
-export async function recordAttempt(
-  db: Kysely<any>,
-  attempt: { webhookId: string; messageId: string; position: number; eventType: string; attempt: number; status: number | null; latencyMs: number; error: string | null },
-): Promise<void> {
+export interface AttemptRecord {
+  webhookId: string;
+  messageId: string;
+  position: number;
+  eventType: string;
+  attempt: number;
+  status: number | null;
+  latencyMs: number;
+  error: string | null;
+}
+
+/** Appends attempts to the delivery log, in one statement. */
+export async function recordAttempts(db: Kysely<any>, attempts: readonly AttemptRecord[]): Promise<void> {
+  if (attempts.length === 0) return;
   await sql`insert into webhook_deliveries (webhook_id, message_id, position, event_type, attempt, status, latency_ms, error)
-            values (${attempt.webhookId}::uuid, ${attempt.messageId}, ${attempt.position}, ${attempt.eventType}, ${attempt.attempt},
-                    ${attempt.status}, ${attempt.latencyMs}, ${attempt.error})`.execute(db);
+            select * from unnest(${attempts.map((a) => a.webhookId)}::uuid[], ${attempts.map((a) => a.messageId)}::text[],
+                                 ${attempts.map((a) => a.position)}::bigint[], ${attempts.map((a) => a.eventType)}::text[],
+                                 ${attempts.map((a) => a.attempt)}::int[], ${attempts.map((a) => a.status)}::int[],
+                                 ${attempts.map((a) => a.latencyMs)}::int[], ${attempts.map((a) => a.error)}::text[])`.execute(db);
 }
 
 export async function listDeliveries(db: Kysely<any>, webhookId: string, query: { before?: number; limit?: number }): Promise<DeliveryAttemptDto[]> {

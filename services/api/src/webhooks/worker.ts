@@ -18,8 +18,8 @@ import { toEventRecord } from '@claimtrail/claims';
 import { ConsumerGroupNotFoundError, ConsumerGroups, type ConsumerDelivery, type Database, type EventStore } from '@claimtrail/event-store';
 import { fetchMatching } from '../integrations/claim-filter.ts';
 import { retryDelayMs, type WebhookConfig } from './config.ts';
-import { activeWebhooks, groupOf, markFailure, markSuccess, recordAttempt, webhookStreamId, type ActiveWebhook } from './registry.ts';
-import { sendAttempt } from './sender.ts';
+import { activeWebhooks, groupOf, markFailure, markSuccess, recordAttempts, webhookStreamId, type ActiveWebhook } from './registry.ts';
+import { sendAttempt, type AttemptResult } from './sender.ts';
 import { signedHeaders } from './signing.ts';
 
 export interface WebhookWorkerOptions {
@@ -114,8 +114,8 @@ export class WebhookWorker {
           throw error;
         }
         if (batch.length === 0) return;
-        const results = await Promise.all(batch.map((delivery) => this.deliver(hook, target, delivery)));
-        if (results.includes('disabled')) return;
+        const results = await Promise.all(batch.map((delivery) => this.send(hook, target, delivery)));
+        if ((await this.settle(hook, batch, results)) === 'disabled') return;
         if (batch.length < concurrency) return;
       }
     } finally {
@@ -123,42 +123,68 @@ export class WebhookWorker {
     }
   }
 
-  private async deliver(hook: ActiveWebhook, target: URL, delivery: ConsumerDelivery): Promise<'ok' | 'failed' | 'disabled'> {
+  private send(hook: ActiveWebhook, target: URL, delivery: ConsumerDelivery): Promise<AttemptResult> {
+    const body = deliveryBody(delivery);
+    return sendAttempt(target, signedHeaders(hook.secret, messageIdOf(delivery.event.id), body), body, {
+      timeoutMs: this.options.config.timeoutMs,
+      allowPrivate: this.options.config.allowPrivateTargets,
+    });
+  }
+
+  /**
+   * After a batch: its attempts logged, the delivered events acked, the failed ones nacked
+   * with their next retry delay (the last failure parks), in a few statements per batch.
+   */
+  private async settle(hook: ActiveWebhook, batch: ConsumerDelivery[], results: AttemptResult[]): Promise<'ok' | 'disabled'> {
     const { db, config } = this.options;
     const group = groupOf(hook.id);
-    const body = deliveryBody(delivery);
-    const messageId = messageIdOf(delivery.event.id);
-    const result = await sendAttempt(target, signedHeaders(hook.secret, messageId, body), body, {
-      timeoutMs: config.timeoutMs,
-      allowPrivate: config.allowPrivateTargets,
-    });
-    await recordAttempt(db, {
-      webhookId: hook.id,
-      messageId,
-      position: delivery.event.position,
-      eventType: delivery.event.type,
-      attempt: delivery.attempt,
-      status: result.status,
-      latencyMs: result.latencyMs,
-      error: result.error,
-    });
-    if (result.ok) {
-      await this.groups.ack(group, [delivery.event.position]);
+    await recordAttempts(
+      db,
+      batch.map((delivery, i) => ({
+        webhookId: hook.id,
+        messageId: messageIdOf(delivery.event.id),
+        position: delivery.event.position,
+        eventType: delivery.event.type,
+        attempt: delivery.attempt,
+        status: results[i]!.status,
+        latencyMs: results[i]!.latencyMs,
+        error: results[i]!.error,
+      })),
+    );
+    const delivered = batch.filter((_, i) => results[i]!.ok).map((delivery) => delivery.event.position);
+    if (delivered.length > 0) await this.groups.ack(group, delivered);
+    const failed = batch.filter((_, i) => !results[i]!.ok);
+    for (const delivery of failed) {
+      const delay = retryDelayMs(config, delivery.attempt) ?? config.retryScheduleMs.at(-1) ?? 0;
+      const error = results[batch.indexOf(delivery)]!.error ?? 'failed';
+      await this.groups.nack(group, [delivery.event.position], { member: this.member, error, retryAfterMs: delay });
+    }
+    // One success means the endpoint works: only a batch that failed whole counts towards disabling.
+    if (delivered.length > 0) {
       await markSuccess(db, hook.id);
       return 'ok';
     }
-    const delay = retryDelayMs(config, delivery.attempt) ?? config.retryScheduleMs.at(-1) ?? 0;
-    await this.groups.nack(group, [delivery.event.position], { member: this.member, error: result.error ?? 'failed', retryAfterMs: delay });
-    const disabled = await markFailure(db, hook.id, config.disableAfterMs);
-    if (!disabled) return 'failed';
+    // Disabling and its event commit together: no disabled webhook without its WebhookDisabled.
+    const { store } = this.options;
+    const disabled = await store.transaction(async (tx) => {
+      const flipped = await markFailure(tx, hook.id, config.disableAfterMs);
+      if (flipped) {
+        await store.append(
+          webhookStreamId(hook.id),
+          [
+            {
+              type: 'WebhookDisabled',
+              data: { webhookId: hook.id, url: hook.url, reason: flipped.reason, failingSince: flipped.failingSince },
+              metadata: { actor: 'system:webhooks' },
+            },
+          ],
+          { tx },
+        );
+      }
+      return flipped;
+    });
+    if (!disabled) return 'ok';
     this.options.log.warn({ webhookId: hook.id, reason: disabled.reason }, 'webhooks: endpoint disabled after sustained failure');
-    await this.options.store.append(webhookStreamId(hook.id), [
-      {
-        type: 'WebhookDisabled',
-        data: { webhookId: hook.id, url: hook.url, reason: disabled.reason, failingSince: disabled.failingSince },
-        metadata: { actor: 'system:webhooks' },
-      },
-    ]);
     return 'disabled';
   }
 
