@@ -129,7 +129,7 @@ export const CreateWebhookBodySchema = Type.Object(
   { ...strict, title: 'CreateWebhookBody' },
 );
 
-export const WebhookParamsSchema = Type.Object({ id: Type.String({ maxLength: 100 }) }, strict);
+export const WebhookParamsSchema = Type.Object({ webhookId: Type.String({ maxLength: 100 }) }, strict);
 
 export const WebhookSchema = Type.Object(
   {

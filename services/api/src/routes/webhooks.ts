@@ -101,7 +101,7 @@ export const webhookRoutes: FastifyPluginAsyncTypebox = async (app) => {
   );
 
   app.get(
-    '/webhooks/:id',
+    '/webhooks/:webhookId',
     {
       schema: {
         tags: ['integrations'],
@@ -114,12 +114,12 @@ export const webhookRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request) => {
       requireRole(request, WEBHOOK_READER_ROLES);
-      return existing(request.params.id);
+      return existing(request.params.webhookId);
     },
   );
 
   app.delete(
-    '/webhooks/:id',
+    '/webhooks/:webhookId',
     {
       schema: {
         tags: ['integrations'],
@@ -132,14 +132,14 @@ export const webhookRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) => {
       requireRole(request, WEBHOOK_ADMIN_ROLES);
-      const webhook = await existing(request.params.id);
+      const webhook = await existing(request.params.webhookId);
       await deleteWebhook(db, webhook.id);
       return reply.code(204).send(null);
     },
   );
 
   app.get(
-    '/webhooks/:id/deliveries',
+    '/webhooks/:webhookId/deliveries',
     {
       schema: {
         tags: ['integrations'],
@@ -153,13 +153,13 @@ export const webhookRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request) => {
       requireRole(request, WEBHOOK_READER_ROLES);
-      const webhook = await existing(request.params.id);
+      const webhook = await existing(request.params.webhookId);
       return { items: await listDeliveries(db, webhook.id, request.query) };
     },
   );
 
   app.post(
-    '/webhooks/:id/redeliver',
+    '/webhooks/:webhookId/redeliver',
     {
       schema: {
         tags: ['integrations'],
@@ -173,7 +173,7 @@ export const webhookRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request) => {
       requireRole(request, WEBHOOK_ADMIN_ROLES);
-      const webhook = await existing(request.params.id);
+      const webhook = await existing(request.params.webhookId);
       const groups = new ConsumerGroups(db);
       const { positions } = request.body;
       const redelivered = positions ? (await groups.requeue(groupOf(webhook.id), positions)).length : await groups.replayParked(groupOf(webhook.id));
@@ -182,7 +182,7 @@ export const webhookRoutes: FastifyPluginAsyncTypebox = async (app) => {
   );
 
   app.post(
-    '/webhooks/:id/enable',
+    '/webhooks/:webhookId/enable',
     {
       schema: {
         tags: ['integrations'],
@@ -196,7 +196,7 @@ export const webhookRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request) => {
       requireRole(request, WEBHOOK_ADMIN_ROLES);
-      const webhook = await existing(request.params.id);
+      const webhook = await existing(request.params.webhookId);
       await enableWebhook(db, webhook.id);
       return existing(webhook.id);
     },
