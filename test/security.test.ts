@@ -40,7 +40,7 @@ const AUDIT: readonly Role[] = ['auditor', 'editor', 'admin'];
 type Prep = 'submitted' | 'triaged' | 'in_research' | 'with_evidence' | 'with_verdict' | 'in_review' | 'published' | 'correction_pending';
 
 interface RouteRule {
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'DELETE';
   /** OpenAPI path template. */
   path: string;
   /** null = public (no token needed). */
@@ -51,8 +51,18 @@ interface RouteRule {
   query?: string;
   /** What an allowed role's request answers when not 2xx (past the auth gate, refused for its body). */
   allowedStatus?: number;
+  /** What `{id}`/`{name}` stands for when it is not a claim (a consumer group, a webhook). */
+  id?: () => string;
+  /** The body of every request of this rule (else `{}`). */
   body?: Record<string, unknown>;
+  /** Called with an allowed role's answer (the created webhook's id). */
+  capture?: (res: CallResult) => void;
 }
+
+/** The consumer group and webhook the integration rows work on (created by their POST rows). */
+const probe = { group: 'policy-probe', webhookId: '00000000-0000-4000-8000-000000000000' };
+const INTEGRATORS: readonly Role[] = ['admin', 'auditor'];
+const ADMIN: readonly Role[] = ['admin'];
 
 /** THE policy, written out: PRODUCT.md "Auth" + the domain's role table. */
 const POLICY: readonly RouteRule[] = [
@@ -99,6 +109,23 @@ const POLICY: readonly RouteRule[] = [
   { method: 'POST', path: '/claims/{id}/approve-correction', roles: DESK, step: { from: 'correction_pending', body: (c) => ({ correctionId: c.pending }) } },
   { method: 'POST', path: '/claims/{id}/reject-correction', roles: DESK, step: { from: 'correction_pending', body: () => ({ reason: 'not convinced' }) } },
   { method: 'POST', path: '/claims/{id}/retract', roles: DESK, step: { from: 'published', body: () => ({ reason: 'wrong' }) } },
+  // Integrations: admin manages, admin and auditor consume and read (docs/webhooks.md).
+  { method: 'POST', path: '/consumer-groups', roles: ADMIN, body: { name: probe.group } },
+  { method: 'GET', path: '/consumer-groups', roles: INTEGRATORS },
+  { method: 'GET', path: '/consumer-groups/{name}', roles: INTEGRATORS, id: () => probe.group },
+  { method: 'POST', path: '/consumer-groups/{name}/fetch', roles: INTEGRATORS, id: () => probe.group, body: { member: 'policy' } },
+  { method: 'POST', path: '/consumer-groups/{name}/ack', roles: INTEGRATORS, id: () => probe.group, body: { positions: [1] } },
+  { method: 'POST', path: '/consumer-groups/{name}/nack', roles: INTEGRATORS, id: () => probe.group, body: { positions: [1] } },
+  { method: 'GET', path: '/consumer-groups/{name}/parked', roles: INTEGRATORS, id: () => probe.group },
+  { method: 'POST', path: '/consumer-groups/{name}/parked/replay', roles: ADMIN, id: () => probe.group },
+  { method: 'DELETE', path: '/consumer-groups/{name}', roles: ADMIN, id: () => probe.group },
+  { method: 'POST', path: '/webhooks', roles: ADMIN, body: { url: 'http://127.0.0.1:9/policy' }, capture: (res) => (probe.webhookId = res.json.id) },
+  { method: 'GET', path: '/webhooks', roles: INTEGRATORS },
+  { method: 'GET', path: '/webhooks/{webhookId}', roles: INTEGRATORS, id: () => probe.webhookId },
+  { method: 'GET', path: '/webhooks/{webhookId}/deliveries', roles: INTEGRATORS, id: () => probe.webhookId },
+  { method: 'POST', path: '/webhooks/{webhookId}/redeliver', roles: ADMIN, id: () => probe.webhookId },
+  { method: 'POST', path: '/webhooks/{webhookId}/enable', roles: ADMIN, id: () => probe.webhookId },
+  { method: 'DELETE', path: '/webhooks/{webhookId}', roles: ADMIN, id: () => probe.webhookId },
 ];
 
 describe.skipIf(!pg)('security', () => {
@@ -137,12 +164,20 @@ describe.skipIf(!pg)('security', () => {
     await database.close();
     await query(appUrl, `update users set disabled = true where id = 'rel-disabled'`);
     // The policy sweep sends ~200 bad tokens from one client: the failure limiter (its own test below) is off here.
-    // A checkpoint key, so the transparency routes answer (docs/transparency.md).
+    // A checkpoint key, so the transparency routes answer (docs/transparency.md). The webhook
+    // row subscribes a loopback URL (allowed here); nothing is delivered (no worker).
     const keyDir = await mkdtemp(join(tmpdir(), 'ct-sec-key-'));
     await writeFile(join(keyDir, 'checkpoint.key'), generateSignerKey('security.test/log'));
     service = await startService({
       databaseUrl: appUrl,
-      env: { LOG_LEVEL: 'trace', AUTH_FAILURE_MAX: '0', CHECKPOINT_KEY_FILE: join(keyDir, 'checkpoint.key'), CHECKPOINT_INTERVAL_MS: '200' },
+      env: {
+        LOG_LEVEL: 'trace',
+        AUTH_FAILURE_MAX: '0',
+        CHECKPOINT_KEY_FILE: join(keyDir, 'checkpoint.key'),
+        CHECKPOINT_INTERVAL_MS: '200',
+        WEBHOOK_ALLOW_PRIVATE_TARGETS: '1',
+        WEBHOOK_WORKER: '0',
+      },
     });
   });
 
@@ -217,7 +252,7 @@ describe.skipIf(!pg)('security', () => {
     ];
     const mismatches: string[] = [];
     for (const rule of POLICY) {
-      const path = rule.path.replace('{id}', sample) + (rule.path === '/claims/{id}/state' ? '?version=1' : (rule.query ?? ''));
+      const path = rule.path.replace(/\{(id|name|webhookId)\}/, rule.id?.() ?? sample) + (rule.path === '/claims/{id}/state' ? '?version=1' : (rule.query ?? ''));
       const body = rule.step?.body({ other, pending: 'c0' }) ?? rule.body ?? (rule.path === '/claims' ? { text: 'policy probe' } : {});
       if (rule.roles === null) {
         const res = await send(rule.method, path, null);
@@ -238,11 +273,12 @@ describe.skipIf(!pg)('security', () => {
       counts.events += 1;
       for (const role of rule.roles) {
         const target = rule.step ? await claimIn(rule.step.from) : sample;
-        const rolePath = rule.path.replace('{id}', target) + (rule.path === '/claims/{id}/state' ? '?version=1' : (rule.query ?? ''));
+        const rolePath = rule.path.replace(/\{(id|name|webhookId)\}/, rule.id?.() ?? target) + (rule.path === '/claims/{id}/state' ? '?version=1' : (rule.query ?? ''));
         const pending = rule.step?.from === 'correction_pending' ? (await send('GET', `/claims/${target}`, users.auditor.token)).json.pendingCorrection.id : 'c0';
         const res = await send(rule.method, rolePath, users[role].token, rule.step?.body({ other, pending }) ?? body);
         // claim-review of a claim that is published answers 200; everything allowed answers 2xx.
         if (rule.allowedStatus !== undefined ? res.status !== rule.allowedStatus : res.status < 200 || res.status >= 300) mismatches.push(`${rule.method} ${rule.path} ${role}: ${res.status} ${res.text.slice(0, 200)} (want 2xx)`);
+        else rule.capture?.(res);
       }
     }
     expect(mismatches).toEqual([]);

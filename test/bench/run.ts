@@ -1,5 +1,5 @@
 /**
- * `npm run bench [store|api|ws|audit|scale|replica|sharded|pooler|transparency …]` — runs the named benchmarks (all by default) one
+ * `npm run bench [store|api|ws|audit|scale|replica|sharded|pooler|history|transparency|webhooks …]` — runs the named benchmarks (all by default) one
  * after another, so they never compete for the machine's two cores, and prints each
  * benchmark's final JSON line again at the end as one summary.
  */
@@ -17,6 +17,7 @@ const SCRIPTS = {
   sharded: 'packages/event-store/bench/sharded.ts',
   pooler: 'services/api/bench/pooler.ts',
   transparency: 'packages/event-store/bench/tree.ts',
+  webhooks: 'services/api/bench/webhooks.ts',
 } as const;
 type BenchName = keyof typeof SCRIPTS;
 

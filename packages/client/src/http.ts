@@ -36,6 +36,17 @@ import type {
   VerifyResult,
   AllowedSteps,
   WriteOptions,
+  ConsumerGroupDto,
+  ConsumerDeliveryDto,
+  CreateConsumerGroupBody,
+  CreateWebhookBody,
+  CreatedWebhookDto,
+  DeliveryAttemptDto,
+  FetchBody,
+  NackBody,
+  NackResult,
+  ParkedEventDto,
+  WebhookDto,
 } from './types.ts';
 
 export type FetchLike = (input: string, init?: RequestInit) => Promise<Response>;
@@ -262,6 +273,81 @@ export class ClaimtrailClient {
 
   verify(query: { claimId?: string } = {}, options: ReadOptions = {}): Promise<VerifyResult> {
     return this.request<VerifyResult>('GET', '/audit/verify' + queryString(query), options);
+  }
+
+  // --- consumer groups and webhooks -----------------------------------------------------
+
+  createConsumerGroup(body: CreateConsumerGroupBody, options: WriteOptions = {}): Promise<ConsumerGroupDto> {
+    return this.request<ConsumerGroupDto>('POST', '/consumer-groups', { body, ...options });
+  }
+
+  listConsumerGroups(options: ReadOptions = {}): Promise<{ items: ConsumerGroupDto[] }> {
+    return this.request('GET', '/consumer-groups', options);
+  }
+
+  getConsumerGroup(name: string, options: ReadOptions = {}): Promise<ConsumerGroupDto> {
+    return this.request<ConsumerGroupDto>('GET', `/consumer-groups/${enc(name)}`, options);
+  }
+
+  deleteConsumerGroup(name: string, options: WriteOptions = {}): Promise<void> {
+    return this.request<void>('DELETE', `/consumer-groups/${enc(name)}`, options);
+  }
+
+  /** Leases the next events to `member` (one per claim at most); ack or nack each. */
+  async fetchEvents(name: string, body: FetchBody, options: WriteOptions = {}): Promise<ConsumerDeliveryDto[]> {
+    const result = await this.request<{ deliveries: ConsumerDeliveryDto[] }>('POST', `/consumer-groups/${enc(name)}/fetch`, { body, ...options });
+    return result.deliveries;
+  }
+
+  async ackEvents(name: string, positions: number[], options: WriteOptions = {}): Promise<number> {
+    const result = await this.request<{ acknowledged: number }>('POST', `/consumer-groups/${enc(name)}/ack`, { body: { positions }, ...options });
+    return result.acknowledged;
+  }
+
+  nackEvents(name: string, body: NackBody, options: WriteOptions = {}): Promise<NackResult> {
+    return this.request<NackResult>('POST', `/consumer-groups/${enc(name)}/nack`, { body, ...options });
+  }
+
+  async listParkedEvents(name: string, query: { after?: number; limit?: number } = {}, options: ReadOptions = {}): Promise<ParkedEventDto[]> {
+    const result = await this.request<{ items: ParkedEventDto[] }>('GET', `/consumer-groups/${enc(name)}/parked` + queryString(query), options);
+    return result.items;
+  }
+
+  async replayParkedEvents(name: string, positions?: number[], options: WriteOptions = {}): Promise<number> {
+    const body = positions ? { positions } : {};
+    const result = await this.request<{ replayed: number }>('POST', `/consumer-groups/${enc(name)}/parked/replay`, { body, ...options });
+    return result.replayed;
+  }
+
+  /** Subscribes a URL (admin); the answer carries the signing secret, the only time it is shown. */
+  createWebhook(body: CreateWebhookBody, options: WriteOptions = {}): Promise<CreatedWebhookDto> {
+    return this.request<CreatedWebhookDto>('POST', '/webhooks', { body, ...options });
+  }
+
+  async listWebhooks(options: ReadOptions = {}): Promise<WebhookDto[]> {
+    return (await this.request<{ items: WebhookDto[] }>('GET', '/webhooks', options)).items;
+  }
+
+  getWebhook(id: string, options: ReadOptions = {}): Promise<WebhookDto> {
+    return this.request<WebhookDto>('GET', `/webhooks/${enc(id)}`, options);
+  }
+
+  deleteWebhook(id: string, options: WriteOptions = {}): Promise<void> {
+    return this.request<void>('DELETE', `/webhooks/${enc(id)}`, options);
+  }
+
+  async webhookDeliveries(id: string, query: { before?: number; limit?: number } = {}, options: ReadOptions = {}): Promise<DeliveryAttemptDto[]> {
+    return (await this.request<{ items: DeliveryAttemptDto[] }>('GET', `/webhooks/${enc(id)}/deliveries` + queryString(query), options)).items;
+  }
+
+  /** Delivers again: parked events (all, or at positions) and delivered ones at positions. */
+  async redeliverWebhook(id: string, positions?: number[], options: WriteOptions = {}): Promise<number> {
+    const body = positions ? { positions } : {};
+    return (await this.request<{ redelivered: number }>('POST', `/webhooks/${enc(id)}/redeliver`, { body, ...options })).redelivered;
+  }
+
+  enableWebhook(id: string, options: WriteOptions = {}): Promise<WebhookDto> {
+    return this.request<WebhookDto>('POST', `/webhooks/${enc(id)}/enable`, { body: {}, ...options });
   }
 
   // --- plumbing ------------------------------------------------------------------------

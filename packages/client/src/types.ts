@@ -19,6 +19,18 @@ import type {
   NoteBody,
   ReasonBody,
   VerdictBody,
+  ClaimEventFilter,
+  ConsumerGroupDto,
+  ConsumerDeliveryDto,
+  CreateConsumerGroupBody,
+  CreateWebhookBody,
+  CreatedWebhookDto,
+  DeliveryAttemptDto,
+  FetchBody,
+  NackBody,
+  NackResult,
+  ParkedEventDto,
+  WebhookDto,
 } from '@claimtrail/contract';
 import type { ClaimStatus, ClaimStep, ClaimView, Rating, Role, Stance } from '@claimtrail/domain';
 
@@ -43,6 +55,18 @@ export type {
   ReasonBody,
   Stance,
   VerdictBody,
+  ClaimEventFilter,
+  ConsumerGroupDto,
+  ConsumerDeliveryDto,
+  CreateConsumerGroupBody,
+  CreateWebhookBody,
+  CreatedWebhookDto,
+  DeliveryAttemptDto,
+  FetchBody,
+  NackBody,
+  NackResult,
+  ParkedEventDto,
+  WebhookDto,
 };
 
 /** `GET /claims/:id/allowed-steps`: per caller, never cached. */

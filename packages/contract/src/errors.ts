@@ -22,6 +22,8 @@ export const ERROR_CATALOGUE = {
   // The claim's content is not ready for the step (a state-dependent conflict, like illegal_transition).
   missing_evidence: { status: 409, title: 'The claim needs at least one evidence item' },
   missing_verdict: { status: 409, title: 'The claim needs a verdict draft' },
+  // POST /consumer-groups with a name that is taken.
+  already_exists: { status: 409, title: 'Already exists' },
   precondition_failed: { status: 412, title: 'The claim changed since the version you sent (If-Match)' },
   payload_too_large: { status: 413, title: 'Request body too large' },
   uri_too_long: { status: 414, title: 'URI too long' },

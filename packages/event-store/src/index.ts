@@ -60,3 +60,15 @@ export {
   type StoredCheckpoint,
   type StoredCosignature,
 } from './checkpoints.ts';
+export {
+  ConsumerGroups,
+  ConsumerGroupExistsError,
+  ConsumerGroupNotFoundError,
+  type ConsumerGroupFilter,
+  type ConsumerGroupSettings,
+  type ConsumerGroupInfo,
+  type ConsumerDelivery,
+  type ParkedEvent,
+  type FetchOptions,
+  type NackOptions,
+} from './consumers/consumer-groups.ts';

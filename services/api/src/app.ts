@@ -29,6 +29,7 @@ import { serverOptions } from './server-options.ts';
 import { openBackend, prepareData } from './startup.ts';
 import { ReadReplicas } from './read-replicas.ts';
 import { registerTransparency } from './transparency/plugin.ts';
+import { registerWebhookWorker } from './webhooks/plugin.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -140,6 +141,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
   await app.register(boardPlugin);
   await app.register(publicPagesPlugin);
   await app.register(registerRoutes);
+  registerWebhookWorker(app);
 
   if (backend.listenError !== undefined) {
     app.log.warn({ err: backend.listenError }, 'not listening for token revocations or rebuild notifications (the token cache TTL and the claim view cache\'s maximum age apply)');

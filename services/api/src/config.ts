@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { loadWebhookConfig, type WebhookConfig } from './webhooks/config.ts';
 import { defaultWriteConcurrency } from '@claimtrail/claims';
 import { SIGNATURE_TYPE_COSIGNATURE_V1, parseVerifierKey } from '@claimtrail/transparency';
 
@@ -94,6 +95,8 @@ export interface Config {
   checkpointKeyFile: string | undefined;
   checkpointIntervalMs: number;
   witnessKeys: readonly string[];
+  /** Webhook delivery (WEBHOOK_*): webhooks/config.ts. */
+  webhooks: WebhookConfig;
 }
 
 export type TrustProxy = boolean | number | readonly string[];
@@ -298,6 +301,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     checkpointKeyFile: value('CHECKPOINT_KEY_FILE'),
     checkpointIntervalMs: integer('CHECKPOINT_INTERVAL_MS', 2_000, 100, 3_600_000),
     witnessKeys: witnessKeys(value('WITNESS_KEYS'), problems),
+    webhooks: loadWebhookConfig(env, problems),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

@@ -2,6 +2,7 @@ import type { Migration } from 'kysely';
 import { migration0001 } from './0001_event_store.ts';
 import { migration0010 } from './0010_events_sequence_index_join.ts';
 import { migration0019 } from './0019_event_tree.ts';
+import { migration0020 } from './0020_consumer_groups.ts';
 
 /** A Kysely migration with the name a database records it under (`kysely_migration`). */
 export interface NamedMigration {
@@ -20,4 +21,5 @@ export const eventStoreMigrations: readonly NamedMigration[] = [
   { name: '0001_event_store', migration: migration0001 },
   { name: '0010_events_sequence_index_join', migration: migration0010 },
   { name: '0019_event_tree', migration: migration0019 },
+  { name: '0020_consumer_groups', migration: migration0020 },
 ];

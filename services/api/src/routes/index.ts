@@ -4,12 +4,14 @@ import { auditRoutes } from './audit.ts';
 import { boardRoutes } from './board.ts';
 import { claimReviewRoutes } from './claim-review.ts';
 import { claimRoutes } from './claims.ts';
+import { consumerGroupRoutes } from './consumer-groups.ts';
 import { feedRoutes } from './feed.ts';
 import { historyRoutes } from './history.ts';
 import { stepRoutes } from './steps.ts';
 import { systemRoutes } from './system.ts';
 import { transparencyRoutes } from './transparency.ts';
 import { userRoutes } from './users.ts';
+import { webhookRoutes } from './webhooks.ts';
 
 /** Every route file, one line each: add yours here. */
 export async function registerRoutes(app: FastifyInstance): Promise<void> {
@@ -24,4 +26,6 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
   await app.register(userRoutes);
   await app.register(allowedStepsRoutes);
   await app.register(transparencyRoutes);
+  await app.register(consumerGroupRoutes);
+  await app.register(webhookRoutes);
 }
