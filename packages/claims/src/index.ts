@@ -26,3 +26,4 @@ export { checkClaimProjection, UNCOMPARED_COLUMNS, type ClaimProjectionCheck } f
 export { formatRebuildTimings } from './rebuild/timing.ts';
 export type { RebuildResult, RebuildOptions, RebuildMode, RebuildProgress, RebuildTimings, ProjectionDiff } from './rebuild/types.ts';
 export { canonicalJson, sha256Hex } from '@claimtrail/event-store';
+export { similarClaims, SIMILAR_CANDIDATE_STATES, SIMILAR_MIN_SCORE, type SimilarClaim } from './similar.ts';

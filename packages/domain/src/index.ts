@@ -106,3 +106,4 @@ export { LIMITS, calendarDateProblem } from './validation.ts';
 export { decide } from './decide.ts';
 export { evolve, foldClaim, initialClaimState, toEnvelope } from './evolve.ts';
 export { claimIdOfStream, claimStreamId } from './streams.ts';
+export { foldForMatching } from './fold.ts';
