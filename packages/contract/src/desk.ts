@@ -33,3 +33,59 @@ export const SimilarClaimsSchema = Type.Object(
   { items: Type.Array(SimilarClaimSchema, { description: 'Open and published claims, most similar first' }) },
   { ...open, title: 'SimilarClaims' },
 );
+
+export const NOTIFICATION_KIND_NAMES = [
+  'assigned',
+  'changes_requested',
+  'verdict_published',
+  'verdict_corrected',
+  'verdict_retracted',
+  'mentioned',
+  'claim_merged',
+] as const;
+
+export const NotificationSchema = Type.Object(
+  {
+    id: Type.String({ description: 'Stable id (the same after a rebuild)' }),
+    seq: Type.Integer({ minimum: 1, description: 'Order of the notifications; `after` of the me channel, `upTo` of mark-read' }),
+    recipient: Type.String(),
+    kind: Type.Enum([...NOTIFICATION_KIND_NAMES]),
+    claimId: Type.String(),
+    actor: Type.String({ description: 'Who caused it' }),
+    createdAt: Type.String({ description: 'When the event was recorded' }),
+    data: Type.Object({}, { ...open, description: 'Kind-specific: rating, reason, note excerpt, into, previousAssignee' }),
+    readAt: Type.Union([Type.String(), Type.Null()]),
+  },
+  { ...open, title: 'Notification' },
+);
+
+export const NotificationListQuerySchema = Type.Object(
+  {
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20 })),
+    cursor: Type.Optional(Type.String({ maxLength: 40, description: 'The previous page’s nextCursor' })),
+    unread: Type.Optional(Type.Boolean({ description: 'Only unread ones' })),
+  },
+  { ...strict, title: 'NotificationListQuery' },
+);
+
+export const NotificationListSchema = Type.Object(
+  {
+    items: Type.Array(NotificationSchema, { description: 'Unread first, each part newest first' }),
+    unreadCount: Type.Integer({ minimum: 0 }),
+    nextCursor: Type.Union([Type.String(), Type.Null()]),
+  },
+  { ...open, title: 'NotificationList' },
+);
+
+export const MarkNotificationsReadBodySchema = Type.Union(
+  [
+    Type.Object({ ids: Type.Array(Type.String({ minLength: 1, maxLength: 200 }), { minItems: 1, maxItems: 100 }) }, strict),
+    Type.Object({ upTo: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'Every notification with seq ≤ upTo' }) }, strict),
+  ],
+  { title: 'MarkNotificationsReadBody' },
+);
+
+export const MarkNotificationsReadSchema = Type.Object(
+  { marked: Type.Integer({ minimum: 0 }), unreadCount: Type.Integer({ minimum: 0 }) },
+  { ...open, title: 'MarkNotificationsRead' },
+);

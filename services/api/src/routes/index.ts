@@ -6,6 +6,7 @@ import { claimRoutes } from './claims.ts';
 import { feedRoutes } from './feed.ts';
 import { historyRoutes } from './history.ts';
 import { stepRoutes } from './steps.ts';
+import { notificationRoutes } from './notifications.ts';
 import { similarRoutes } from './similar.ts';
 import { systemRoutes } from './system.ts';
 import { userRoutes } from './users.ts';
@@ -22,4 +23,5 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
   await app.register(claimReviewRoutes);
   await app.register(userRoutes);
   await app.register(similarRoutes);
+  await app.register(notificationRoutes);
 }
