@@ -14,6 +14,7 @@ import { migration0013 } from './0013_shared_limits.ts';
 import { migration0014 } from './0014_claims_changed_by_subscription.ts';
 import { migration0022 } from './0022_claims_similarity.ts';
 import { migration0022a } from './0022a_desk_notifications.ts';
+import { migration0022b } from './0022b_desk_deadlines.ts';
 
 /**
  * The application's migrations (claims, tokens), in order. To add one: create
@@ -36,6 +37,7 @@ export const applicationMigrations: readonly NamedMigration[] = [
   { name: '0014_claims_changed_by_subscription', migration: migration0014 },
   { name: '0022_claims_similarity', migration: migration0022 },
   { name: '0022a_desk_notifications', migration: migration0022a },
+  { name: '0022b_desk_deadlines', migration: migration0022b },
 ];
 
 /**

@@ -41,3 +41,4 @@ export {
   type NotificationPage,
   type NotificationCursor,
 } from './desk/notifications.ts';
+export { deadlinesProjection, overdueCondition, deadlineFlags, unescalatedOverdue, type Thresholds, type DeadlineFlag, type OverdueClaim } from './desk/deadlines.ts';

@@ -14,6 +14,7 @@ import type { EventStore } from '@claimtrail/event-store';
 import { CommandError } from './errors.ts';
 import { SEARCH_CONFIG, type ClaimCard } from './projection.ts';
 import { isClaimId } from './ids.ts';
+import { overdueCondition, type Thresholds } from './desk/deadlines.ts';
 
 export interface ClaimRow {
   view: ClaimView;
@@ -123,6 +124,8 @@ export interface ListClaimsFilter {
   draftRating?: Rating;
   /** Full text (web search syntax: words, "phrases", -exclusions, or). */
   q?: string;
+  /** Only claims overdue (`is: true`) or not (`false`) at `at` under these per-state thresholds (ms): see desk/deadlines.ts. */
+  overdue?: { is: boolean; thresholds: Thresholds; at: Date };
   limit?: number;
   cursor?: string;
 }
@@ -182,6 +185,10 @@ export function listClaimsStatement(filter: ListClaimsFilter = {}): RawBuilder<{
   if (filter.draftRating) conditions.push(sql`draft_rating = ${filter.draftRating}`);
   const q = filter.q?.trim();
   if (q) conditions.push(sql`search @@ websearch_to_tsquery(${SEARCH_CONFIG}::regconfig, ${q})`);
+  if (filter.overdue) {
+    const overdue = overdueCondition(filter.overdue.thresholds, filter.overdue.at);
+    conditions.push(filter.overdue.is ? overdue : sql`not ${overdue}`);
+  }
   if (filter.cursor) {
     const after = decodeCursor(filter.cursor);
     conditions.push(sql`(created_at, id) < (${after.createdAt}::timestamptz, ${after.id}::uuid)`);
@@ -190,7 +197,7 @@ export function listClaimsStatement(filter: ListClaimsFilter = {}): RawBuilder<{
   return sql<{ cursor_at: string; cursor_id: string; json: string }>`
     select to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as cursor_at, id::text as cursor_id,
       view::text as json
-    from claims ${where}
+    from claims c ${where}
     order by created_at desc, id desc limit ${limit + 1}`;
 }
 

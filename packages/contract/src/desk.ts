@@ -42,6 +42,7 @@ export const NOTIFICATION_KIND_NAMES = [
   'verdict_retracted',
   'mentioned',
   'claim_merged',
+  'claim_escalated',
 ] as const;
 
 export const NotificationSchema = Type.Object(

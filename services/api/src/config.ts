@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { defaultWriteConcurrency } from '@claimtrail/claims';
+import { parseDeadlines, type DeadlineThresholds } from './desk/deadlines-config.ts';
 
 /**
  * Configuration from the environment, validated once at start. Every problem is reported
@@ -89,6 +90,9 @@ export interface Config {
   orgUrl: string;
   /** Public base URL used in links (Location is relative; ClaimReview needs absolute URLs). */
   publicUrl: string | undefined;
+  /** DESK_DEADLINES: per-state ageing thresholds in ms (docs/desk-operations.md); DESK_DEADLINE_CHECK_MS: how often the deadline watcher looks (0: never, tests drive it). */
+  deskDeadlines: DeadlineThresholds;
+  deskDeadlineCheckMs: number;
 }
 
 export type TrustProxy = boolean | number | readonly string[];
@@ -246,6 +250,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     return bad.length > 0 ? [] : entries;
   };
 
+  const deskDeadlines = (): DeadlineThresholds => {
+    const parsed = parseDeadlines(value('DESK_DEADLINES'));
+    if ('problem' in parsed) problems.push(parsed.problem);
+    return 'thresholds' in parsed ? parsed.thresholds : {};
+  };
+
   const config: Config = {
     port: integer('PORT', 3000, 0, 65535),
     host,
@@ -276,6 +286,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     orgName: value('ORG_NAME') ?? 'claimtrail',
     orgUrl: url('ORG_URL', ['http:', 'https:']) ?? 'https://claimtrail.dev',
     publicUrl: url('PUBLIC_URL', ['http:', 'https:']),
+    deskDeadlines: deskDeadlines(),
+    deskDeadlineCheckMs: integer('DESK_DEADLINE_CHECK_MS', 60_000, 0, 86_400_000),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

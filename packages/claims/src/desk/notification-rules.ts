@@ -13,6 +13,7 @@ export const NOTIFICATION_KINDS = [
   'verdict_retracted',
   'mentioned',
   'claim_merged',
+  'claim_escalated',
 ] as const;
 export type NotificationKind = (typeof NOTIFICATION_KINDS)[number];
 
@@ -40,11 +41,14 @@ function excerpt(text: string): string {
   return text.length <= 140 ? text : `${text.slice(0, 139)}…`;
 }
 
-/** The notifications of one event. `directory.isUser` answers whether a mentioned id is a user. */
+/**
+ * The notifications of one event. `directory.isUser` answers whether a mentioned id is a
+ * user; `directory.editors`: the desk's active editors (an escalation notifies them).
+ */
 export function notificationsOf(
   event: ClaimEventEnvelope,
   before: ClaimState,
-  directory: { isUser(id: string): boolean },
+  directory: { isUser(id: string): boolean; editors: readonly string[] },
 ): DerivedNotification[] {
   const out: DerivedNotification[] = [];
   const add = (recipient: string | null | undefined, kind: NotificationKind, data: Record<string, string | null> = {}) => {
@@ -75,6 +79,9 @@ export function notificationsOf(
       break;
     case 'ClaimMerged':
       for (const worker of [before.assignee, before.verdictDraft?.author]) add(worker, 'claim_merged', { into: event.data.into });
+      break;
+    case 'ClaimEscalated':
+      for (const editor of directory.editors) add(editor, 'claim_escalated', { state: event.data.state, since: event.data.since, dueAt: event.data.dueAt });
       break;
     default:
       break;

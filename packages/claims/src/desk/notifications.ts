@@ -34,8 +34,13 @@ export const notificationsProjection: DeskProjection = {
       const { rows } = await sql<{ id: string }>`select id from users where id = any(${[...mentioned]}::text[])`.execute(tx);
       for (const r of rows) users.add(r.id);
     }
+    let editors: string[] = [];
+    if (events.some((e) => e.envelope.type === 'ClaimEscalated')) {
+      const { rows } = await sql<{ id: string }>`select id from users where role = 'editor' and not disabled order by id`.execute(tx);
+      editors = rows.map((r) => r.id);
+    }
     const records = events.flatMap((e: FollowedEvent) =>
-      notificationsOf(e.envelope, e.before, { isUser: (id) => users.has(id) })
+      notificationsOf(e.envelope, e.before, { isUser: (id) => users.has(id), editors })
         .slice(0, PER_EVENT)
         .map((n, i) => ({
           id: `${e.eventId}:${n.kind}:${n.recipient}`,

@@ -14,6 +14,7 @@ import { HttpProblem } from '../errors.ts';
 import { actorOf } from '../plugins/auth.ts';
 import { SECURED, claimIdParam, etag } from '../http/conventions.ts';
 import { runCommand } from '../http/run-command.ts';
+import { withDeadlines } from '../desk/deadline-flags.ts';
 import { replicaRead } from '../http/replica-read.ts';
 
 const errors = { 400: ProblemSchema, 401: ProblemSchema, 403: ProblemSchema };
@@ -66,10 +67,21 @@ export const claimRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request) => {
-      const { assignee, ...filter } = request.query;
+      const { assignee, overdue, ...filter } = request.query;
       // `me` is the caller: a desk's "my claims" without knowing its own user id.
       const resolved = assignee === 'me' ? actorOf(request).id : assignee;
-      return replicaRead(request, (source) => listClaims(source.db, { ...filter, ...(resolved !== undefined ? { assignee: resolved } : {}) }));
+      const deadlines = { thresholds: app.config.deskDeadlines, at: app.desk.now() };
+      return replicaRead(request, async (source) =>
+        withDeadlines(
+          source.db,
+          await listClaims(source.db, {
+            ...filter,
+            ...(resolved !== undefined ? { assignee: resolved } : {}),
+            ...(overdue !== undefined ? { overdue: { is: overdue, ...deadlines } } : {}),
+          }),
+          deadlines,
+        ),
+      );
     },
   );
 
