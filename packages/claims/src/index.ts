@@ -42,3 +42,4 @@ export {
   type NotificationCursor,
 } from './desk/notifications.ts';
 export { deadlinesProjection, overdueCondition, deadlineFlags, unescalatedOverdue, type Thresholds, type DeadlineFlag, type OverdueClaim } from './desk/deadlines.ts';
+export { analyticsProjection, deskStats, type DeskStats, type Percentiles } from './desk/analytics.ts';

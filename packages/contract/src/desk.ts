@@ -90,3 +90,47 @@ export const MarkNotificationsReadSchema = Type.Object(
   { marked: Type.Integer({ minimum: 0 }), unreadCount: Type.Integer({ minimum: 0 }) },
   { ...open, title: 'MarkNotificationsRead' },
 );
+
+export const StatsQuerySchema = Type.Object(
+  {
+    from: Type.Optional(Type.String({ maxLength: 64, format: 'date-time', description: 'Start of the period (inclusive); default: 90 days before `to`' })),
+    to: Type.Optional(Type.String({ maxLength: 64, format: 'date-time', description: 'End of the period (exclusive); default: now' })),
+  },
+  { ...strict, title: 'StatsQuery' },
+);
+
+const Ms = Type.Union([Type.Number(), Type.Null()]);
+const Rate = Type.Union([Type.Number({ minimum: 0 }), Type.Null()]);
+
+export const DeskStatsSchema = Type.Object(
+  {
+    from: Type.String(),
+    to: Type.String(),
+    timeInState: Type.Array(
+      Type.Object({ state: Type.String(), count: Type.Integer({ minimum: 0 }), meanMs: Ms, p50Ms: Ms, p90Ms: Ms }, open),
+      { description: 'Stays in each state that ended in the period' },
+    ),
+    cycleTime: Type.Object({ count: Type.Integer({ minimum: 0 }), p50Ms: Ms, p90Ms: Ms }, { ...open, description: 'Submission to first publication, claims first published in the period' }),
+    throughput: Type.Array(Type.Object({ weekStart: Type.String(), published: Type.Integer({ minimum: 0 }) }, open), { description: 'Publications per ISO week (UTC)' }),
+    rates: Type.Object(
+      {
+        published: Type.Integer({ minimum: 0 }),
+        reopened: Type.Integer({ minimum: 0 }),
+        corrected: Type.Integer({ minimum: 0 }),
+        retracted: Type.Integer({ minimum: 0 }),
+        reopenRate: Rate,
+        correctionRate: Rate,
+        retractionRate: Rate,
+      },
+      open,
+    ),
+    load: Type.Array(
+      Type.Object(
+        { user: Type.String(), assigned: Type.Integer({ minimum: 0 }), published: Type.Integer({ minimum: 0 }), openAtEnd: Type.Integer({ minimum: 0 }) },
+        open,
+      ),
+      { description: 'Per researcher' },
+    ),
+  },
+  { ...open, title: 'DeskStats' },
+);

@@ -132,7 +132,7 @@ export class DeskFollower {
     const { rows } = await sql<EventRow>`
       select position::text as position, id, stream_id, version, type, data, metadata->>'actor' as actor, recorded_at
         from events where position > ${from} and stream_id like 'claim-%'
-       order by position limit ${BATCH}`.execute(tx);
+       order by events.position limit ${BATCH}`.execute(tx);
     if (rows.length === 0) {
       // Positions of other streams (none today) still move the checkpoint past them.
       return from;

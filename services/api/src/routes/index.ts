@@ -8,6 +8,7 @@ import { historyRoutes } from './history.ts';
 import { stepRoutes } from './steps.ts';
 import { notificationRoutes } from './notifications.ts';
 import { similarRoutes } from './similar.ts';
+import { statsRoutes } from './stats.ts';
 import { systemRoutes } from './system.ts';
 import { userRoutes } from './users.ts';
 
@@ -24,4 +25,5 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
   await app.register(userRoutes);
   await app.register(similarRoutes);
   await app.register(notificationRoutes);
+  await app.register(statsRoutes);
 }
