@@ -66,6 +66,8 @@ export {
   type ClaimReopenedData,
   type ClaimRetracted,
   type ClaimRetractedData,
+  type ClaimEscalated,
+  type ClaimEscalatedData,
   type ClaimSubmitted,
   type ClaimSubmittedData,
   type ClaimSubmittedForReview,
