@@ -41,6 +41,8 @@ interface RouteRule {
   path: string;
   /** null = public (no token needed). */
   roles: readonly Role[] | null;
+  /** The body an allowed role's POST sends (routes that are not workflow steps). */
+  body?: Record<string, unknown>;
   /** Workflow steps: the state an allowed role's request is sent in, and its body. */
   step?: { from: Prep; body: (ctx: { other: string; pending: string }) => Record<string, unknown> };
 }
@@ -64,6 +66,10 @@ const POLICY: readonly RouteRule[] = [
   { method: 'GET', path: '/board', roles: ALL },
   { method: 'GET', path: '/users', roles: ALL },
   { method: 'GET', path: '/audit/verify', roles: AUDIT },
+  { method: 'GET', path: '/claims/{id}/similar', roles: ALL },
+  { method: 'GET', path: '/me/notifications', roles: ALL },
+  { method: 'POST', path: '/me/notifications/read', roles: ALL, body: { upTo: 0 } },
+  { method: 'GET', path: '/stats', roles: AUDIT },
   { method: 'POST', path: '/claims', roles: WRITERS },
   { method: 'POST', path: '/claims/{id}/triage', roles: DESK, step: { from: 'submitted', body: () => ({}) } },
   { method: 'POST', path: '/claims/{id}/reject', roles: DESK, step: { from: 'submitted', body: () => ({ reason: 'not check-worthy' }) } },
@@ -194,7 +200,7 @@ describe.skipIf(!pg)('security', () => {
     const mismatches: string[] = [];
     for (const rule of POLICY) {
       const path = rule.path.replace('{id}', sample) + (rule.path === '/claims/{id}/state' ? '?version=1' : '');
-      const body = rule.step?.body({ other, pending: 'c0' }) ?? (rule.path === '/claims' ? { text: 'policy probe' } : {});
+      const body = rule.step?.body({ other, pending: 'c0' }) ?? rule.body ?? (rule.path === '/claims' ? { text: 'policy probe' } : {});
       if (rule.roles === null) {
         const res = await send(rule.method, path, null);
         if (res.status >= 400) mismatches.push(`${rule.method} ${rule.path} public: ${res.status}`);

@@ -43,3 +43,4 @@ export {
 } from './desk/notifications.ts';
 export { deadlinesProjection, overdueCondition, deadlineFlags, unescalatedOverdue, type Thresholds, type DeadlineFlag, type OverdueClaim } from './desk/deadlines.ts';
 export { analyticsProjection, deskStats, type DeskStats, type Percentiles } from './desk/analytics.ts';
+export { DESK_PROJECTIONS } from './desk/projections.ts';

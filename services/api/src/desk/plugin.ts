@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { Subscription } from '@claimtrail/event-store';
-import { DeskFollower, analyticsProjection, deadlinesProjection, notificationsProjection } from '@claimtrail/claims';
+import { DESK_PROJECTIONS, DeskFollower } from '@claimtrail/claims';
 import { escalateOverdue } from './deadline-watcher.ts';
 import { MeChannel } from '../live/me.ts';
 
@@ -28,7 +28,7 @@ declare module 'fastify' {
 }
 
 async function deskPluginImpl(app: FastifyInstance): Promise<void> {
-  const follower = new DeskFollower(app.store.db, [notificationsProjection, deadlinesProjection, analyticsProjection]);
+  const follower = new DeskFollower(app.store.db, DESK_PROJECTIONS);
   let clock = () => new Date();
   const me = new MeChannel(app.store.db);
   let closed = false;
