@@ -13,6 +13,10 @@ import { migration0012 } from './0012_claims_pending_correction.ts';
 import { migration0013 } from './0013_shared_limits.ts';
 import { migration0014 } from './0014_claims_changed_by_subscription.ts';
 import { migration0020a } from './0020a_webhooks.ts';
+import { migration0022 } from './0022_claims_similarity.ts';
+import { migration0022a } from './0022a_desk_notifications.ts';
+import { migration0022b } from './0022b_desk_deadlines.ts';
+import { migration0022c } from './0022c_desk_analytics.ts';
 
 /**
  * The application's migrations (claims, tokens), in order. To add one: create
@@ -34,6 +38,10 @@ export const applicationMigrations: readonly NamedMigration[] = [
   { name: '0013_shared_limits', migration: migration0013 },
   { name: '0014_claims_changed_by_subscription', migration: migration0014 },
   { name: '0020a_webhooks', migration: migration0020a },
+  { name: '0022_claims_similarity', migration: migration0022 },
+  { name: '0022a_desk_notifications', migration: migration0022a },
+  { name: '0022b_desk_deadlines', migration: migration0022b },
+  { name: '0022c_desk_analytics', migration: migration0022c },
 ];
 
 /**

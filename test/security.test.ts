@@ -92,6 +92,10 @@ const POLICY: readonly RouteRule[] = [
   { method: 'GET', path: '/audit/proof/consistency', roles: AUDIT, query: '?from=1&to=1' },
   // A cosignature by no configured witness: the allowed roles get past the gate and are refused for the body.
   { method: 'POST', path: '/audit/checkpoint/cosignatures', roles: ['auditor', 'admin'], body: { treeSize: 0, cosignature: '— w AAAA' }, allowedStatus: 400 },
+  { method: 'GET', path: '/claims/{id}/similar', roles: ALL },
+  { method: 'GET', path: '/me/notifications', roles: ALL },
+  { method: 'POST', path: '/me/notifications/read', roles: ALL, body: { upTo: 0 } },
+  { method: 'GET', path: '/stats', roles: AUDIT },
   { method: 'POST', path: '/claims', roles: WRITERS },
   { method: 'POST', path: '/claims/{id}/triage', roles: DESK, step: { from: 'submitted', body: () => ({}) } },
   { method: 'POST', path: '/claims/{id}/reject', roles: DESK, step: { from: 'submitted', body: () => ({ reason: 'not check-worthy' }) } },

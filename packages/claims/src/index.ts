@@ -35,3 +35,21 @@ export { formatRebuildTimings } from './rebuild/timing.ts';
 export type { RebuildResult, RebuildOptions, RebuildMode, RebuildProgress, RebuildTimings, ProjectionDiff } from './rebuild/types.ts';
 export { canonicalJson, sha256Hex } from '@claimtrail/event-store';
 export { listFactChecks, type FactCheckPage } from './fact-checks.ts';
+export { similarClaims, SIMILAR_CANDIDATE_STATES, SIMILAR_MIN_SCORE, type SimilarClaim } from './similar.ts';
+export { DeskFollower, type DeskProjection, type FollowedEvent } from './desk/follower.ts';
+export { NOTIFICATION_KINDS, mentionedIds, notificationsOf, type NotificationKind, type DerivedNotification } from './desk/notification-rules.ts';
+export {
+  notificationsProjection,
+  listNotifications,
+  notificationsAfter,
+  lastNotificationSeq,
+  markNotificationsRead,
+  encodeNotificationCursor,
+  decodeNotificationCursor,
+  type Notification,
+  type NotificationPage,
+  type NotificationCursor,
+} from './desk/notifications.ts';
+export { deadlinesProjection, overdueCondition, deadlineFlags, unescalatedOverdue, type Thresholds, type DeadlineFlag, type OverdueClaim } from './desk/deadlines.ts';
+export { analyticsProjection, deskStats, type DeskStats, type Percentiles } from './desk/analytics.ts';
+export { DESK_PROJECTIONS } from './desk/projections.ts';

@@ -1,4 +1,4 @@
-import type { ClaimState, ClaimView } from '@claimtrail/domain';
+import { foldForMatching, type ClaimState, type ClaimView } from '@claimtrail/domain';
 import { binaryInstant, isCanonicalUuid, type CopyTupleWriter } from '@claimtrail/event-store';
 
 /**
@@ -41,6 +41,20 @@ export function searchDocument(view: ClaimView): { primary: string; secondary: s
   }
   if (aliases.length > 0) secondary = `${secondary} \n ${aliases.join(' ')}`;
   return { primary, secondary };
+}
+
+/**
+ * Duplicate detection (`GET /claims/:id/similar`, trigram similarity): the claim's text,
+ * folded (`foldForMatching`: Tyotkino, Tetkino, Tjotkino and Тёткино meet).
+ */
+export function similarText(view: ClaimView): string {
+  return foldForMatching(view.text);
+}
+
+/** The claim's claimant and where it appeared (outlets, titles, excerpts), folded: the second half of the similarity. */
+export function similarContext(view: ClaimView): string {
+  const parts = [view.claimant ?? '', ...view.appearances.flatMap((a) => [a.outlet ?? '', a.title ?? '', a.excerpt ?? ''])];
+  return foldForMatching(parts.filter((p) => p.length > 0).join(' '));
 }
 
 /**
@@ -259,6 +273,8 @@ export const PROJECTION_COLUMNS: readonly ProjectionColumn[] = [
   column('view', JSON_TEXT, (r) => r.viewJson ?? JSON.stringify(r.view)),
   column('card', JSON_TEXT, (r) => JSON.stringify(toClaimCard(r.view))),
   column('head_hash', TEXT, (r) => r.headHash),
+  column('similar_text', TEXT, (r) => similarText(r.view)),
+  column('similar_context', TEXT, (r) => similarContext(r.view)),
 ];
 
 /** The key column's name (the upsert's conflict target). */

@@ -14,6 +14,7 @@ import type { EventStore } from '@claimtrail/event-store';
 import { CommandError } from './errors.ts';
 import { SEARCH_CONFIG, type ClaimCard } from './projection.ts';
 import { isClaimId } from './ids.ts';
+import { deadlineFlags, overdueCondition, type Thresholds } from './desk/deadlines.ts';
 
 export interface ClaimRow {
   view: ClaimView;
@@ -123,6 +124,8 @@ export interface ListClaimsFilter {
   draftRating?: Rating;
   /** Full text (web search syntax: words, "phrases", -exclusions, or). */
   q?: string;
+  /** Only claims overdue (`is: true`) or not (`false`) at `at` under these per-state thresholds (ms): see desk/deadlines.ts. */
+  overdue?: { is: boolean; thresholds: Thresholds; at: Date };
   limit?: number;
   cursor?: string;
   /** `full` (default): claim views; `card`: board cards. */
@@ -184,6 +187,10 @@ export function listClaimsStatement(filter: ListClaimsFilter = {}): RawBuilder<{
   if (filter.draftRating) conditions.push(sql`draft_rating = ${filter.draftRating}`);
   const q = filter.q?.trim();
   if (q) conditions.push(sql`search @@ websearch_to_tsquery(${SEARCH_CONFIG}::regconfig, ${q})`);
+  if (filter.overdue) {
+    const overdue = overdueCondition(filter.overdue.thresholds, filter.overdue.at);
+    conditions.push(filter.overdue.is ? overdue : sql`not ${overdue}`);
+  }
   if (filter.cursor) {
     const after = decodeCursor(filter.cursor);
     conditions.push(sql`(created_at, id) < (${after.createdAt}::timestamptz, ${after.id}::uuid)`);
@@ -192,7 +199,7 @@ export function listClaimsStatement(filter: ListClaimsFilter = {}): RawBuilder<{
   return sql<{ cursor_at: string; cursor_id: string; json: string }>`
     select to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as cursor_at, id::text as cursor_id,
       ${filter.view === 'card' ? sql`card::text` : sql`view::text`} as json
-    from claims ${where}
+    from claims c ${where}
     order by created_at desc, id desc limit ${limit + 1}`;
 }
 
@@ -212,14 +219,26 @@ export async function listClaims(db: Kysely<any>, filter: ListClaimsFilter = {})
  * The page as JSON text (`{"items":[…],"nextCursor":…}`), the items straight from the
  * projection's json columns: no parse and re-serialise per row.
  */
-export async function listClaimsJson(db: Kysely<any>, filter: ListClaimsFilter = {}): Promise<string> {
+/**
+ * A list page as JSON text, the items' stored texts as they are. With `deadlines`, each item
+ * also carries `deadline: {dueAt, overdue, escalated}` as of `deadlines.at` (desk/deadlines.ts),
+ * appended to its text.
+ */
+export async function listClaimsJson(db: Kysely<any>, filter: ListClaimsFilter = {}, deadlines?: { thresholds: Thresholds; at: Date }): Promise<string> {
   const limit = pageSize(filter);
   const rows = (await listClaimsStatement(filter).execute(db)).rows;
   const more = rows.length > limit;
   const page = more ? rows.slice(0, limit) : rows;
   const last = page[page.length - 1];
   const next = more && last !== undefined ? JSON.stringify(encodeCursor(last.cursor_at, last.cursor_id)) : 'null';
-  return `{"items":[${page.map((r) => r.json).join(',')}],"nextCursor":${next}}`;
+  let items = page.map((r) => r.json);
+  if (deadlines !== undefined) {
+    const flags = await deadlineFlags(db, page.map((r) => r.cursor_id), deadlines.thresholds, deadlines.at);
+    const none = { dueAt: null, overdue: false, escalated: false };
+    // Every item is a JSON object's text: the field goes before its closing brace.
+    items = page.map((r) => `${r.json.slice(0, -1)},"deadline":${JSON.stringify(flags.get(r.cursor_id) ?? none)}}`);
+  }
+  return `{"items":[${items.join(',')}],"nextCursor":${next}}`;
 }
 
 export interface BoardColumn {

@@ -3,3 +3,4 @@ export * from './errors.ts';
 export * from './steps.ts';
 export * from './users.ts';
 export * from './integrations.ts';
+export * from './desk.ts';

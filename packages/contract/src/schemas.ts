@@ -149,6 +149,7 @@ export const ListClaimsQuerySchema = Type.Object(
       }),
     ),
     q: Type.Optional(Type.String({ maxLength: 200, description: 'Full-text search over text, claimant, excerpts' })),
+    overdue: Type.Optional(Type.Boolean({ description: 'true: only claims past their state’s deadline (DESK_DEADLINES); false: only those that are not' })),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_PAGE_SIZE, default: DEFAULT_PAGE_SIZE })),
     cursor: Type.Optional(Type.String({ maxLength: 500, description: 'Opaque; nextCursor of the previous page' })),
     view: Type.Optional(

@@ -110,6 +110,17 @@ export interface RetractCommand {
   type: 'retract';
   reason: string;
 }
+/**
+ * The deadline watcher's (a system actor's) record that a claim stayed in its state past
+ * the desk's threshold: `state` the state it is overdue in, `since` when it entered it,
+ * `dueAt` when the threshold passed (docs/desk-operations.md).
+ */
+export interface EscalateCommand {
+  type: 'escalate';
+  state: string;
+  since: string;
+  dueAt: string;
+}
 
 export type ClaimCommand =
   | SubmitClaimCommand
@@ -127,7 +138,8 @@ export type ClaimCommand =
   | CorrectCommand
   | ApproveCorrectionCommand
   | RejectCorrectionCommand
-  | RetractCommand;
+  | RetractCommand
+  | EscalateCommand;
 
 /** A workflow step is named by its command type. */
 export type ClaimStep = ClaimCommand['type'];
@@ -149,6 +161,7 @@ export const CLAIM_STEPS = everyMemberOf<ClaimStep>()([
   'approve_correction',
   'reject_correction',
   'retract',
+  'escalate',
 ]);
 
 // ---------------------------------------------------------------------------------------

@@ -134,6 +134,7 @@ const STEP_ACTIONS: Record<ClaimStep, (claim: string) => string> = {
   approve_correction: (claim) => `approve a correction of ${claim}`,
   reject_correction: (claim) => `reject a correction of ${claim}`,
   retract: (claim) => `retract ${claim}`,
+  escalate: (claim) => `escalate ${claim}`,
 };
 
 /** "a", "a or b", "a, b or c". */

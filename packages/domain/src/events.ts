@@ -66,6 +66,8 @@ export type CorrectionProposedData = {
 };
 export type CorrectionRejectedData = { correctionId: string; reason: string };
 export type ClaimRetractedData = { reason: string };
+/** A claim overdue in `state` (entered at `since`, due at `dueAt`): the deadline watcher's escalation. */
+export type ClaimEscalatedData = { state: ClaimStatus; since: string; dueAt: string };
 
 export type ClaimSubmitted = { type: 'ClaimSubmitted'; data: ClaimSubmittedData };
 export type ClaimTriaged = { type: 'ClaimTriaged'; data: ClaimTriagedData };
@@ -83,6 +85,7 @@ export type VerdictCorrected = { type: 'VerdictCorrected'; data: VerdictCorrecte
 export type CorrectionProposed = { type: 'CorrectionProposed'; data: CorrectionProposedData };
 export type CorrectionRejected = { type: 'CorrectionRejected'; data: CorrectionRejectedData };
 export type ClaimRetracted = { type: 'ClaimRetracted'; data: ClaimRetractedData };
+export type ClaimEscalated = { type: 'ClaimEscalated'; data: ClaimEscalatedData };
 
 export type ClaimEvent =
   | ClaimSubmitted
@@ -100,7 +103,8 @@ export type ClaimEvent =
   | VerdictCorrected
   | CorrectionProposed
   | CorrectionRejected
-  | ClaimRetracted;
+  | ClaimRetracted
+  | ClaimEscalated;
 
 export type ClaimEventType = ClaimEvent['type'];
 
@@ -121,6 +125,7 @@ export const CLAIM_EVENT_TYPES = everyMemberOf<ClaimEventType>()([
   'CorrectionProposed',
   'CorrectionRejected',
   'ClaimRetracted',
+  'ClaimEscalated',
 ]);
 
 /**
@@ -147,6 +152,7 @@ export const EVENT_STATUS = {
   CorrectionProposed: 'same',
   CorrectionRejected: 'same',
   ClaimRetracted: 'retracted',
+  ClaimEscalated: 'same',
 } as const satisfies Record<ClaimEventType, ClaimStatus | 'same' | 'recorded'>;
 
 /**

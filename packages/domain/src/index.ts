@@ -66,6 +66,8 @@ export {
   type ClaimReopenedData,
   type ClaimRetracted,
   type ClaimRetractedData,
+  type ClaimEscalated,
+  type ClaimEscalatedData,
   type ClaimSubmitted,
   type ClaimSubmittedData,
   type ClaimSubmittedForReview,
@@ -106,3 +108,4 @@ export { LIMITS, calendarDateProblem } from './validation.ts';
 export { allowedSteps, decide, policySubjectOfView, type PolicySubject } from './decide.ts';
 export { evolve, foldClaim, initialClaimState, toEnvelope } from './evolve.ts';
 export { claimIdOfStream, claimStreamId } from './streams.ts';
+export { foldForMatching } from './fold.ts';

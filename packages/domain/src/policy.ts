@@ -97,6 +97,8 @@ export const STEP_POLICY: Readonly<Record<ClaimStep, StepPolicy>> = {
   },
   reject_correction: { roles: DESK, from: ['published'], to: 'same', requires: ['pending_correction'], fourEyes: [] },
   retract: { roles: DESK, from: ['published'], to: 'retracted', requires: [], fourEyes: [] },
+  // The deadline watcher, a system actor with the admin role (no HTTP route takes this step).
+  escalate: { roles: ['admin'], from: ['submitted', 'triaged', 'in_research', 'in_review'], to: 'same', requires: [], fourEyes: [] },
 };
 
 /**
@@ -121,6 +123,7 @@ export const STEP_EVENTS = {
   approve_correction: 'VerdictCorrected',
   reject_correction: 'CorrectionRejected',
   retract: 'ClaimRetracted',
+  escalate: 'ClaimEscalated',
 } as const satisfies Record<ClaimStep, ClaimEventType>;
 
 /** The event a step produces instead of its STEP_EVENTS one in some cases. */

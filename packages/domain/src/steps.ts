@@ -237,4 +237,13 @@ export const STEP_PARTS: { readonly [S in ClaimStep]: StepPart<S> } = {
     const why = reason(c);
     return () => ({ type: 'ClaimRetracted', data: { reason: why } });
   },
+
+  escalate: (c, state) => {
+    // The watcher saw the claim in this state: if it has moved on since, there is nothing to escalate.
+    if (c.state !== statusOf(state)) refuseWith('illegal_transition', `the claim is ${statusOf(state)}, not ${String(c.state)}`);
+    const since = optionalDate(c.since, 'since');
+    const dueAt = optionalDate(c.dueAt, 'dueAt');
+    if (since === null || dueAt === null) fail('since', 'since and dueAt are required dates');
+    return () => ({ type: 'ClaimEscalated', data: { state: statusOf(state), since, dueAt } });
+  },
 };

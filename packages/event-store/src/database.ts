@@ -3,6 +3,7 @@ import { EventEmitter } from 'node:events';
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { PGlite } from '@electric-sql/pglite';
+import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
 import { PGliteDialect } from 'kysely-pglite-dialect';
 import type { Database, DatabaseConfig } from './types.ts';
 import { lockDataDir, type DataDirLock } from './data-dir-lock.ts';
@@ -243,7 +244,8 @@ async function openPglite(config: DatabaseConfig): Promise<Database> {
   }
   let pglite: PGlite;
   try {
-    pglite = new PGlite(memory ? 'memory://' : dataDir);
+    // pg_trgm: the application's duplicate suggestions (trigram similarity), as on PostgreSQL.
+    pglite = new PGlite(memory ? 'memory://' : dataDir, { extensions: { pg_trgm } });
     await pglite.waitReady;
   } catch (error) {
     lock?.release();

@@ -23,6 +23,7 @@ import { registerValidators } from './plugins/validation.ts';
 import { registerConsistency } from './plugins/consistency.ts';
 import { registerRoutes } from './routes/index.ts';
 import { livePlugin, type LivePluginOptions } from './live/index.ts';
+import { deskPlugin } from './desk/plugin.ts';
 import { boardPlugin } from './board/index.ts';
 import { publicPagesPlugin } from './public/index.ts';
 import { serverOptions } from './server-options.ts';
@@ -140,6 +141,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
   await app.register(livePlugin, { tokenRecheckIntervalMs: Math.max(1000, config.authCacheTtlMs), ...options.live });
   await app.register(boardPlugin);
   await app.register(publicPagesPlugin);
+  await app.register(deskPlugin);
   await app.register(registerRoutes);
   registerWebhookWorker(app);
 

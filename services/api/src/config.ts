@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import { loadWebhookConfig, type WebhookConfig } from './webhooks/config.ts';
 import { defaultWriteConcurrency } from '@claimtrail/claims';
 import { SIGNATURE_TYPE_COSIGNATURE_V1, parseVerifierKey } from '@claimtrail/transparency';
+import { parseDeadlines, type DeadlineThresholds } from './desk/deadlines-config.ts';
 
 /**
  * Configuration from the environment, validated once at start. Every problem is reported
@@ -97,6 +98,9 @@ export interface Config {
   witnessKeys: readonly string[];
   /** Webhook delivery (WEBHOOK_*): webhooks/config.ts. */
   webhooks: WebhookConfig;
+  /** DESK_DEADLINES: per-state ageing thresholds in ms (docs/desk-operations.md); DESK_DEADLINE_CHECK_MS: how often the deadline watcher looks (0: never, tests drive it). */
+  deskDeadlines: DeadlineThresholds;
+  deskDeadlineCheckMs: number;
 }
 
 export type TrustProxy = boolean | number | readonly string[];
@@ -268,6 +272,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     return bad.length > 0 ? [] : entries;
   };
 
+  const deskDeadlines = (): DeadlineThresholds => {
+    const parsed = parseDeadlines(value('DESK_DEADLINES'));
+    if ('problem' in parsed) problems.push(parsed.problem);
+    return 'thresholds' in parsed ? parsed.thresholds : {};
+  };
+
   const config: Config = {
     port: integer('PORT', 3000, 0, 65535),
     host,
@@ -302,6 +312,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     checkpointIntervalMs: integer('CHECKPOINT_INTERVAL_MS', 2_000, 100, 3_600_000),
     witnessKeys: witnessKeys(value('WITNESS_KEYS'), problems),
     webhooks: loadWebhookConfig(env, problems),
+    deskDeadlines: deskDeadlines(),
+    deskDeadlineCheckMs: integer('DESK_DEADLINE_CHECK_MS', 60_000, 0, 86_400_000),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

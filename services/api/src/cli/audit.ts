@@ -6,7 +6,7 @@
  * or NDJSON for export), progress to stderr. `-s` keeps npm's own lines out of stdout.
  *
  *   verify [--claim <id>]           hash chains + positions + projections vs a rebuild
- *   rebuild [--compare]             rebuild projections and swap them in atomically;
+ *   rebuild [--compare]             rebuild projections and swap them in atomically (then the desk projections);
  *                                   --compare only reports the differences
  *   replay <claimId> [--json]       the claim's history, event by event, with the state after each
  *   export [--after P] [--limit N]  every event after position P as NDJSON
@@ -20,7 +20,7 @@
 import { claimStreamId, evolve, initialClaimState, toClaimView, toEnvelope, type ClaimState } from '@claimtrail/domain';
 import { createEventStore, migrateToLatest, openDatabase, type Database, type EventStore } from '@claimtrail/event-store';
 import { migrations } from '@claimtrail/migrations';
-import { canReadConcurrently, isClaimId, rebuildProjections, toEventRecord } from '@claimtrail/claims';
+import { DESK_PROJECTIONS, DeskFollower, canReadConcurrently, isClaimId, rebuildProjections, toEventRecord } from '@claimtrail/claims';
 import { ConfigError, loadConfig } from '../config.ts';
 import { writeNdjson } from '../audit/ndjson.ts';
 import { verifyAll, verifyClaim } from '../audit/verify.ts';
@@ -147,6 +147,8 @@ async function rebuild(store: EventStore, database: Database, flags: Flags, outp
       : `swapped in ${result.claims} claims (${result.differences} differed from the live rows)`,
   );
   print(output, result);
+  // The desk projections (notifications, deadlines, analytics: docs/desk-operations.md) follow the whole log again.
+  if (!compare) await new DeskFollower(store.db, DESK_PROJECTIONS).rebuild();
   return compare && result.differences > 0 ? 1 : 0;
 }
 

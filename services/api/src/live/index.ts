@@ -25,6 +25,7 @@ import { UPGRADE_REQUIRED_HEADERS, handshakeRefusal } from './handshake.ts';
 import { DEFAULT_LIVE_CONFIG, type LiveConfig } from './config.ts';
 import { CLOSE_POLICY_VIOLATION, CorkedWrites, type LiveStats } from './connection.ts';
 import { Session } from './protocol.ts';
+import type { MeChannel } from './me.ts';
 
 export { LiveHub } from './hub.ts';
 export { DEFAULT_LIVE_CONFIG, type LiveConfig } from './config.ts';
@@ -261,6 +262,7 @@ async function livePluginImpl(app: FastifyInstance, options: LivePluginOptions):
         boardSnapshot,
         stats,
         writes,
+        me: () => (app as unknown as { deskMe?: MeChannel }).deskMe,
       });
       sessions.add(session);
       socket.on('close', () => sessions.delete(session));

@@ -16,8 +16,10 @@ import type { WebSocket } from 'ws';
 import { Connection, type ConnectionDeps } from './connection.ts';
 import { catchUp, type ReplayDeps } from './replay.ts';
 import { ChannelSubscription } from './subscription.ts';
+import type { MeChannel, MeSubscription } from './me.ts';
 
-export type SessionDeps = ConnectionDeps & ReplayDeps;
+/** `me`: the notifications channel (me.ts), when the desk runs. */
+export type SessionDeps = ConnectionDeps & ReplayDeps & { me?: () => MeChannel | undefined };
 
 const MAX_MESSAGE_BYTES = 4096;
 
@@ -34,6 +36,7 @@ class ProtocolError extends Error {
 export class Session {
   readonly connection: Connection;
   private readonly subscriptions = new Map<string, ChannelSubscription>();
+  private me: MeSubscription | Promise<MeSubscription> | null = null;
 
   constructor(
     socket: WebSocket,
@@ -59,6 +62,7 @@ export class Session {
   }
 
   private stopSubscriptions(): void {
+    this.stopMe();
     for (const sub of this.subscriptions.values()) {
       sub.close();
       this.deps.hub.remove(sub);
@@ -85,7 +89,9 @@ export class Session {
         throw new ProtocolError('bad_message', 'expected a JSON object');
       }
       message = parsed as Record<string, unknown>;
-      if (message.type === 'subscribe') {
+      if (message.channel === 'me' && (message.type === 'subscribe' || message.type === 'unsubscribe')) {
+        this.meMessage(message);
+      } else if (message.type === 'subscribe') {
         this.subscribe(message);
       } else if (message.type === 'unsubscribe') {
         this.unsubscribe(message);
@@ -121,6 +127,46 @@ export class Session {
       claimId = message.claimId.toLowerCase();
     }
     return { channel: channel as LiveChannel, claimId };
+  }
+
+  /** The `me` channel (me.ts): the caller's notifications; `after` is a notification seq. */
+  private meMessage(message: Record<string, unknown>): void {
+    const channel = this.deps.me?.();
+    if (!channel) throw new ProtocolError('unknown_channel', 'the me channel is not available');
+    if (message.type === 'unsubscribe') {
+      if (!this.me) throw new ProtocolError('not_subscribed', 'not subscribed to me');
+      this.stopMe();
+      this.connection.sendJson({ type: 'unsubscribed', channel: 'me' });
+      return;
+    }
+    const after = message.after;
+    if (after !== undefined && (typeof after !== 'number' || !Number.isSafeInteger(after) || after < 0)) {
+      throw new ProtocolError('invalid_after', 'after must be a non-negative integer (a notification seq)');
+    }
+    if (this.me) throw new ProtocolError('already_subscribed', 'already subscribed to me');
+    const starting = channel.subscribe(this.actor.id, this.connection, after as number | undefined);
+    this.me = starting;
+    this.connection.sendJson({ type: 'subscribed', channel: 'me' });
+    starting.then(
+      (sub) => {
+        if (this.me === starting) this.me = sub;
+        else channel.remove(sub);
+      },
+      (err: unknown) => {
+        if (this.me === starting) this.me = null;
+        this.sendError(new ProtocolError('replay_failed', 'could not read the notifications; subscribe again'));
+        this.deps.log.error({ err }, 'live: me subscribe failed');
+      },
+    );
+  }
+
+  private stopMe(): void {
+    const me = this.me;
+    this.me = null;
+    const channel = this.deps.me?.();
+    if (!me || !channel) return;
+    if (me instanceof Promise) void me.then((sub) => channel.remove(sub), () => undefined);
+    else channel.remove(me);
   }
 
   private unsubscribe(message: Record<string, unknown>): void {

@@ -22,7 +22,7 @@ const errors = { 400: ProblemSchema, 401: ProblemSchema, 403: ProblemSchema };
 
 
 /** One key per filter combination (states sorted and deduplicated, the tag as it is matched). */
-function listKey(filter: ListClaimsFilter): string {
+function listKey(filter: ListClaimsFilter, overdue: boolean | undefined): string {
   const states = filter.state === undefined ? null : [...new Set(typeof filter.state === 'string' ? [filter.state] : filter.state)].sort();
   return JSON.stringify([
     states,
@@ -34,6 +34,7 @@ function listKey(filter: ListClaimsFilter): string {
     filter.limit ?? null,
     filter.cursor ?? null,
     filter.view ?? 'full',
+    overdue ?? null,
   ]);
 }
 
@@ -81,14 +82,22 @@ export const claimRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request, reply) => {
-      const { assignee, ...filter } = request.query;
+      const { assignee, overdue, ...filter } = request.query;
       // `me` is the caller: a desk's "my claims" without knowing its own user id.
       const resolved = assignee === 'me' ? actorOf(request).id : assignee;
-      const query = { ...filter, ...(resolved !== undefined ? { assignee: resolved } : {}) };
+      const key = listKey({ ...filter, ...(resolved !== undefined ? { assignee: resolved } : {}) }, overdue);
+      // Deadlines move with the clock, not only with writes: a kept body is at most the
+      // bodies' age bound (2 s) old, far below any deadline's granularity.
+      const deadlines = { thresholds: app.config.deskDeadlines, at: app.desk.now() };
+      const query = {
+        ...filter,
+        ...(resolved !== undefined ? { assignee: resolved } : {}),
+        ...(overdue !== undefined ? { overdue: { is: overdue, ...deadlines } } : {}),
+      };
       // Kept per filter combination while no claim changed (see ReadBodies); read where this
       // instance's follower position has been replayed, like the board.
-      const read = () => app.reads.read(app.storeFollower.position, (source) => listClaimsJson(source.db, query));
-      const body = wantsFresh(request) ? readBody(await read()) : await lists.get(listKey(query), read);
+      const read = () => app.reads.read(app.storeFollower.position, (source) => listClaimsJson(source.db, query, deadlines));
+      const body = wantsFresh(request) ? readBody(await read()) : await lists.get(key, read);
       return sendReadBody(request, reply, body) as never;
     },
   );

@@ -8,6 +8,9 @@ import { consumerGroupRoutes } from './consumer-groups.ts';
 import { feedRoutes } from './feed.ts';
 import { historyRoutes } from './history.ts';
 import { stepRoutes } from './steps.ts';
+import { notificationRoutes } from './notifications.ts';
+import { similarRoutes } from './similar.ts';
+import { statsRoutes } from './stats.ts';
 import { systemRoutes } from './system.ts';
 import { transparencyRoutes } from './transparency.ts';
 import { userRoutes } from './users.ts';
@@ -28,4 +31,7 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
   await app.register(transparencyRoutes);
   await app.register(consumerGroupRoutes);
   await app.register(webhookRoutes);
+  await app.register(similarRoutes);
+  await app.register(notificationRoutes);
+  await app.register(statsRoutes);
 }
