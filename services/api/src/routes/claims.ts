@@ -22,7 +22,7 @@ const errors = { 400: ProblemSchema, 401: ProblemSchema, 403: ProblemSchema };
 
 
 /** One key per filter combination (states sorted and deduplicated, the tag as it is matched). */
-function listKey(filter: ListClaimsFilter, overdue: boolean | undefined): string {
+function listKey(filter: ListClaimsFilter, overdue: boolean | undefined, second: number): string {
   const states = filter.state === undefined ? null : [...new Set(typeof filter.state === 'string' ? [filter.state] : filter.state)].sort();
   return JSON.stringify([
     states,
@@ -35,6 +35,7 @@ function listKey(filter: ListClaimsFilter, overdue: boolean | undefined): string
     filter.cursor ?? null,
     filter.view ?? 'full',
     overdue ?? null,
+    second,
   ]);
 }
 
@@ -85,10 +86,10 @@ export const claimRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const { assignee, overdue, ...filter } = request.query;
       // `me` is the caller: a desk's "my claims" without knowing its own user id.
       const resolved = assignee === 'me' ? actorOf(request).id : assignee;
-      const key = listKey({ ...filter, ...(resolved !== undefined ? { assignee: resolved } : {}) }, overdue);
-      // Deadlines move with the clock, not only with writes: a kept body is at most the
-      // bodies' age bound (2 s) old, far below any deadline's granularity.
+      // Deadlines move with the clock, not only with writes: a kept body serves the second
+      // of the desk's clock it was read in, so `deadline` flags are never a second late.
       const deadlines = { thresholds: app.config.deskDeadlines, at: app.desk.now() };
+      const key = listKey({ ...filter, ...(resolved !== undefined ? { assignee: resolved } : {}) }, overdue, Math.floor(deadlines.at.getTime() / 1000));
       const query = {
         ...filter,
         ...(resolved !== undefined ? { assignee: resolved } : {}),
