@@ -30,9 +30,13 @@ const CREDENTIALS: readonly { label: string; authorization?: string }[] = [
   { label: 'garbage token', authorization: `Bearer ${garbage}` },
 ];
 
-/** The routes that may answer without a token: the board page and its assets, health, the docs. */
+/** The routes that may answer without a token: the desk page and its assets, the public fact-check pages, health, the docs. */
 function expectedPublic(url: string): boolean {
-  return ['/', '/healthz', '/readyz', '/openapi.json', '/docs'].includes(url) || url.startsWith('/docs/') || url.startsWith('/assets/');
+  return (
+    ['/', '/desk', '/desk/*', '/desk/{wildcard}', '/fact-checks', '/fact-checks/:id', '/fact-checks/{id}', '/healthz', '/readyz', '/openapi.json', '/docs'].includes(url) ||
+    url.startsWith('/docs/') ||
+    url.startsWith('/assets/')
+  );
 }
 
 interface Operation {

@@ -148,7 +148,7 @@ describe.skipIf(!pg || !hasChromium)('the desk in a browser', () => {
     expect(await state(fc.page)).toBe('submitted');
     expect(await fc.page.locator('#appearances').textContent()).toContain('https://t.me/legionofliberty/1234');
     // A fact-checker is offered exactly what the policy allows on a submitted claim.
-    expect(await fc.page.locator('[data-step]').evaluateAll((els) => els.map((e) => e.getAttribute('data-step')))).toEqual(['add_evidence', 'add_note']);
+    await expect.poll(() => fc.page.locator('[data-step]').evaluateAll((els) => els.map((e) => e.getAttribute('data-step'))), WAIT).toEqual(['add_evidence', 'add_note']);
     await fc.page.screenshot({ path: `${shots}1-fact-checker-submitted.png` });
   }, SLOW);
 
@@ -176,7 +176,7 @@ describe.skipIf(!pg || !hasChromium)('the desk in a browser', () => {
     await takeStep(fc.page, 'draft_verdict', { rating: 'false', rationale: 'Footage geolocated to Belgorod; the governor denies it' });
     await takeStep(fc.page, 'submit_for_review');
     expect(await state(fc.page)).toBe('in_review');
-    expect(await fc.page.locator('[data-step]').evaluateAll((els) => els.map((e) => e.getAttribute('data-step')))).toEqual(['add_note']);
+    await expect.poll(() => fc.page.locator('[data-step]').evaluateAll((els) => els.map((e) => e.getAttribute('data-step'))), WAIT).toEqual(['add_note']);
     await fc.page.screenshot({ path: `${shots}3-fact-checker-in-review.png`, fullPage: true });
   }, SLOW);
 

@@ -76,9 +76,10 @@ export function ClaimDetail({ id, query }: { id: string; query: URLSearchParams 
   const shown = past ?? view;
   const latest = view.version;
   const at = past ? past.version : latest;
-  const done = (result: ActionResult, text: string) => {
+  // After a step the claim, its allowed steps and its history are read again together, so
+  // the page never shows a new version with the steps of the old one.
+  const done = (_result: ActionResult, text: string) => {
     setMessage(text);
-    if (result.view) setData({ ...data, view: result.view });
     reload();
   };
 
