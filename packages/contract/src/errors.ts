@@ -24,6 +24,8 @@ export const ERROR_CATALOGUE = {
   missing_verdict: { status: 409, title: 'The claim needs a verdict draft' },
   // POST /consumer-groups with a name that is taken.
   already_exists: { status: 409, title: 'Already exists' },
+  // A transparency proof or root over a stored Merkle tree that lacks nodes (a damaged database).
+  tree_incomplete: { status: 409, title: 'The stored Merkle tree lacks nodes this answer needs' },
   precondition_failed: { status: 412, title: 'The claim changed since the version you sent (If-Match)' },
   payload_too_large: { status: 413, title: 'Request body too large' },
   uri_too_long: { status: 414, title: 'URI too long' },

@@ -49,6 +49,16 @@ export class InvalidEventError extends EventStoreError {
   }
 }
 
+/**
+ * The stored Merkle tree lacks a node a root or proof needs: the tree was damaged (rows
+ * removed around the append-only triggers). `verifyTree` names the first leaf that differs.
+ */
+export class TreeIncompleteError extends EventStoreError {
+  constructor(message: string) {
+    super('tree_incomplete', message);
+  }
+}
+
 /** The store (or its subscription) was closed. */
 export class StoreClosedError extends EventStoreError {
   constructor(what = 'event store') {

@@ -12,6 +12,7 @@ export {
   InvalidEventError,
   StoreClosedError,
   DatabaseOpenError,
+  TreeIncompleteError,
 } from './errors.ts';
 export { DataDirLockedError, LOCK_FILE_NAME, type DataDirLockHolder } from './data-dir-lock.ts';
 export { canonicalJson, sha256Hex, contentHash, chainHash, eventHash, type HashedContent } from './hash.ts';

@@ -25,6 +25,7 @@ import {
   type TreeNode,
 } from '@claimtrail/transparency';
 import { q } from './row.ts';
+import { TreeIncompleteError } from './errors.ts';
 
 /** The advisory lock key pair of the tree extender (the sequencer holds (4242001, 1)). */
 const TREE_LOCK = [4242001, 2] as const;
@@ -70,7 +71,7 @@ export async function readTreeNodes(db: Db, keys: readonly NodeKey[]): Promise<N
   }
   return (level, index) => {
     const hash = found.get(`${level}/${index}`);
-    if (hash === undefined) throw new Error(`the stored tree has no node at level ${level}, index ${index}`);
+    if (hash === undefined) throw new TreeIncompleteError(`the stored tree has no node at level ${level}, index ${index}`);
     return hash;
   };
 }

@@ -6,6 +6,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { ERROR_CATALOGUE, EXPECTED_SHAPES, PROBLEM_CONTENT_TYPE, problemType, type ErrorCode } from '@claimtrail/contract';
 import { isCommandError } from '@claimtrail/claims';
+import { TreeIncompleteError } from '@claimtrail/event-store';
 import { redactParameterKey, redactUrl } from './redact.ts';
 
 export interface FieldError {
@@ -160,6 +161,9 @@ export function mapError(error: unknown): Mapped {
   const base = { extra: {}, headers: {}, log: null } as const;
   if (error instanceof HttpProblem) {
     return { ...base, code: error.code, status: error.statusCode, detail: error.message, extra: error.extra, headers: error.headers };
+  }
+  if (error instanceof TreeIncompleteError) {
+    return { ...base, code: 'tree_incomplete', status: 409, detail: `${error.message}; GET /audit/verify names the first leaf that differs`, log: 'error' };
   }
   if (isCommandError(error)) {
     if (error.code === 'conflict_retries_exhausted') {

@@ -9,6 +9,7 @@ import { mkdtemp, writeFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sql } from 'kysely';
 import { requirePostgres } from '@claimtrail/testing';
 import {
   SIGNATURE_TYPE_COSIGNATURE_V1,
@@ -192,5 +193,24 @@ describe.skipIf(!hasPg)('transparency routes', () => {
     expect(r.statusCode).toBe(200);
     expect(r.json.ok).toBe(true);
     expect(r.json.tree).toMatchObject({ ok: true, size: await t.app.store.headPosition(), checkpoint: { ok: true } });
+  });
+
+  // Last: it damages the stored tree.
+  it('a proof the damaged tree cannot give is a 409 tree_incomplete problem, never a 5xx', async () => {
+    const db = t.app.database.db;
+    // The append-only guard is a user trigger; a superuser can step around it, as an attacker would.
+    await sql`alter table events_tree disable trigger user`.execute(db);
+    try {
+      await sql`delete from events_tree where level = 0 and idx = 1`.execute(db);
+    } finally {
+      await sql`alter table events_tree enable trigger user`.execute(db);
+    }
+    const r = await call(t.app, { url: '/audit/proof/inclusion?position=1&size=2', headers: t.as.auditor });
+    expect(r.statusCode).toBe(409);
+    expect(r.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(r.json).toMatchObject({ code: 'tree_incomplete', status: 409 });
+    const verify = await call(t.app, { url: '/audit/verify', headers: t.as.auditor });
+    expect(verify.statusCode).toBe(200);
+    expect(verify.json.ok).toBe(false);
   });
 });
