@@ -17,6 +17,7 @@ import { migration0022 } from './0022_claims_similarity.ts';
 import { migration0022a } from './0022a_desk_notifications.ts';
 import { migration0022b } from './0022b_desk_deadlines.ts';
 import { migration0022c } from './0022c_desk_analytics.ts';
+import { migration0023 } from './0023_checkpoint_signer.ts';
 
 /**
  * The application's migrations (claims, tokens), in order. To add one: create
@@ -42,6 +43,7 @@ export const applicationMigrations: readonly NamedMigration[] = [
   { name: '0022a_desk_notifications', migration: migration0022a },
   { name: '0022b_desk_deadlines', migration: migration0022b },
   { name: '0022c_desk_analytics', migration: migration0022c },
+  { name: '0023_checkpoint_signer', migration: migration0023 },
 ];
 
 /**

@@ -9,9 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SIGNATURE_TYPE_COSIGNATURE_V1, formatVerifierKey, generateSignerKey, parseSignerKey, parseVerifierKey, verifierKeyOf, verifyNote } from '@claimtrail/transparency';
+import { createTestDatabase, requirePostgres } from '@claimtrail/testing';
 import { buildApp } from '../src/app.ts';
 import { ConfigError, loadConfig } from '../src/config.ts';
 import { CHECKPOINT_KEY_FILE_NAME, CheckpointKeyError, loadCheckpointSigner } from '../src/transparency/keys.ts';
+
+const hasPg = await requirePostgres();
 
 describe('checkpoint keys', () => {
   let dir: string;
@@ -41,8 +44,27 @@ describe('checkpoint keys', () => {
     await app.close();
   });
 
+  it.skipIf(!hasPg)('on PostgreSQL without a key file, every instance signs with the one key the first kept in the database', async () => {
+    const testDb = await createTestDatabase('ckpt_db_key');
+    const start = () => buildApp({ config: { databaseUrl: testDb.url, rateLimitMax: 0 }, logger: false, seed: false, demoTokens: true });
+    const [a, b] = [await start(), await start()];
+    try {
+      const key = a.transparency.verifierKey();
+      expect(key).toMatch(/^claimtrail\.localhost\/log\+[0-9a-f]{8}\+/);
+      expect(b.transparency.verifierKey()).toBe(key);
+      await a.transparency.sync();
+      const note = await b.inject({ url: '/audit/checkpoint', headers: { authorization: `Bearer ${b.demoTokens.auditor}` } });
+      expect(note.statusCode).toBe(200);
+      verifyNote(note.body, parseVerifierKey(key!));
+    } finally {
+      await a.close();
+      await b.close();
+      await testDb.drop();
+    }
+  });
+
   it('CHECKPOINT_KEY_FILE must be readable and hold a log signer key', async () => {
-    const options = { embeddedDataDir: undefined, ephemeralAllowed: false, publicUrl: undefined };
+    const options = { embeddedDataDir: undefined, ephemeralAllowed: true, publicUrl: undefined, db: undefined as never };
     await expect(loadCheckpointSigner({ ...options, keyFile: join(dir, 'missing.key') })).rejects.toThrow(CheckpointKeyError);
     await writeFile(join(dir, 'bad.key'), 'not a key\n');
     await expect(loadCheckpointSigner({ ...options, keyFile: join(dir, 'bad.key') })).rejects.toThrow(CheckpointKeyError);
@@ -51,7 +73,7 @@ describe('checkpoint keys', () => {
     const text = generateSignerKey('news.example/log');
     await writeFile(join(dir, 'good.key'), text);
     expect((await loadCheckpointSigner({ ...options, keyFile: join(dir, 'good.key') })).signer?.name).toBe('news.example/log');
-    expect((await loadCheckpointSigner({ ...options, keyFile: undefined })).source).toBe("none");
+    expect((await loadCheckpointSigner({ ...options, keyFile: undefined })).source).toBe('ephemeral');
     expect(await readFile(join(dir, 'good.key'), 'utf8')).toBe(text);
   });
 

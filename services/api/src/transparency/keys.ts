@@ -4,10 +4,13 @@
  * `PRIVATE+KEY+<name>+<key id hex>+<base64(0x01 || 32-byte Ed25519 seed)>`; the key name is
  * the checkpoints' origin line. Without it: the embedded database creates `checkpoint.key`
  * in its data folder on first start (mode 0600) and keeps using it; an in-memory or borrowed
- * database (tests, embedding) gets a key for this process only; PostgreSQL gets none (the
- * tree is still kept, no checkpoint is signed, and the service says so at start).
+ * database (tests, embedding) gets a key for this process only; PostgreSQL keeps one in the
+ * database (table `checkpoint_signer`, made by the first instance to start), so every
+ * instance signs with the same key — weaker than a file the database cannot reach, which
+ * the service says at start.
  */
 import { readFile, rename, writeFile, mkdir } from 'node:fs/promises';
+import { sql, type Kysely } from 'kysely';
 import { join } from 'node:path';
 import { generateSignerKey, parseSignerKey, SIGNATURE_TYPE_ED25519, type SignerKey } from '@claimtrail/transparency';
 
@@ -41,7 +44,7 @@ export function defaultKeyName(publicUrl: string | undefined): string {
 export interface SignerChoice {
   signer: SignerKey | undefined;
   /** Where it came from, for the start-up log. */
-  source: 'file' | 'embedded-file' | 'ephemeral' | 'none';
+  source: 'file' | 'embedded-file' | 'ephemeral' | 'database';
 }
 
 export async function loadCheckpointSigner(options: {
@@ -51,6 +54,8 @@ export async function loadCheckpointSigner(options: {
   /** No key file and no folder of ours: an in-memory or borrowed database. */
   ephemeralAllowed: boolean;
   publicUrl: string | undefined;
+  /** Where a PostgreSQL deployment without a key file keeps its key. */
+  db: Kysely<any>;
 }): Promise<SignerChoice> {
   if (options.keyFile !== undefined) return { signer: await readSigner(options.keyFile), source: 'file' };
   if (options.embeddedDataDir !== undefined) {
@@ -67,5 +72,12 @@ export async function loadCheckpointSigner(options: {
     return { signer: await readSigner(file), source: 'embedded-file' };
   }
   if (options.ephemeralAllowed) return { signer: parseSignerKey(generateSignerKey(defaultKeyName(options.publicUrl))), source: 'ephemeral' };
-  return { signer: undefined, source: 'none' };
+  return { signer: await databaseSigner(options.db, defaultKeyName(options.publicUrl)), source: 'database' };
+}
+
+/** The key kept in the database: the first instance's insert wins, every instance reads that one. */
+async function databaseSigner(db: Kysely<any>, name: string): Promise<SignerKey> {
+  await sql`insert into checkpoint_signer (signer_key) values (${generateSignerKey(name)}) on conflict (id) do nothing`.execute(db);
+  const { rows } = await sql<{ signer_key: string }>`select signer_key from checkpoint_signer`.execute(db);
+  return parseSignerKey(rows[0]!.signer_key);
 }

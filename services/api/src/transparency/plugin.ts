@@ -23,6 +23,7 @@ export async function registerTransparency(app: FastifyInstance, options: { owns
     embeddedDataDir: embedded && !isMemoryDataDir(config.dataDir) ? config.dataDir : undefined,
     ephemeralAllowed: !options.ownsDatabase || embedded,
     publicUrl: config.publicUrl,
+    db: app.database.db,
   });
   const log = new TransparencyLog(app.database.db, {
     signer: choice.signer,
@@ -31,10 +32,11 @@ export async function registerTransparency(app: FastifyInstance, options: { owns
     onError: (error) => app.log.warn({ err: error }, 'transparency log: extending the tree or signing a checkpoint failed (retried)'),
   });
   app.decorate('transparency', log);
-  if (choice.source === 'none') {
-    app.log.warn('no CHECKPOINT_KEY_FILE: the Merkle tree is kept but no checkpoint is signed (see docs/transparency.md)');
-  } else {
-    app.log.info({ key: log.verifierKey(), source: choice.source }, 'checkpoint signer key');
+  app.log.info({ key: log.verifierKey(), source: choice.source }, 'checkpoint signer key');
+  if (choice.source === 'database') {
+    app.log.warn(
+      'no CHECKPOINT_KEY_FILE: checkpoints are signed with a key kept in the database, which anyone who can read the database could sign with; set CHECKPOINT_KEY_FILE in production (see docs/transparency.md)',
+    );
   }
   app.addHook('onReady', async () => {
     log.start();
