@@ -62,6 +62,14 @@ export async function checkpointAt(db: Db, treeSize: number): Promise<StoredChec
   return rows[0] ? toCheckpoint(rows[0]) : undefined;
 }
 
+/** The checkpoint of the smallest tree that holds the leaf at `position` (1-based), if any. */
+export async function firstCheckpointCovering(db: Db, position: number): Promise<StoredCheckpoint | undefined> {
+  const { rows } = await db.executeQuery<CheckpointRow>(
+    q('select tree_size, root_hash, note, created_at from events_checkpoints where tree_size >= $1 order by tree_size limit 1', [position]),
+  );
+  return rows[0] ? toCheckpoint(rows[0]) : undefined;
+}
+
 /** Every stored checkpoint, smallest tree first (for verification of the whole history). */
 export async function allCheckpoints(db: Db): Promise<StoredCheckpoint[]> {
   const { rows } = await db.executeQuery<CheckpointRow>(q('select tree_size, root_hash, note, created_at from events_checkpoints order by tree_size'));

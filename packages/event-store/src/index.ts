@@ -55,6 +55,7 @@ export {
   storeCheckpoint,
   latestCheckpoint,
   checkpointAt,
+  firstCheckpointCovering,
   allCheckpoints,
   storeCosignature,
   cosignaturesAt,

@@ -5,6 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requirePostgres } from '@claimtrail/testing';
+import { PROVENANCE_PROPERTY } from '@claimtrail/claimreview';
+import { leafHashOf, openNote, parseCheckpoint, verifyInclusion } from '@claimtrail/transparency';
 import { call, createClaim, must, startApp, type TestApp } from './helpers.ts';
 
 const pg = await requirePostgres();
@@ -57,6 +59,23 @@ describe.skipIf(!pg)('public fact-check pages', () => {
     // No script runs on the page: the JSON-LD block is data, and the CSP allows none inline.
     expect(page.body.match(/<script/g)).toHaveLength(1);
     expect(page.headers['content-security-policy']).toMatch(/script-src 'self'/);
+  });
+
+  it('carries the verdict receipt, pinned to the first checkpoint that covers it: the page stays the same while the log grows', async () => {
+    await t.app.transparency.sync();
+    const first = await call(t.app, { url: `/fact-checks/${hostile}` });
+    const receipt = JSON.parse(jsonLdOf(first.body)[0]!)[PROVENANCE_PROPERTY]['@value'];
+    expect(receipt.events.map((e: { role: string }) => e.role)).toEqual(['verdict', 'approval']);
+    const { rootHash, size } = parseCheckpoint(openNote(receipt.checkpoint).text);
+    for (const e of receipt.events) {
+      const leaf = leafHashOf({ hash: e.hash, position: e.position, streamId: e.streamId, version: e.version });
+      expect(verifyInclusion(e.leafIndex, size, leaf, e.inclusionProof.map((h: string) => Buffer.from(h, 'base64')), rootHash)).toBe(true);
+    }
+    // The log grows and a newer checkpoint is signed: the page (and its ETag) does not change.
+    await createClaim(t);
+    await t.app.transparency.sync();
+    const later = await call(t.app, { url: `/fact-checks/${hostile}`, headers: { 'if-none-match': first.headers.etag as string } });
+    expect(later.statusCode).toBe(304);
   });
 
   it('answers 304 for its ETag and a new ETag once corrected; the corrections log is on the page', async () => {

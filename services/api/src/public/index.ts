@@ -10,9 +10,10 @@ import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import helmet from '@fastify/helmet';
 import { getClaim, isClaimId, isCommandError, listFactChecks } from '@claimtrail/claims';
-import { claimReviewFromView } from '@claimtrail/claimreview';
+import { claimReviewFromView, withProvenance } from '@claimtrail/claimreview';
 import { RATINGS, isRating, type ClaimView } from '@claimtrail/domain';
 import { PAGE_HEADERS } from '../plugins/security-headers.ts';
+import { verdictProvenance } from '../transparency/receipt.ts';
 import { SITE_CSS, renderFactCheck, renderList, renderNotFound, type PageOptions } from './render.ts';
 
 const PAGE_SIZE = 20;
@@ -68,7 +69,10 @@ async function publicPagesImpl(app: FastifyInstance): Promise<void> {
       reviewUrl: `${base(request)}/fact-checks/${view.id}`,
       organization: { name: app.config.orgName, url: app.config.orgUrl },
     });
-    return sendCached(request, reply, 200, renderFactCheck(view, review.ok ? review.document : null, options));
+    // The verdict receipt, as GET /claims/:id/claim-review carries it: anyone reading the page
+    // can check that the verdict is in the log and that a second person approved it.
+    const document = review.ok ? withProvenance(review.document, await verdictProvenance(app, view.id)) : null;
+    return sendCached(request, reply, 200, renderFactCheck(view, document, options));
   });
 }
 

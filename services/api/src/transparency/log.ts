@@ -10,6 +10,7 @@ import type { Kysely } from 'kysely';
 import {
   cosignaturesAt,
   checkpointAt,
+  firstCheckpointCovering,
   extendTreeToHead,
   latestCheckpoint,
   storeCheckpoint,
@@ -104,9 +105,17 @@ export class TransparencyLog {
     return { treeSize: size, checkpointSize: size };
   }
 
-  /** The latest checkpoint (or the one of `size`), its note followed by the witnesses' cosignature lines. */
-  async checkpoint(size?: number): Promise<{ checkpoint: StoredCheckpoint; note: string } | undefined> {
-    const checkpoint = size === undefined ? await latestCheckpoint(this.db) : await checkpointAt(this.db, size);
+  /**
+   * The latest checkpoint (or the one of `size`, or with `covering` the first whose tree holds
+   * that position), its note followed by the witnesses' cosignature lines.
+   */
+  async checkpoint(size?: number, options: { covering?: number } = {}): Promise<{ checkpoint: StoredCheckpoint; note: string } | undefined> {
+    const checkpoint =
+      options.covering !== undefined
+        ? await firstCheckpointCovering(this.db, options.covering)
+        : size === undefined
+          ? await latestCheckpoint(this.db)
+          : await checkpointAt(this.db, size);
     if (!checkpoint) return undefined;
     const cosignatures = await cosignaturesAt(this.db, checkpoint.treeSize);
     return { checkpoint, note: checkpoint.note + cosignatures.map((c) => `${c.line}\n`).join('') };

@@ -1,7 +1,7 @@
 /**
  * The provenance block of a published ClaimReview (@claimtrail/claimreview provenance.ts):
  * the verdict's draft and its approval in the log, with inclusion proofs against the latest
- * signed checkpoint. O(log n) reads per event.
+ * signed checkpoint (the first that covers them). O(log n) reads per event.
  */
 import type { FastifyInstance } from 'fastify';
 import { claimStreamId } from '@claimtrail/domain';
@@ -41,7 +41,11 @@ function verdictEvents(events: readonly RecordedEvent[]): { verdict?: RecordedEv
 export async function verdictProvenance(app: FastifyInstance, claimId: string): Promise<VerdictProvenance> {
   const events = await app.store.readStream(claimStreamId(claimId));
   const { verdict, approval } = verdictEvents(events);
-  const latest = await app.transparency.checkpoint();
+  // The first checkpoint that covers both events, not the latest: the receipt (and the
+  // ClaimReview's ETag, the claim's version) stays the same while the log grows. Until one
+  // covers them, the latest, and no proofs.
+  const last = Math.max(verdict?.position ?? 0, approval?.position ?? 0);
+  const latest = (last > 0 ? await app.transparency.checkpoint(undefined, { covering: last }) : undefined) ?? (await app.transparency.checkpoint());
   const size = latest?.checkpoint.treeSize ?? null;
   const entries: ProvenanceEvent[] = [];
   for (const [role, event] of [['verdict', verdict], ['approval', approval]] as const) {
