@@ -66,6 +66,8 @@ function wellFormed(step: ClaimStep, state: ClaimState): { command: ClaimCommand
       return { command: { type: step, note: 'new footage', rating: 'false' }, context };
     case 'approve_correction':
       return { command: { type: step, correctionId: state.pendingCorrection?.id ?? 'none' }, context };
+    case 'escalate':
+      return { command: { type: step, state: state.status ?? '-', since: '2024-03-11T10:00:00.000Z', dueAt: '2024-03-12T10:00:00.000Z' }, context };
   }
 }
 

@@ -47,6 +47,8 @@ const EXPECTED: Record<ClaimCommand['type'], { roles: string; from: StateKey[]; 
   approve_correction: { roles: 'EA', from: ['published+pending'], to: 'same' },
   reject_correction: { roles: 'EA', from: ['published+pending'], to: 'same' },
   retract: { roles: 'EA', from: ['published', 'published+pending'], to: 'retracted' },
+  // The deadline watcher's step (a system actor with the admin role): open states only.
+  escalate: { roles: 'A', from: ['submitted', 'triaged', 'in_research', 'in_review'], to: 'same' },
 };
 
 // From 'published+pending', the steps after which the correction is still pending (the
@@ -79,7 +81,14 @@ const COMMANDS: Record<ClaimCommand['type'], ClaimCommand> = {
   approve_correction: { type: 'approve_correction', correctionId: PENDING_ID },
   reject_correction: { type: 'reject_correction', reason: 'the footage is from 2023' },
   retract: { type: 'retract', reason: 'wrong claim' },
+  escalate: { type: 'escalate', state: 'submitted', since: '2024-03-11T10:00:00.000Z', dueAt: '2024-03-12T10:00:00.000Z' },
 };
+
+/** The command of `step` on a claim in `state`: an escalation names the state it saw the claim in. */
+function commandIn(step: ClaimCommand['type'], state: ClaimState): ClaimCommand {
+  const command = COMMANDS[step];
+  return command.type === 'escalate' ? { ...command, state: state.status ?? '-' } : command;
+}
 
 let version = 0;
 function apply(state: ClaimState, event: ClaimEvent, actor = 'setup'): ClaimState {
@@ -136,7 +145,7 @@ describe('transition table: every step × every state × every role', () => {
         it(`${step} on ${status} as ${role} → ${outcome}`, () => {
           const state = stateIn(status);
           const actor: Actor = { id: `${role}-actor`, role };
-          const result = decide(COMMANDS[step], state, actor, {
+          const result = decide(commandIn(step, state), state, actor, {
             claimId: CLAIM_ID,
             mergeTarget: { id: OTHER_ID, status: 'triaged' },
             assignee: { id: 'checker-new', role: 'fact_checker', active: true },
