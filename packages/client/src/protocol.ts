@@ -113,11 +113,27 @@ export interface ErrorMessage {
   claimId?: string;
 }
 
+/** The `me` channel (the caller's notifications, docs/desk-operations.md): subscribed. */
+export interface SubscribedMessage {
+  type: 'subscribed';
+  channel: 'me';
+}
+
+/** The `me` channel: one new notification of the caller, each delivered once, in `seq` order. */
+export interface NotificationMessage {
+  type: 'notification';
+  channel: 'me';
+  seq: number;
+  notification: Record<string, unknown> & { id: string; seq: number; kind: string };
+}
+
 export type ServerMessage<TBoard = unknown> =
   | EventMessage
   | SnapshotMessage<TBoard>
   | CaughtUpMessage
   | UnsubscribedMessage
+  | SubscribedMessage
+  | NotificationMessage
   | ErrorMessage;
 
 /** Close codes the server uses. */

@@ -41,6 +41,8 @@ describe.skipIf(!pg)('allowed steps', () => {
     expect((await step(t, id, 'verdict', admin.headers, { rating: 'mixed', rationale: 'two readings' })).statusCode).toBe(200);
     expect((await step(t, id, 'submit', t.as.fact_checker)).statusCode).toBe(200);
     expect((await allowed(id, admin.headers)).json.allowedSteps).not.toContain('publish');
+    // The deadline watcher's step has no route: never offered to a person, admin included.
+    expect((await allowed(id, admin.headers)).json.allowedSteps).not.toContain('escalate');
     expect((await step(t, id, 'publish', admin.headers)).json.code).toBe('four_eyes');
     expect((await allowed(id, t.as.editor)).json.allowedSteps).toContain('publish');
     expect((await step(t, id, 'publish', t.as.editor)).statusCode).toBe(200);

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { ClaimParamsSchema, ProblemSchema, RoleSchema } from '@claimtrail/contract';
+import { ClaimParamsSchema, ProblemSchema, RoleSchema, STEP_ROUTES } from '@claimtrail/contract';
 import { ClaimJsonBatcher } from '@claimtrail/claims';
 import { CLAIM_STEPS, allowedSteps, policySubjectOfView, type ClaimView } from '@claimtrail/domain';
 import { HttpProblem } from '../errors.ts';
@@ -28,6 +28,9 @@ const AllowedStepsSchema = Type.Object(
  * cached view by the domain's `allowedSteps`, the same checks `decide` makes; never cached
  * (`Cache-Control: private, no-store`). Its ETag is the claim version it was computed for.
  */
+/** The steps a person takes over HTTP (`POST /claims/:id/<segment>`): not the deadline watcher's `escalate`. */
+const PERSON_STEPS: ReadonlySet<string> = new Set(Object.values(STEP_ROUTES));
+
 export const allowedStepsRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const reader = new ClaimJsonBatcher(app.store.db);
   const views = app.claims.views;
@@ -58,7 +61,8 @@ export const allowedStepsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const view = JSON.parse(row.json) as ClaimView;
       const actor = actorOf(request);
       reply.header('etag', etag(row.version)).header('cache-control', 'private, no-store').header('vary', 'authorization');
-      return { claimId: id, version: row.version, role: actor.role, allowedSteps: allowedSteps(policySubjectOfView(view), actor) };
+      const steps = allowedSteps(policySubjectOfView(view), actor).filter((step) => PERSON_STEPS.has(step));
+      return { claimId: id, version: row.version, role: actor.role, allowedSteps: steps };
     },
   );
 };

@@ -26,7 +26,8 @@ type Field =
 const REASON: Field = { name: 'reason', label: 'Reason', kind: 'textarea', required: true };
 const RATING_OPTIONS = RATINGS.map((r) => [r, RATING_LABELS[r]!] as [string, string]);
 
-export const STEP_UI: Record<Exclude<ClaimStep, 'submit_claim' | 'merge' | 'assign'>, StepUi> = {
+// `escalate` is the deadline watcher's, never a person's: no form for it.
+export const STEP_UI: Record<Exclude<ClaimStep, 'submit_claim' | 'merge' | 'assign' | 'escalate'>, StepUi> = {
   triage: { segment: 'triage', label: 'Triage' },
   reject: { segment: 'reject', label: 'Reject', fields: [REASON], danger: true },
   add_evidence: {
