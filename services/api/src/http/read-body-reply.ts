@@ -4,6 +4,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ReadBody } from '@claimtrail/claims';
+import { CONSISTENCY_TOKEN_HEADER } from '../consistency.ts';
 
 /** Whether an If-None-Match header names `etag` (or is `*`); weak comparison, as RFC 9110 says for it. */
 export function ifNoneMatchHits(header: string | undefined, etag: string): boolean {
@@ -14,10 +15,18 @@ export function ifNoneMatchHits(header: string | undefined, etag: string): boole
   });
 }
 
-/** `Cache-Control: no-cache` (or `max-age=0`) on the request asks for the database itself. */
+/**
+ * Whether the body must be read now rather than kept: `Cache-Control: no-cache` (or
+ * `max-age=0`) asks for the database itself; and with read replicas, so does a read that
+ * names a position (`Consistency-Token`). A kept body read on a replica may predate this
+ * instance's own latest commit: the generation moves at that commit, before it has a
+ * position the replica could be checked against, so another request's read can still
+ * land on a replica without it and be kept under the new generation.
+ */
 export function wantsFresh(request: FastifyRequest): boolean {
   const header = request.headers['cache-control'];
-  return header !== undefined && /no-cache|max-age=0/i.test(header);
+  if (header !== undefined && /no-cache|max-age=0/i.test(header)) return true;
+  return request.server.reads.configured && request.headers[CONSISTENCY_TOKEN_HEADER] !== undefined;
 }
 
 /** Whether the client takes gzip (`Accept-Encoding: gzip`, not refused with q=0). */
