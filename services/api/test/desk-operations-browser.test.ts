@@ -163,4 +163,31 @@ describe.skipIf(!pg || !hasChromium)('desk operations in a browser', () => {
     await fc.locator('#cannot-stats').waitFor(WAIT);
     expect(problems).toEqual([]);
   }, SLOW);
+
+  it('an overdue claim carries an "Overdue" badge on the board, and "Overdue only" lists it', async () => {
+    const editor = instance.client('editor');
+    const late = await editor.createClaim({ text: 'A claim nobody has looked at for a day' } as never);
+    // The desk's clock just past the claim's due instant (a submitted claim's default deadline is 24 h).
+    const lateDue = Date.parse(late.createdAt) + 24 * 3_600_000;
+    instance.app.desk.setClock(() => new Date(lateDue + 1));
+    try {
+      await instance.app.desk.catchUp();
+      const page = await signedIn('editor');
+      const card = page.locator(`.column[data-state="submitted"] [data-claim-id="${late.id}"]`);
+      await card.locator('.badge--overdue').waitFor(WAIT);
+      expect(await card.locator('.badge--overdue').textContent()).toBe('Overdue');
+      await page.check('#filter-overdue');
+      await page.waitForURL(/overdue=1/, WAIT);
+      await page.locator(`#board [data-claim-id="${late.id}"] .badge--overdue`).waitFor(WAIT);
+      await page.screenshot({ path: `${shots}overdue.png` });
+      const shown = await page.locator('#board [data-claim-id]').evaluateAll((els) => els.map((e) => e.getAttribute('data-claim-id')));
+      expect(shown).toContain(late.id);
+      // Every claim shown under "Overdue only" is one GET /claims?overdue=true lists.
+      const listed = (await editor.listClaims({ overdue: true, limit: 100 } as never)).items.map((c) => c.id);
+      expect(shown.every((id) => listed.includes(id!))).toBe(true);
+      expect(problems).toEqual([]);
+    } finally {
+      instance.app.desk.setClock(() => new Date());
+    }
+  }, SLOW);
 });

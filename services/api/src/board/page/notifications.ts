@@ -127,7 +127,9 @@ export function NotificationBell() {
           setOpen(!open);
         }}
       >
-        <span aria-hidden="true">🔔</span>
+        <svg class="bell__icon" viewBox="0 0 24 24" width="18" height="18" aria-hidden="true" focusable="false">
+          <path d="M12 2a6 6 0 0 0-6 6v4.6L4.3 16.3A1 1 0 0 0 5.2 18h13.6a1 1 0 0 0 .9-1.7L18 12.6V8a6 6 0 0 0-6-6zm-2.5 17a2.5 2.5 0 0 0 5 0z"></path>
+        </svg>
         <span id="bell-count" class="bell__count" data-count=${unread} aria-hidden="true">${unread}</span>
       </button>
       <div id="notifications" class="bell__panel" ref=${panel} role="region" aria-label="Notifications" hidden=${!open}>
