@@ -1,6 +1,6 @@
 /**
  * The desk's shell: the top bar (sign-in form, who is signed in and what that role can do,
- * the live status), the notice line, and the view for the current URL.
+ * the notifications bell, the live status), the notice line, and the view for the current URL.
  */
 import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { LiveStatus } from '@claimtrail/client';
@@ -100,7 +100,7 @@ export function App({ session }: { session: Session }) {
 
   const desk: Desk = useMemo(() => ({ session, me, generation, onRefused }), [session, me, generation, onRefused]);
   const signedIn = me !== null && status !== 'rejected';
-  // The submit form uses no live channel: the socket is not opened there, so "Connecting…" would be untrue.
+  // The submit form itself uses no live channel (only the bell does): until the socket is open, "Signed in" is what is true.
   const shown: PageStatus = signedIn && route.name === 'new' && status === 'connecting' ? 'signed-in' : status;
   const notice =
     status === 'rejected'
