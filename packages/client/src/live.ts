@@ -6,6 +6,7 @@ import {
   type ErrorMessage,
   type EventMessage,
   type LiveChannel,
+  type NotificationMessage,
   type ServerMessage,
   type SnapshotMessage,
 } from './protocol.ts';
@@ -40,6 +41,8 @@ export interface LiveHandlers<TBoard = unknown> {
   onSnapshot?(message: SnapshotMessage<TBoard>): void;
   onCaughtUp?(message: CaughtUpMessage): void;
   onError?(message: ErrorMessage): void;
+  /** The `me` channel: each notification once (resumed after its `seq` on a reconnect). */
+  onNotification?(message: NotificationMessage): void;
 }
 
 export interface LiveSubscription {
@@ -257,6 +260,14 @@ export class LiveConnection<TBoard = unknown> {
         sub.position = message.position;
         sub.resumable = true;
         sub.handlers.onSnapshot?.(message);
+        return;
+      }
+      case 'notification': {
+        const sub = this.find('me');
+        if (!sub || message.seq <= sub.position) return;
+        sub.position = message.seq;
+        sub.resumable = true;
+        sub.handlers.onNotification?.(message);
         return;
       }
       case 'caught-up': {

@@ -4,7 +4,8 @@
  */
 import type { ClaimView } from '@claimtrail/domain';
 
-export type LiveChannel = 'board' | 'claim' | 'feed';
+/** `me`: the caller's notifications (its `after` is a notification `seq`, not a position). */
+export type LiveChannel = 'board' | 'claim' | 'feed' | 'me';
 export const LIVE_CHANNELS: readonly LiveChannel[] = ['board', 'claim', 'feed'];
 
 export interface SubscribeMessage {
@@ -119,21 +120,31 @@ export interface SubscribedMessage {
   channel: 'me';
 }
 
-/** The `me` channel: one new notification of the caller, each delivered once, in `seq` order. */
+/** One notification of the caller on the `me` channel (docs/desk-operations.md), each delivered once, in `seq` order. */
 export interface NotificationMessage {
   type: 'notification';
   channel: 'me';
   seq: number;
-  notification: Record<string, unknown> & { id: string; seq: number; kind: string };
+  notification: {
+    id: string;
+    seq: number;
+    recipient: string;
+    kind: string;
+    claimId: string | null;
+    actor: string;
+    createdAt: string;
+    data: Record<string, unknown> | null;
+    readAt: string | null;
+  };
 }
 
 export type ServerMessage<TBoard = unknown> =
   | EventMessage
+  | NotificationMessage
   | SnapshotMessage<TBoard>
   | CaughtUpMessage
   | UnsubscribedMessage
   | SubscribedMessage
-  | NotificationMessage
   | ErrorMessage;
 
 /** Close codes the server uses. */

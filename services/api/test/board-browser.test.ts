@@ -104,9 +104,11 @@ describe.skipIf(!pg || !hasChromium)('board page in a browser', () => {
 
     // Filtering by assignee keeps only that person's cards.
     await page.selectOption('#filter-assignee', 'seed-fc-mara');
-    const assignees = await page.locator('.card__assignee dd').allTextContents();
-    expect(assignees.length).toBeGreaterThan(0);
-    expect(new Set(assignees)).toEqual(new Set(['seed-fc-mara']));
+    // The filtered claims are read from GET /claims: wait for them rather than read the board before they arrive.
+    await page.waitForURL(/assignee=seed-fc-mara/, { timeout: 20_000 });
+    await expect
+      .poll(async () => [...new Set(await page.locator('.card__assignee dd').allTextContents())], { timeout: 20_000 })
+      .toEqual(['seed-fc-mara']);
     await page.selectOption('#filter-assignee', '');
 
     await page.waitForTimeout(1800); // let the highlight fade for a calm screenshot

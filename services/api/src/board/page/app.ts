@@ -1,6 +1,6 @@
 /**
  * The desk's shell: the top bar (sign-in form, who is signed in and what that role can do,
- * the live status), the notice line, and the view for the current URL.
+ * the notifications bell, the live status), the notice line, and the view for the current URL.
  */
 import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { LiveStatus } from '@claimtrail/client';
@@ -13,6 +13,8 @@ import { BoardView } from './board.ts';
 import { ClaimDetail } from './claim.ts';
 import { SubmitClaim } from './submit.ts';
 import { AuditView } from './audit.ts';
+import { StatsView, STATS_ROLES } from './stats.ts';
+import { NotificationBell } from './notifications.ts';
 
 type PageStatus = LiveStatus | 'rejected' | 'no-token' | 'signed-in';
 const STATUS_TEXT: Record<PageStatus, string> = {
@@ -98,7 +100,7 @@ export function App({ session }: { session: Session }) {
 
   const desk: Desk = useMemo(() => ({ session, me, generation, onRefused }), [session, me, generation, onRefused]);
   const signedIn = me !== null && status !== 'rejected';
-  // The submit form uses no live channel: the socket is not opened there, so "Connecting…" would be untrue.
+  // The submit form itself uses no live channel (only the bell does): until the socket is open, "Signed in" is what is true.
   const shown: PageStatus = signedIn && route.name === 'new' && status === 'connecting' ? 'signed-in' : status;
   const notice =
     status === 'rejected'
@@ -118,6 +120,7 @@ export function App({ session }: { session: Session }) {
           <a href="/" data-nav aria-current=${route.name === 'board' ? 'page' : undefined}>Board</a>
           ${me && me.role !== 'auditor' ? html`<a href="/desk/new" data-nav aria-current=${route.name === 'new' ? 'page' : undefined}>New claim</a>` : null}
           ${me && me.role !== 'fact_checker' ? html`<a href="/desk/audit" data-nav aria-current=${route.name === 'audit' ? 'page' : undefined}>Audit</a>` : null}
+          ${me && STATS_ROLES.includes(me.role) ? html`<a href="/desk/stats" data-nav aria-current=${route.name === 'stats' ? 'page' : undefined}>Stats</a>` : null}
           <a href="/fact-checks">Public fact-checks</a>
         </nav>
         <div class="controls">
@@ -136,6 +139,7 @@ export function App({ session }: { session: Session }) {
           <div id="whoami" class="whoami" data-role=${me?.role ?? ''}>
             ${me ? html`<span class="whoami__name">${me.name ?? me.id}</span> <span class="role-badge">${ROLE_LABELS[me.role] ?? me.role}</span>` : null}
           </div>
+          ${signedIn ? html`<${NotificationBell} />` : null}
           <div id="connection" class="connection" data-status=${shown} role="status" aria-live="polite">
             <span class="connection__dot" aria-hidden="true"></span>
             <span id="connection-text">${STATUS_TEXT[shown] ?? shown}</span>
@@ -157,6 +161,8 @@ export function App({ session }: { session: Session }) {
                   ? html`<${SubmitClaim} />`
                   : route.name === 'audit'
                     ? html`<${AuditView} key=${generation} />`
+                    : route.name === 'stats'
+                      ? html`<${StatsView} key=${generation} />`
                     : html`<p>Nothing here. <a href="/" data-nav>Back to the board</a>.</p>`}
       </main>
     <//>

@@ -18,6 +18,8 @@ interface Filters {
   tag: string;
   assignee: string;
   mine: boolean;
+  /** Only claims past their state's deadline (GET /claims?overdue=true). */
+  overdue: boolean;
   /** One state only (the "show all" of a column whose older claims the board leaves out). */
   state: ClaimStatus | '';
 }
@@ -32,6 +34,20 @@ const FROM_BY_EVENT: Record<string, ClaimStatus> = {
 };
 /** With filters on, at most this many matching claims are loaded (pages of 100). */
 const FILTERED_CAP = 1000;
+/** The board's own reads carry no deadlines: overdue claims are listed apart, this often. */
+const OVERDUE_REFRESH_MS = 60_000;
+
+/** The ids of overdue claims (GET /claims?overdue=true, cards), at most FILTERED_CAP. */
+async function overdueIds(session: ReturnType<typeof useDesk>['session']): Promise<Set<string>> {
+  const ids = new Set<string>();
+  let cursor: string | undefined;
+  do {
+    const page = (await session.client.listClaims({ overdue: true, view: 'card', limit: 100, ...(cursor ? { cursor } : {}) } as never)) as ClaimList;
+    for (const claim of page.items) ids.add(claim.id);
+    cursor = page.nextCursor ?? undefined;
+  } while (cursor && ids.size < FILTERED_CAP);
+  return ids;
+}
 
 function filtersOf(query: URLSearchParams): Filters {
   const state = query.get('state') ?? '';
@@ -40,12 +56,13 @@ function filtersOf(query: URLSearchParams): Filters {
     tag: query.get('tag') ?? '',
     assignee: query.get('assignee') ?? '',
     mine: query.get('mine') === '1',
+    overdue: query.get('overdue') === '1',
     state: STATES.some((s) => s.state === state) ? (state as ClaimStatus) : '',
   };
 }
 
 function filtering(f: Filters): boolean {
-  return Boolean(f.q || f.tag || f.assignee || f.mine || f.state);
+  return Boolean(f.q || f.tag || f.assignee || f.mine || f.overdue || f.state);
 }
 
 function urlOf(f: Filters): string {
@@ -54,6 +71,7 @@ function urlOf(f: Filters): string {
   if (f.tag) query.set('tag', f.tag);
   if (f.assignee) query.set('assignee', f.assignee);
   if (f.mine) query.set('mine', '1');
+  if (f.overdue) query.set('overdue', '1');
   if (f.state) query.set('state', f.state);
   const text = query.toString();
   return text ? `/?${text}` : '/';
@@ -70,12 +88,34 @@ export function BoardView({ query }: { query: URLSearchParams }) {
   const [changed, setChanged] = useState<string | null>(null);
   const [users, setUsers] = useState<{ id: string; name: string; role: string; active: boolean }[]>([]);
   const [now, setNow] = useState(Date.now());
+  const [overdue, setOverdue] = useState<Set<string>>(new Set());
+  const overdueNow = useRef<Set<string>>(new Set());
   const search = useRef<HTMLInputElement>(null);
 
   useEffect(() => {
     const timer = setInterval(() => setNow(Date.now()), 30_000);
     session.get<{ items: { id: string; name: string; role: string; active: boolean }[] }>('/users').then((r) => setUsers(r.items), () => undefined);
     return () => clearInterval(timer);
+  }, [session]);
+
+  // Deadlines move with the clock, not only with events: the overdue list is read again now and then.
+  useEffect(() => {
+    let live = true;
+    const refresh = () =>
+      overdueIds(session).then(
+        (ids) => {
+          if (!live) return;
+          overdueNow.current = ids;
+          setOverdue(ids);
+        },
+        () => undefined,
+      );
+    void refresh();
+    const timer = setInterval(refresh, OVERDUE_REFRESH_MS);
+    return () => {
+      live = false;
+      clearInterval(timer);
+    };
   }, [session]);
 
   useEffect(() => {
@@ -103,6 +143,7 @@ export function BoardView({ query }: { query: URLSearchParams }) {
       if (filters.state && claim.state !== filters.state) return false;
       if (filters.tag && !claim.tags.some((t) => t.toLowerCase() === filters.tag.toLowerCase())) return false;
       if ((filters.mine || filters.assignee) && claim.assignee !== assigneeWanted) return false;
+      if (filters.overdue && !overdueNow.current.has(claim.id)) return false;
       return true;
     };
     const wordsMatch = (claim: ClaimView) => {
@@ -114,6 +155,10 @@ export function BoardView({ query }: { query: URLSearchParams }) {
       if (!claim) return;
       const known = claimsNow.get(claim.id);
       if (known && known.version >= claim.version) return;
+      // A new state or a reassignment starts a new period: the claim is not overdue any more.
+      if (known && (known.state !== claim.state || known.assignee !== claim.assignee) && overdueNow.current.delete(claim.id)) {
+        setOverdue(new Set(overdueNow.current));
+      }
       if (filtering(filters)) {
         if (!matchesExactly(claim)) claimsNow.delete(claim.id);
         else if (known || !filters.q || wordsMatch(claim)) claimsNow.set(claim.id, claim);
@@ -151,6 +196,7 @@ export function BoardView({ query }: { query: URLSearchParams }) {
           ...(filters.tag ? { tag: filters.tag } : {}),
           ...(assigneeWanted ? { assignee: assigneeWanted } : {}),
           ...(filters.state ? { state: [filters.state] } : {}),
+          ...(filters.overdue ? { overdue: true } : {}),
           ...(cursor ? { cursor } : {}),
         } as never) as ClaimList;
         for (const claim of page.items) claimsNow.set(claim.id, claim as ClaimView);
@@ -240,6 +286,10 @@ export function BoardView({ query }: { query: URLSearchParams }) {
         <input id="filter-mine" type="checkbox" checked=${filters.mine} onChange=${(e: Event) => setFilters({ mine: (e.target as HTMLInputElement).checked, assignee: '' })} />
         <span>My queue</span>
       </label>
+      <label class="control control--check">
+        <input id="filter-overdue" type="checkbox" checked=${filters.overdue} onChange=${(e: Event) => setFilters({ overdue: (e.target as HTMLInputElement).checked })} />
+        <span>Overdue only</span>
+      </label>
       ${filters.state ? html`<span class="state-filter">Only ${STATES.find((s) => s.state === filters.state)?.label}</span>` : null}
       ${on ? html`<button type="button" class="link-button" id="clear-filters" onClick=${() => navigate('/', true)}>Clear filters</button>` : null}
       <p class="desk-bar__total" aria-live="polite"><span id="total">${total}</span> ${on ? 'matching' : ''} claims${capped ? ` (first ${FILTERED_CAP})` : ''}</p>
@@ -257,7 +307,7 @@ export function BoardView({ query }: { query: URLSearchParams }) {
               <span class="column__count" aria-label=${`${label} count`}>${count}</span>
             </header>
             <ol class="column__list" aria-label=${`${label} claims`}>
-              ${inState.map((claim) => html`<${Card} key=${claim.id} claim=${claim} now=${now} changed=${changed === claim.id} names=${names} />`)}
+              ${inState.map((claim) => html`<${Card} key=${claim.id} claim=${claim} now=${now} changed=${changed === claim.id} names=${names} overdue=${overdue.has(claim.id)} />`)}
             </ol>
             ${!on && hidden > 0 ? html`<p class="column__more"><a href=${urlOf({ ...filters, state })} data-nav>+ ${hidden} older: show all ${count}</a></p>` : null}
           </section>
@@ -267,7 +317,7 @@ export function BoardView({ query }: { query: URLSearchParams }) {
   `;
 }
 
-function Card({ claim, now, changed, names }: { claim: ClaimView; now: number; changed: boolean; names: Map<string, string> }) {
+function Card({ claim, now, changed, names, overdue }: { claim: ClaimView; now: number; changed: boolean; names: Map<string, string>; overdue: boolean }) {
   const badge = verdictBadge(claim);
   return html`
     <li class="card ${changed ? 'card--changed' : ''}" data-claim-id=${claim.id} data-version=${claim.version}>
@@ -277,6 +327,7 @@ function Card({ claim, now, changed, names }: { claim: ClaimView; now: number; c
         ${claim.assignee ? html`<div class="card__row card__assignee"><dt>Assignee</dt><dd title=${names.get(claim.assignee) ?? ''}>${claim.assignee}</dd></div>` : null}
       </dl>
       <div class="card__footer">
+        ${overdue ? html`<span class="badge badge--overdue" data-overdue="true">Overdue</span>` : null}
         ${badge ? html`<span class="badge badge--${badge.rating} badge--${badge.kind}">${badgeText(badge)}</span>` : null}
         ${claim.tags.map((tag) => html`<span class="tag">#${tag}</span>`)}
         <time class="card__age" dateTime=${claim.updatedAt} title=${`Last change ${when(claim.updatedAt)}`}>${changedAgo(claim.updatedAt, now)}</time>

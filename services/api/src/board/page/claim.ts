@@ -13,6 +13,7 @@ import { describeProblem, isRefusal } from './session.ts';
 import { claimPath, navigate } from './router.ts';
 import { RATING_LABELS, STATE_LABEL, changedAgo, when } from './format.ts';
 import { Actions, type ActionResult } from './actions.ts';
+import { PossibleDuplicates } from './similar.ts';
 
 interface Loaded {
   view: ClaimView;
@@ -30,6 +31,7 @@ export function ClaimDetail({ id, query }: { id: string; query: URLSearchParams 
   const [problem, setProblem] = useState<string | null>(null);
   const [message, setMessage] = useState<string | null>(null);
   const [tick, setTick] = useState(0);
+  const [merging, setMerging] = useState(false);
   const reload = useCallback(() => setTick((t) => t + 1), []);
 
   useEffect(() => {
@@ -82,6 +84,18 @@ export function ClaimDetail({ id, query }: { id: string; query: URLSearchParams 
     setMessage(text);
     reload();
   };
+  const mergeInto = async (into: string) => {
+    setMerging(true);
+    setProblem(null);
+    try {
+      const merged = await session.client.step(view.id, 'merge', { into }, { ifMatch: view.version });
+      done({ view: merged }, `Merge: done. The claim is now ${STATE_LABEL[merged.state] ?? merged.state}.`);
+    } catch (err) {
+      setProblem(`Merge refused: ${describeProblem(err)}`);
+    } finally {
+      setMerging(false);
+    }
+  };
 
   return html`
     <article class="claim" data-claim-id=${view.id} data-version=${view.version} aria-labelledby="claim-text">
@@ -117,6 +131,7 @@ export function ClaimDetail({ id, query }: { id: string; query: URLSearchParams 
       ${past
         ? html`<p class="muted">Actions are offered on the latest version only.</p>`
         : html`<section class="panel" aria-labelledby="h-actions"><h3 id="h-actions">What you can do</h3><${Actions} claim=${view} allowed=${allowed} onDone=${done} /></section>`}
+      ${past ? null : html`<${PossibleDuplicates} id=${id} version=${view.version} busy=${merging} onMerge=${allowed.includes('merge') ? mergeInto : undefined} />`}
 
       <div class="claim__grid">
         <section class="panel" aria-labelledby="h-verdict">

@@ -1,7 +1,7 @@
 /**
  * Path routing for the desk: `/` (the board, its filters in the query string),
  * `/desk/claims/:id[?version=N]` (a claim, optionally as it was), `/desk/new` (submit a
- * claim), `/desk/audit` (the auditor's view). The server answers every one of these paths
+ * claim), `/desk/audit` (the auditor's view), `/desk/stats` (desk analytics). The server answers every one of these paths
  * with the same page.
  */
 import { useEffect, useState } from 'preact/hooks';
@@ -11,6 +11,7 @@ export type Route =
   | { name: 'claim'; id: string; query: URLSearchParams }
   | { name: 'new' }
   | { name: 'audit' }
+  | { name: 'stats' }
   | { name: 'missing'; path: string };
 
 export function parseRoute(location: Location): Route {
@@ -21,6 +22,7 @@ export function parseRoute(location: Location): Route {
   if (claim) return { name: 'claim', id: claim[1]!.toLowerCase(), query };
   if (path === '/desk/new') return { name: 'new' };
   if (path === '/desk/audit') return { name: 'audit' };
+  if (path === '/desk/stats') return { name: 'stats' };
   return { name: 'missing', path };
 }
 

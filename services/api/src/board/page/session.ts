@@ -57,8 +57,19 @@ export class Session {
   }
 
   /** GET with the token, JSON answer; problems thrown as ProblemError like the client's. */
-  async get<T>(path: string): Promise<T> {
-    const response = await fetch(path, { headers: { authorization: `Bearer ${this.token}`, accept: 'application/json' } });
+  get<T>(path: string): Promise<T> {
+    return this.request<T>(path);
+  }
+
+  /** POST of a JSON body with the token (for routes the typed client does not have). */
+  post<T>(path: string, body: unknown): Promise<T> {
+    return this.request<T>(path, { method: 'POST', body: JSON.stringify(body), contentType: 'application/json' });
+  }
+
+  private async request<T>(path: string, options: { method?: string; body?: string; contentType?: string } = {}): Promise<T> {
+    const headers: Record<string, string> = { authorization: `Bearer ${this.token}`, accept: 'application/json' };
+    if (options.contentType) headers['content-type'] = options.contentType;
+    const response = await fetch(path, { method: options.method ?? 'GET', headers, ...(options.body !== undefined ? { body: options.body } : {}) });
     const text = await response.text();
     let body: unknown = text;
     try {

@@ -5,12 +5,14 @@ import { html } from './html.ts';
 import { useDesk } from './context.ts';
 import { describeProblem } from './session.ts';
 import { claimPath, navigate } from './router.ts';
+import { SimilarList, type SimilarItem } from './similar.ts';
 
 export function SubmitClaim() {
   const { session, me } = useDesk();
   const [appearances, setAppearances] = useState(1);
   const [problem, setProblem] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  const [submitted, setSubmitted] = useState<{ id: string; text: string; similar: SimilarItem[] } | null>(null);
   // The same policy table the service decides by: a claim that does not exist yet.
   if (!me || !allowedSteps(initialClaimState, me).includes('submit_claim')) {
     return html`<p class="muted" id="cannot-submit">Your role cannot submit claims.</p>`;
@@ -36,13 +38,30 @@ export function SubmitClaim() {
         ...(tags.length ? { tags } : {}),
         ...(found.length ? { appearances: found } : {}),
       } as never);
-      navigate(claimPath(view.id));
+      // The submitter sees possible duplicates at once; with none, straight to the new claim.
+      const similar = await session
+        .get<{ items: SimilarItem[] }>(`/claims/${view.id}/similar?limit=5`)
+        .then((r) => r.items, () => [] as SimilarItem[]);
+      if (similar.length === 0) navigate(claimPath(view.id));
+      else setSubmitted({ id: view.id, text: view.text, similar });
     } catch (err) {
       setProblem(`Submit refused: ${describeProblem(err)}`);
     } finally {
       setBusy(false);
     }
   };
+  if (submitted) {
+    return html`
+      <section class="panel form-page" aria-labelledby="h-submitted" id="submitted" data-claim-id=${submitted.id}>
+        <h2 id="h-submitted">Claim submitted</h2>
+        <p class="message" role="status">Submitted: <a href=${claimPath(submitted.id)} data-nav id="open-submitted">${submitted.text}</a></p>
+        <h3>Possible duplicates</h3>
+        <p class="muted">These open or published claims look like the one you submitted: check them before researching it twice.</p>
+        <${SimilarList} items=${submitted.similar} />
+        <p><button type="button" id="submit-another" onClick=${() => setSubmitted(null)}>Submit another claim</button></p>
+      </section>
+    `;
+  }
   return html`
     <section class="panel form-page" aria-labelledby="h-new">
       <h2 id="h-new">Submit a claim</h2>
