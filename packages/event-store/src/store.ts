@@ -334,6 +334,9 @@ class PgEventStore implements EventStore, EventStoreInternals {
     this.unlisten.then(
       () => {
         this.listening = !this.closed;
+        // A subscription may have caught up before LISTEN was active: a notification sent
+        // in between was never heard. One re-read now covers it (else only the poll would).
+        if (this.listening) this.wakeSubscriptions();
       },
       (error: unknown) => {
         this.listening = false;
