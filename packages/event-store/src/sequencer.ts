@@ -18,9 +18,8 @@ export interface SequencerOptions {
    */
   busyRetryMs: () => number;
   /**
-   * Minimum time between the starts of two passes that no caller waits for (see `loop`).
-   * Every pass is a commit (a WAL flush): under load this batches many appends into one
-   * pass; when idle the pass runs at once.
+   * Minimum time between the starts of two passes. Every pass is a commit (a WAL flush):
+   * under load this batches many appends into one pass; when idle the pass runs at once.
    */
   minPassIntervalMs: number;
 }
@@ -108,12 +107,7 @@ export class Sequencer {
     this.running = true;
     try {
       while (this.dirty && !this.closed) {
-        // A write waiting for its position (a consistency token) is answered by the next
-        // pass: no spacing then. Passes still never overlap, so under load each one covers
-        // every commit made while the previous one ran (group commit, without a timer's
-        // added latency). Only passes nobody waits for (other instances' commits, the poll)
-        // are spaced out.
-        const wait = this.waiters.length > 0 ? 0 : this.lastStart + this.options.minPassIntervalMs - performance.now();
+        const wait = this.lastStart + this.options.minPassIntervalMs - performance.now();
         if (wait > 0) await sleep(wait);
         if (this.closed) break;
         this.dirty = false;
