@@ -50,10 +50,12 @@ describe('tokens: expiry, revocation, failure limit (embedded)', () => {
   });
 
   it('an expired token is a 401 unauthorized saying so, even when it was cached', async () => {
-    const created = await createToken(t.app.database.db, { userId: 'tok-user', expiresAt: new Date(Date.now() + 1500) });
+    // Room for a slow first request on a loaded machine; then wait until the expiry has passed.
+    const expiresAt = new Date(Date.now() + 4000);
+    const created = await createToken(t.app.database.db, { userId: 'tok-user', expiresAt });
     const ok = await call(t.app, { method: 'GET', url: '/me', headers: { authorization: `Bearer ${created.token}` } });
     expect(ok.statusCode).toBe(200);
-    await new Promise((r) => setTimeout(r, 1600));
+    await new Promise((r) => setTimeout(r, Math.max(0, expiresAt.getTime() - Date.now()) + 200));
     const expired = await call(t.app, { method: 'GET', url: '/me', headers: { authorization: `Bearer ${created.token}` } });
     expect(expired.statusCode).toBe(401);
     expect(expired.json.code).toBe('unauthorized');
