@@ -1,18 +1,22 @@
 /**
  * `npm run bench:transparency`: the log's Merkle tree (tree.ts) in one run against its own
  * baselines:
- *   - appends (8 connections, single-event appends) with the tree extender running beside
- *     them every second (the service's job: every CHECKPOINT_INTERVAL_MS, default 2 s), against the same appends without it (ABBA rounds, medians);
- *   - the tree extension rate (leaves/s, in passes of 20,000) against raw multi-row inserts
- *     of events (rows/s) in the same run, and the time to extend the tree over TOTAL new events;
- *   - inclusion and consistency proof latency at the resulting size (median, p99; each one
- *     query of O(log n) point reads plus hashing).
+ *   - appends (8 connections, single-event appends, rounds of ROUND_MS) with the tree
+ *     extender running beside them every second (the service runs it every
+ *     CHECKPOINT_INTERVAL_MS, default 2 s), against the same appends without it (alternating
+ *     ABBA rounds, medians);
+ *   - the time to bring the tree and a signed checkpoint over NEW new events on top of a log
+ *     of TOTAL − NEW, and that extension rate (leaves/s, passes of 20,000) against raw
+ *     multi-row inserts of the same NEW rows (rows/s) in the same run;
+ *   - inclusion and consistency proof latency at TOTAL leaves (median, p99: O(log n) stored
+ *     nodes in one query, plus at most two 64-leaf edges computed from the events).
+ * BENCH_TREE_EVENTS sets TOTAL (default 1,000,000); BENCH_KEEP=1 keeps the database.
  * Uses DATABASE_URL (or the local server) only to create and drop its own database. Prints
  * a table, then one JSON line. BENCH_QUICK=1 for a short run.
  */
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { consistencyProof, inclusionProof, treeRoot } from '@claimtrail/transparency';
+import { consistencyProof, formatCheckpoint, generateSignerKey, inclusionProof, parseSignerKey, signNote, treeRoot } from '@claimtrail/transparency';
 import {
   createEventStore,
   eventStoreMigrations,
@@ -23,6 +27,7 @@ import {
   storedConsistencyProof,
   storedInclusionProof,
   storedTreeRoot,
+  treeSize,
   withStoredNodes,
   type EventStore,
   type NewEvent,
@@ -30,10 +35,11 @@ import {
 
 const serverUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const quick = process.env.BENCH_QUICK === '1';
-const N_PARALLEL = quick ? 1600 : 8000;
-const TOTAL = quick ? 20_000 : 200_000;
+const ROUND_MS = quick ? 1500 : 5000;
+const ROUNDS = quick ? 2 : 6;
+const TOTAL = Number(process.env.BENCH_TREE_EVENTS ?? (quick ? 100_000 : 1_000_000));
+const NEW = Math.min(TOTAL, quick ? 20_000 : 200_000);
 const PROOFS = quick ? 100 : 500;
-const ROUNDS = 4;
 /** The extender's cadence beside the appends: half the service's default CHECKPOINT_INTERVAL_MS (2000). */
 const EXTEND_EVERY_MS = 1000;
 
@@ -68,22 +74,31 @@ async function main(): Promise<void> {
     const s = store;
     const db = database.db;
 
-    // -- appends with and without the extender beside them
-    const per = Math.floor(N_PARALLEL / 8 / ROUNDS);
+    // -- appends with and without the extender beside them, for ROUND_MS each
     const appendRound = async (): Promise<number> => {
       const started = performance.now();
+      const deadline = started + ROUND_MS;
+      let appended = 0;
       await Promise.all(
         Array.from({ length: 8 }, async () => {
           const stream = `par-${randomUUID()}`;
-          for (let i = 0; i < per; i++) await s.append(stream, [newEvent(i)], { expectedVersion: i === 0 ? 'no_stream' : i });
+          for (let i = 0; performance.now() < deadline; i++) {
+            await s.append(stream, [newEvent(i)], { expectedVersion: i === 0 ? 'no_stream' : i });
+            appended++;
+          }
         }),
       );
-      return ((per * 8) / (performance.now() - started)) * 1000;
+      return (appended / (performance.now() - started)) * 1000;
     };
     const rates = { with: [] as number[], without: [] as number[] };
     for (let round = 0; round < ROUNDS; round++) {
       for (const side of round % 2 === 0 ? (['without', 'with'] as const) : (['with', 'without'] as const)) {
         let stop = false;
+        // The tree starts each round covering the whole log, so a round with the extender
+        // extends over its own appends only (as the service does in a steady state), not
+        // over the previous round's as well.
+        await s.flush();
+        await extendTreeToHead(db);
         const extender =
           side === 'with'
             ? (async () => {
@@ -103,11 +118,18 @@ async function main(): Promise<void> {
     const appendWith = median(rates.with);
     const appendWithout = median(rates.without);
 
-    // -- bulk: TOTAL events appended (1000 per stream), then the tree extended over them
-    for (let at = 0; at < TOTAL; at += 1000) {
-      await s.append(`bulk-${randomUUID()}`, Array.from({ length: 1000 }, (_, i) => newEvent(at + i)), { expectedVersion: 'no_stream' });
-    }
-    await s.flush();
+    // -- bulk: the log grown to TOTAL − NEW events (1000 per append) and the tree over it, then
+    // NEW more events and the time to extend the tree over them and sign a checkpoint.
+    const bulk = async (count: number): Promise<void> => {
+      for (let at = 0; at < count; at += 1000) {
+        await s.append(`bulk-${randomUUID()}`, Array.from({ length: Math.min(1000, count - at) }, (_, i) => newEvent(at + i)), { expectedVersion: 'no_stream' });
+      }
+      await s.flush();
+    };
+    await bulk(TOTAL - (await treeSize(db)) - NEW);
+    await extendTreeToHead(db);
+    await bulk(NEW);
+    const signer = parseSignerKey(generateSignerKey('bench.claimtrail.example'));
     const extendStart = performance.now();
     let passes = 0;
     for (;;) {
@@ -116,15 +138,17 @@ async function main(): Promise<void> {
       if (result.added === 0) break;
     }
     const extendMs = performance.now() - extendStart;
-    const size = Number((await raw.query('select count(*) as n from events_tree where level = 0')).rows[0].n);
+    const size = await treeSize(db);
+    const checkpointNote = signNote(formatCheckpoint({ origin: 'bench.claimtrail.example', size, rootHash: await storedTreeRoot(db, size) }), signer);
+    const checkpointMs = performance.now() - extendStart;
     const rootStart = performance.now();
     await storedTreeRoot(db, size);
     const rootMs = performance.now() - rootStart;
 
-    // -- raw inserts of the same TOTAL rows (1000 per statement), same run
+    // -- raw inserts of the same NEW rows (1000 per statement), same run
     const metadata = JSON.stringify({ actor: 'bench' });
     const rawStart = performance.now();
-    for (let at = 0; at < TOTAL; at += 1000) {
+    for (let at = 0; at < NEW; at += 1000) {
       const stream = `raw-${randomUUID()}`;
       const values: unknown[] = [];
       const tuples: string[] = [];
@@ -136,7 +160,7 @@ async function main(): Promise<void> {
       await raw.query(`insert into raw_events (id, stream_id, version, type, data, metadata, recorded_at, hash, prev_hash) values ${tuples.join(',')}`, values);
     }
     const rawMs = performance.now() - rawStart;
-    const leavesExtended = TOTAL;
+    const leavesExtended = NEW;
 
     // -- proof latency at the current size
     const inclusion: number[] = [];
@@ -155,9 +179,9 @@ async function main(): Promise<void> {
     await withStoredNodes(db, (nodes) => [treeRoot(nodes, size), inclusionProof(nodes, 0, size), consistencyProof(nodes, 1, size)]);
 
     const rows: [string, string, string][] = [
-      ['appends, 8 conns, extender every 1 s', `${appendWith.toFixed(0)} events/s`, `${(appendWith / appendWithout).toFixed(3)}× without (${appendWithout.toFixed(0)}/s)`],
-      ['tree extension', `${((leavesExtended / extendMs) * 1000).toFixed(0)} leaves/s`, `${(((leavesExtended / extendMs) * 1000) / ((TOTAL / rawMs) * 1000)).toFixed(2)}× raw insert (${((TOTAL / rawMs) * 1000).toFixed(0)} rows/s)`],
-      [`extend over ${TOTAL.toLocaleString('en')} new events`, `${(extendMs / 1000).toFixed(2)} s`, `${passes} passes`],
+      [`appends, 8 conns, extender every ${EXTEND_EVERY_MS / 1000} s`, `${appendWith.toFixed(0)} events/s`, `${(appendWith / appendWithout).toFixed(3)}× without (${appendWithout.toFixed(0)}/s)`],
+      ['tree extension', `${((leavesExtended / extendMs) * 1000).toFixed(0)} leaves/s`, `${(((leavesExtended / extendMs) * 1000) / ((NEW / rawMs) * 1000)).toFixed(2)}× raw insert (${((NEW / rawMs) * 1000).toFixed(0)} rows/s)`],
+      [`checkpoint over ${NEW.toLocaleString('en')} new events`, `${(checkpointMs / 1000).toFixed(2)} s`, `extension ${(extendMs / 1000).toFixed(2)} s in ${passes} passes, note ${checkpointNote.length} bytes`],
       [`root at ${size.toLocaleString('en')}`, `${rootMs.toFixed(2)} ms`, ''],
       [`inclusion proof at ${size.toLocaleString('en')}`, `${median(inclusion).toFixed(2)} ms median`, `p99 ${percentile(inclusion, 99).toFixed(2)} ms`],
       [`consistency proof at ${size.toLocaleString('en')}`, `${median(consistency).toFixed(2)} ms median`, `p99 ${percentile(consistency, 99).toFixed(2)} ms`],
@@ -170,9 +194,12 @@ async function main(): Promise<void> {
         appendsWithExtender: Math.round(appendWith),
         appendsWithout: Math.round(appendWithout),
         appendRatio: Number((appendWith / appendWithout).toFixed(3)),
+        appendRounds: { with: rates.with.map(Math.round), without: rates.without.map(Math.round) },
         extendLeavesPerSec: Math.round((leavesExtended / extendMs) * 1000),
-        rawInsertRowsPerSec: Math.round((TOTAL / rawMs) * 1000),
+        rawInsertRowsPerSec: Math.round((NEW / rawMs) * 1000),
         extendSeconds: Number((extendMs / 1000).toFixed(2)),
+        checkpointSeconds: Number((checkpointMs / 1000).toFixed(2)),
+        newEvents: NEW,
         treeSize: size,
         inclusionMedianMs: Number(median(inclusion).toFixed(3)),
         consistencyMedianMs: Number(median(consistency).toFixed(3)),
@@ -182,7 +209,8 @@ async function main(): Promise<void> {
     await store?.close();
     await raw.end();
     await database.close();
-    await admin.query(`drop database "${name}" with (force)`);
+    if (process.env.BENCH_KEEP === '1') console.log(`kept database ${name}`);
+    else await admin.query(`drop database "${name}" with (force)`);
     await admin.end();
   }
 }

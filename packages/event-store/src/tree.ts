@@ -4,6 +4,13 @@
  * itself (hashing, proofs, leaf encoding) is @claimtrail/transparency; this module only
  * stores and fetches its complete subtrees.
  *
+ * Only complete subtrees of 16 leaves and up are stored (`TREE_STORED_LEVEL`); a node below
+ * is computed from the ≤ 16 events it covers when a proof or the extender needs it, as a
+ * tiled transparency log serves its partial tiles. A proof needs such nodes at two edges at
+ * most, so it reads O(log n) stored rows plus at most 2 × 16 events in one query, and the
+ * extender writes one tree row per 8 events instead of two per event. The size the tree has reached
+ * is recorded per extension in `events_tree_sizes` (migration 0024).
+ *
  * The tree is extended outside the write transactions, by whoever calls `extendTree` (the
  * service runs it from a background job on every instance): one extender at a time holds a
  * transaction-scoped advisory lock, reads the tree's size and frontier inside that
@@ -15,6 +22,7 @@ import type { Kysely, Transaction } from 'kysely';
 import {
   TreeBuilder,
   consistencyProof,
+  hashChildren,
   frontierKeys,
   inclusionProof,
   leafHashOf,
@@ -26,6 +34,13 @@ import {
 } from '@claimtrail/transparency';
 import { q } from './row.ts';
 import { TreeIncompleteError } from './errors.ts';
+
+/**
+ * The lowest level `events_tree` keeps: subtrees of 2^4 = 16 leaves and up, one row per 8
+ * events. Lower nodes are computed from the ≤ 16 events under them: a proof computes at most
+ * two such edges (≈ 32 leaf hashes, ≈ 0.2 ms).
+ */
+export const TREE_STORED_LEVEL = 4;
 
 /** The advisory lock key pair of the tree extender (the sequencer holds (4242001, 1)). */
 const TREE_LOCK = [4242001, 2] as const;
@@ -48,32 +63,79 @@ type Db = Kysely<any> | Transaction<any>;
 /** How many leaves the stored tree has. */
 export async function treeSize(db: Db): Promise<number> {
   const { rows } = await db.executeQuery<{ size: string | number | null }>(
-    q('select coalesce(max(idx) + 1, 0) as size from events_tree where level = 0'),
+    q('select coalesce(max(size), 0) as size from events_tree_sizes'),
   );
   return Number(rows[0]?.size ?? 0);
 }
 
-/** Fetches the given complete subtrees in one query; throws when one is missing. */
+/**
+ * Fetches the given complete subtrees in one query: the stored ones (level ≥
+ * TREE_STORED_LEVEL) by key, the lower ones computed from the events they cover. Throws
+ * TreeIncompleteError when a stored node or a covered event is missing. The keys are a
+ * proof's or a frontier's: O(log n) of them.
+ */
 export async function readTreeNodes(db: Db, keys: readonly NodeKey[]): Promise<NodeSource> {
-  const found = new Map<string, Uint8Array>();
-  for (let at = 0; at < keys.length; at += 500) {
-    const chunk = keys.slice(at, at + 500);
-    if (chunk.length === 0) continue;
-    const params: number[] = [];
-    const pairs = chunk.map((key) => {
+  const stored = keys.filter((key) => key.level >= TREE_STORED_LEVEL);
+  const computed = keys.filter((key) => key.level < TREE_STORED_LEVEL);
+  const params: number[] = [];
+  const parts: string[] = [];
+  if (stored.length > 0) {
+    const pairs = stored.map((key) => {
       params.push(key.level, key.index);
       return `($${params.length - 1}::smallint, $${params.length}::bigint)`;
     });
-    const { rows } = await db.executeQuery<{ level: number; idx: string | number; hash: Uint8Array }>(
-      q(`select level, idx, hash from events_tree where (level, idx) in (${pairs.join(', ')})`, params),
+    parts.push(
+      `select level, idx, hash as node, null::bigint as position, null::text as stream_id, null::int as version, null::text as hash
+         from events_tree where (level, idx) in (${pairs.join(', ')})`,
     );
-    for (const row of rows) found.set(`${row.level}/${Number(row.idx)}`, row.hash);
   }
+  if (computed.length > 0) {
+    const ranges = leafRanges(computed).map(([first, last]) => {
+      params.push(first + 1, last + 1);
+      return `position between $${params.length - 1} and $${params.length}`;
+    });
+    parts.push(`select null::smallint as level, null::bigint as idx, null::bytea as node, position, stream_id, version, hash from events where ${ranges.join(' or ')}`);
+  }
+  const found = new Map<string, Uint8Array>();
+  const leaves = new Map<number, Uint8Array>();
+  if (parts.length > 0) {
+    const { rows } = await db.executeQuery<{ level: number | null; idx: string | number | null; node: Uint8Array | null } & { [K in keyof LeafRow]: LeafRow[K] | null }>(
+      q(parts.join(' union all '), params),
+    );
+    for (const row of rows) {
+      if (row.node !== null) found.set(`${row.level}/${Number(row.idx)}`, row.node);
+      else if (row.position !== null && row.stream_id !== null && row.version !== null && row.hash !== null) {
+        const position = Number(row.position);
+        leaves.set(position - 1, leafHashOfRow({ position, streamId: row.stream_id, version: row.version, hash: row.hash }));
+      }
+    }
+  }
+  const subtree = (level: number, index: number): Uint8Array => {
+    if (level === 0) {
+      const leaf = leaves.get(index);
+      if (leaf === undefined) throw new TreeIncompleteError(`the log has no event at position ${index + 1}, which the tree covers`);
+      return leaf;
+    }
+    return hashChildren(subtree(level - 1, 2 * index), subtree(level - 1, 2 * index + 1));
+  };
+  for (const key of computed) found.set(`${key.level}/${key.index}`, subtree(key.level, key.index));
   return (level, index) => {
     const hash = found.get(`${level}/${index}`);
     if (hash === undefined) throw new TreeIncompleteError(`the stored tree has no node at level ${level}, index ${index}`);
     return hash;
   };
+}
+
+/** The leaf index ranges [first, last] under the given subtrees, merged where they touch. */
+function leafRanges(keys: readonly NodeKey[]): [number, number][] {
+  const ranges = keys.map((key) => [key.index * 2 ** key.level, (key.index + 1) * 2 ** key.level - 1] as [number, number]).sort((a, b) => a[0] - b[0]);
+  const merged: [number, number][] = [];
+  for (const range of ranges) {
+    const last = merged[merged.length - 1];
+    if (last && range[0] <= last[1] + 1) last[1] = Math.max(last[1], range[1]);
+    else merged.push([...range]);
+  }
+  return merged;
 }
 
 /** Runs a tree computation over the stored nodes: plan its reads, fetch them in one query, run it. */
@@ -149,9 +211,12 @@ export async function extendTree(db: Kysely<any>, options: ExtendTreeOptions = {
       // Positions become visible in order and without gaps (the sequencer's guarantee); a
       // gap here means the log lost an event: stop rather than hash past it.
       if (position !== builder.size + 1) throw new Error(`the log has no event at position ${builder.size + 1} (found ${position})`);
-      created.push(...builder.append(leafHashOfRow({ position, streamId: row.stream_id, version: row.version, hash: row.hash })));
+      for (const node of builder.append(leafHashOfRow({ position, streamId: row.stream_id, version: row.version, hash: row.hash }))) {
+        if (node.level >= TREE_STORED_LEVEL) created.push(node);
+      }
     }
     await insertNodes(tx, created);
+    await tx.executeQuery(q('insert into events_tree_sizes (size) values ($1)', [builder.size]));
     return { busy: false, size: builder.size, added: rows.length };
   });
 }
@@ -172,16 +237,20 @@ export interface TreeVerifyResult {
   size: number;
   /** Leaves recomputed from the events and compared (every stored node they complete too). */
   checked: number;
-  /** The first leaf whose stored tree differs from the events, with why. */
+  /**
+   * Where the events first differ from the stored tree, with why: a missing event's leaf, or
+   * the first leaf of the lowest stored subtree (16 leaves) that no longer matches.
+   */
   firstBroken?: { leafIndex: number; reason: string };
 }
 
 /**
  * Recomputes the tree from the positioned events and compares every stored node with it:
  * a rewritten, removed or reordered event (even with its stream's hash chain recomputed)
- * changes its leaf and every node above it. A tree larger than the log means events were
- * removed after the tree covered them. The tree lagging behind the log is normal (it is
- * extended after positions are assigned).
+ * changes its leaf and every stored node above it. A tree larger than the log means events
+ * were removed after the tree covered them. The tree lagging behind the log is normal (it is
+ * extended after positions are assigned). The last 0–15 leaves are in no stored node: a
+ * signed checkpoint's root covers them (the service's audit compares it, audit/verify.ts).
  */
 export async function verifyTree(db: Kysely<any>, options: { batchSize?: number } = {}): Promise<TreeVerifyResult> {
   const batchSize = options.batchSize ?? 10_000;
@@ -199,7 +268,7 @@ export async function verifyTree(db: Kysely<any>, options: { batchSize?: number 
     // Each level's nodes completed by leaves [from, to) are one contiguous index range.
     const ranges: string[] = [];
     const params: number[] = [];
-    for (let level = 0; 2 ** level <= to; level++) {
+    for (let level = TREE_STORED_LEVEL; 2 ** level <= to; level++) {
       const width = 2 ** level;
       const low = Math.ceil((from + 1) / width) - 1;
       const high = Math.floor(to / width) - 1;
@@ -207,9 +276,10 @@ export async function verifyTree(db: Kysely<any>, options: { batchSize?: number 
       params.push(level, low, high);
       ranges.push(`(level = $${params.length - 2} and idx between $${params.length - 1} and $${params.length})`);
     }
-    const { rows: nodeRows } = await db.executeQuery<{ level: number; idx: string | number; hash: Uint8Array }>(
-      q(`select level, idx, hash from events_tree where ${ranges.join(' or ')}`, params),
-    );
+    const { rows: nodeRows } =
+      ranges.length === 0
+        ? { rows: [] }
+        : await db.executeQuery<{ level: number; idx: string | number; hash: Uint8Array }>(q(`select level, idx, hash from events_tree where ${ranges.join(' or ')}`, params));
     const stored = new Map(nodeRows.map((row) => [`${row.level}/${Number(row.idx)}`, Buffer.from(row.hash)]));
     let at = 0;
     for (let leaf = from; leaf < to; leaf++) {
@@ -220,9 +290,11 @@ export async function verifyTree(db: Kysely<any>, options: { batchSize?: number 
       at++;
       const created = builder.append(leafHashOfRow({ position: leaf + 1, streamId: row.stream_id, version: row.version, hash: row.hash }));
       for (const node of created) {
+        if (node.level < TREE_STORED_LEVEL) continue;
         const kept = stored.get(`${node.level}/${node.index}`);
         if (!kept || !kept.equals(Buffer.from(node.hash))) {
-          return broken(leaf, node.level === 0 ? `leaf ${leaf} differs from the event at position ${leaf + 1}` : `the stored node at level ${node.level}, index ${node.index} differs`);
+          const first = node.index * 2 ** node.level;
+          return broken(first, `the events at positions ${first + 1}–${first + 2 ** node.level} differ from the stored subtree at level ${node.level}, index ${node.index}`);
         }
       }
     }

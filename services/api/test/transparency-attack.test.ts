@@ -91,7 +91,7 @@ describe.skipIf(!hasPg)('the outside verifier detects rewrites against a saved c
   }
   /** The attacker hides the old tree: wipes it and the checkpoints; the service rebuilds and re-signs (it holds the key). */
   async function wipeTreeAndResign(): Promise<string> {
-    for (const table of ['events_checkpoint_cosignatures', 'events_checkpoints', 'events_tree']) {
+    for (const table of ['events_checkpoint_cosignatures', 'events_checkpoints', 'events_tree', 'events_tree_sizes']) {
       await su.query(`alter table ${table} disable trigger user`);
       await su.query(`delete from ${table}`);
       await su.query(`alter table ${table} enable trigger user`);

@@ -199,11 +199,13 @@ describe.skipIf(!hasPg)('transparency routes', () => {
   it('a proof the damaged tree cannot give is a 409 tree_incomplete problem, never a 5xx', async () => {
     const db = t.app.database.db;
     // The append-only guard is a user trigger; a superuser can step around it, as an attacker would.
-    await sql`alter table events_tree disable trigger user`.execute(db);
+    // The tree's lowest levels are computed from the events (16-leaf edges): a removed event
+    // leaves a hole no proof over it can be computed across.
+    await sql`alter table events disable trigger user`.execute(db);
     try {
-      await sql`delete from events_tree where level = 0 and idx = 1`.execute(db);
+      await sql`delete from events where position = 2`.execute(db);
     } finally {
-      await sql`alter table events_tree enable trigger user`.execute(db);
+      await sql`alter table events enable trigger user`.execute(db);
     }
     const r = await call(t.app, { url: '/audit/proof/inclusion?position=1&size=2', headers: t.as.auditor });
     expect(r.statusCode).toBe(409);
