@@ -94,6 +94,33 @@ describe.skipIf(!pg)('coalesced frames', () => {
     for (const w of [plain, batched, late]) w.socket.close();
   });
 
+  it('more watchers than one flush slice: each gets every event once, in order, and a burst shares frames', async () => {
+    // 700 batched watchers: the hub writes a tick's frame in slices of 500 sockets with the
+    // event loop free between them, and holds the next tick until the slices are written.
+    const watchers: Frames[] = [];
+    for (let wave = 0; wave < 7; wave++) {
+      const opened = await Promise.all(Array.from({ length: 100 }, () => Frames.open(instance.wsUrl, instance.tokens.editor)));
+      for (const w of opened) w.send({ type: 'subscribe', channel: 'board', batch: true });
+      watchers.push(...opened);
+    }
+    await eventually(() => watchers.every((w) => w.messages().some((m) => m.type === 'snapshot')), 20_000, 'snapshots');
+    const api = instance.client('fact_checker');
+    const created = await Promise.all(Array.from({ length: 40 }, (_, i) => api.createClaim({ text: `A claim for seven hundred watchers ${i}` })));
+    const ids = new Set(created.map((c) => c.id));
+    const ours = (w: Frames) => w.events('board').filter((e) => ids.has(e.claimId));
+    await eventually(() => watchers.every((w) => ours(w).length >= created.length), 30_000, 'every watcher has every event');
+    const reference = ours(watchers[0]!).map((e) => e.position);
+    assertStrictlyIncreasing(reference, 'first watcher');
+    for (const w of watchers) {
+      expect(ours(w).map((e) => e.position)).toEqual(reference);
+      expect(w.events('board').length).toBe(new Set(w.events('board').map((e) => e.position)).size);
+    }
+    // 40 concurrent writes reach a watcher in fewer frames than events.
+    const frames = watchers[0]!.frames.filter((f) => Array.isArray(f) && f.some((m) => ids.has((m as { claimId: string }).claimId)));
+    expect(frames.length).toBeLessThan(created.length);
+    for (const w of watchers) w.socket.close();
+  });
+
   it('batch must be a boolean', async () => {
     const w = await Frames.open(instance.wsUrl, instance.tokens.editor);
     w.send({ type: 'subscribe', channel: 'board', batch: 'yes' });
