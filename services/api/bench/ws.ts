@@ -107,6 +107,27 @@ async function child(): Promise<void> {
   const cpuSpent = () => process.cpuUsage(cpuAtFirst);
   const closes: Record<string, number> = {};
   const RECORDED = Buffer.from('"recordedAt":"');
+  // Read straight from the bytes, no strings: at 10,000 watchers the watcher process handles
+  // hundreds of thousands of messages a second on the same cores as the service.
+  /** The unsigned integer whose digits start at `at`. */
+  const digitsAt = (data: Buffer, at: number): number => {
+    let n = 0;
+    for (let i = at; i < data.length; i++) {
+      const d = data[i]! - 0x30;
+      if (d < 0 || d > 9) break;
+      n = n * 10 + d;
+    }
+    return n;
+  };
+  /** Milliseconds since the epoch of the ISO-8601 UTC time `YYYY-MM-DDTHH:MM:SS.mmmZ` at `at`. */
+  const isoMillis = (data: Buffer, at: number): number => {
+    const d = (i: number, n: number): number => {
+      let v = 0;
+      for (let k = 0; k < n; k++) v = v * 10 + (data[at + i + k]! - 0x30);
+      return v;
+    };
+    return Date.UTC(d(0, 4), d(5, 2) - 1, d(8, 2), d(11, 2), d(14, 2), d(17, 2), d(20, 3));
+  };
   const POSITION = Buffer.from('"position":');
 
   process.on('message', async (m: ToChild) => {
@@ -139,8 +160,8 @@ async function child(): Promise<void> {
               const at = data.indexOf(RECORDED, p);
               if (at < 0) return;
               from = at + RECORDED.length;
-              const recordedAt = Date.parse(data.toString('latin1', at + RECORDED.length, at + RECORDED.length + 24));
-              const position = Number(data.toString('latin1', p + POSITION.length, data.indexOf(0x2c, p)));
+              const recordedAt = isoMillis(data, at + RECORDED.length);
+              const position = digitsAt(data, p + POSITION.length);
               if (position <= last) outOfOrder++;
               last = position;
               lastPositions[i] = position;

@@ -107,7 +107,7 @@ describe.skipIf(!pg)('coalesced frames', () => {
     const api = instance.client('fact_checker');
     const created = await Promise.all(Array.from({ length: 40 }, (_, i) => api.createClaim({ text: `A claim for seven hundred watchers ${i}` })));
     const ids = new Set(created.map((c) => c.id));
-    const ours = (w: Frames) => w.events('board').filter((e) => ids.has(e.claimId));
+    const ours = (w: Frames) => w.events('board').filter((e) => ids.has(e.claimId ?? ''));
     await eventually(() => watchers.every((w) => ours(w).length >= created.length), 30_000, 'every watcher has every event');
     const reference = ours(watchers[0]!).map((e) => e.position);
     assertStrictlyIncreasing(reference, 'first watcher');
