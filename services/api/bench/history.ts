@@ -7,17 +7,18 @@
  *
  * Per size: the history is appended through the store (claim-history.ts: real hash chains,
  * versions and positions), then measured directly on the store — subscription catch-up
- * from position 0, a projection rebuild (swap), a full chain verify — and then through the
- * service (a child process on that database, autocannon here): POST notes (8 connections),
+ * from position 0, a projection rebuild (swap), a full chain verify, the desk projections'
+ * catch-up and the Merkle tree's extension (so the service starts caught up, as it runs
+ * day to day) — and then through the service (a child process on that database, autocannon here): POST notes (8 connections),
  * GET /claims/:id, GET /board and GET /claims?q= (gzip accepted, as a browser asks).
  *
  *   BENCH_HISTORY_SMALL=10000 BENCH_HISTORY_LARGE=1000000 BENCH_DURATION=8 npm run bench:history
  */
 import type { ChildProcess } from 'node:child_process';
 import pg from 'pg';
-import { createEventStore, migrateToLatest, openDatabase, type EventStore } from '@claimtrail/event-store';
+import { createEventStore, extendTreeToHead, migrateToLatest, openDatabase, type EventStore } from '@claimtrail/event-store';
 import { migrations } from '@claimtrail/migrations';
-import { rebuildProjections } from '@claimtrail/claims';
+import { DESK_PROJECTIONS, DeskFollower, rebuildProjections } from '@claimtrail/claims';
 import { createTestDatabase } from '@claimtrail/testing';
 import { PER_CLAIM, fillClaimHistory } from './claim-history.ts';
 import { noteRequests } from './support.ts';
@@ -33,6 +34,8 @@ interface SizeFigures {
   catchUpPerSec: number;
   rebuildPerSec: number;
   verifyPerSec: number;
+  deskPerSec: number;
+  treePerSec: number;
   rows: Row[];
 }
 
@@ -69,6 +72,8 @@ async function measureSize(total: number): Promise<SizeFigures> {
     let catchUpPerSec = 0;
     let rebuildPerSec = 0;
     let verifyPerSec = 0;
+    let deskPerSec = 0;
+    let treePerSec = 0;
     let claims = 0;
     try {
       fillPerSec = await timed('append (4 streams in flight)', () => fillClaimHistory(store, total, 4));
@@ -87,6 +92,13 @@ async function measureSize(total: number): Promise<SizeFigures> {
         if (!result.ok) throw new Error(`verify failed: ${JSON.stringify(result.firstBroken)}`);
         return result.checked;
       });
+      // What the service would otherwise do at its start, and measure the writes beside: the
+      // desk projections follow the log from 0, and the Merkle tree is extended over it.
+      deskPerSec = await timed('desk projections catch-up from 0', async () => {
+        await new DeskFollower(db.db, DESK_PROJECTIONS).catchUp();
+        return head;
+      });
+      treePerSec = await timed('Merkle tree extension from 0', async () => (await extendTreeToHead(db.db)).added);
     } finally {
       await store.close().catch(() => undefined);
       await db.close().catch(() => undefined);
@@ -116,7 +128,7 @@ async function measureSize(total: number): Promise<SizeFigures> {
     rows.push(await cannon('GET /board', { url: `${apiUrl}/board`, connections: 32, headers: browser }));
     rows.push(await cannon('GET /claims?q=Tyotkino', { url: `${apiUrl}/claims?q=Tyotkino`, connections: 32, headers: browser }));
     await stop(api.child);
-    return { events: total, claims, fillPerSec, catchUpPerSec, rebuildPerSec, verifyPerSec, rows };
+    return { events: total, claims, fillPerSec, catchUpPerSec, rebuildPerSec, verifyPerSec, deskPerSec, treePerSec, rows };
   } finally {
     for (const child of children) await stop(child);
     await database.drop();
@@ -132,6 +144,8 @@ async function main(): Promise<void> {
     ['subscription catch-up, events/s', small.catchUpPerSec, large.catchUpPerSec, ratio(large.catchUpPerSec, small.catchUpPerSec)],
     ['rebuild (swap), events/s', small.rebuildPerSec, large.rebuildPerSec, ratio(large.rebuildPerSec, small.rebuildPerSec)],
     ['verify (hash chains), events/s', small.verifyPerSec, large.verifyPerSec, ratio(large.verifyPerSec, small.verifyPerSec)],
+    ['desk projections catch-up, events/s', small.deskPerSec, large.deskPerSec, ratio(large.deskPerSec, small.deskPerSec)],
+    ['Merkle tree extension, leaves/s', small.treePerSec, large.treePerSec, ratio(large.treePerSec, small.treePerSec)],
   ];
   const latency: Record<string, { p50Ratio: number; rpsRatio: number }> = {};
   for (const row of small.rows) {
@@ -149,7 +163,7 @@ async function main(): Promise<void> {
         bench: 'history',
         small: { events: small.events, claims: small.claims },
         large: { events: large.events, claims: large.claims },
-        rates: Object.fromEntries(lines.slice(0, 4).map(([name, a, b, r]) => [name, { small: Math.round(a), large: Math.round(b), ratio: r }])),
+        rates: Object.fromEntries(lines.slice(0, 6).map(([name, a, b, r]) => [name, { small: Math.round(a), large: Math.round(b), ratio: r }])),
         requests: latency,
         errors: [...small.rows, ...large.rows].reduce((n, r) => n + r.errors, 0),
       }),

@@ -75,6 +75,8 @@ type FromChild =
       /** CPU of the watcher process between start of writes and finish (one core = 100). */
       cpuPercent: number;
       messages: number;
+      /** Payload bytes of the event frames received (array frames whole). */
+      bytes: number;
       firstAt: number;
       lastAt: number;
       outOfOrder: number;
@@ -95,6 +97,7 @@ async function child(): Promise<void> {
   let samples = new Float64Array(1 << 20);
   let n = 0;
   let messages = 0;
+  let bytes = 0;
   let firstAt = 0;
   let lastAt = 0;
   let outOfOrder = 0;
@@ -151,6 +154,7 @@ async function child(): Promise<void> {
               resolve();
               return;
             }
+            bytes += data.length;
             // A coalesced frame (`batch`) is an array of event messages: each one in turn.
             const now = Date.now();
             let from = 0;
@@ -203,6 +207,7 @@ async function child(): Promise<void> {
         max: sorted[n - 1] ?? NaN,
         cpuPercent: Math.round(((cpuSpent().user + cpuSpent().system) / 1000 / Math.max(1, lastAt - firstAt)) * 100),
         messages,
+        bytes,
         firstAt,
         lastAt,
         outOfOrder,
@@ -333,7 +338,7 @@ async function main(): Promise<void> {
 
     const before = memory();
     const childProcess = fork(fileURLToPath(import.meta.url), ['--child'], {
-      execArgv: ['--import', 'tsx'],
+      execArgv: ['--import', 'tsx', ...(process.env.BENCH_PROFILE_WATCHERS ? ['--cpu-prof', '--cpu-prof-dir=/tmp/wprof'] : [])],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     watchersProcess = childProcess;
@@ -468,6 +473,8 @@ async function main(): Promise<void> {
       messagesExpected: expected,
       messagesDelivered: r.messages,
       messagesPerSecond: Math.round(r.messages / seconds),
+      bytesPerMessage: Math.round(r.bytes / Math.max(1, r.messages)),
+      megabytesPerSecond: Number((r.bytes / seconds / 1e6).toFixed(1)),
       outOfOrder: r.outOfOrder,
       perWatcherMin: r.perWatcherMin,
       perWatcherMax: r.perWatcherMax,
@@ -505,7 +512,7 @@ async function main(): Promise<void> {
       ['writes (target / achieved)', `${RATE}/s / ${summary.writesPerSecond}/s, ${writes} ok, ${failed} failed`],
       ['write latency p50 / p99', `${summary.writeP50Ms} / ${summary.writeP99Ms} ms`],
       ['messages delivered / expected', `${r.messages} / ${expected}${r.outOfOrder ? `, ${r.outOfOrder} out of order` : ', all in order'}`],
-      ['messages/s (to clients)', String(summary.messagesPerSecond)],
+      ['messages/s (to clients)', `${summary.messagesPerSecond} (${summary.bytesPerMessage} bytes each, ${summary.megabytesPerSecond} MB/s)`],
       ['delivery latency p50', `${summary.latencyP50Ms} ms`],
       ['delivery latency p95', `${summary.latencyP95Ms} ms`],
       ['delivery latency p99', `${summary.latencyP99Ms} ms`],
@@ -530,7 +537,10 @@ async function main(): Promise<void> {
     for (const [k, v] of rows) console.log(`  ${k.padEnd(width)}  ${v}`);
     console.log('');
     console.log(JSON.stringify(summary));
+    // Let it exit on its own (a --cpu-prof profile is written at exit), then kill it anyway.
+    const exited = new Promise((resolve) => childProcess.once('exit', resolve));
     childProcess.send({ type: 'exit' } satisfies ToChild);
+    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 10_000))]);
   } finally {
     watchersProcess?.kill();
     await app.close();
