@@ -432,6 +432,8 @@ async function main(): Promise<void> {
     const drainStart = Date.now();
     while (Date.now() - drainStart < 10_000 && app.live.stats.position < positionAtEnd) await new Promise((r) => setTimeout(r, 50));
     await new Promise((r) => setTimeout(r, 1500));
+    // The server's part: commit → the coalesced frame handed to each slice of sockets.
+    const handoff = { p50: app.live.hub.handoff.percentile(50), p99: app.live.hub.handoff.percentile(99) };
     const result = fromChild('result');
     childProcess.send({ type: 'finish' } satisfies ToChild);
     const r = await result;
@@ -492,6 +494,8 @@ async function main(): Promise<void> {
       serverLoopDelayP99Ms: +(loopDelay.percentile(99) / 1e6).toFixed(1),
       storeSubscriptionLagP50Ms: percentile(hubLag, 50),
       storeSubscriptionLagP99Ms: percentile(hubLag, 99),
+      serverHandoffP50Ms: Math.round(handoff.p50),
+      serverHandoffP99Ms: Math.round(handoff.p99),
       closes: r.closes,
       reconnectWatchers: storm.watchers,
       reconnectFailed: storm.failed,
@@ -521,6 +525,7 @@ async function main(): Promise<void> {
       ['watcher process CPU', `${r.cpuPercent} %`],
       ['service CPU (one core = 100 %)', `${summary.serverCpuPercent} %, event-loop delay p99 ${summary.serverLoopDelayP99Ms} ms`],
       ['store subscription lag p50 / p99', `${summary.storeSubscriptionLagP50Ms} / ${summary.storeSubscriptionLagP99Ms} ms (recordedAt → subscriber, no fan-out)`],
+      ['server hand-off p50 / p99', `${summary.serverHandoffP50Ms} / ${summary.serverHandoffP99Ms} ms (recordedAt → coalesced frame written to the sockets; batched watchers)`],
       ['server memory per connection', `${(summary.serverBytesPerConnection / 1024).toFixed(1)} KiB heap+buffers, ${(summary.serverRssPerConnection / 1024).toFixed(1)} KiB RSS`],
       [
         `${storm.watchers} watchers reconnecting, after=P`,

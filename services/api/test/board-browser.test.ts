@@ -10,15 +10,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { createTestDatabase, requirePostgres, type TestDatabase } from '@claimtrail/testing';
 import { buildBoard, boardDistDir } from '../src/board/build.ts';
 import { startInstance, type Instance } from './live-support.ts';
+import { hasChromium, launchBrowser, recordProblems } from './browser-support.ts';
 
 const pg = await requirePostgres();
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const hasChromium = existsSync(CHROMIUM);
-if (!hasChromium && process.env.CI) throw new Error(`${CHROMIUM} is required in CI (.ci/run installs it)`);
 const resultsDir = fileURLToPath(new URL('../../../test-results/', import.meta.url));
 /** A foreign name the browser resolves to 127.0.0.1, as a rebinding attacker's DNS would. */
 const FOREIGN_HOST = 'rebound.evil.example';
@@ -27,19 +25,7 @@ const FOREIGN_HOST = 'rebound.evil.example';
 async function watchedPage(browser: Browser): Promise<{ page: Page; problems: string[] }> {
   const page = await browser.newPage({ viewport: { width: 1680, height: 940 } });
   const problems: string[] = [];
-  page.on('pageerror', (error) => problems.push(`pageerror: ${error.message}`));
-  page.on('console', (message) => {
-    if (/content security policy/i.test(message.text())) problems.push(`console: ${message.text()}`);
-  });
-  await page.exposeFunction('reportViolation', (text: string) => problems.push(`violation: ${text}`));
-  // Injected by the browser's devtools protocol before the page's own scripts; CSP does not apply to it.
-  await page.addInitScript(() => {
-    document.addEventListener('securitypolicyviolation', (event) => {
-      void (window as unknown as { reportViolation(text: string): Promise<void> }).reportViolation(
-        `${event.violatedDirective} blocked ${event.blockedURI || 'inline'}`,
-      );
-    });
-  });
+  await recordProblems(page, problems);
   return { page, problems };
 }
 
@@ -57,11 +43,7 @@ describe.skipIf(!pg || !hasChromium)('board page in a browser', () => {
     if (!existsSync(`${boardDistDir}app.js`)) await buildBoard();
     db = await createTestDatabase('board_ui');
     instance = await startInstance(db.url, {}, { seed: true });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [`--host-resolver-rules=MAP ${FOREIGN_HOST} 127.0.0.1`, '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
+    browser = await launchBrowser([`--host-resolver-rules=MAP ${FOREIGN_HOST} 127.0.0.1`]);
   });
   afterAll(async () => {
     await browser?.close();

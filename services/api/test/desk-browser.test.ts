@@ -11,19 +11,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { createTestDatabase, requirePostgres, type TestDatabase } from '@claimtrail/testing';
 import { buildBoard, boardDistDir } from '../src/board/build.ts';
 import { startInstance, type Instance } from './live-support.ts';
+import { expectAccessible, hasChromium, launchBrowser, recordProblems } from './browser-support.ts';
 
 const pg = await requirePostgres();
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const hasChromium = existsSync(CHROMIUM);
-if (!hasChromium && process.env.CI) throw new Error(`${CHROMIUM} is required in CI (.ci/run installs it)`);
 const shots = fileURLToPath(new URL('../../../test-results/desk/', import.meta.url));
-const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const WAIT = { timeout: 20_000 };
 
 type Role = keyof Instance['tokens'];
@@ -44,11 +40,7 @@ describe.skipIf(!pg || !hasChromium)('the desk in a browser', () => {
     if (!existsSync(`${boardDistDir}app.js`)) await buildBoard();
     db = await createTestDatabase('desk_ui');
     instance = await startInstance(db.url, {}, { seed: true });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
+    browser = await launchBrowser();
     await mkdir(shots, { recursive: true });
   });
   afterAll(async () => {
@@ -62,16 +54,7 @@ describe.skipIf(!pg || !hasChromium)('the desk in a browser', () => {
     const context = await browser.newContext({ viewport });
     const page = await context.newPage();
     const problems: string[] = [];
-    page.on('pageerror', (error) => problems.push(`pageerror: ${error.message}`));
-    page.on('console', (message) => {
-      if (/content security policy/i.test(message.text())) problems.push(`console: ${message.text()}`);
-    });
-    await page.exposeFunction('reportViolation', (text: string) => problems.push(`violation: ${text}`));
-    await page.addInitScript(() => {
-      document.addEventListener('securitypolicyviolation', (event) => {
-        void (window as unknown as { reportViolation(text: string): Promise<void> }).reportViolation(`${event.violatedDirective} blocked ${event.blockedURI || 'inline'}`);
-      });
-    });
+    await recordProblems(page, problems);
     return { page, context, problems };
   }
 
@@ -105,18 +88,6 @@ describe.skipIf(!pg || !hasChromium)('the desk in a browser', () => {
 
   async function state(page: Page): Promise<string | null> {
     return page.locator('.claim__header .state-badge').getAttribute('data-state');
-  }
-
-  async function axe(page: Page, what: string): Promise<void> {
-    // Injected through the devtools protocol: the page's CSP does not apply to it.
-    await page.evaluate(AXE_SOURCE);
-    const violations = await page.evaluate(async () => {
-      const result = await (window as unknown as { axe: { run(context: Document, options: object): Promise<{ violations: { id: string; impact: string; nodes: { target: string[] }[] }[] }> } }).axe.run(document, {
-        resultTypes: ['violations'],
-      });
-      return result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`);
-    });
-    expect(violations, what).toEqual([]);
   }
 
   let publishedId = '';
@@ -386,24 +357,24 @@ describe.skipIf(!pg || !hasChromium)('the desk in a browser', () => {
     const w = await open({ width: 1280, height: 900 });
     await w.page.goto(instance.url + '/');
     await w.page.locator('.card').first().waitFor(WAIT);
-    await axe(w.page, 'board');
+    await expectAccessible(w.page, 'board');
     await openClaim(w.page, publishedId);
     await w.page.click('[data-step="add_note"]');
-    await axe(w.page, 'claim with a step form');
+    await expectAccessible(w.page, 'claim with a step form');
     await w.page.click('nav a[href="/desk/audit"]');
     await w.page.locator('#feed tbody tr').first().waitFor(WAIT);
-    await axe(w.page, 'audit');
+    await expectAccessible(w.page, 'audit');
     await w.page.goto(instance.url + '/desk/new');
     await w.page.locator('#submit-claim').waitFor(WAIT);
-    await axe(w.page, 'new claim');
+    await expectAccessible(w.page, 'new claim');
     await w.page.goto(`${instance.url}/fact-checks`);
-    await axe(w.page, 'public list');
+    await expectAccessible(w.page, 'public list');
     await w.page.goto(`${instance.url}/fact-checks/${publishedId}`);
-    await axe(w.page, 'public page');
+    await expectAccessible(w.page, 'public page');
     await w.page.setViewportSize({ width: 390, height: 844 });
     await w.page.goto(instance.url + '/');
     await w.page.locator('.card').first().waitFor(WAIT);
-    await axe(w.page, 'board on a phone');
+    await expectAccessible(w.page, 'board on a phone');
     expect(w.problems).toEqual([]);
     await w.context.close();
   }, SLOW);

@@ -9,21 +9,17 @@
  * analytics page. One browser for the file; screenshots in test-results/desk-operations/.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { createTestDatabase, requirePostgres, type TestDatabase } from '@claimtrail/testing';
 import { buildBoard, boardDistDir } from '../src/board/build.ts';
 import { startInstance, type Instance } from './live-support.ts';
+import { expectAccessible, hasChromium, launchBrowser, recordProblems } from './browser-support.ts';
 
 const pg = await requirePostgres();
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const hasChromium = existsSync(CHROMIUM);
-if (!hasChromium && process.env.CI) throw new Error(`${CHROMIUM} is required in CI (.ci/run installs it)`);
 const shots = fileURLToPath(new URL('../../../test-results/desk-operations/', import.meta.url));
-const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const WAIT = { timeout: 20_000 };
 const SLOW = 90_000;
 
@@ -40,11 +36,7 @@ describe.skipIf(!pg || !hasChromium)('desk operations in a browser', () => {
     if (!existsSync(`${boardDistDir}app.js`)) await buildBoard();
     db = await createTestDatabase('desk_ops_ui');
     instance = await startInstance(db.url);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
+    browser = await launchBrowser();
     await mkdir(shots, { recursive: true });
   });
   afterAll(async () => {
@@ -59,32 +51,12 @@ describe.skipIf(!pg || !hasChromium)('desk operations in a browser', () => {
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     contexts.push(context);
     const page = await context.newPage();
-    page.on('pageerror', (error) => problems.push(`pageerror: ${error.message}`));
-    page.on('console', (message) => {
-      if (/content security policy/i.test(message.text())) problems.push(`console: ${message.text()}`);
-    });
-    await page.exposeFunction('reportViolation', (text: string) => problems.push(`violation: ${text}`));
-    await page.addInitScript(() => {
-      document.addEventListener('securitypolicyviolation', (event) => {
-        void (window as unknown as { reportViolation(text: string): Promise<void> }).reportViolation(`${event.violatedDirective} blocked ${event.blockedURI || 'inline'}`);
-      });
-    });
+    await recordProblems(page, problems);
     await page.goto(instance.url + path);
     await page.fill('#token', instance.tokens[role]);
     await page.press('#token', 'Enter');
     await page.locator(`#whoami[data-role="${role}"]`).waitFor(WAIT);
     return page;
-  }
-
-  async function axe(page: Page, what: string): Promise<void> {
-    await page.evaluate(AXE_SOURCE);
-    const violations = await page.evaluate(async () => {
-      const result = await (window as unknown as { axe: { run(context: Document, options: object): Promise<{ violations: { id: string; impact: string; nodes: { target: string[] }[] }[] }> } }).axe.run(document, {
-        resultTypes: ['violations'],
-      });
-      return result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`);
-    });
-    expect(violations, what).toEqual([]);
   }
 
   const count = (page: Page) => page.locator('#bell-count').getAttribute('data-count').then(Number);
@@ -107,7 +79,7 @@ describe.skipIf(!pg || !hasChromium)('desk operations in a browser', () => {
     await item.waitFor(WAIT);
     expect(await item.textContent()).toContain('mentioned you in a note: @');
     expect(await item.locator('a').getAttribute('href')).toBe(`/desk/claims/${claim.id}`);
-    await axe(page, 'notifications panel');
+    await expectAccessible(page, 'notifications panel');
     await page.screenshot({ path: `${shots}notifications-panel.png` });
 
     await item.locator('[data-mark-read]').click();
@@ -154,7 +126,7 @@ describe.skipIf(!pg || !hasChromium)('desk operations in a browser', () => {
     expect(await page.locator('#figure-published .figure__value').textContent()).toBe('0');
     await page.click('.period__quick [data-days="7"]');
     await page.locator('#figure-published .figure__value').waitFor(WAIT);
-    await axe(page, 'stats page');
+    await expectAccessible(page, 'stats page');
     await page.screenshot({ path: `${shots}stats.png`, fullPage: true });
 
     const fc = await signedIn('fact_checker');

@@ -118,6 +118,11 @@ describe.skipIf(!pg)('coalesced frames', () => {
     // 40 concurrent writes reach a watcher in fewer frames than events.
     const frames = watchers[0]!.frames.filter((f) => Array.isArray(f) && f.some((m) => ids.has((m as { claimId: string }).claimId)));
     expect(frames.length).toBeLessThan(created.length);
+    // The hub measured each slice's hand-off: commit → frame written, never before the commit.
+    const handoff = instance.app.live.hub.handoff;
+    expect(handoff.count).toBeGreaterThanOrEqual(created.length * 2);
+    expect(handoff.percentile(0)).toBeGreaterThanOrEqual(0);
+    expect(handoff.percentile(99)).toBeLessThan(30_000);
     for (const w of watchers) w.socket.close();
   });
 

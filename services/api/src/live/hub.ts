@@ -4,6 +4,7 @@ import { claimStreamId, type ClaimState } from '@claimtrail/domain';
 import { ReplayHistory } from './history.ts';
 import { PreparedEvent, arrayFrame } from './messages.ts';
 import { RecentEvents } from './recent.ts';
+import { LatencySamples } from './samples.ts';
 import { storeReads, type LiveReads } from './reads.ts';
 import { ClaimStates, viewOf, type LatestClaimState } from './views.ts';
 
@@ -86,6 +87,11 @@ export class LiveHub {
     fanOutMs: 0,
     fanOutMaxMs: 0,
   };
+  /**
+   * Coalesced fan-out: per event and flush slice, the time from the event's recording to its
+   * frame being handed to the slice's sockets (the server's part of a watcher's delay).
+   */
+  readonly handoff = new LatencySamples(65_536);
 
   constructor(
     private readonly store: EventStore,
@@ -303,10 +309,12 @@ export class LiveHub {
     const slice = (): void => {
       const started = performance.now();
       let written = 0;
+      const sent: PreparedEvent[][] = [];
       while (item < work.length && written < FLUSH_SLICE) {
         const { listeners, events, frame } = work[item]!;
         const end = Math.min(listeners.length, at + FLUSH_SLICE - written);
         this.sendBatch(listeners, at, end, events, frame);
+        sent.push(events);
         written += end - at;
         at = end;
         if (at >= listeners.length) {
@@ -314,6 +322,8 @@ export class LiveHub {
           at = 0;
         }
       }
+      const now = Date.now();
+      for (const events of sent) for (const event of events) this.handoff.add(now - event.recordedAtMs);
       const spent = performance.now() - started;
       busy += spent;
       this.stats.fanOutMs += spent;

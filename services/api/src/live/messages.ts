@@ -12,6 +12,8 @@ export class PreparedEvent {
   readonly position: number;
   readonly streamId: string;
   readonly claimId: string | null;
+  /** When the event was recorded (ms since the epoch): the fan-out measures its delay from it. */
+  readonly recordedAtMs: number;
   /**
    * What the message is made from, until it is first encoded; then dropped, so that an
    * event kept for replays (the hub's recent events) holds its frames and nothing else.
@@ -30,6 +32,7 @@ export class PreparedEvent {
     this.position = event.position;
     this.streamId = event.streamId;
     this.claimId = claimIdOf(event.streamId);
+    this.recordedAtMs = event.recordedAt instanceof Date ? event.recordedAt.getTime() : Date.parse(event.recordedAt);
     this.source = { event, claim };
   }
 
