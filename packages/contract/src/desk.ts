@@ -3,6 +3,7 @@
  * analytics. Request schemas strict, responses open, as in schemas.ts.
  */
 import { Type } from 'typebox';
+import { NOTIFICATION_KINDS } from '@claimtrail/domain';
 import { ClaimCardSchema } from './schemas.ts';
 
 const strict = { additionalProperties: false } as const;
@@ -34,16 +35,8 @@ export const SimilarClaimsSchema = Type.Object(
   { ...open, title: 'SimilarClaims' },
 );
 
-export const NOTIFICATION_KIND_NAMES = [
-  'assigned',
-  'changes_requested',
-  'verdict_published',
-  'verdict_corrected',
-  'verdict_retracted',
-  'mentioned',
-  'claim_merged',
-  'claim_escalated',
-] as const;
+/** The notification kinds (the domain's list, shared with the desk's rules). */
+export const NOTIFICATION_KIND_NAMES = NOTIFICATION_KINDS;
 
 export const NotificationSchema = Type.Object(
   {

@@ -109,3 +109,4 @@ export { allowedSteps, decide, policySubjectOfView, type PolicySubject } from '.
 export { evolve, foldClaim, initialClaimState, toEnvelope } from './evolve.ts';
 export { claimIdOfStream, claimStreamId } from './streams.ts';
 export { foldForMatching } from './fold.ts';
+export { NOTIFICATION_KINDS, type NotificationKind } from './notification-kinds.ts';

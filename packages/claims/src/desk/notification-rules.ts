@@ -1,21 +1,11 @@
-import type { ClaimEventEnvelope, ClaimState } from '@claimtrail/domain';
-
 /**
  * Which in-app notifications an event makes, and for whom (docs/desk-operations.md). Pure:
  * the event, the claim before it, and which mentioned names are users. Nobody is
- * notified of their own action.
+ * notified of their own action. The kinds themselves are the domain's list.
  */
-export const NOTIFICATION_KINDS = [
-  'assigned',
-  'changes_requested',
-  'verdict_published',
-  'verdict_corrected',
-  'verdict_retracted',
-  'mentioned',
-  'claim_merged',
-  'claim_escalated',
-] as const;
-export type NotificationKind = (typeof NOTIFICATION_KINDS)[number];
+import { NOTIFICATION_KINDS, type ClaimEventEnvelope, type ClaimState, type NotificationKind } from '@claimtrail/domain';
+
+export { NOTIFICATION_KINDS, type NotificationKind };
 
 export interface DerivedNotification {
   recipient: string;
