@@ -14,7 +14,7 @@ import type { EventStore } from '@claimtrail/event-store';
 import { CommandError } from './errors.ts';
 import { SEARCH_CONFIG, type ClaimCard } from './projection.ts';
 import { isClaimId } from './ids.ts';
-import { deadlineFlags, overdueCondition, type Thresholds } from './desk/deadlines.ts';
+import { cardWithDeadlineText, deadlineFlags, overdueCondition, type Thresholds } from './desk/deadlines.ts';
 
 export interface ClaimRow {
   view: ClaimView;
@@ -314,14 +314,25 @@ export function boardLimit(limit: number | undefined): number {
  */
 type BoardRow = { state: ClaimStatus; count: string; cards: string; more: boolean; last_at: string | null; last_id: string | null };
 
-/** The statement `boardJson` runs (exported so tests can EXPLAIN it). */
-export function boardStatement(query: BoardQuery = {}): RawBuilder<BoardRow> {
+/**
+ * The statement `boardJson` runs (exported so tests can EXPLAIN it). With `deadlines`, each
+ * card also carries `deadline` as of `deadlines.at`, as list items do.
+ */
+export function boardStatement(query: BoardQuery = {}, deadlines?: { thresholds: Thresholds; at: Date }): RawBuilder<BoardRow> {
   const limit = boardLimit(query.limit);
   const states = query.states === undefined ? [...CLAIM_STATUSES] : CLAIM_STATUSES.filter((s) => query.states!.includes(s));
   const after = new Map((query.cursors ?? []).map((c) => [c.state, c]));
   // Without a cursor a column starts after the greatest possible key.
   const afterAt = states.map((s) => after.get(s)?.updatedAt ?? 'infinity');
   const afterId = states.map((s) => after.get(s)?.id ?? 'ffffffff-ffff-ffff-ffff-ffffffffffff');
+  // Without deadlines the cards are aggregated as the json they are stored as; with them,
+  // as text, each stored card's text with its deadline added.
+  const card = deadlines === undefined ? sql`c.card` : cardWithDeadlineText(deadlines.thresholds, deadlines.at);
+  const ages = deadlines === undefined ? sql`` : sql`left join desk_claim_ages a on a.claim_id = c.id`;
+  const cards =
+    deadlines === undefined
+      ? sql`coalesce(json_agg(t.card order by t.n) filter (where t.n <= ${limit}), '[]'::json)::text`
+      : sql`coalesce('[' || string_agg(t.card, ',' order by t.n) filter (where t.n <= ${limit}) || ']', '[]')`;
   return sql<BoardRow>`
     select s.state,
       (select count(*) from claims c where c.state = s.state) as count,
@@ -329,22 +340,23 @@ export function boardStatement(query: BoardQuery = {}): RawBuilder<BoardRow> {
     from unnest(${sql.val(states)}::text[], ${sql.val(afterAt)}::timestamptz[], ${sql.val(afterId)}::uuid[])
       with ordinality as s(state, after_at, after_id, ord)
     cross join lateral (
-      select coalesce(json_agg(t.card order by t.n) filter (where t.n <= ${limit}), '[]'::json)::text as cards,
+      select ${cards} as cards,
         count(*) > ${limit} as more,
         max(to_char(t.updated_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')) filter (where t.n = ${limit}) as last_at,
         max(t.id::text) filter (where t.n = ${limit}) as last_id
       from (
         select card, updated_at, id, row_number() over (order by updated_at desc, id desc) as n
-        from (select card, updated_at, id from claims c
+        from (select ${card} as card, c.updated_at, c.id from claims c ${ages}
               where c.state = s.state and (c.updated_at, c.id) < (s.after_at, s.after_id)
-              order by updated_at desc, id desc limit ${limit + 1}) page
+              order by c.updated_at desc, c.id desc limit ${limit + 1}) page
       ) t
     ) p
     order by s.ord`;
 }
 
-export async function boardJson(db: Kysely<any>, query: number | BoardQuery = {}): Promise<string> {
-  const result = await boardStatement(typeof query === 'number' ? { limit: query } : query).execute(db);
+/** The board as JSON text; with `deadlines`, every card carries `deadline` (see boardStatement). */
+export async function boardJson(db: Kysely<any>, query: number | BoardQuery = {}, deadlines?: { thresholds: Thresholds; at: Date }): Promise<string> {
+  const result = await boardStatement(typeof query === 'number' ? { limit: query } : query, deadlines).execute(db);
   const columns = result.rows.map((row) => {
     const next =
       row.more && row.last_at !== null && row.last_id !== null

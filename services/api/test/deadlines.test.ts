@@ -38,9 +38,15 @@ describe('deadlines', () => {
     return Number(rows[0]!.n);
   }
 
+  /** The claim's deadline as the list gives it; the board's card must give the same. */
   async function deadlineOf(id: string) {
+    type Deadline = { dueAt: string | null; overdue: boolean; escalated: boolean };
     const list = await call(t.app, { method: 'GET', url: '/claims?limit=100', headers: t.as.editor });
-    return (list.json.items as { id: string; deadline: { dueAt: string | null; overdue: boolean; escalated: boolean } }[]).find((c) => c.id === id)!.deadline;
+    const fromList = (list.json.items as { id: string; deadline: Deadline }[]).find((c) => c.id === id)!.deadline;
+    const board = await call(t.app, { method: 'GET', url: '/board?limit=200', headers: t.as.editor });
+    const card = (board.json.states as { claims: { id: string; deadline?: Deadline }[] }[]).flatMap((s) => s.claims).find((c) => c.id === id);
+    expect(card?.deadline, 'the board card carries the deadline the list item does').toEqual(fromList);
+    return fromList;
   }
 
   async function checkEverywhere(): Promise<string[]> {

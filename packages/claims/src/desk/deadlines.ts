@@ -68,6 +68,19 @@ export function overdueCondition(thresholds: Thresholds, at: Date) {
   return sql`exists (select 1 from desk_claim_ages a where a.claim_id = c.id and a.state = c.state and ${dueAt(thresholds)} <= ${at.toISOString()}::timestamptz)`;
 }
 
+/**
+ * SQL: the text of a `claims c` row's card with `"deadline":{dueAt,overdue,escalated}` as of
+ * `at` added last, the same fields `deadlineFlags` gives the lists. Needs `desk_claim_ages a`
+ * left-joined on `a.claim_id = c.id`.
+ */
+export function cardWithDeadlineText(thresholds: Thresholds, at: Date) {
+  const due = sql`(case when a.state = c.state then ${dueAt(thresholds)} end)`;
+  return sql<string>`left(c.card::text, -1)
+    || ',"deadline":{"dueAt":' || coalesce('"' || to_char(${due} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') || '"', 'null')
+    || ',"overdue":' || (case when ${due} <= ${at.toISOString()}::timestamptz then 'true' else 'false' end)
+    || ',"escalated":' || (case when a.escalated_version = a.period_version then 'true' else 'false' end) || '}}'`;
+}
+
 export interface DeadlineFlag {
   dueAt: string | null;
   overdue: boolean;

@@ -63,11 +63,14 @@ export function boardReader(app: FastifyInstance): BoardReader {
   const bodies = new ReadBodies(app.claims.views, { maxAgeMs: DEFAULT_VIEW_MAX_AGE_MS });
   const body = (request: BoardRequest, options: { fresh?: boolean } = {}): Promise<ReadBody> => {
     const { query, key } = normalizeBoardRequest(request);
+    // Cards carry their deadline as of the desk's clock: a body is kept under the second of
+    // that clock it was read in (as the lists are), so an `overdue` flag is never a second late.
+    const deadlines = { thresholds: app.config.deskDeadlines, at: app.hasDecorator('desk') ? app.desk.now() : new Date() };
     // Read where this instance's follower position has been replayed (a replica, else the
     // primary), so the body is not older than the generation it is kept under.
-    const read = () => app.reads.read(app.storeFollower.position, (source) => boardJson(source.db, query));
+    const read = () => app.reads.read(app.storeFollower.position, (source) => boardJson(source.db, query, deadlines));
     // `Cache-Control: no-cache` asks for the database itself (as GET /claims/:id does).
-    return options.fresh === true ? read().then(readBody) : bodies.get(key, read);
+    return options.fresh === true ? read().then(readBody) : bodies.get(`${key}|${Math.floor(deadlines.at.getTime() / 1000)}`, read);
   };
   reader = { body, defaultBody: () => body({}), bodies };
   readers.set(app.claims, reader);
