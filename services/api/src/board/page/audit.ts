@@ -8,7 +8,7 @@ import { useEffect, useState } from 'preact/hooks';
 import type { EventRecord } from '@claimtrail/client';
 import { html } from './html.ts';
 import { useDesk } from './context.ts';
-import { describeProblem } from './session.ts';
+import { describeProblem, subscribeLive } from './session.ts';
 import { claimPath } from './router.ts';
 import { when } from './format.ts';
 
@@ -40,7 +40,8 @@ export function AuditView() {
       list = [...fresh, ...list].sort((a, b) => b.position - a.position).slice(0, SHOWN);
       setRows(list);
     };
-    const subscription = session.client.live.subscribe(
+    return subscribeLive(
+      session.client.live,
       { channel: 'feed' },
       {
         onSnapshot: (message) => {
@@ -54,7 +55,6 @@ export function AuditView() {
         onError: (m) => setProblem(m.detail),
       },
     );
-    return () => subscription.unsubscribe();
   }, [session]);
 
   const runVerify = async () => {

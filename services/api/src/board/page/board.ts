@@ -9,7 +9,7 @@ import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { Board, BoardSnapshotMessage, ClaimList, ClaimStatus, ClaimView, EventMessage } from '@claimtrail/client';
 import { html } from './html.ts';
 import { useDesk } from './context.ts';
-import { describeProblem, isRefusal } from './session.ts';
+import { describeProblem, isRefusal, subscribeLive } from './session.ts';
 import { claimPath, navigate } from './router.ts';
 import { STATES, badgeText, changedAgo, verdictBadge, when } from './format.ts';
 
@@ -218,7 +218,8 @@ export function BoardView({ query }: { query: URLSearchParams }) {
         if (isRefusal(err) && err.status === 401) return null;
       }
       if (!live) return null;
-      return session.client.live.subscribe(
+      return subscribeLive(
+        session.client.live,
         { channel: 'board' },
         {
           onSnapshot: (message) => {
@@ -231,7 +232,7 @@ export function BoardView({ query }: { query: URLSearchParams }) {
     })();
     return () => {
       live = false;
-      void subscription.then((s) => s?.unsubscribe());
+      void subscription.then((unsubscribe) => unsubscribe?.());
     };
     // `key` is the filters' URL: a change of filters loads again.
   }, [key, me?.id, session]);

@@ -9,7 +9,7 @@ import type { ClaimView, EventRecord } from '@claimtrail/client';
 import type { ClaimStep } from '@claimtrail/domain';
 import { html } from './html.ts';
 import { useDesk } from './context.ts';
-import { describeProblem, isRefusal } from './session.ts';
+import { describeProblem, isRefusal, subscribeLive } from './session.ts';
 import { claimPath, navigate } from './router.ts';
 import { RATING_LABELS, STATE_LABEL, changedAgo, when } from './format.ts';
 import { Actions, type ActionResult } from './actions.ts';
@@ -60,11 +60,11 @@ export function ClaimDetail({ id, query }: { id: string; query: URLSearchParams 
   }, [id, version, tick, session]);
 
   useEffect(() => {
-    const subscription = session.client.live.subscribe(
+    return subscribeLive(
+      session.client.live,
       { channel: 'claim', claimId: id },
       { onEvent: () => reload(), onSnapshot: () => undefined, onError: (m) => console.warn('live error', m) },
     );
-    return () => subscription.unsubscribe();
   }, [id, session]);
 
   useEffect(() => {

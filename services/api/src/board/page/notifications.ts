@@ -7,7 +7,7 @@
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { html } from './html.ts';
 import { useDesk } from './context.ts';
-import { describeProblem } from './session.ts';
+import { describeProblem, subscribeLive } from './session.ts';
 import { claimPath } from './router.ts';
 import { when } from './format.ts';
 
@@ -76,12 +76,12 @@ export function NotificationBell() {
   // arrives live (and reloads it), never lost.
   useEffect(() => {
     if (!me) return;
-    const subscription = session.client.live.subscribe(
+    return subscribeLive(
+      session.client.live,
       { channel: 'me' },
       { onNotification: () => void load(), onError: (m) => console.warn('live error', m) },
+      () => void load(),
     );
-    void load();
-    return () => subscription.unsubscribe();
   }, [me?.id, generation, session, load]);
 
   useEffect(() => {

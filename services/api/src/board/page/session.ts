@@ -94,3 +94,46 @@ export function describeProblem(err: unknown): string {
   }
   return err instanceof Error ? err.message : String(err);
 }
+
+type LiveClient = ClaimtrailClient['live'];
+
+/**
+ * Subscribes to a live channel for as long as a view shows it; returns the unsubscribe.
+ * `ready` runs once the subscription is in place (a view lists after subscribing, so that
+ * nothing committed in between is lost).
+ *
+ * Why not `live.subscribe` straight from an effect: Preact runs an unmounted view's effect
+ * cleanup after paint, but runs a newly mounted view's effect at once when it re-renders
+ * before then. The new view can so ask for a channel its predecessor still holds, and the
+ * client refuses a second subscription to one channel. This waits (a frame at a time) for
+ * the predecessor's cleanup, which that same after-paint flush runs.
+ */
+export function subscribeLive(
+  live: LiveClient,
+  spec: Parameters<LiveClient['subscribe']>[0],
+  handlers: Parameters<LiveClient['subscribe']>[1],
+  ready?: () => void,
+): () => void {
+  let subscription: ReturnType<LiveClient['subscribe']> | null = null;
+  let stopped = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const attempt = (tries: number): void => {
+    if (stopped) return;
+    try {
+      subscription = live.subscribe(spec, handlers);
+    } catch (err) {
+      if (tries < 100 && err instanceof Error && err.message.startsWith('already subscribed')) {
+        timer = setTimeout(() => attempt(tries + 1), 16);
+        return;
+      }
+      throw err;
+    }
+    ready?.();
+  };
+  attempt(0);
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+    subscription?.unsubscribe();
+  };
+}
